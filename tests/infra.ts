@@ -1,0 +1,5 @@
+// Names of the local test services that scripts/test-infra.sh brings up.
+export const TEST_IMAGE = 'commune-test/busybox:1'
+export const TEST_REGISTRY = process.env.MESHLET_TEST_REGISTRY ?? '127.0.0.1:5055'
+export const REGISTRY_IMAGE = `${TEST_REGISTRY}/commune/busybox:1`
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
