@@ -1,0 +1,196 @@
+// Cluster formation (DESIGN §3) as a pure function of the linkage and membership records seen.
+// A peer counts only when both linkage records agree and both meshlets list each other's owner;
+// every candidate that does not count keeps a named reason the UI and CLI can show.
+
+/** The three kinds of record that decide who is in the cluster, as last seen. */
+export class LinkageRecords {
+  /** owner DID → meshlet DIDs named by that owner's commune.scheduler.meshlet records */
+  readonly ownerMeshlets = new Map<string, Set<string>>()
+  /** meshlet DID → owner named by its commune.scheduler.meshletOwner record */
+  readonly meshletOwner = new Map<string, string>()
+  /** meshlet DID → owner DIDs listed by its commune.scheduler.membership record */
+  readonly membership = new Map<string, readonly string[]>()
+
+  setOwnerMeshlet(owner: string, meshlet: string, present: boolean): void {
+    let set = this.ownerMeshlets.get(owner)
+    if (present) {
+      if (!set) this.ownerMeshlets.set(owner, (set = new Set()))
+      set.add(meshlet)
+    } else if (set) {
+      set.delete(meshlet)
+      if (set.size === 0) this.ownerMeshlets.delete(owner)
+    }
+  }
+
+  setMeshletOwner(meshlet: string, owner: string | undefined): void {
+    if (owner === undefined) this.meshletOwner.delete(meshlet)
+    else this.meshletOwner.set(meshlet, owner)
+  }
+
+  setMembership(meshlet: string, members: readonly string[] | undefined): void {
+    if (members === undefined) this.membership.delete(meshlet)
+    else this.membership.set(meshlet, [...new Set(members)])
+  }
+
+  /** The owner of a meshlet when both linkage records agree, else undefined. */
+  verifiedOwner(meshlet: string): string | undefined {
+    const owner = this.meshletOwner.get(meshlet)
+    if (owner === undefined) return undefined
+    return this.ownerMeshlets.get(owner)?.has(meshlet) ? owner : undefined
+  }
+
+  /** Meshlets of an owner whose linkage is verified both ways. */
+  verifiedMeshlets(owner: string): string[] {
+    const named = this.ownerMeshlets.get(owner)
+    if (!named) return []
+    return [...named].filter((m) => this.meshletOwner.get(m) === owner).sort()
+  }
+
+  /** Whether some verified meshlet of `owner` lists `member`. */
+  recognises(owner: string, member: string): boolean {
+    return this.verifiedMeshlets(owner).some((m) => this.membership.get(m)?.includes(member))
+  }
+
+  /** A and B are mutual when a meshlet of each lists the other (DESIGN §1). */
+  isMutual(a: string, b: string): boolean {
+    if (a === b) return this.verifiedMeshlets(a).length > 0
+    return this.recognises(a, b) && this.recognises(b, a)
+  }
+}
+
+export const RejectReason = {
+  selfUnlinked: 'self-unlinked',
+  ownerListsNoMeshlet: 'owner-lists-no-meshlet',
+  meshletMissingOwnerRecord: 'meshlet-missing-owner-record',
+  meshletNamesOtherOwner: 'meshlet-names-other-owner',
+  notListedByOwner: 'not-listed-by-owner',
+  meshletMissingMembership: 'meshlet-missing-membership',
+  doesNotListUs: 'does-not-list-us',
+} as const
+export type RejectReason = (typeof RejectReason)[keyof typeof RejectReason]
+
+export interface Rejection {
+  owner: string
+  meshlet?: string
+  reason: RejectReason
+  message: string
+}
+
+export interface Peer {
+  owner: string
+  meshlets: string[]
+}
+
+export interface ClusterReport {
+  /** Mutual, linkage-verified peers (our own owner first when our meshlet is linked). */
+  peers: Peer[]
+  rejected: Rejection[]
+}
+
+export interface ClusterSelf {
+  meshlet: string
+  owner: string
+  /** Owner DIDs this meshlet was configured with (--cluster-members). */
+  members: readonly string[]
+}
+
+/** Computes the active cluster of `self` from the records seen. Pure; sorted output. */
+export function computeCluster(self: ClusterSelf, records: LinkageRecords): ClusterReport {
+  const rejected: Rejection[] = []
+  const peers: Peer[] = []
+  const selfOwner = records.verifiedOwner(self.meshlet)
+  if (selfOwner !== self.owner) {
+    rejected.push({
+      owner: self.owner,
+      meshlet: self.meshlet,
+      reason: RejectReason.selfUnlinked,
+      message: `this meshlet is not linked both ways to ${self.owner} yet (run \`meshlet link\`)`,
+    })
+    return { peers, rejected }
+  }
+  peers.push({ owner: self.owner, meshlets: records.verifiedMeshlets(self.owner) })
+
+  const members = [...new Set(self.members)].filter((m) => m !== self.owner).sort()
+  for (const owner of members) {
+    const named = [...(records.ownerMeshlets.get(owner) ?? [])].sort()
+    if (named.length === 0) {
+      rejected.push({
+        owner,
+        reason: RejectReason.ownerListsNoMeshlet,
+        message: `${owner} lists no meshlet in their repo`,
+      })
+    }
+    const accepted: string[] = []
+    for (const meshlet of named) {
+      const claimed = records.meshletOwner.get(meshlet)
+      const members = records.membership.get(meshlet)
+      if (claimed === undefined) {
+        rejected.push({
+          owner,
+          meshlet,
+          reason: RejectReason.meshletMissingOwnerRecord,
+          message: `${owner} lists meshlet ${meshlet}, but that meshlet names no owner`,
+        })
+      } else if (claimed !== owner) {
+        rejected.push({
+          owner,
+          meshlet,
+          reason: RejectReason.meshletNamesOtherOwner,
+          message: `${owner} lists meshlet ${meshlet}, but that meshlet names ${claimed} as its owner`,
+        })
+      } else if (members === undefined) {
+        rejected.push({
+          owner,
+          meshlet,
+          reason: RejectReason.meshletMissingMembership,
+          message: `meshlet ${meshlet} of ${owner} has published no membership yet`,
+        })
+      } else if (!members.includes(self.owner)) {
+        rejected.push({
+          owner,
+          meshlet,
+          reason: RejectReason.doesNotListUs,
+          message: `meshlet ${meshlet} of ${owner} does not list you (${self.owner}) yet`,
+        })
+      } else {
+        accepted.push(meshlet)
+      }
+    }
+    if (accepted.length > 0) peers.push({ owner, meshlets: accepted })
+  }
+
+  // Meshlets claiming one of our members (or us) whose owner does not name them: forged or
+  // half-done linkage. Seen only when their records reached us, so this list is best effort.
+  const claimants = new Set([self.owner, ...members])
+  for (const [meshlet, claimed] of [...records.meshletOwner].sort(([a], [b]) => cmp(a, b))) {
+    if (!claimants.has(claimed) || records.ownerMeshlets.get(claimed)?.has(meshlet)) continue
+    rejected.push({
+      owner: claimed,
+      meshlet,
+      reason: RejectReason.notListedByOwner,
+      message: `meshlet ${meshlet} claims owner ${claimed}, but ${claimed}'s repo does not list it`,
+    })
+  }
+  return { peers, rejected }
+}
+
+/** The scheduling layer's view: verified ownership and mutuality, limited to the active
+ *  cluster so that records of strangers never count. */
+export interface ClusterView {
+  ownerOf(meshletDid: string): string | undefined
+  isMutual(ownerA: string, ownerB: string): boolean
+}
+
+export function clusterView(report: ClusterReport, records: LinkageRecords): ClusterView {
+  const owners = new Set(report.peers.map((p) => p.owner))
+  const meshletOwner = new Map<string, string>()
+  for (const p of report.peers) for (const m of p.meshlets) meshletOwner.set(m, p.owner)
+  return {
+    ownerOf: (meshlet) => meshletOwner.get(meshlet),
+    isMutual: (a, b) => owners.has(a) && owners.has(b) && records.isMutual(a, b),
+  }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}

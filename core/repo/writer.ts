@@ -1,0 +1,86 @@
+import { AtpAgent } from '@atproto/api'
+import type { IdentityResolver } from '../identity/resolver.js'
+import { RepoWriteError, SessionError } from './errors.js'
+
+export interface WrittenRecord {
+  uri: string
+  cid: string
+}
+
+/** What publishing needs from a signed-in account. App-password sessions (headless) and OAuth
+ *  sessions (desktop) both implement it. */
+export interface RepoWriter {
+  readonly did: string
+  put(collection: string, rkey: string, record: Record<string, unknown>): Promise<WrittenRecord>
+  create(collection: string, record: Record<string, unknown>): Promise<WrittenRecord>
+  delete(collection: string, rkey: string): Promise<void>
+}
+
+/** Signs in with an app password; the PDS is found from the DID document. */
+export async function passwordSession(
+  identity: IdentityResolver,
+  actor: string,
+  password: string,
+): Promise<PasswordSession> {
+  const did = await identity.resolveActor(actor)
+  const { pds } = await identity.resolveDid(did)
+  const agent = new AtpAgent({ service: pds })
+  try {
+    await agent.login({ identifier: did, password })
+  } catch (err) {
+    // The password never goes into the message.
+    throw new SessionError(`sign-in as ${did} at ${pds} failed`, { cause: err })
+  }
+  return new PasswordSession(agent, did)
+}
+
+export class PasswordSession implements RepoWriter {
+  constructor(
+    readonly agent: AtpAgent,
+    readonly did: string,
+  ) {}
+
+  async put(
+    collection: string,
+    rkey: string,
+    record: Record<string, unknown>,
+  ): Promise<WrittenRecord> {
+    try {
+      // validate unset: the PDS does not know our lexicons; receivers validate (DESIGN §10).
+      const res = await this.agent.com.atproto.repo.putRecord({
+        repo: this.did,
+        collection,
+        rkey,
+        record: { $type: collection, ...record },
+      })
+      return { uri: res.data.uri, cid: res.data.cid }
+    } catch (err) {
+      throw new RepoWriteError(`putRecord ${collection}/${rkey} as ${this.did} failed`, {
+        cause: err,
+      })
+    }
+  }
+
+  async create(collection: string, record: Record<string, unknown>): Promise<WrittenRecord> {
+    try {
+      const res = await this.agent.com.atproto.repo.createRecord({
+        repo: this.did,
+        collection,
+        record: { $type: collection, ...record },
+      })
+      return { uri: res.data.uri, cid: res.data.cid }
+    } catch (err) {
+      throw new RepoWriteError(`createRecord ${collection} as ${this.did} failed`, { cause: err })
+    }
+  }
+
+  async delete(collection: string, rkey: string): Promise<void> {
+    try {
+      await this.agent.com.atproto.repo.deleteRecord({ repo: this.did, collection, rkey })
+    } catch (err) {
+      throw new RepoWriteError(`deleteRecord ${collection}/${rkey} as ${this.did} failed`, {
+        cause: err,
+      })
+    }
+  }
+}

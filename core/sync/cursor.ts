@@ -1,0 +1,59 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
+
+/** The firehose cursor (last processed seq) of one service, kept in a small JSON file written
+ *  atomically so a crash never leaves a torn cursor. */
+export class CursorFile {
+  private saved: number | undefined
+  private pending: number | undefined
+  private timer: NodeJS.Timeout | undefined
+
+  constructor(
+    readonly path: string,
+    readonly service: string,
+    private readonly flushMs = 1000,
+  ) {}
+
+  async load(): Promise<number | undefined> {
+    try {
+      const data = JSON.parse(await readFile(this.path, 'utf8')) as {
+        service?: unknown
+        seq?: unknown
+      }
+      // A cursor belongs to one service; another relay's sequence numbers mean nothing here.
+      if (data.service !== this.service || typeof data.seq !== 'number') return undefined
+      this.saved = data.seq
+      return data.seq
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw err
+    }
+  }
+
+  get current(): number | undefined {
+    return this.pending ?? this.saved
+  }
+
+  /** Records progress; written at most every flushMs. */
+  advance(seq: number): void {
+    if (this.current !== undefined && seq <= this.current) return
+    this.pending = seq
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined
+      void this.flush().catch(() => undefined)
+    }, this.flushMs)
+  }
+
+  async flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = undefined
+    const seq = this.pending
+    if (seq === undefined || seq === this.saved) return
+    await mkdir(dirname(this.path), { recursive: true })
+    const tmp = `${this.path}.${process.pid}.tmp`
+    await writeFile(tmp, JSON.stringify({ service: this.service, seq }))
+    await rename(tmp, this.path)
+    this.saved = seq
+    if (this.pending === seq) this.pending = undefined
+  }
+}

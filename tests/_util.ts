@@ -1,0 +1,93 @@
+// Small factories over a real in-process PLC + PDS (@atproto/dev-env).
+import { TestNetworkNoAppView } from '@atproto/dev-env'
+import { AtpAgent } from '@atproto/api'
+import { IdentityResolver } from '../core/identity/resolver.js'
+import { NSID } from '../core/lexicon/index.js'
+import { PasswordSession } from '../core/repo/writer.js'
+
+export type Network = TestNetworkNoAppView
+
+export async function startNetwork(): Promise<Network> {
+  return TestNetworkNoAppView.create({})
+}
+
+export function localIdentity(net: Network): IdentityResolver {
+  return new IdentityResolver({
+    plcUrl: net.plc.url,
+    handleResolverUrl: net.pds.url,
+    allowPrivateNetwork: true,
+  })
+}
+
+export interface Account {
+  did: string
+  handle: string
+  password: string
+  session: PasswordSession
+}
+
+let counter = 0
+export async function createAccount(net: Network, name: string): Promise<Account> {
+  const agent = new AtpAgent({ service: net.pds.url })
+  const handle = `${name}${++counter}.test`
+  const password = `pw-${name}-${counter}`
+  await agent.createAccount({ handle, email: `${handle}@example.com`, password })
+  const did = agent.session!.did
+  return { did, handle, password, session: new PasswordSession(agent, did) }
+}
+
+export interface Member {
+  name: string
+  owner: Account
+  meshlet: Account
+}
+
+export async function createMember(net: Network, name: string): Promise<Member> {
+  const owner = await createAccount(net, name)
+  const meshlet = await createAccount(net, `${name}-mesh`)
+  return { name, owner, meshlet }
+}
+
+const now = () => new Date().toISOString()
+
+export async function linkOwnerSide(m: Member, meshletDid = m.meshlet.did): Promise<void> {
+  await m.owner.session.put(NSID.meshlet, meshletDid, { meshlet: meshletDid, createdAt: now() })
+}
+
+export async function linkMeshletSide(m: Member, ownerDid = m.owner.did): Promise<void> {
+  await m.meshlet.session.put(NSID.meshletOwner, 'self', { owner: ownerDid, createdAt: now() })
+}
+
+export async function link(m: Member): Promise<void> {
+  await linkOwnerSide(m)
+  await linkMeshletSide(m)
+}
+
+export async function setMembership(m: Member, members: Member[]): Promise<void> {
+  await m.meshlet.session.put(NSID.membership, 'self', {
+    members: members.map((x) => x.owner.did),
+    createdAt: now(),
+  })
+}
+
+/** Waits until `check` returns a truthy value, polling; fails with `what` after `ms`. */
+export async function eventually<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  ms = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + ms
+  let last: unknown
+  for (;;) {
+    try {
+      const v = await check()
+      if (v) return v
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}`, { cause: last })
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
