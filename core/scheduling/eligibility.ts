@@ -1,0 +1,62 @@
+// May this meshlet bid in a workload's current round? The first failing check names the reason.
+import type { ClusterView, Eligibility, RoundInfo, SelfState, WorkloadView } from './types.js'
+import { fits, listed, subtract } from './util.js'
+
+export interface EligibilityPolicy {
+  /** Free-rider policy (DESIGN §6): true when this meshlet declines the owner's workloads. */
+  declineOwner?: (ownerDid: string) => boolean
+}
+
+/** The network modes a guest may ask for; anything else is refused rather than guessed at. */
+export function networkOf(workload: WorkloadView): 'none' | 'egress' | undefined {
+  const network: string = workload.record.network ?? 'none'
+  if (network === 'none' || network === 'egress') return network
+  return undefined
+}
+
+export function eligibility(
+  self: SelfState,
+  workload: WorkloadView,
+  info: RoundInfo,
+  cluster: ClusterView,
+  now: number,
+  policy: EligibilityPolicy = {},
+): Eligibility {
+  const record = workload.record
+  const constraints = record.constraints
+  if (!self.lending) return { ok: false, reason: 'not-lending' }
+  if (self.paused) return { ok: false, reason: 'paused' }
+  // Peers would reject our bid as author-unlinked, so bidding would only hold capacity for nothing.
+  if (cluster.ownerOf(self.meshlet) !== self.owner) return { ok: false, reason: 'owner-unverified' }
+  // An owner always trusts themselves, whatever the view says about a pair of equals.
+  if (self.owner !== workload.owner && !cluster.isMutual(self.owner, workload.owner)) {
+    return { ok: false, reason: 'owner-not-mutual' }
+  }
+  if (policy.declineOwner?.(workload.owner) === true) {
+    return { ok: false, reason: 'owner-below-floor' }
+  }
+  if (info.holders.includes(self.meshlet)) return { ok: false, reason: 'already-placed' }
+  if (info.excluded.includes(self.meshlet)) return { ok: false, reason: 'failed-here-before' }
+  // A spent failure budget outranks the closed window: it says why no round will follow.
+  if (info.slots <= 0 || (info.exhausted && now > info.closesAt)) {
+    return { ok: false, reason: info.exhausted ? 'retries-exhausted' : 'no-slots' }
+  }
+  if (constraints?.meshlets !== undefined && !listed(constraints.meshlets, self.meshlet)) {
+    return { ok: false, reason: 'not-in-allowed-meshlets' }
+  }
+  if (listed(constraints?.excludeMeshlets, self.meshlet)) {
+    return { ok: false, reason: 'meshlet-excluded' }
+  }
+  const arch = constraints?.arch ?? []
+  if (arch.length > 0 && !arch.includes(self.arch)) return { ok: false, reason: 'arch-mismatch' }
+  const network = networkOf(workload)
+  if (network === undefined) return { ok: false, reason: 'unsupported-network' }
+  if (network === 'egress' && !self.allowEgress) return { ok: false, reason: 'egress-not-allowed' }
+  if (!fits(record.resources, self.offer)) return { ok: false, reason: 'exceeds-offer' }
+  if (!fits(record.resources, subtract(self.offer, self.committed))) {
+    return { ok: false, reason: 'insufficient-free-capacity' }
+  }
+  if (!(now >= info.opensAt)) return { ok: false, reason: 'window-not-open' }
+  if (now > info.closesAt) return { ok: false, reason: 'window-closed' }
+  return { ok: true }
+}

@@ -1,0 +1,52 @@
+// Scheduling: pure decisions from records and `now` (see README.md).
+export {
+  DEFAULT_CONFIG,
+  type Action,
+  type BidAction,
+  type BidCheck,
+  type BidSummary,
+  type BidView,
+  type ClusterView,
+  type Eligibility,
+  type Explanation,
+  type LocalReplica,
+  type Plan,
+  type PlanInput,
+  type RankedBid,
+  type RoundBids,
+  type RoundInfo,
+  type SchedulingConfig,
+  type Selection,
+  type SelfState,
+  type StartAction,
+  type StatusView,
+  type StopAction,
+  type StopReason,
+  type WorkloadView,
+} from './types.js'
+export {
+  BID_INVALID_REASONS,
+  NO_BID_REASONS,
+  describeReason,
+  type BidInvalidReason,
+  type NoBidReason,
+} from './reasons.js'
+export { eligibility, networkOf, type EligibilityPolicy } from './eligibility.js'
+export { checkBid, select } from './select.js'
+export {
+  DEFAULT_RESTART,
+  MAX_BACKOFF_MS,
+  MAX_ROUND,
+  backoffMs,
+  bidWindowOf,
+  fateOf,
+  roundHistory,
+  roundOf,
+  versionOpensAt,
+  type Fate,
+  type LossCause,
+  type Placement,
+  type RoundHistory,
+} from './rounds.js'
+export { MAX_PRIORITY, clampPriority, plan } from './plan.js'
+export { authorityOf, bidRkey, bidUri, compareStrings, statusUri, timeOf } from './util.js'

@@ -1,0 +1,352 @@
+// Rounds: which bidding cycle of a workload version is current, computed from records alone so
+// every peer agrees (DESIGN §4, §5). The whole history is replayed from round 0 on every call; it
+// is short, and replaying is what makes the answer a function of the records.
+import { select } from './select.js'
+import type {
+  BidView,
+  RoundBids,
+  RoundInfo,
+  SchedulingConfig,
+  Selection,
+  StatusView,
+  WorkloadView,
+} from './types.js'
+import { DEFAULT_CONFIG } from './types.js'
+import { compareStrings, timeOf } from './util.js'
+
+/** The lexicon's upper bound for a round number. */
+export const MAX_ROUND = 1_000_000
+
+/** Reschedule back-off never grows beyond this (unless the workload's first delay is longer). */
+export const MAX_BACKOFF_MS = 5 * 60_000
+
+export const DEFAULT_RESTART = Object.freeze({ mode: 'never', maxAttempts: 3, delayMs: 5_000 })
+
+/** Why a placement stopped counting as a healthy replica. */
+export type LossCause =
+  /** Its status heartbeat is older than lostAfter. */
+  | 'heartbeat'
+  /** It never published a status by decideAt + lostAfter. */
+  | 'no-show'
+  /** failed, or exited with a nonzero code, under on-failure/always. */
+  | 'failed'
+  /** exited 0 under always. */
+  | 'restart'
+  | 'draining'
+  | 'stopped'
+  | 'yielded'
+
+export type Fate =
+  /** Healthy; lost at `until` unless a newer heartbeat arrives. */
+  | { kind: 'alive'; until: number }
+  | { kind: 'lost'; cause: LossCause; at: number }
+  /** Ended, and the restart policy asks for no new placement: it keeps its slot. */
+  | { kind: 'done' }
+
+/** A winner of some round: one replica placed on one meshlet. */
+export interface Placement {
+  meshlet: string
+  round: number
+  decideAt: number
+  status?: StatusView
+  fate: Fate
+  /** The round that replaced it, once its slot was handed on. */
+  replacedIn?: number
+  /** Its failure came after the failure budget was spent: it keeps its slot for good. */
+  givenUp?: boolean
+}
+
+export interface RoundHistory {
+  current: RoundInfo
+  /** Winners of the current round as the records stand; final once now >= current.decideAt. */
+  winners: string[]
+  /** Selections of the rounds that had bids (only when bids were given). */
+  selections: Map<number, Selection>
+  placements: Placement[]
+}
+
+interface RestartPolicy {
+  mode: string
+  maxAttempts: number
+  delayMs: number
+}
+
+function restartPolicyOf(workload: WorkloadView): RestartPolicy {
+  const policy = workload.record.restartPolicy
+  return {
+    mode: policy?.mode ?? DEFAULT_RESTART.mode,
+    maxAttempts: policy?.maxAttempts ?? DEFAULT_RESTART.maxAttempts,
+    delayMs: policy?.delayMs ?? DEFAULT_RESTART.delayMs,
+  }
+}
+
+/** Back-off before the new placement for a failure, after `failures` earlier ones. */
+export function backoffMs(delayMs: number, failures: number): number {
+  const cap = Math.max(MAX_BACKOFF_MS, delayMs)
+  // 2^20 already passes any cap; stopping there keeps the arithmetic exact.
+  return Math.min(cap, delayMs * 2 ** Math.min(failures, 20))
+}
+
+/** Where round 0 of this workload version opens: updatedAt, else createdAt. */
+export function versionOpensAt(workload: WorkloadView): number {
+  return timeOf(workload.record.updatedAt ?? workload.record.createdAt)
+}
+
+export function bidWindowOf(workload: WorkloadView, config: SchedulingConfig): number {
+  return workload.record.bidWindowMs ?? config.defaultBidWindowMs
+}
+
+function isFailure(cause: LossCause): boolean {
+  return cause === 'failed' || cause === 'restart'
+}
+
+// Which statuses count: this version only, and of each meshlet's several writes for a round the
+// newest (ties broken by CID so the choice never depends on input order).
+function latestStatuses(
+  workload: WorkloadView,
+  statuses: readonly StatusView[],
+): Map<string, StatusView> {
+  const latest = new Map<string, StatusView>()
+  for (const status of statuses) {
+    const ref = status.record.workload
+    if (ref.uri !== workload.uri || ref.cid !== workload.cid) continue
+    const key = `${status.record.round} ${status.meshlet}`
+    const seen = latest.get(key)
+    if (seen === undefined || newer(status, seen)) latest.set(key, status)
+  }
+  return latest
+}
+
+function newer(a: StatusView, b: StatusView): boolean {
+  const ta = timeOf(a.record.updatedAt)
+  const tb = timeOf(b.record.updatedAt)
+  if (ta !== tb && !(Number.isNaN(ta) && Number.isNaN(tb))) {
+    if (Number.isNaN(tb)) return true
+    if (Number.isNaN(ta)) return false
+    return ta > tb
+  }
+  return compareStrings(a.cid, b.cid) > 0
+}
+
+/**
+ * What became of a placement, from its latest status. Status times are clamped to the round's
+ * decideAt: a replica cannot end before it was chosen, and the clamp keeps history causal when a
+ * meshlet's clock runs a little behind.
+ */
+export function fateOf(
+  decideAt: number,
+  status: StatusView | undefined,
+  policy: { mode: string },
+  now: number,
+  config: SchedulingConfig,
+): Fate {
+  if (status === undefined) {
+    const deadline = decideAt + config.lostAfterMs
+    return deadline <= now
+      ? { kind: 'lost', cause: 'no-show', at: deadline }
+      : { kind: 'alive', until: deadline }
+  }
+  const updated = timeOf(status.record.updatedAt)
+  const at = Number.isNaN(updated) ? decideAt : Math.max(updated, decideAt)
+  const restarts = policy.mode === 'on-failure' || policy.mode === 'always'
+  const state: string = status.record.state
+  switch (state) {
+    case 'failed':
+      return restarts ? { kind: 'lost', cause: 'failed', at } : { kind: 'done' }
+    case 'exited':
+      if ((status.record.exitCode ?? 0) !== 0) {
+        return restarts ? { kind: 'lost', cause: 'failed', at } : { kind: 'done' }
+      }
+      return policy.mode === 'always' ? { kind: 'lost', cause: 'restart', at } : { kind: 'done' }
+    case 'draining':
+    case 'stopped':
+    case 'yielded':
+      return { kind: 'lost', cause: state, at }
+    default: {
+      // starting, running, and states from newer peers we do not know: a heartbeat.
+      const until = at + config.lostAfterMs
+      return until <= now
+        ? { kind: 'lost', cause: 'heartbeat', at: until }
+        : { kind: 'alive', until }
+    }
+  }
+}
+
+/** When the slot of a placement may be handed to a new round; Infinity when never. */
+function releaseAt(placement: Placement, delayMs: number, failures: number): number {
+  const fate = placement.fate
+  if (placement.replacedIn !== undefined || placement.givenUp === true) return Infinity
+  if (fate.kind === 'done') return Infinity
+  if (fate.kind === 'alive') return fate.until
+  return isFailure(fate.cause) ? fate.at + backoffMs(delayMs, failures) : fate.at
+}
+
+function sorted(values: Iterable<string>): string[] {
+  return [...new Set(values)].sort(compareStrings)
+}
+
+/**
+ * Replays the rounds of a workload version up to `now`. With `bids`, the winners of each round
+ * come from select(); without, the meshlets that published a status for the round stand in for
+ * them (good enough to show a round, but the executor must always pass the bids).
+ */
+export function roundHistory(
+  workload: WorkloadView,
+  statuses: readonly StatusView[],
+  bids: RoundBids | undefined,
+  now: number,
+  config: SchedulingConfig = DEFAULT_CONFIG,
+): RoundHistory {
+  const record = workload.record
+  const policy = restartPolicyOf(workload)
+  const window = bidWindowOf(workload, config)
+  const replicas = Math.max(0, record.replicas)
+  const period = window + config.graceMs + config.lostAfterMs
+  const latest = latestStatuses(workload, statuses)
+
+  const bidsByRound = new Map<number, BidView[]>()
+  const active = new Set<number>()
+  if (bids !== undefined) {
+    for (const bid of bids.bids) {
+      const ref = bid.record.workload
+      if (ref.uri !== workload.uri || ref.cid !== workload.cid) continue
+      const list = bidsByRound.get(bid.record.round)
+      if (list === undefined) bidsByRound.set(bid.record.round, [bid])
+      else list.push(bid)
+      active.add(bid.record.round)
+    }
+  } else {
+    for (const status of latest.values()) active.add(status.record.round)
+  }
+  const activeRounds = [...active].sort((a, b) => a - b)
+
+  const placements: Placement[] = []
+  const selections = new Map<number, Selection>()
+  const excluded = new Set<string>()
+  let failures = 0
+  let exhausted = false
+  let round = 0
+  let opensAt = versionOpensAt(workload)
+  if (Number.isNaN(opensAt)) opensAt = Infinity
+
+  for (;;) {
+    const holding = placements.filter((p) => p.replacedIn === undefined)
+    const closesAt = opensAt + window
+    const decideAt = closesAt + config.graceMs
+    const info: RoundInfo = {
+      round,
+      opensAt,
+      closesAt,
+      decideAt,
+      slots: Math.max(0, replicas - holding.length),
+      excluded: sorted(excluded),
+      holders: sorted(holding.map((p) => p.meshlet)),
+      exhausted,
+      failures,
+    }
+
+    let winners: string[]
+    if (bids !== undefined) {
+      const selection = select(workload, info, bidsByRound.get(round) ?? [], bids.cluster)
+      if (selection.ranked.length > 0) selections.set(round, selection)
+      winners = selection.winners
+    } else {
+      winners = [...latest.values()]
+        .filter((s) => s.record.round === round && s.record.state !== 'yielded')
+        .map((s) => s.meshlet)
+        .filter((m) => !info.excluded.includes(m) && !info.holders.includes(m))
+        .sort(compareStrings)
+        .slice(0, info.slots)
+    }
+    for (const meshlet of winners) {
+      const status = latest.get(`${round} ${meshlet}`)
+      const fate = fateOf(decideAt, status, policy, now, config)
+      placements.push({ meshlet, round, decideAt, fate, ...(status ? { status } : {}) })
+    }
+
+    // Find where the next round opens. Usually one pass; another when the only slots due were
+    // failures past the budget, which are given up rather than handed on.
+    let next: number
+    for (;;) {
+      const releases = placements
+        .map((p) => releaseAt(p, policy.delayMs, failures))
+        .filter((t) => t !== Infinity)
+      const minRelease = Math.min(...releases)
+      // A round that placed fewer replicas than it had slots tries again once a no-show would
+      // have been noticed: a workload published while every meshlet was asleep still gets placed.
+      const retryAt = winners.length < info.slots ? decideAt + config.lostAfterMs : Infinity
+      next = Math.max(decideAt, Math.min(minRelease, retryAt))
+
+      if (!(next <= now) || round >= MAX_ROUND) {
+        const future = [opensAt, closesAt, decideAt, next, ...releases].filter(
+          (t) => t > now && Number.isFinite(t),
+        )
+        if (future.length > 0) info.nextChangeAt = Math.min(...future)
+        info.exhausted = exhausted
+        return { current: info, winners, selections, placements }
+      }
+
+      // Fast-forward over rounds that nobody bid in: each opens one period after the last, and
+      // replaying them one by one would only cost time on a workload nobody can take.
+      if (winners.length === 0 && retryAt < minRelease) {
+        const byNow = Math.floor((now - opensAt) / period)
+        const byRelease =
+          minRelease === Infinity ? Infinity : Math.ceil((minRelease - opensAt) / period) - 1
+        const nextActive = activeRounds.find((r) => r > round)
+        const byActivity = nextActive === undefined ? Infinity : nextActive - round
+        const skip = Math.min(byNow, byRelease, byActivity, MAX_ROUND - round)
+        if (skip >= 2) {
+          next = opensAt + skip * period
+          round += skip - 1
+          break
+        }
+      }
+
+      // Hand on every slot released by `next`, oldest first.
+      const due = placements
+        .filter((p) => releaseAt(p, policy.delayMs, failures) <= next)
+        .sort(
+          (a, b) =>
+            releaseAt(a, policy.delayMs, failures) - releaseAt(b, policy.delayMs, failures) ||
+            a.round - b.round ||
+            compareStrings(a.meshlet, b.meshlet),
+        )
+      let handedOn = retryAt <= next
+      for (const p of due) {
+        const fate = p.fate
+        if (fate.kind === 'lost' && isFailure(fate.cause)) {
+          if (failures >= policy.maxAttempts) {
+            p.givenUp = true
+            exhausted = true
+          } else {
+            failures += 1
+            p.replacedIn = round + 1
+            handedOn = true
+          }
+          if (fate.cause === 'failed') excluded.add(p.meshlet)
+        } else {
+          p.replacedIn = round + 1
+          handedOn = true
+          if (fate.kind === 'lost' && fate.cause === 'no-show') excluded.add(p.meshlet)
+        }
+      }
+      if (handedOn) break
+    }
+    round += 1
+    opensAt = next
+  }
+}
+
+/**
+ * The current round of a workload version. `bids` are the bids seen for it and the cluster to
+ * judge them with: the winners of earlier rounds decide which replicas later rounds replace.
+ */
+export function roundOf(
+  workload: WorkloadView,
+  statuses: readonly StatusView[],
+  bids: RoundBids | undefined,
+  now: number,
+  config: SchedulingConfig = DEFAULT_CONFIG,
+): RoundInfo {
+  return roundHistory(workload, statuses, bids, now, config).current
+}

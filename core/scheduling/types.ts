@@ -1,0 +1,221 @@
+// The data the scheduler decides on, and the plan it returns. Everything here is plain data so a
+// decision can be replayed from the records that produced it.
+import type {
+  BidRecord,
+  Resources,
+  WorkloadRecord,
+  WorkloadStatusRecord,
+} from '../lexicon/index.js'
+import type { BidInvalidReason, NoBidReason } from './reasons.js'
+
+export interface WorkloadView {
+  uri: string
+  cid: string
+  /** DID of the owner: the authority of `uri`. */
+  owner: string
+  record: WorkloadRecord
+}
+
+export interface BidView {
+  uri: string
+  cid: string
+  /** DID of the meshlet that wrote the bid (the authority of `uri`). */
+  meshlet: string
+  record: BidRecord
+}
+
+export interface StatusView {
+  uri: string
+  cid: string
+  /** DID of the meshlet that wrote the status (the authority of `uri`). */
+  meshlet: string
+  record: WorkloadStatusRecord
+}
+
+/** What the identity layer knows: verified two-way linkage and mutuality. */
+export interface ClusterView {
+  /** The verified owner (both linkage records agree), else undefined. */
+  ownerOf(meshletDid: string): string | undefined
+  /** True also when ownerA === ownerB. */
+  isMutual(ownerA: string, ownerB: string): boolean
+}
+
+export interface SelfState {
+  meshlet: string
+  owner: string
+  lending: boolean
+  paused: boolean
+  /** Docker's name for this machine's architecture, e.g. 'amd64'. */
+  arch: string
+  /** The total the owner lends. */
+  offer: Resources
+  /** Already held by replicas this meshlet runs or has bid for and not lost. */
+  committed: Resources
+  allowEgress: boolean
+}
+
+export interface SchedulingConfig {
+  /** Bid window when the workload names none. */
+  defaultBidWindowMs: number
+  /** Added after the window closes before deciding, to cover firehose delay. */
+  graceMs: number
+  /** A heartbeat older than this means the replica is lost. */
+  lostAfterMs: number
+  /** How often a running replica rewrites its status. */
+  heartbeatMs: number
+}
+
+export const DEFAULT_CONFIG: SchedulingConfig = Object.freeze({
+  defaultBidWindowMs: 5_000,
+  graceMs: 2_000,
+  lostAfterMs: 90_000,
+  heartbeatMs: 30_000,
+})
+
+/** One bidding/selection cycle of one workload version, as every peer computes it. */
+export interface RoundInfo {
+  round: number
+  /** Bids are valid when created within [opensAt, closesAt] (ms epoch, inclusive). */
+  opensAt: number
+  /** opensAt + bid window. */
+  closesAt: number
+  /** closesAt + grace: the earliest moment a selection may be acted on. */
+  decideAt: number
+  /** Replicas this round fills: replicas minus those still held by earlier rounds. */
+  slots: number
+  /** Meshlets whose placement of this version failed (or never started); sorted. */
+  excluded: string[]
+  /** Meshlets holding a replica of this version from an earlier round; they cannot win again. */
+  holders: string[]
+  /** The failure budget (restartPolicy.maxAttempts) is spent and a failed replica was given up. */
+  exhausted: boolean
+  /** New placements caused by failures so far. */
+  failures: number
+  /** The earliest future moment at which this answer could change without new records. */
+  nextChangeAt?: number
+}
+
+/** Records the selection of earlier rounds depends on; without them, statuses stand in. */
+export interface RoundBids {
+  bids: readonly BidView[]
+  cluster: ClusterView
+}
+
+export type Eligibility = { ok: true } | { ok: false; reason: NoBidReason }
+
+export type BidCheck = { valid: true } | { valid: false; reason: BidInvalidReason }
+
+export interface RankedBid {
+  bid: BidView
+  valid: boolean
+  reason?: BidInvalidReason
+  /** 0-based position among the ranked bids (one per meshlet). */
+  rank?: number
+  winner: boolean
+}
+
+export interface Selection {
+  /** Meshlet DIDs in rank order. */
+  winners: string[]
+  ranked: RankedBid[]
+}
+
+export type StopReason = 'yielded' | 'deleted' | 'superseded' | 'not-selected' | 'paused'
+
+export interface BidAction {
+  type: 'bid'
+  workload: WorkloadView
+  round: number
+  priority: number
+  offer: Resources
+  /** Record key for the bid (and later the status): bidRkey(workload.uri, round). */
+  rkey: string
+}
+
+export interface StartAction {
+  type: 'start'
+  workload: WorkloadView
+  round: number
+  /** Record key for the status: bidRkey(workload.uri, round). */
+  rkey: string
+}
+
+export interface StopAction {
+  type: 'stop'
+  workloadUri: string
+  /** The local container to stop: its workload version and round label. */
+  cid: string
+  round: number
+  reason: StopReason
+  /**
+   * The state to publish for the replica. Absent when its status record must stay as it is: the
+   * replica was already lost, and rewriting its status would change the history every peer
+   * computes rounds from.
+   */
+  status?: 'yielded' | 'stopped' | 'draining'
+}
+
+export type Action = BidAction | StartAction | StopAction
+
+export interface LocalReplica {
+  workloadUri: string
+  cid: string
+  round: number
+  /** Docker's state of the container ('running', 'exited', ...). */
+  state: string
+}
+
+export interface PlanInput {
+  self: SelfState
+  workloads: WorkloadView[]
+  /** URIs of deleted workloads. */
+  deleted: string[]
+  bids: BidView[]
+  statuses: StatusView[]
+  /** This meshlet's local containers. */
+  running: LocalReplica[]
+  cluster: ClusterView
+  now: number
+  config: SchedulingConfig
+  priorityOf: (workload: WorkloadView) => number
+  /** Free-rider policy (DESIGN §6): true when this meshlet declines the owner's workloads. */
+  declineOwner?: (ownerDid: string) => boolean
+}
+
+export interface BidSummary {
+  meshlet: string
+  priority: number
+  valid: boolean
+  reason?: BidInvalidReason
+  winner: boolean
+}
+
+export interface Explanation {
+  cid: string
+  round: number
+  opensAt: number
+  closesAt: number
+  decideAt: number
+  slots: number
+  exhausted: boolean
+  /** Why this meshlet does not bid in the current round; absent when it bids or has bid. */
+  noBid?: NoBidReason
+  /** This meshlet has a bid in the current round (before this plan). */
+  hasBid: boolean
+  /** Winners of the current round; final once `decided`. */
+  winners: string[]
+  decided: boolean
+  /** Meshlets holding replicas from earlier rounds, as of the current round's opening. */
+  holders: string[]
+  /** Meshlets whose replica of this version is healthy now (decided rounds only); sorted. */
+  placed: string[]
+  excluded: string[]
+  bids: BidSummary[]
+}
+
+export interface Plan {
+  actions: Action[]
+  /** The earliest future time at which the plan could change without new records. */
+  nextWakeAt?: number
+  explain: Map<string, Explanation>
+}

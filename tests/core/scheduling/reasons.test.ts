@@ -1,0 +1,191 @@
+import { describe, expect, it } from 'vitest'
+import {
+  BID_INVALID_REASONS,
+  NO_BID_REASONS,
+  checkBid,
+  describeReason,
+  eligibility,
+  roundOf,
+  type BidInvalidReason,
+  type BidView,
+  type ClusterView,
+  type EligibilityPolicy,
+  type NoBidReason,
+  type RoundInfo,
+  type SelfState,
+  type WorkloadView,
+} from '../../../core/scheduling/index.js'
+import {
+  ALICE,
+  ALICE_M,
+  BOB,
+  BOB_M,
+  CAROL_M,
+  SEC,
+  T0,
+  bid,
+  cluster,
+  self,
+  workload,
+  type WorkloadOpts,
+} from './_util.js'
+
+function round0(w: WorkloadView, patch: Partial<RoundInfo> = {}): RoundInfo {
+  return { ...roundOf(w, [], undefined, T0 + SEC), ...patch }
+}
+
+interface NoBidCase {
+  reason: NoBidReason
+  self?: Partial<SelfState>
+  workload?: WorkloadOpts
+  info?: Partial<RoundInfo>
+  cluster?: ClusterView
+  now?: number
+  policy?: EligibilityPolicy
+}
+
+const noBidCases: NoBidCase[] = [
+  { reason: 'not-lending', self: { lending: false } },
+  { reason: 'paused', self: { paused: true } },
+  { reason: 'owner-unverified', cluster: cluster({ [ALICE_M]: ALICE }) },
+  { reason: 'owner-not-mutual', cluster: cluster(undefined, [[ALICE, BOB]]) },
+  { reason: 'owner-below-floor', policy: { declineOwner: (o) => o === ALICE } },
+  { reason: 'already-placed', info: { holders: [BOB_M], slots: 0 } },
+  { reason: 'failed-here-before', info: { excluded: [BOB_M] } },
+  { reason: 'no-slots', info: { slots: 0 } },
+  { reason: 'retries-exhausted', info: { slots: 0, exhausted: true } },
+  { reason: 'not-in-allowed-meshlets', workload: { constraints: { meshlets: [CAROL_M] } } },
+  { reason: 'meshlet-excluded', workload: { constraints: { excludeMeshlets: [BOB_M] } } },
+  { reason: 'arch-mismatch', workload: { constraints: { arch: ['arm64'] } } },
+  { reason: 'egress-not-allowed', workload: { network: 'egress' } },
+  { reason: 'unsupported-network', workload: { network: 'host' } },
+  { reason: 'exceeds-offer', workload: { resources: { cpuMillis: 8000, memoryMiB: 256 } } },
+  {
+    reason: 'exceeds-offer',
+    workload: { resources: { cpuMillis: 100, memoryMiB: 256, storageMiB: 4096 } },
+  },
+  {
+    reason: 'insufficient-free-capacity',
+    self: { committed: { cpuMillis: 3800, memoryMiB: 0 } },
+  },
+  { reason: 'window-not-open', now: T0 - SEC },
+  { reason: 'window-closed', now: T0 + 6 * SEC },
+]
+
+describe('eligibility', () => {
+  it.each(noBidCases)('$reason', (c) => {
+    const w = workload(c.workload)
+    const result = eligibility(
+      self(c.self),
+      w,
+      round0(w, c.info),
+      c.cluster ?? cluster(),
+      c.now ?? T0 + SEC,
+      c.policy,
+    )
+    expect(result).toEqual({ ok: false, reason: c.reason })
+  })
+
+  it('covers every reason', () => {
+    expect(new Set(noBidCases.map((c) => c.reason))).toEqual(new Set(NO_BID_REASONS))
+  })
+
+  it('is ok for an eligible meshlet, at both ends of the window', () => {
+    const w = workload()
+    for (const now of [T0, T0 + 5 * SEC]) {
+      expect(eligibility(self(), w, round0(w), cluster(), now)).toEqual({ ok: true })
+    }
+  })
+
+  it('allows the owner to run their own workload, egress when allowed, and a matching arch', () => {
+    const w = workload({ owner: BOB, network: 'egress', constraints: { arch: ['arm64', 'amd64'] } })
+    expect(eligibility(self({ allowEgress: true }), w, round0(w), cluster(), T0)).toEqual({
+      ok: true,
+    })
+  })
+
+  it('treats an owner as mutual with themselves, whatever the view says', () => {
+    const w = workload({ owner: BOB })
+    const strict: ClusterView = { ownerOf: cluster().ownerOf, isMutual: () => false }
+    expect(eligibility(self(), w, round0(w), strict, T0)).toEqual({ ok: true })
+    expect(checkBid(bid(BOB_M, w), w, round0(w), strict)).toEqual({ valid: true })
+  })
+
+  it('counts committed capacity: fits exactly into what is free', () => {
+    const w = workload({ resources: { cpuMillis: 1000, memoryMiB: 1024 } })
+    const s = self({ committed: { cpuMillis: 3000, memoryMiB: 7168, storageMiB: 0 } })
+    expect(eligibility(s, w, round0(w), cluster(), T0)).toEqual({ ok: true })
+  })
+})
+
+interface BidCase {
+  reason: BidInvalidReason
+  bid: (w: WorkloadView) => BidView
+  workload?: WorkloadOpts
+  info?: Partial<RoundInfo>
+  cluster?: ClusterView
+}
+
+const bidCases: BidCase[] = [
+  {
+    reason: 'wrong-workload',
+    bid: (w) => bid(BOB_M, w, { workloadUri: w.uri.replace('3lwork', '3lother') }),
+  },
+  { reason: 'stale-cid', bid: (w) => bid(BOB_M, w, { workloadCid: 'bafyolder' }) },
+  { reason: 'wrong-round', bid: (w) => bid(BOB_M, w, { round: 1 }) },
+  { reason: 'outside-window', bid: (w) => bid(BOB_M, w, { createdAt: T0 - 1 }) },
+  { reason: 'outside-window', bid: (w) => bid(BOB_M, w, { createdAt: T0 + 5 * SEC + 1 }) },
+  { reason: 'author-unlinked', bid: (w) => bid('did:plc:stranger', w) },
+  {
+    reason: 'author-not-mutual',
+    bid: (w) => bid(BOB_M, w),
+    cluster: cluster(undefined, [[ALICE, BOB]]),
+  },
+  { reason: 'author-excluded', bid: (w) => bid(BOB_M, w), info: { excluded: [BOB_M] } },
+  { reason: 'author-excluded', bid: (w) => bid(BOB_M, w), info: { holders: [BOB_M] } },
+  {
+    reason: 'constraint-violated',
+    bid: (w) => bid(BOB_M, w),
+    workload: { constraints: { meshlets: [CAROL_M] } },
+  },
+  {
+    reason: 'constraint-violated',
+    bid: (w) => bid(BOB_M, w),
+    workload: { constraints: { excludeMeshlets: [BOB_M] } },
+  },
+  {
+    reason: 'offer-too-small',
+    bid: (w) => bid(BOB_M, w, { offer: { cpuMillis: 100, memoryMiB: 256 } }),
+  },
+]
+
+describe('checkBid', () => {
+  it.each(bidCases)('$reason', (c) => {
+    const w = workload(c.workload)
+    expect(checkBid(c.bid(w), w, round0(w, c.info), c.cluster ?? cluster())).toEqual({
+      valid: false,
+      reason: c.reason,
+    })
+  })
+
+  it('covers every reason', () => {
+    expect(new Set(bidCases.map((c) => c.reason))).toEqual(new Set(BID_INVALID_REASONS))
+  })
+
+  it('accepts a bid at both ends of the window', () => {
+    const w = workload()
+    for (const createdAt of [T0, T0 + 5 * SEC]) {
+      expect(checkBid(bid(BOB_M, w, { createdAt }), w, round0(w), cluster())).toEqual({
+        valid: true,
+      })
+    }
+  })
+})
+
+describe('describeReason', () => {
+  it('has a sentence for every reason', () => {
+    for (const reason of [...NO_BID_REASONS, ...BID_INVALID_REASONS]) {
+      expect(describeReason(reason)).toMatch(/^[A-Z].*\.$/)
+    }
+  })
+})
