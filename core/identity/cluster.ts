@@ -66,6 +66,7 @@ export const RejectReason = {
   notListedByOwner: 'not-listed-by-owner',
   meshletMissingMembership: 'meshlet-missing-membership',
   doesNotListUs: 'does-not-list-us',
+  notOurMember: 'not-our-member',
 } as const
 export type RejectReason = (typeof RejectReason)[keyof typeof RejectReason]
 
@@ -169,6 +170,18 @@ export function computeCluster(self: ClusterSelf, records: LinkageRecords): Clus
       meshlet,
       reason: RejectReason.notListedByOwner,
       message: `meshlet ${meshlet} claims owner ${claimed}, but ${claimed}'s repo does not list it`,
+    })
+  }
+  // Meshlets that list us while their owner is not among our members: strangers to us, or
+  // people we have not added yet. Their records are ignored; saying so helps whoever set it up.
+  for (const [meshlet, listed] of [...records.membership].sort(([a], [b]) => cmp(a, b))) {
+    const claimed = records.meshletOwner.get(meshlet)
+    if (!listed.includes(self.owner) || claimed === undefined || claimants.has(claimed)) continue
+    rejected.push({
+      owner: claimed,
+      meshlet,
+      reason: RejectReason.notOurMember,
+      message: `meshlet ${meshlet} (owner ${claimed}) lists you, but ${claimed} is not among your members`,
     })
   }
   return { peers, rejected }

@@ -109,6 +109,11 @@ export class RecordSync {
     })
   }
 
+  /** Whether `did` is followed (backfilled or being backfilled). */
+  isFollowing(did: string): boolean {
+    return this.dids.has(did)
+  }
+
   /** Backfills a DID's repo (once) and then lets its live events through. Events that arrive
    *  meanwhile are held and replayed, minus those the listing already contains. */
   async follow(did: string): Promise<void> {

@@ -80,3 +80,19 @@ describe('computeCluster', () => {
     ])
   })
 })
+
+describe('strangers', () => {
+  it('names a meshlet that lists us while its owner is not our member', () => {
+    const E = 'did:plc:eve'
+    const EM = 'did:plc:evemesh'
+    const r = linked([A, AM], [E, EM])
+    r.setMembership(AM, [])
+    r.setMembership(EM, [A])
+    const report = computeCluster({ meshlet: AM, owner: A, members: [] }, r)
+    expect(report.peers.map((p) => p.owner)).toEqual([A])
+    expect(report.rejected).toEqual([
+      expect.objectContaining({ owner: E, meshlet: EM, reason: RejectReason.notOurMember }),
+    ])
+    expect(clusterView(report, r).isMutual(A, E)).toBe(false)
+  })
+})

@@ -1,0 +1,305 @@
+// The `meshlet` command: the headless daemon and the tools around it. Thin: parse flags, build
+// the core objects, run. Exit codes: 0 ok, 1 failure, 2 usage error.
+import { IdentityResolver } from '../identity/resolver.js'
+import { NSID } from '../lexicon/index.js'
+import { jsonLogger, type Level } from '../log.js'
+import { Meshlet } from '../meshlet.js'
+import { passwordSession } from '../repo/writer.js'
+import { Runtime } from '../runtime/index.js'
+import { intFlag, list, parse, required, secretFromEnv, UsageError } from './args.js'
+import { printStatus, workloadStatusReport } from '../status.js'
+import { AtUri } from '@atproto/syntax'
+
+export const DEFAULT_PLC = 'https://plc.directory'
+export const DEFAULT_FIREHOSE = 'wss://bsky.network'
+export const DEFAULT_HANDLE_RESOLVER = 'https://public.api.bsky.app'
+
+const HELP = `meshlet — lend spare compute to your commune, coordinated over the AT Protocol
+
+Usage:
+  meshlet link   --did <meshlet> --owner <owner> [network flags]
+  meshlet run    --did <meshlet> --owner <owner> --cluster-members <owners> [options]
+  meshlet submit --owner <owner> --image <ref> [options] [-- command...]
+  meshlet status <workload at-uri> [network flags]
+  meshlet delete <workload at-uri> [network flags]
+  meshlet help | --help
+
+DIDs and handles are accepted wherever a DID is asked for.
+
+link    Writes the two linkage records: commune.scheduler.meshlet in the owner's repo
+        (credentials: OWNER_PASSWORD) and commune.scheduler.meshletOwner in the meshlet's
+        repo (credentials: MESHLET_PASSWORD). Use app passwords.
+
+run     Runs the meshlet daemon: publishes its membership record, forms the cluster, follows
+        the firehose, bids on workloads, runs the ones it wins in Docker and reports their
+        status. Logs one JSON line per event. Credentials: MESHLET_PASSWORD.
+          --cluster-members <list>  owner DIDs or handles, comma-separated
+          --data-dir <dir>          where the firehose cursor is kept (default ./.meshlet/<did>)
+          --cpu <millicores>        CPU to lend (default 1000)
+          --memory <MiB>            memory to lend (default 1024)
+          --storage <MiB>           scratch storage to lend (default 1024)
+          --allow-egress            let guest workloads that ask for it reach the network
+          --no-docker               follow and explain only; never bid or run containers
+          --log-level <level>       debug, info, warn or error (default info)
+
+submit  Publishes a workload in the owner's repo and prints its at-uri.
+        Credentials: OWNER_PASSWORD.
+          --image <ref>             container image (may be pinned by @sha256 digest)
+          --cpu <millicores>        per replica (default 100)
+          --memory <MiB>            per replica (default 64)
+          --replicas <n>            default 1
+          --command <arg>           repeat for each argument, or put the command after --;
+                                    absent: the image's own default command
+          --egress                  ask for outbound network
+          --bid-window <ms>         default 5000
+
+status  Shows a workload's round, bids and which won, replica states, and why meshlets did
+        not bid or why a bid did not count.
+
+delete  Deletes a workload record, which stops its replicas everywhere. OWNER_PASSWORD.
+
+Network flags (defaults point at the real network):
+  --plc <url>              PLC directory (default ${DEFAULT_PLC})
+  --firehose <url>         relay or PDS to follow (default ${DEFAULT_FIREHOSE})
+  --handle-resolver <url>  service for handles DNS cannot resolve (default ${DEFAULT_HANDLE_RESOLVER})
+`
+
+const network = {
+  plc: { type: 'string' },
+  'handle-resolver': { type: 'string' },
+} as const
+
+export interface Io {
+  out: (line: string) => void
+  err: (line: string) => void
+  env: NodeJS.ProcessEnv
+  /** Resolves when the daemon should stop (SIGINT/SIGTERM in the real command). */
+  stopSignal?: Promise<void>
+}
+
+const defaultIo: Io = {
+  out: (l) => process.stdout.write(l + '\n'),
+  err: (l) => process.stderr.write(l + '\n'),
+  env: process.env,
+}
+
+export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  const [command, ...rest] = argv
+  try {
+    switch (command) {
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(HELP)
+        return command === undefined ? 2 : 0
+      case 'link':
+        return await link(rest, io)
+      case 'run':
+        return await run(rest, io)
+      case 'submit':
+        return await submit(rest, io)
+      case 'status':
+        return await status(rest, io)
+      case 'delete':
+        return await remove(rest, io)
+      default:
+        throw new UsageError(`unknown command: ${command}`)
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`meshlet: ${err.message}\nRun \`meshlet --help\` for usage.`)
+      return 2
+    }
+    io.err(`meshlet: ${describe(err)}`)
+    return 1
+  }
+}
+
+function describe(err: unknown): string {
+  const parts: string[] = []
+  for (let e: unknown = err; e instanceof Error; e = e.cause) parts.push(e.message)
+  return parts.join(': ') || String(err)
+}
+
+function isLocal(url: string): boolean {
+  const host = new URL(url).hostname
+  return host === 'localhost' || host.startsWith('127.') || host === '[::1]'
+}
+
+export function identityFrom(values: {
+  plc?: string
+  'handle-resolver'?: string
+}): IdentityResolver {
+  const plcUrl = values.plc ?? DEFAULT_PLC
+  const handleResolverUrl = values['handle-resolver'] ?? DEFAULT_HANDLE_RESOLVER
+  for (const u of [plcUrl, handleResolverUrl]) {
+    if (!URL.canParse(u)) throw new UsageError(`not a URL: ${u}`)
+  }
+  // Loopback services are reachable only with the SSRF guard off; allowed just for a local PLC.
+  return new IdentityResolver({
+    plcUrl,
+    handleResolverUrl,
+    allowPrivateNetwork: isLocal(plcUrl),
+  })
+}
+
+async function link(argv: string[], io: Io): Promise<number> {
+  const { values } = parse(argv, { did: { type: 'string' }, owner: { type: 'string' }, ...network })
+  required(values, 'did', 'owner')
+  const ownerPassword = secretFromEnv('OWNER_PASSWORD', io.env)
+  const meshletPassword = secretFromEnv('MESHLET_PASSWORD', io.env)
+  const identity = identityFrom(values)
+  const meshletDid = await identity.resolveActor(values.did!)
+  const ownerDid = await identity.resolveActor(values.owner!)
+  if (meshletDid === ownerDid) throw new UsageError('a meshlet needs its own DID, not its owner’s')
+  const owner = await passwordSession(identity, ownerDid, ownerPassword)
+  const meshlet = await passwordSession(identity, meshletDid, meshletPassword)
+  const createdAt = new Date().toISOString()
+  const a = await owner.put(NSID.meshlet, meshletDid, { meshlet: meshletDid, createdAt })
+  const b = await meshlet.put(NSID.meshletOwner, 'self', { owner: ownerDid, createdAt })
+  io.out(`linked ${meshletDid} and ${ownerDid}\n  ${a.uri}\n  ${b.uri}`)
+  return 0
+}
+
+async function run(argv: string[], io: Io): Promise<number> {
+  const { values } = parse(argv, {
+    did: { type: 'string' },
+    owner: { type: 'string' },
+    'cluster-members': { type: 'string' },
+    firehose: { type: 'string' },
+    'data-dir': { type: 'string' },
+    cpu: { type: 'string' },
+    memory: { type: 'string' },
+    storage: { type: 'string' },
+    'allow-egress': { type: 'boolean' },
+    'no-docker': { type: 'boolean' },
+    'log-level': { type: 'string' },
+    ...network,
+  })
+  required(values, 'did', 'owner', 'cluster-members')
+  const level = (values['log-level'] ?? 'info') as Level
+  if (!['debug', 'info', 'warn', 'error'].includes(level)) {
+    throw new UsageError(`--log-level must be debug, info, warn or error`)
+  }
+  const offer = {
+    cpuMillis: intFlag(values, 'cpu', 1000, 1, 1_024_000),
+    memoryMiB: intFlag(values, 'memory', 1024, 6, 4_194_304),
+    storageMiB: intFlag(values, 'storage', 1024, 0, 67_108_864),
+  }
+  const firehose = values.firehose ?? DEFAULT_FIREHOSE
+  if (!URL.canParse(firehose)) throw new UsageError(`not a URL: ${firehose}`)
+  const password = secretFromEnv('MESHLET_PASSWORD', io.env)
+  const identity = identityFrom(values)
+  const did = await identity.resolveActor(values.did!)
+  const owner = await identity.resolveActor(values.owner!)
+  const members = await Promise.all(
+    list(values['cluster-members']).map((m) => identity.resolveActor(m)),
+  )
+  const writer = await passwordSession(identity, did, password)
+  const log = jsonLogger(io.out, { level, base: { meshlet: did } })
+  const runtime = values['no-docker']
+    ? undefined
+    : new Runtime({ meshletDid: did, allowEgress: values['allow-egress'] ?? false })
+  const meshlet = new Meshlet({
+    did,
+    owner,
+    members,
+    identity,
+    writer,
+    firehose,
+    dataDir: values['data-dir'] ?? `.meshlet/${did.replace(/[^a-zA-Z0-9]/g, '_')}`,
+    offer,
+    allowEgress: values['allow-egress'] ?? false,
+    runtime,
+    log,
+  })
+  await meshlet.start()
+  await (io.stopSignal ?? signalled())
+  await meshlet.stop()
+  return 0
+}
+
+function signalled(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off('SIGINT', done)
+      process.off('SIGTERM', done)
+      resolve()
+    }
+    process.on('SIGINT', done)
+    process.on('SIGTERM', done)
+  })
+}
+
+async function submit(argv: string[], io: Io): Promise<number> {
+  const dash = argv.indexOf('--')
+  const flags = dash >= 0 ? argv.slice(0, dash) : argv
+  const tail = dash >= 0 ? argv.slice(dash + 1) : []
+  const { values } = parse(flags, {
+    owner: { type: 'string' },
+    image: { type: 'string' },
+    cpu: { type: 'string' },
+    memory: { type: 'string' },
+    replicas: { type: 'string' },
+    command: { type: 'string', multiple: true },
+    egress: { type: 'boolean' },
+    'bid-window': { type: 'string' },
+    ...network,
+  })
+  required(values, 'owner', 'image')
+  const command = [...(values.command ?? []), ...tail]
+  const record = {
+    image: values.image!,
+    resources: {
+      cpuMillis: intFlag(values, 'cpu', 100, 1, 1_024_000),
+      memoryMiB: intFlag(values, 'memory', 64, 6, 4_194_304),
+    },
+    replicas: intFlag(values, 'replicas', 1, 1, 64),
+    ...(command.length > 0 ? { command } : {}),
+    network: values.egress ? 'egress' : 'none',
+    bidWindowMs: intFlag(values, 'bid-window', 5000, 1000, 300_000),
+    createdAt: new Date().toISOString(),
+  }
+  const identity = identityFrom(values)
+  const owner = await passwordSession(
+    identity,
+    values.owner!,
+    secretFromEnv('OWNER_PASSWORD', io.env),
+  )
+  const written = await owner.create(NSID.workload, record)
+  io.out(written.uri)
+  return 0
+}
+
+function workloadUri(argv: string[]) {
+  const { values, positionals } = parse(argv, network, 1)
+  const raw = positionals[0]
+  if (!raw) throw new UsageError('give the workload at-uri')
+  let uri: AtUri
+  try {
+    uri = new AtUri(raw)
+  } catch {
+    throw new UsageError(`not an at-uri: ${raw}`)
+  }
+  if (uri.collection !== NSID.workload || !uri.rkey) {
+    throw new UsageError(`not a workload at-uri: ${raw}`)
+  }
+  return { values, uri }
+}
+
+async function status(argv: string[], io: Io): Promise<number> {
+  const { values, uri } = workloadUri(argv)
+  const report = await workloadStatusReport(identityFrom(values), uri.toString(), Date.now())
+  printStatus(report, io.out)
+  return report.found ? 0 : 1
+}
+
+async function remove(argv: string[], io: Io): Promise<number> {
+  const { values, uri } = workloadUri(argv)
+  const identity = identityFrom(values)
+  const owner = await passwordSession(identity, uri.host, secretFromEnv('OWNER_PASSWORD', io.env))
+  await owner.delete(NSID.workload, uri.rkey)
+  io.out(`deleted ${uri.toString()}`)
+  return 0
+}

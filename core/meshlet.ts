@@ -1,0 +1,701 @@
+// One meshlet: composes identity, sync, scheduling, fair share, runtime and publishing. The
+// decisions are pure (scheduling/, fairshare/); this file feeds them the records seen and `now`,
+// then applies the resulting plan to Docker and to the meshlet's repo, one action at a time.
+import { EventEmitter } from 'node:events'
+import { join } from 'node:path'
+import { arch as osArch } from 'node:os'
+import {
+  clusterView,
+  computeCluster,
+  type ClusterReport,
+  type ClusterView,
+} from './identity/cluster.js'
+import type { IdentityResolver } from './identity/resolver.js'
+import { NSID, type Resources, type WorkloadStatusRecord } from './lexicon/index.js'
+import { errorFields, silentLogger, type Logger } from './log.js'
+import { RepoReader } from './repo/reader.js'
+import type { RepoWriter } from './repo/writer.js'
+import { RecordSync, type RecordEvent } from './sync/index.js'
+import { RecordStore, type WorkloadView } from './state.js'
+import {
+  bidRkey,
+  DEFAULT_CONFIG,
+  describeReason,
+  plan,
+  type Action,
+  type SchedulingConfig,
+  type SelfState,
+} from './scheduling/index.js'
+import { ledger, priority } from './fairshare/index.js'
+import type { ManagedReplica, Runtime } from './runtime/index.js'
+
+export interface MeshletOptions {
+  did: string
+  owner: string
+  /** Owner DIDs this meshlet recognises (--cluster-members). */
+  members: string[]
+  identity: IdentityResolver
+  /** Signed in as the meshlet's own account. */
+  writer: RepoWriter
+  /** Relay or PDS whose firehose to follow. */
+  firehose: string
+  dataDir?: string
+  offer: Resources
+  lending?: boolean
+  allowEgress?: boolean
+  /** The Docker engine; without one the meshlet follows and explains but never bids. */
+  runtime?: Runtime
+  config?: Partial<SchedulingConfig>
+  log?: Logger
+  now?: () => number
+}
+
+export interface MeshletEvents {
+  cluster: [ClusterReport]
+  record: [RecordEvent]
+  action: [Action]
+  replica: [{ workloadUri: string; state: string; round: number }]
+  error: [Error]
+}
+
+export class MeshletError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'MeshletError'
+  }
+}
+
+/** A status record before publishing: plain strings where the lexicon has branded formats. */
+type StatusDraft = {
+  [K in keyof Omit<WorkloadStatusRecord, '$type' | 'updatedAt'>]: WorkloadStatusRecord[K] extends
+    infer T | undefined
+    ? T extends string
+      ? string
+      : T extends { uri: string; cid: string }
+        ? { uri: string; cid: string }
+        : T
+    : never
+}
+
+const TERMINAL = new Set(['exited', 'failed', 'stopped', 'yielded'])
+
+export class Meshlet extends EventEmitter<MeshletEvents> {
+  readonly store = new RecordStore()
+  readonly config: SchedulingConfig
+  private readonly sync: RecordSync
+  private readonly reader: RepoReader
+  private readonly log: Logger
+  private readonly now: () => number
+  private readonly followed = new Set<string>()
+  private report: ClusterReport = { peers: [], rejected: [] }
+  private view: ClusterView
+  private lending: boolean
+  private paused = false
+  private running = false
+  /** Initial backfill done: from here on, record changes re-form the cluster at once. */
+  private ready = false
+  private queue: Promise<void> = Promise.resolve()
+  private tickPending = false
+  private wakeTimer?: NodeJS.Timeout
+  private heartbeatTimer?: NodeJS.Timeout
+  private retryTimer?: NodeJS.Timeout
+  private readonly watchAbort = new AbortController()
+  /** Replicas whose start failed here (uri|cid|round): never retried in the same round. */
+  private readonly failedStarts = new Set<string>()
+  private explain = new Map<string, unknown>()
+
+  constructor(readonly opts: MeshletOptions) {
+    super()
+    this.config = { ...DEFAULT_CONFIG, ...opts.config }
+    this.log = opts.log ?? silentLogger
+    this.now = opts.now ?? Date.now
+    this.lending = opts.lending ?? true
+    this.view = clusterView(this.report, this.store.linkage)
+    const reader = (this.reader = new RepoReader(opts.identity))
+    this.sync = new RecordSync({
+      identity: opts.identity,
+      reader,
+      service: opts.firehose,
+      cursorFile: opts.dataDir ? join(opts.dataDir, 'cursor.json') : undefined,
+      wants: (did, collection) =>
+        this.followed.has(did) ||
+        // Claims of ownership and membership from anyone: how forged linkage and strangers
+        // who list us become visible (and are then rejected with a reason).
+        collection === NSID.meshletOwner ||
+        collection === NSID.membership,
+      onEvent: (evt) => this.onRecord(evt),
+      onError: (err) => this.fail('sync', err),
+    })
+  }
+
+  get did(): string {
+    return this.opts.did
+  }
+
+  get clusterReport(): ClusterReport {
+    return this.report
+  }
+
+  get isPaused(): boolean {
+    return this.paused
+  }
+
+  get isLending(): boolean {
+    return this.lending && !this.paused
+  }
+
+  /** Why a workload got the decisions it got here (the last plan's explanation). */
+  explanation(workloadUri: string): unknown {
+    return this.explain.get(workloadUri)
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return
+    this.running = true
+    await this.publishMembership()
+    await this.sync.start()
+    for (const did of [this.opts.did, this.opts.owner, ...this.opts.members]) this.followed.add(did)
+    await this.followAll()
+    this.ready = true
+    this.recomputeCluster()
+    if (this.opts.runtime) {
+      await this.opts.runtime.ping()
+      await this.reconcile()
+      this.opts.runtime.watch((e) => {
+        this.log.log('info', 'container', { ...e })
+        this.enqueue(() => this.onContainerEvent(e.containerId, e.action, e.exitCode))
+      }, this.watchAbort.signal)
+      this.heartbeatTimer = setInterval(
+        () => this.enqueue(() => this.heartbeat()),
+        this.config.heartbeatMs,
+      )
+    }
+    this.log.log('info', 'started', {
+      meshlet: this.opts.did,
+      owner: this.opts.owner,
+      members: this.opts.members,
+      lending: this.isLending,
+      offer: this.opts.offer,
+    })
+    this.scheduleTick()
+  }
+
+  async stop(opts: { stopReplicas?: boolean } = {}): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    this.ready = false
+    clearTimeout(this.wakeTimer)
+    clearTimeout(this.retryTimer)
+    clearInterval(this.heartbeatTimer)
+    this.watchAbort.abort()
+    await this.sync.stop()
+    if (opts.stopReplicas && this.opts.runtime) {
+      await this.enqueue(async () => {
+        for (const r of await this.opts.runtime!.list()) await this.stopReplica(r, 'stopped')
+      })
+    }
+    await this.queue
+    this.log.log('info', 'stopped', { meshlet: this.opts.did })
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop()
+  }
+
+  /** Stops lending: no new bids; running replicas publish `draining` and stop. */
+  async pause(): Promise<void> {
+    this.paused = true
+    await this.publishMembership()
+    this.scheduleTick()
+  }
+
+  async resume(): Promise<void> {
+    this.paused = false
+    await this.publishMembership()
+    this.scheduleTick()
+  }
+
+  private async publishMembership(): Promise<void> {
+    await this.opts.writer.put(NSID.membership, 'self', {
+      members: [...new Set([this.opts.owner, ...this.opts.members])],
+      lending: this.isLending,
+      offer: this.opts.offer,
+      createdAt: new Date(this.now()).toISOString(),
+    })
+  }
+
+  /** Follows (backfills) every DID that matters, including meshlets that the followed owners
+   *  name, until no new one turns up. */
+  private async followAll(): Promise<void> {
+    let failed = 0
+    for (;;) {
+      for (const m of this.namedMeshlets()) this.followed.add(m)
+      const pending = [...this.followed].filter((d) => !this.sync.isFollowing(d))
+      if (pending.length === 0) break
+      const results = await Promise.allSettled(pending.map((d) => this.sync.follow(d)))
+      const errors = results.filter((r) => r.status === 'rejected')
+      for (const r of errors) this.fail('backfill', (r as PromiseRejectedResult).reason as Error)
+      failed = errors.length
+      if (failed === pending.length) break
+    }
+    if (failed > 0 && this.running) {
+      // A repo that could not be read (its PDS away) is tried again until it can.
+      clearTimeout(this.retryTimer)
+      this.retryTimer = setTimeout(
+        () => void this.followAll().then(() => this.recomputeCluster()),
+        5000,
+      )
+    }
+  }
+
+  private namedMeshlets(): string[] {
+    return [this.opts.owner, ...this.opts.members].flatMap((o) => [
+      ...(this.store.linkage.ownerMeshlets.get(o) ?? []),
+    ])
+  }
+
+  /** A meshlet we do not follow lists our owner: read who it claims to belong to, so the
+   *  cluster report can name it (a stranger, or forged linkage). */
+  private async lookUpClaimant(did: string): Promise<void> {
+    const rec = await this.reader.get(did, NSID.meshletOwner, 'self')
+    if (!rec) return
+    this.onRecord({
+      event: 'put',
+      source: 'backfill',
+      did,
+      collection: NSID.meshletOwner,
+      rkey: 'self',
+      uri: rec.uri,
+      cid: rec.cid,
+      record: rec.value,
+    })
+  }
+
+  private onRecord(evt: RecordEvent): void {
+    this.emit('record', evt)
+    if (evt.event === 'dropped') {
+      this.log.log('warn', 'record.dropped', {
+        uri: evt.uri,
+        source: evt.source,
+        reason: evt.reason,
+      })
+      return
+    }
+    if (evt.event === 'backfilled') {
+      this.log.log('info', 'backfilled', { did: evt.did, records: evt.records })
+      return
+    }
+    const { change, refused } = this.store.apply(evt)
+    if (refused) {
+      this.log.log('warn', 'record.dropped', { uri: evt.uri, source: evt.source, reason: refused })
+      return
+    }
+    this.log.log('debug', 'record', { op: evt.event, uri: evt.uri, source: evt.source })
+    if (change === 'linkage') {
+      // Owners we follow may name meshlets we did not know: follow (and backfill) them.
+      if (this.ready && this.namedMeshlets().some((m) => !this.followed.has(m))) {
+        void this.followAll().then(() => this.recomputeCluster())
+      }
+      if (
+        evt.event === 'put' &&
+        evt.collection === NSID.membership &&
+        !this.followed.has(evt.did) &&
+        !this.store.linkage.meshletOwner.has(evt.did) &&
+        (evt.record as { members: string[] }).members.includes(this.opts.owner)
+      ) {
+        void this.lookUpClaimant(evt.did).catch((err: unknown) => this.fail('lookup', err as Error))
+      }
+      if (this.ready) this.recomputeCluster()
+    }
+    if (change === 'workload') {
+      this.log.log('info', evt.event === 'put' ? 'workload.seen' : 'workload.deleted', {
+        uri: evt.uri,
+      })
+    }
+    if (change !== 'none') this.scheduleTick()
+  }
+
+  private recomputeCluster(): void {
+    const next = computeCluster(
+      { meshlet: this.opts.did, owner: this.opts.owner, members: this.opts.members },
+      this.store.linkage,
+    )
+    const changed = JSON.stringify(next) !== JSON.stringify(this.report)
+    this.report = next
+    this.view = clusterView(next, this.store.linkage)
+    if (!changed) return
+    this.log.log('info', 'cluster', {
+      peers: next.peers.map((p) => p.owner),
+      rejected: next.rejected.map((r) => ({
+        owner: r.owner,
+        meshlet: r.meshlet,
+        reason: r.reason,
+      })),
+    })
+    this.emit('cluster', next)
+    this.scheduleTick()
+  }
+
+  // --- the decision loop ---------------------------------------------------------------------
+
+  private enqueue(job: () => Promise<void>): Promise<void> {
+    const next = this.queue.then(job).catch((err: unknown) => this.fail('executor', err as Error))
+    this.queue = next
+    return next
+  }
+
+  private scheduleTick(): void {
+    if (!this.running || this.tickPending) return
+    this.tickPending = true
+    void this.enqueue(async () => {
+      this.tickPending = false
+      if (this.running) await this.tick()
+    })
+  }
+
+  private selfState(replicas: ManagedReplica[]): SelfState {
+    const committed = { cpuMillis: 0, memoryMiB: 0, storageMiB: 0 }
+    const add = (r: Resources) => {
+      committed.cpuMillis += r.cpuMillis
+      committed.memoryMiB += r.memoryMiB
+      committed.storageMiB += r.storageMiB ?? 0
+    }
+    const live = new Set<string>()
+    for (const r of replicas) {
+      if (r.state !== 'running' && r.state !== 'created' && r.state !== 'restarting') continue
+      const w = this.store.workloads.get(r.workloadUri)
+      if (w) add(w.record.resources)
+      live.add(r.workloadUri)
+    }
+    // Capacity promised in open bids counts too, until the round is decided.
+    const now = this.now()
+    for (const b of this.store.allBids()) {
+      if (b.meshlet !== this.opts.did || live.has(b.record.workload.uri)) continue
+      const w = this.store.workloads.get(b.record.workload.uri)
+      if (!w || w.cid !== b.record.workload.cid) continue
+      const window = w.record.bidWindowMs ?? this.config.defaultBidWindowMs
+      if (Date.parse(b.record.createdAt) + window + this.config.graceMs > now)
+        add(w.record.resources)
+    }
+    return {
+      meshlet: this.opts.did,
+      owner: this.opts.owner,
+      lending: this.lending && this.opts.runtime !== undefined,
+      paused: this.paused,
+      arch: dockerArch(),
+      offer: this.opts.offer,
+      committed,
+      allowEgress: this.opts.allowEgress ?? false,
+    }
+  }
+
+  private async tick(): Promise<void> {
+    const replicas = this.opts.runtime ? await this.opts.runtime.list() : []
+    const now = this.now()
+    const self = this.selfState(replicas)
+    const book = ledger(this.store.allStatuses(), this.view, now)
+    const free: Resources = {
+      cpuMillis: Math.max(0, self.offer.cpuMillis - self.committed.cpuMillis),
+      memoryMiB: Math.max(0, self.offer.memoryMiB - self.committed.memoryMiB),
+    }
+    const result = plan({
+      self,
+      workloads: [...this.store.workloads.values()],
+      deleted: [...this.store.deletedWorkloads],
+      bids: this.store.allBids(),
+      statuses: this.store.allStatuses(),
+      running: replicas.map((r) => ({
+        workloadUri: r.workloadUri,
+        cid: r.cid,
+        round: r.round,
+        state: r.state,
+      })),
+      cluster: this.view,
+      now,
+      config: this.config,
+      priorityOf: () => priority(this.opts.owner, book, free),
+    })
+    this.explain = result.explain as Map<string, unknown>
+    for (const action of result.actions) {
+      if (!this.running) break
+      if (action.type === 'start' && this.startRuledOut(action.workload, action.round)) continue
+      this.emit('action', action)
+      await this.execute(action, replicas)
+    }
+    for (const uri of this.store.deletedWorkloads) {
+      if (!replicas.some((r) => r.workloadUri === uri)) this.store.deletedWorkloads.delete(uri)
+    }
+    clearTimeout(this.wakeTimer)
+    if (result.nextWakeAt !== undefined && this.running) {
+      const delay = Math.max(0, result.nextWakeAt - this.now())
+      this.wakeTimer = setTimeout(() => this.scheduleTick(), delay)
+    }
+  }
+
+  /** A start is ruled out when it failed here already or our own status for that round is
+   *  final: a replica that ran to its end is not run again in the same round. */
+  private startRuledOut(w: WorkloadView, round: number): boolean {
+    if (this.failedStarts.has(`${w.uri}|${w.cid}|${round}`)) return true
+    const own = this.ownStatus(w.uri, w.cid, round)
+    return own !== undefined && TERMINAL.has(own.record.state)
+  }
+
+  private ownStatus(workloadUri: string, cid: string, round: number) {
+    return this.store
+      .statusesFor(workloadUri)
+      .find(
+        (s) =>
+          s.meshlet === this.opts.did && s.record.workload.cid === cid && s.record.round === round,
+      )
+  }
+
+  private async execute(action: Action, replicas: ManagedReplica[]): Promise<void> {
+    switch (action.type) {
+      case 'bid': {
+        const w = action.workload
+        const record = {
+          workload: { uri: w.uri, cid: w.cid },
+          round: action.round,
+          priority: action.priority,
+          offer: action.offer,
+          createdAt: new Date(this.now()).toISOString(),
+        }
+        const written = await this.opts.writer.put(NSID.bid, bidRkey(w.uri, action.round), record)
+        // Seen at once here, so the next plan never bids twice while the firehose catches up.
+        this.store.apply({
+          event: 'put',
+          source: 'firehose',
+          did: this.opts.did,
+          collection: NSID.bid,
+          rkey: bidRkey(w.uri, action.round),
+          uri: written.uri,
+          cid: written.cid,
+          record: { $type: NSID.bid, ...record },
+        })
+        this.log.log('info', 'bid', {
+          workload: w.uri,
+          round: action.round,
+          priority: action.priority,
+        })
+        return
+      }
+      case 'start':
+        return this.startReplica(action.workload, action.round)
+      case 'stop': {
+        const targets = replicas.filter(
+          (x) =>
+            x.workloadUri === action.workloadUri &&
+            x.cid === action.cid &&
+            x.round === action.round,
+        )
+        for (const r of targets) {
+          this.log.log('info', 'replica.stop', {
+            workload: r.workloadUri,
+            round: r.round,
+            reason: action.reason,
+          })
+          await this.stopReplica(r, action.status)
+        }
+        return
+      }
+    }
+  }
+
+  private async startReplica(w: WorkloadView, round: number): Promise<void> {
+    const runtime = this.opts.runtime
+    if (!runtime) return
+    const base = { workload: { uri: w.uri, cid: w.cid }, round, resources: w.record.resources }
+    await this.publishStatus(w.uri, round, { ...base, state: 'starting' })
+    this.log.log('info', 'replica.starting', { workload: w.uri, round, image: w.record.image })
+    try {
+      const replica = await runtime.start({
+        workloadUri: w.uri,
+        cid: w.cid,
+        round,
+        image: w.record.image,
+        command: w.record.command,
+        env: w.record.env,
+        resources: w.record.resources,
+        network: w.record.network === 'egress' ? 'egress' : 'none',
+      })
+      const startedAt = replica.startedAt ?? new Date(this.now()).toISOString()
+      await this.publishStatus(w.uri, round, { ...base, state: 'running', startedAt })
+      this.log.log('info', 'replica.running', {
+        workload: w.uri,
+        round,
+        container: replica.containerId,
+      })
+      this.emit('replica', { workloadUri: w.uri, state: 'running', round })
+    } catch (err) {
+      this.failedStarts.add(`${w.uri}|${w.cid}|${round}`)
+      const message = (err as Error).message.slice(0, 1000)
+      await this.publishStatus(w.uri, round, { ...base, state: 'failed', message })
+      this.log.log('warn', 'replica.failed', { workload: w.uri, round, error: err as Error })
+      this.emit('replica', { workloadUri: w.uri, state: 'failed', round })
+    }
+  }
+
+  /** Stops and removes a replica; publishes `state` unless it is absent (a replica already
+   *  declared lost keeps the status history every peer computes rounds from). */
+  private async stopReplica(
+    r: ManagedReplica,
+    state: 'yielded' | 'stopped' | 'draining' | undefined,
+  ): Promise<void> {
+    const runtime = this.opts.runtime!
+    const usage = await runtime.usage(r.containerId).catch(() => undefined)
+    await runtime.stop(r.containerId)
+    if (state === undefined) {
+      this.emit('replica', { workloadUri: r.workloadUri, state: 'removed', round: r.round })
+      return
+    }
+    const w = this.store.workloads.get(r.workloadUri)
+    await this.publishStatus(r.workloadUri, r.round, {
+      workload: { uri: r.workloadUri, cid: r.cid },
+      round: r.round,
+      state,
+      ...(w ? { resources: w.record.resources } : {}),
+      ...(usage
+        ? {
+            usage: {
+              cpuMilliSeconds: usage.cpuMilliSeconds,
+              memoryPeakMiB: usage.memoryPeakMiB,
+              wallMs: usage.wallMs,
+            },
+          }
+        : {}),
+      ...(r.startedAt ? { startedAt: r.startedAt } : {}),
+      finishedAt: new Date(this.now()).toISOString(),
+    })
+    this.emit('replica', { workloadUri: r.workloadUri, state, round: r.round })
+  }
+
+  private async onContainerEvent(
+    containerId: string,
+    action: string,
+    exitCode?: number,
+  ): Promise<void> {
+    if (action !== 'die' && action !== 'oom') return
+    const runtime = this.opts.runtime!
+    const r = (await runtime.list()).find((x) => x.containerId === containerId)
+    if (!r || r.state === 'running') return
+    const w = this.store.workloads.get(r.workloadUri)
+    const code = r.exitCode ?? exitCode ?? -1
+    const usage = await runtime.usage(containerId).catch(() => undefined)
+    const state = code === 0 && !r.oomKilled ? 'exited' : 'failed'
+    await this.publishStatus(r.workloadUri, r.round, {
+      workload: { uri: r.workloadUri, cid: r.cid },
+      round: r.round,
+      state,
+      exitCode: Math.max(-1, Math.min(255, code)),
+      ...(r.oomKilled ? { message: 'killed: exceeded its memory limit' } : {}),
+      ...(w ? { resources: w.record.resources } : {}),
+      ...(usage
+        ? {
+            usage: {
+              cpuMilliSeconds: usage.cpuMilliSeconds,
+              memoryPeakMiB: usage.memoryPeakMiB,
+              wallMs: usage.wallMs,
+            },
+          }
+        : {}),
+      ...(r.startedAt ? { startedAt: r.startedAt } : {}),
+      finishedAt: r.finishedAt ?? new Date(this.now()).toISOString(),
+    })
+    this.log.log('info', 'replica.ended', {
+      workload: r.workloadUri,
+      round: r.round,
+      state,
+      exitCode: code,
+    })
+    this.emit('replica', { workloadUri: r.workloadUri, state, round: r.round })
+    this.scheduleTick()
+  }
+
+  private async heartbeat(): Promise<void> {
+    const runtime = this.opts.runtime
+    if (!runtime || !this.running) return
+    for (const r of await runtime.list()) {
+      if (r.state !== 'running') continue
+      const w = this.store.workloads.get(r.workloadUri)
+      if (!w || w.cid !== r.cid) continue
+      // A replica whose last heartbeat is already older than lostAfter has been declared lost
+      // by every peer; refreshing it would rewrite that history. The next plan stops it.
+      const own = this.ownStatus(r.workloadUri, r.cid, r.round)
+      if (own && this.now() - Date.parse(own.record.updatedAt) > this.config.lostAfterMs) continue
+      const usage = await runtime.usage(r.containerId).catch(() => undefined)
+      await this.publishStatus(r.workloadUri, r.round, {
+        workload: { uri: r.workloadUri, cid: r.cid },
+        round: r.round,
+        state: this.paused ? 'draining' : 'running',
+        resources: w.record.resources,
+        ...(usage
+          ? {
+              usage: {
+                cpuMilliSeconds: usage.cpuMilliSeconds,
+                memoryPeakMiB: usage.memoryPeakMiB,
+                wallMs: usage.wallMs,
+              },
+            }
+          : {}),
+        ...(r.startedAt ? { startedAt: r.startedAt } : {}),
+      })
+    }
+  }
+
+  /** On start: keep containers whose workload still exists in the same version, remove the rest
+   *  (orphans of deleted or updated workloads). Whether a kept one is still selected is the
+   *  next plan's decision, which stops it if not. */
+  private async reconcile(): Promise<void> {
+    const runtime = this.opts.runtime!
+    for (const r of await runtime.list()) {
+      const w = this.store.workloads.get(r.workloadUri)
+      if (w && w.cid === r.cid && r.state === 'running') {
+        this.log.log('info', 'reconcile.keep', { workload: r.workloadUri, round: r.round })
+        continue
+      }
+      if (w && w.cid === r.cid) {
+        // Ended while we were away: report how, then clear it away.
+        await this.onContainerEvent(r.containerId, 'die', r.exitCode)
+      }
+      this.log.log('info', 'reconcile.remove', {
+        workload: r.workloadUri,
+        round: r.round,
+        state: r.state,
+      })
+      await runtime.stop(r.containerId)
+    }
+  }
+
+  private async publishStatus(
+    workloadUri: string,
+    round: number,
+    record: StatusDraft,
+  ): Promise<void> {
+    const full = { ...record, updatedAt: new Date(this.now()).toISOString() }
+    const rkey = bidRkey(workloadUri, round)
+    const written = await this.opts.writer.put(NSID.workloadStatus, rkey, full)
+    this.store.apply({
+      event: 'put',
+      source: 'firehose',
+      did: this.opts.did,
+      collection: NSID.workloadStatus,
+      rkey,
+      uri: written.uri,
+      cid: written.cid,
+      record: { $type: NSID.workloadStatus, ...full },
+    })
+  }
+
+  private fail(stage: string, err: Error): void {
+    this.log.log('error', 'error', { stage, error: errorFields(err) })
+    if (this.listenerCount('error') > 0) this.emit('error', err)
+  }
+}
+
+/** Docker's name for this machine's CPU architecture. */
+export function dockerArch(): string {
+  const a = osArch()
+  return a === 'x64' ? 'amd64' : a === 'ia32' ? '386' : a
+}
+
+export { describeReason }

@@ -1,0 +1,251 @@
+// "Why was my workload (not) placed?" — a workload's state as anyone can compute it from public
+// records: the workload, the linkage and membership records of the commune around its owner,
+// and the bids and statuses of those meshlets. The same pure functions the meshlets run decide
+// here, so the answer is the meshlets' answer.
+import { AtUri } from '@atproto/syntax'
+import { LinkageRecords } from './identity/cluster.js'
+import type { IdentityResolver } from './identity/resolver.js'
+import {
+  checkRecord,
+  NSID,
+  type MembershipRecord,
+  type MeshletOwnerRecord,
+  type MeshletRecord,
+} from './lexicon/index.js'
+import { RepoReader } from './repo/reader.js'
+import {
+  DEFAULT_CONFIG,
+  describeReason,
+  eligibility,
+  roundOf,
+  select,
+  type BidInvalidReason,
+  type BidView,
+  type ClusterView,
+  type NoBidReason,
+  type RoundInfo,
+  type SchedulingConfig,
+  type StatusView,
+  type WorkloadView,
+} from './scheduling/index.js'
+
+export interface StatusReport {
+  uri: string
+  found: boolean
+  workload?: WorkloadView
+  round?: RoundInfo
+  decided: boolean
+  winners: string[]
+  bids: {
+    meshlet: string
+    owner?: string
+    priority: number
+    valid: boolean
+    reason?: BidInvalidReason
+    winner: boolean
+  }[]
+  /** Mutual meshlets without a bid this round, with the reason their public records suggest. */
+  noBid: { meshlet: string; owner: string; reason?: NoBidReason }[]
+  statuses: {
+    meshlet: string
+    round: number
+    state: string
+    exitCode?: number
+    message?: string
+    updatedAt: string
+  }[]
+  /** One sentence: the state in brief. */
+  headline: string
+}
+
+export async function workloadStatusReport(
+  identity: IdentityResolver,
+  uri: string,
+  now: number,
+  config: SchedulingConfig = DEFAULT_CONFIG,
+): Promise<StatusReport> {
+  const reader = new RepoReader(identity)
+  const at = new AtUri(uri)
+  const owner = (await identity.resolveActor(at.host)) as `did:${string}:${string}`
+  uri = `at://${owner}/${at.collection}/${at.rkey}`
+  const empty = { uri, decided: false, winners: [], bids: [], noBid: [], statuses: [] }
+  const rec = await reader.get(owner, NSID.workload, at.rkey)
+  if (!rec)
+    return { ...empty, found: false, headline: 'No such workload (deleted, or never published).' }
+  const check = checkRecord(NSID.workload, rec.value)
+  if (!check.ok)
+    return { ...empty, found: true, headline: `The workload record is invalid: ${check.reason}` }
+  const workload: WorkloadView = { uri, cid: rec.cid, owner, record: check.value }
+
+  // The commune around the owner: their meshlets, the owners those list, and those owners' meshlets.
+  const linkage = new LinkageRecords()
+  const membership = new Map<string, MembershipRecord>()
+  const loadOwner = async (o: string) => {
+    for (const r of await reader.listAll(o, NSID.meshlet).catch(() => [])) {
+      const c = checkRecord(NSID.meshlet, r.value)
+      if (c.ok) linkage.setOwnerMeshlet(o, (c.value as MeshletRecord).meshlet, true)
+    }
+  }
+  const loadMeshlet = async (m: string) => {
+    const [mo, ms] = await Promise.all([
+      reader.get(m, NSID.meshletOwner, 'self').catch(() => undefined),
+      reader.get(m, NSID.membership, 'self').catch(() => undefined),
+    ])
+    const co = mo && checkRecord(NSID.meshletOwner, mo.value)
+    if (co?.ok) linkage.setMeshletOwner(m, (co.value as MeshletOwnerRecord).owner)
+    const cm = ms && checkRecord(NSID.membership, ms.value)
+    if (cm?.ok) {
+      membership.set(m, cm.value)
+      linkage.setMembership(m, cm.value.members)
+    }
+  }
+  await loadOwner(owner)
+  const ownMeshlets = [...(linkage.ownerMeshlets.get(owner) ?? [])]
+  await Promise.all(ownMeshlets.map(loadMeshlet))
+  const others = new Set(ownMeshlets.flatMap((m) => membership.get(m)?.members ?? []))
+  others.delete(owner)
+  await Promise.all([...others].map(loadOwner))
+  const otherMeshlets = [...others].flatMap((o) => [...(linkage.ownerMeshlets.get(o) ?? [])])
+  await Promise.all(otherMeshlets.filter((m) => !ownMeshlets.includes(m)).map(loadMeshlet))
+
+  const cluster: ClusterView = {
+    ownerOf: (m) => linkage.verifiedOwner(m),
+    isMutual: (a, b) => linkage.isMutual(a, b),
+  }
+  const meshlets = [...new Set([...ownMeshlets, ...otherMeshlets])]
+    .filter((m) => {
+      const o = linkage.verifiedOwner(m)
+      return o !== undefined && linkage.isMutual(owner, o)
+    })
+    .sort()
+
+  const bids: BidView[] = []
+  const statuses: StatusView[] = []
+  await Promise.all(
+    meshlets.map(async (m) => {
+      for (const r of await reader.listAll(m, NSID.bid).catch(() => [])) {
+        const c = checkRecord(NSID.bid, r.value)
+        if (c.ok && c.value.workload.uri === uri)
+          bids.push({ uri: r.uri, cid: r.cid, meshlet: m, record: c.value })
+      }
+      for (const r of await reader.listAll(m, NSID.workloadStatus).catch(() => [])) {
+        const c = checkRecord(NSID.workloadStatus, r.value)
+        if (c.ok && c.value.workload.uri === uri) {
+          statuses.push({ uri: r.uri, cid: r.cid, meshlet: m, record: c.value })
+        }
+      }
+    }),
+  )
+
+  const info = roundOf(workload, statuses, { bids, cluster }, now, config)
+  const selection = select(workload, info, bids, cluster)
+  const decided = now >= info.decideAt
+  const bidders = new Set(
+    bids
+      .filter((b) => b.record.workload.cid === workload.cid && b.record.round === info.round)
+      .map((b) => b.meshlet),
+  )
+  const noBid = meshlets
+    .filter((m) => !bidders.has(m))
+    .map((m) => {
+      const ms = membership.get(m)
+      const self = {
+        meshlet: m,
+        owner: linkage.verifiedOwner(m)!,
+        lending: ms?.lending ?? true,
+        paused: false,
+        arch: workload.record.constraints?.arch?.[0] ?? 'amd64',
+        offer: ms?.offer ?? { cpuMillis: 0, memoryMiB: 0 },
+        committed: { cpuMillis: 0, memoryMiB: 0 },
+        allowEgress: true,
+      }
+      // Judged at the window's opening: what the meshlet would have decided in time.
+      const e = eligibility(self, workload, info, cluster, info.opensAt)
+      return { meshlet: m, owner: self.owner, ...(e.ok ? {} : { reason: e.reason }) }
+    })
+
+  const report: StatusReport = {
+    uri,
+    found: true,
+    workload,
+    round: info,
+    decided,
+    winners: selection.winners,
+    bids: selection.ranked
+      .filter((r) => r.bid.record.round === info.round || !r.valid)
+      .map((r) => ({
+        meshlet: r.bid.meshlet,
+        owner: linkage.verifiedOwner(r.bid.meshlet),
+        priority: r.bid.record.priority,
+        valid: r.valid,
+        ...(r.reason ? { reason: r.reason } : {}),
+        winner: r.winner,
+      })),
+    noBid,
+    statuses: statuses
+      .map((s) => ({
+        meshlet: s.meshlet,
+        round: s.record.round,
+        state: s.record.state,
+        ...(s.record.exitCode !== undefined ? { exitCode: s.record.exitCode } : {}),
+        ...(s.record.message ? { message: s.record.message } : {}),
+        updatedAt: s.record.updatedAt,
+      }))
+      .sort((a, b) => (a.meshlet < b.meshlet ? -1 : a.meshlet > b.meshlet ? 1 : a.round - b.round)),
+    headline: '',
+  }
+  report.headline = headline(report, workload)
+  return report
+}
+
+function headline(r: StatusReport, w: WorkloadView): string {
+  const running = r.statuses.filter((s) => s.state === 'running').length
+  const want = w.record.replicas
+  if (!r.decided)
+    return `Round ${r.round?.round} is open for bids; selection at ${new Date(r.round!.decideAt).toISOString()}.`
+  if (r.round?.exhausted) return 'The workload failed too often; no new placements are made.'
+  if (running >= want) return `Running: ${running} of ${want} replicas.`
+  if (r.winners.length === 0) {
+    const reasons = [...new Set(r.noBid.map((n) => n.reason).filter(Boolean))] as NoBidReason[]
+    const why = reasons.length > 0 ? ` ${reasons.map(describeReason).join(' ')}` : ''
+    return `Not placed: no meshlet made a valid bid.${why}`
+  }
+  return `Placed on ${r.winners.length} of ${want} replicas; ${running} running.`
+}
+
+export function printStatus(r: StatusReport, out: (line: string) => void): void {
+  out(`workload ${r.uri}`)
+  out(`  ${r.headline}`)
+  if (!r.workload || !r.round) return
+  const w = r.workload.record
+  out(
+    `  image ${w.image}  replicas ${w.replicas}  cpu ${w.resources.cpuMillis}m  memory ${w.resources.memoryMiB} MiB`,
+  )
+  out(
+    `  round ${r.round.round}: bids ${new Date(r.round.opensAt).toISOString()} .. ${new Date(r.round.closesAt).toISOString()}, ${r.round.slots} slot(s)${r.decided ? ', decided' : ''}`,
+  )
+  out('  bids:')
+  if (r.bids.length === 0) out('    (none)')
+  for (const b of r.bids) {
+    const mark = b.winner ? 'WON ' : b.valid ? 'lost' : 'void'
+    out(
+      `    ${mark} ${b.meshlet} priority ${b.priority}${b.reason ? ` — ${describeReason(b.reason)}` : ''}`,
+    )
+  }
+  if (r.noBid.length > 0) {
+    out('  no bid:')
+    for (const n of r.noBid) {
+      out(
+        `    ${n.meshlet} (${n.owner})${n.reason ? ` — ${describeReason(n.reason)}` : ' — could bid, but no bid was seen (offline, or started after the window?)'}`,
+      )
+    }
+  }
+  out('  replicas:')
+  if (r.statuses.length === 0) out('    (none)')
+  for (const s of r.statuses) {
+    const code = s.exitCode !== undefined ? ` exit ${s.exitCode}` : ''
+    out(
+      `    ${s.meshlet} round ${s.round}: ${s.state}${code} (at ${s.updatedAt})${s.message ? ` — ${s.message}` : ''}`,
+    )
+  }
+}

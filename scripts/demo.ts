@@ -1,0 +1,215 @@
+// `npm run demo`: the whole commune on one machine. Starts a real PLC and PDS in-process, creates
+// three members (alice, bob, carol) each with a meshlet account, links them, starts three
+// `meshlet run` daemons as processes, submits a workload with two replicas and shows which
+// meshlets won and that their containers run. Ctrl-C stops everything and removes the
+// containers.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { TestNetworkNoAppView } from '@atproto/dev-env'
+import { AtpAgent } from '@atproto/api'
+import Docker from 'dockerode'
+import { IdentityResolver } from '../core/identity/resolver.js'
+import { NSID } from '../core/lexicon/index.js'
+import { PasswordSession } from '../core/repo/writer.js'
+import { printStatus, workloadStatusReport } from '../core/status.js'
+import { LABEL_MESHLET } from '../core/runtime/index.js'
+
+const IMAGE = process.env.MESHLET_DEMO_IMAGE ?? 'commune-test/busybox:1'
+const BIN = new URL('../bin/meshlet.js', import.meta.url).pathname
+let startedHook: () => void = () => undefined
+const colors = { alice: 35, bob: 36, carol: 33 } as const
+type Name = keyof typeof colors
+
+function say(line: string): void {
+  process.stdout.write(`\x1b[1mdemo\x1b[0m  ${line}\n`)
+}
+
+async function main(): Promise<void> {
+  const docker = new Docker()
+  try {
+    await docker.ping()
+    await docker.getImage(IMAGE).inspect()
+  } catch {
+    throw new Error(
+      `the demo needs a running Docker engine and the image ${IMAGE}: run \`scripts/dev demo\`, which sets both up`,
+    )
+  }
+
+  say('starting a local PLC directory and PDS')
+  const net = await TestNetworkNoAppView.create({})
+  const dataDir = await mkdtemp(join(tmpdir(), 'meshlet-demo-'))
+  const children: ChildProcess[] = []
+  const meshletDids: string[] = []
+  let cleaning: Promise<void> | undefined
+  // Docker ANDs label filters, so filter on the key and pick our meshlets here.
+  const ours = async (opts: { all: boolean }) =>
+    (await docker.listContainers({ ...opts, filters: { label: [LABEL_MESHLET] } })).filter((c) =>
+      meshletDids.includes(c.Labels[LABEL_MESHLET] ?? ''),
+    )
+
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      say('stopping the meshlets and removing their containers')
+      for (const c of children) c.kill('SIGTERM')
+      await Promise.all(
+        children.map((c) => new Promise((r) => (c.exitCode !== null ? r(0) : c.once('exit', r)))),
+      )
+      const containers = await ours({ all: true })
+      for (const c of containers) await docker.getContainer(c.Id).remove({ force: true })
+      await net.close()
+      await rm(dataDir, { recursive: true, force: true })
+      say(`done: ${containers.length} container(s) removed`)
+    })())
+  process.once('SIGINT', () => void cleanup().then(() => process.exit(0)))
+  process.once('SIGTERM', () => void cleanup().then(() => process.exit(0)))
+
+  const identity = new IdentityResolver({
+    plcUrl: net.plc.url,
+    handleResolverUrl: net.pds.url,
+    allowPrivateNetwork: true,
+  })
+  const account = async (handle: string) => {
+    const agent = new AtpAgent({ service: net.pds.url })
+    const password = `demo-${handle}-${Math.random().toString(36).slice(2)}`
+    await agent.createAccount({ handle, email: `${handle}@example.test`, password })
+    return {
+      did: agent.session!.did,
+      handle,
+      password,
+      session: new PasswordSession(agent, agent.session!.did),
+    }
+  }
+  const names: Name[] = ['alice', 'bob', 'carol']
+  type Account = Awaited<ReturnType<typeof account>>
+  const members: { name: Name; owner: Account; meshlet: Account }[] = []
+  for (const name of names) {
+    const owner = await account(`${name}.test`)
+    const meshlet = await account(`${name}-mesh.test`)
+    members.push({ name, owner, meshlet })
+    meshletDids.push(meshlet.did)
+    say(`${name} is ${owner.did}; their meshlet is ${meshlet.did}`)
+  }
+  const network = ['--plc', net.plc.url, '--handle-resolver', net.pds.url]
+  const runCli = (args: string[], env: Record<string, string>) =>
+    new Promise<string>((resolve, reject) => {
+      const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } })
+      let out = ''
+      p.stdout.on('data', (d) => (out += d))
+      p.stderr.on('data', (d) => (out += d))
+      p.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(out))))
+    })
+
+  for (const m of members) {
+    await runCli(['link', '--did', m.meshlet.handle, '--owner', m.owner.handle, ...network], {
+      OWNER_PASSWORD: m.owner.password,
+      MESHLET_PASSWORD: m.meshlet.password,
+    })
+    say(`linked ${m.meshlet.handle} <-> ${m.owner.handle} (meshlet link)`)
+  }
+
+  let started = 0
+  const allStarted = new Promise<void>((resolve) => {
+    const check = () => (++started === members.length ? resolve() : undefined)
+    startedHook = check
+  })
+  for (const m of members) {
+    const others = members.filter((x) => x !== m).map((x) => x.owner.handle)
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'run',
+        '--did',
+        m.meshlet.did,
+        '--owner',
+        m.owner.did,
+        '--cluster-members',
+        others.join(','),
+        '--firehose',
+        net.pds.url,
+        '--data-dir',
+        join(dataDir, m.name),
+        '--cpu',
+        '1000',
+        '--memory',
+        '512',
+        ...network,
+      ],
+      {
+        env: { ...process.env, MESHLET_PASSWORD: m.meshlet.password },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    children.push(child)
+    const tag = `\x1b[${colors[m.name]}m${m.name.padEnd(5)}\x1b[0m`
+    for (const stream of [child.stdout, child.stderr]) {
+      createInterface({ input: stream }).on('line', (line) => {
+        process.stdout.write(`${tag} ${brief(line)}\n`)
+        if (line.includes('"event":"started"')) startedHook()
+      })
+    }
+  }
+  say('starting three meshlet daemons (meshlet run); waiting until each has formed its cluster')
+  await allStarted
+
+  const alice = members[0]!
+  const wl = await alice.owner.session.create(NSID.workload, {
+    name: 'hello',
+    image: IMAGE,
+    command: ['sh', '-c', 'while true; do echo "working for the commune"; sleep 5; done'],
+    resources: { cpuMillis: 250, memoryMiB: 64 },
+    replicas: 2,
+    bidWindowMs: 3000,
+    createdAt: new Date().toISOString(),
+  })
+  say(`alice submitted ${wl.uri} (2 replicas, 250 millicores, 64 MiB each)`)
+
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    const report = await workloadStatusReport(identity, wl.uri, Date.now())
+    const running = report.statuses.filter((s) => s.state === 'running')
+    if (running.length >= 2 || Date.now() > deadline) {
+      const name = (did: string) => members.find((m) => m.meshlet.did === did)?.name ?? did
+      printStatus(report, (line) =>
+        say(
+          line.replace(/did:plc:[a-z0-9]+/g, (d) =>
+            meshletDids.includes(d) ? `${name(d)}'s meshlet` : d,
+          ),
+        ),
+      )
+      break
+    }
+    await new Promise((r) => setTimeout(r, 1000))
+  }
+  const containers = await ours({ all: false })
+  say(`containers running now: ${containers.length}`)
+  for (const c of containers) {
+    const owner = members.find((m) => m.meshlet.did === c.Labels[LABEL_MESHLET])
+    say(`  ${c.Names[0]} on ${owner?.name}'s meshlet: ${c.Status}`)
+  }
+  say('the commune keeps running; press Ctrl-C to stop everything')
+  if (process.env.MESHLET_DEMO_EXIT) await cleanup()
+}
+
+function brief(line: string): string {
+  try {
+    const {
+      t: _t,
+      level,
+      event,
+      meshlet: _m,
+      ...rest
+    } = JSON.parse(line) as Record<string, unknown>
+    return `${String(level).padEnd(5)} ${String(event)} ${JSON.stringify(rest)}`
+  } catch {
+    return line
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`demo: ${(err as Error).message}\n`)
+  process.exitCode = 1
+})

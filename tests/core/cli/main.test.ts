@@ -1,0 +1,84 @@
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { describe, expect, it } from 'vitest'
+import { main, type Io } from '../../../core/cli/main.js'
+
+function io(env: NodeJS.ProcessEnv = {}) {
+  const out: string[] = []
+  const err: string[] = []
+  const value: Io = { out: (l) => out.push(l), err: (l) => err.push(l), env }
+  return { io: value, out, err }
+}
+
+describe('meshlet command line', () => {
+  it('documents every command and flag', async () => {
+    const t = io()
+    expect(await main(['--help'], t.io)).toBe(0)
+    const help = t.out.join('\n')
+    for (const word of ['link', 'run', 'submit', 'status', 'delete'])
+      expect(help).toContain(`meshlet ${word}`)
+    for (const flag of [
+      '--did',
+      '--owner',
+      '--cluster-members',
+      '--plc',
+      '--firehose',
+      '--data-dir',
+      '--cpu',
+      '--memory',
+      '--storage',
+      '--image',
+      '--replicas',
+      '--command',
+      '--handle-resolver',
+    ]) {
+      expect(help).toContain(flag)
+    }
+  })
+
+  it.each([
+    [['frobnicate'], /unknown command: frobnicate/],
+    [['run', '--did', 'did:plc:a', '--owner', 'did:plc:b'], /missing --cluster-members/],
+    [['link', '--owner', 'did:plc:b'], /missing --did/],
+    [['run', '--bogus'], /Unknown option '--bogus'/],
+    [['submit', '--owner', 'did:plc:a'], /missing --image/],
+    [
+      ['submit', '--owner', 'did:plc:a', '--image', 'x', '--cpu', '1.5'],
+      /--cpu must be a whole number/,
+    ],
+    [
+      ['submit', '--owner', 'did:plc:a', '--image', 'x', '--replicas', '0'],
+      /--replicas must be between 1 and 64/,
+    ],
+    [
+      ['submit', '--owner', 'did:plc:a', '--image', 'x', '--memory', '99999999999'],
+      /--memory must be between/,
+    ],
+    [['status'], /give the workload at-uri/],
+    [['status', 'https://example.com'], /not an at-uri/],
+    [['status', 'at://did:plc:a/app.bsky.feed.post/3k'], /not a workload at-uri/],
+    [['link', '--did', 'did:plc:a', '--owner', 'did:plc:b'], /set OWNER_PASSWORD/],
+    [
+      ['run', '--did', 'x', '--owner', 'y', '--cluster-members', 'z', '--firehose', 'not a url'],
+      /not a URL/,
+    ],
+    [
+      ['run', '--did', 'x', '--owner', 'y', '--cluster-members', 'z', '--log-level', 'loud'],
+      /--log-level/,
+    ],
+  ])('refuses %j with exit code 2', async (argv, message) => {
+    const t = io()
+    expect(await main(argv, t.io)).toBe(2)
+    expect(t.err.join('\n')).toMatch(message)
+    expect(t.err.join('\n')).toContain('meshlet --help')
+  })
+
+  it('exits 2 from the real binary on a usage error', async () => {
+    const bin = new URL('../../../bin/meshlet.js', import.meta.url).pathname
+    const run = promisify(execFile)
+    await expect(run(process.execPath, [bin, 'run'])).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('missing --did, --owner, --cluster-members'),
+    })
+  })
+})

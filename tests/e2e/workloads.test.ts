@@ -1,0 +1,209 @@
+// Workloads end to end: a real PLC + PDS, a real Docker engine and three meshlets, each with
+// its own DID, selecting winners from the same public bids with no central scheduler.
+import Docker from 'dockerode'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { NSID } from '../../core/lexicon/index.js'
+import { Meshlet } from '../../core/meshlet.js'
+import { LABEL_MESHLET, LABEL_WORKLOAD, Runtime } from '../../core/runtime/index.js'
+import { describeReason } from '../../core/scheduling/index.js'
+import { workloadStatusReport } from '../../core/status.js'
+import { TEST_IMAGE } from '../infra.js'
+import {
+  createMember,
+  eventually,
+  link,
+  localIdentity,
+  setMembership,
+  startNetwork,
+  type Member,
+  type Network,
+} from '../_util.js'
+
+const docker = new Docker()
+let net: Network
+let members: Member[]
+let eve: Member
+const meshlets = new Map<string, Meshlet>()
+
+function meshletFor(m: Member, others: Member[]): Meshlet {
+  return new Meshlet({
+    did: m.meshlet.did,
+    owner: m.owner.did,
+    members: others.map((o) => o.owner.did),
+    identity: localIdentity(net),
+    writer: m.meshlet.session,
+    firehose: net.pds.url,
+    offer: { cpuMillis: 1000, memoryMiB: 256 },
+    runtime: new Runtime({ meshletDid: m.meshlet.did }),
+    config: { graceMs: 500 },
+  })
+}
+
+async function containersOf(workloadUri: string, all = false) {
+  const list = await docker.listContainers({
+    all,
+    filters: { label: [`${LABEL_WORKLOAD}=${workloadUri}`] },
+  })
+  return list
+}
+
+async function submit(m: Member, extra: Record<string, unknown> = {}) {
+  return m.owner.session.create(NSID.workload, {
+    image: TEST_IMAGE,
+    command: ['sleep', '600'],
+    resources: { cpuMillis: 100, memoryMiB: 32 },
+    replicas: 2,
+    bidWindowMs: 1000,
+    createdAt: new Date().toISOString(),
+    ...extra,
+  })
+}
+
+const ownerPds = () => members[0]!.owner.session.agent.com.atproto.repo
+
+async function statusesFor(workloadUri: string) {
+  const out: { meshlet: string; state: string }[] = []
+  for (const m of members) {
+    const res = await ownerPds().listRecords({
+      repo: m.meshlet.did,
+      collection: NSID.workloadStatus,
+    })
+    for (const r of res.data.records) {
+      const v = r.value as { workload: { uri: string }; state: string }
+      if (v.workload.uri === workloadUri) out.push({ meshlet: m.meshlet.did, state: v.state })
+    }
+  }
+  return out
+}
+
+beforeAll(async () => {
+  net = await startNetwork()
+  members = []
+  for (const name of ['alice', 'bob', 'carol']) members.push(await createMember(net, name))
+  eve = await createMember(net, 'eve')
+  for (const m of [...members, eve]) await link(m)
+  await setMembership(eve, members) // eve lists everyone; nobody lists eve
+  for (const m of members) {
+    const meshlet = meshletFor(
+      m,
+      members.filter((o) => o !== m),
+    )
+    meshlets.set(m.meshlet.did, meshlet)
+    await meshlet.start()
+  }
+  await eventually('all three mutual', () =>
+    [...meshlets.values()].every((x) => x.clusterReport.peers.length === 3),
+  )
+})
+
+afterAll(async () => {
+  for (const m of meshlets.values()) await m.stop({ stopReplicas: true })
+  const dids = members.map((m) => m.meshlet.did)
+  for (const c of await docker.listContainers({ all: true, filters: { label: [LABEL_MESHLET] } })) {
+    if (dids.includes(c.Labels[LABEL_MESHLET] ?? ''))
+      await docker.getContainer(c.Id).remove({ force: true })
+  }
+  await net?.close()
+})
+
+describe('workloads end to end', () => {
+  let uri: string
+
+  it('runs two replicas on two distinct meshlets, which report running', async () => {
+    uri = (await submit(members[0]!)).uri
+    const running = await eventually('two containers', async () => {
+      const list = await containersOf(uri)
+      return list.length === 2 && list
+    })
+    const hosts = running.map((c) => c.Labels[LABEL_MESHLET])
+    expect(new Set(hosts).size).toBe(2)
+    const statuses = await eventually('two running statuses', async () => {
+      const s = (await statusesFor(uri)).filter((x) => x.state === 'running')
+      return s.length === 2 && s
+    })
+    expect(statuses.map((s) => s.meshlet).sort()).toEqual([...hosts].sort())
+    // Every meshlet agrees on the winners.
+    const report = await workloadStatusReport(localIdentity(net), uri, Date.now())
+    expect([...report.winners].sort()).toEqual([...hosts].sort())
+    // And it stays two: no third meshlet starts one.
+    await new Promise((r) => setTimeout(r, 1500))
+    expect(await containersOf(uri)).toHaveLength(2)
+  })
+
+  it('leaves no duplicate and no orphan when a meshlet daemon is killed and started again', async () => {
+    const [host] = (await containersOf(uri)).map((c) => c.Labels[LABEL_MESHLET]!)
+    const old = meshlets.get(host!)!
+    await old.stop() // as a crash would: its container keeps running
+    const m = members.find((x) => x.meshlet.did === host)!
+    const again = meshletFor(
+      m,
+      members.filter((o) => o !== m),
+    )
+    meshlets.set(host!, again)
+    await again.start()
+    await new Promise((r) => setTimeout(r, 2000))
+    const list = await containersOf(uri, true)
+    expect(list).toHaveLength(2)
+    expect(list.every((c) => c.State === 'running')).toBe(true)
+
+    // A workload deleted while its meshlet is down leaves an orphan, removed on restart.
+    await again.stop()
+    const survivor = (await containersOf(uri)).find((c) => c.Labels[LABEL_MESHLET] === host)
+    expect(survivor).toBeDefined()
+    const other = members.find((x) => x.meshlet.did !== host && meshlets.get(x.meshlet.did))!
+    expect(other).toBeDefined()
+    await members[0]!.owner.session.delete(NSID.workload, uri.split('/').pop()!)
+    const third = meshletFor(
+      m,
+      members.filter((o) => o !== m),
+    )
+    meshlets.set(host!, third)
+    await third.start()
+    await eventually(
+      'all containers of the deleted workload removed',
+      async () => (await containersOf(uri, true)).length === 0,
+    )
+  })
+
+  it('removes the containers when the workload record is deleted', async () => {
+    const { uri: u } = await submit(members[1]!)
+    await eventually('two containers', async () => (await containersOf(u)).length === 2)
+    await members[1]!.owner.session.delete(NSID.workload, u.split('/').pop()!)
+    await eventually('containers removed', async () => (await containersOf(u, true)).length === 0)
+    const states = (await statusesFor(u)).map((s) => s.state)
+    expect(states.sort()).toEqual(['stopped', 'stopped'])
+  })
+
+  it('never runs a workload from a stranger', async () => {
+    const { uri: u } = await submit(eve, { replicas: 1 })
+    await new Promise((r) => setTimeout(r, 3500)) // window 1 s + grace 0.5 s, and margin
+    expect(await containersOf(u, true)).toHaveLength(0)
+    const bids = []
+    for (const m of members) {
+      const res = await ownerPds().listRecords({ repo: m.meshlet.did, collection: NSID.bid })
+      bids.push(
+        ...res.data.records.filter(
+          (r) => (r.value as { workload: { uri: string } }).workload.uri === u,
+        ),
+      )
+    }
+    expect(bids).toHaveLength(0)
+  })
+
+  it('never runs a workload bigger than any offer, and status says why', async () => {
+    const { uri: u } = await submit(members[2]!, {
+      replicas: 1,
+      resources: { cpuMillis: 64_000, memoryMiB: 32 },
+    })
+    await new Promise((r) => setTimeout(r, 3500))
+    expect(await containersOf(u, true)).toHaveLength(0)
+    const report = await workloadStatusReport(localIdentity(net), u, Date.now())
+    expect(report.winners).toEqual([])
+    expect(report.noBid.map((n) => n.reason)).toEqual([
+      'exceeds-offer',
+      'exceeds-offer',
+      'exceeds-offer',
+    ])
+    expect(report.headline).toContain(describeReason('exceeds-offer'))
+  })
+})
