@@ -93,6 +93,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private paused = false
   private running = false
   /** Initial backfill done: from here on, record changes re-form the cluster at once. */
+  private synced = false
+  /** Started completely: plans may run. */
   private ready = false
   private queue: Promise<void> = Promise.resolve()
   private tickPending = false
@@ -102,6 +104,13 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private readonly watchAbort = new AbortController()
   /** Replicas whose start failed here (uri|cid|round): never retried in the same round. */
   private readonly failedStarts = new Set<string>()
+  /** Starts and stops under way (uri|cid|round). They run beside the action queue so that a
+   *  slow container start never delays a bid past its window. */
+  private readonly inflight = new Map<
+    string,
+    { kind: 'start' | 'stop'; workload: WorkloadView | undefined; done: Promise<void> }
+  >()
+  private heartbeating?: Promise<void>
   private explain = new Map<string, unknown>()
 
   constructor(readonly opts: MeshletOptions) {
@@ -156,7 +165,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     await this.sync.start()
     for (const did of [this.opts.did, this.opts.owner, ...this.opts.members]) this.followed.add(did)
     await this.followAll()
-    this.ready = true
+    this.synced = true
     this.recomputeCluster()
     if (this.opts.runtime) {
       await this.opts.runtime.ping()
@@ -165,10 +174,13 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
         this.log.log('info', 'container', { ...e })
         this.enqueue(() => this.onContainerEvent(e.containerId, e.action, e.exitCode))
       }, this.watchAbort.signal)
-      this.heartbeatTimer = setInterval(
-        () => this.enqueue(() => this.heartbeat()),
-        this.config.heartbeatMs,
-      )
+      this.heartbeatTimer = setInterval(() => {
+        // Off the action queue (stats are slow) so bids never wait behind a heartbeat.
+        if (this.heartbeating) return
+        this.heartbeating = this.heartbeat()
+          .catch((err: unknown) => this.fail('heartbeat', err as Error))
+          .finally(() => (this.heartbeating = undefined))
+      }, this.config.heartbeatMs)
     }
     this.log.log('info', 'started', {
       meshlet: this.opts.did,
@@ -177,12 +189,16 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       lending: this.isLending,
       offer: this.opts.offer,
     })
+    // Only now may plans act: with a partial view of the records, our own replica could look
+    // unselected and be stopped, which peers would read as a lost replica.
+    this.ready = true
     this.scheduleTick()
   }
 
   async stop(opts: { stopReplicas?: boolean } = {}): Promise<void> {
     if (!this.running) return
     this.running = false
+    this.synced = false
     this.ready = false
     clearTimeout(this.wakeTimer)
     clearTimeout(this.retryTimer)
@@ -190,11 +206,14 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.watchAbort.abort()
     await this.sync.stop()
     if (opts.stopReplicas && this.opts.runtime) {
+      await Promise.all([...this.inflight.values()].map((j) => j.done))
       await this.enqueue(async () => {
         for (const r of await this.opts.runtime!.list()) await this.stopReplica(r, 'stopped')
       })
     }
     await this.queue
+    await Promise.all([...this.inflight.values()].map((j) => j.done))
+    await this.heartbeating
     this.log.log('info', 'stopped', { meshlet: this.opts.did })
   }
 
@@ -293,7 +312,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.log.log('debug', 'record', { op: evt.event, uri: evt.uri, source: evt.source })
     if (change === 'linkage') {
       // Owners we follow may name meshlets we did not know: follow (and backfill) them.
-      if (this.ready && this.namedMeshlets().some((m) => !this.followed.has(m))) {
+      if (this.synced && this.namedMeshlets().some((m) => !this.followed.has(m))) {
         void this.followAll().then(() => this.recomputeCluster())
       }
       if (
@@ -305,7 +324,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       ) {
         void this.lookUpClaimant(evt.did).catch((err: unknown) => this.fail('lookup', err as Error))
       }
-      if (this.ready) this.recomputeCluster()
+      if (this.synced) this.recomputeCluster()
     }
     if (change === 'workload') {
       this.log.log('info', evt.event === 'put' ? 'workload.seen' : 'workload.deleted', {
@@ -345,15 +364,15 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   }
 
   private scheduleTick(): void {
-    if (!this.running || this.tickPending) return
+    if (!this.ready || this.tickPending) return
     this.tickPending = true
     void this.enqueue(async () => {
       this.tickPending = false
-      if (this.running) await this.tick()
+      if (this.ready) await this.tick()
     })
   }
 
-  private selfState(replicas: ManagedReplica[]): SelfState {
+  private selfState(replicas: { workloadUri: string; state: string }[]): SelfState {
     const committed = { cpuMillis: 0, memoryMiB: 0, storageMiB: 0 }
     const add = (r: Resources) => {
       committed.cpuMillis += r.cpuMillis
@@ -391,8 +410,21 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
 
   private async tick(): Promise<void> {
     const replicas = this.opts.runtime ? await this.opts.runtime.list() : []
+    const local = replicas.map((r) => ({
+      workloadUri: r.workloadUri,
+      cid: r.cid,
+      round: r.round,
+      state: r.state as string,
+    }))
+    // A start under way counts as a replica already, so the plan never asks for it twice.
+    for (const [key, job] of this.inflight) {
+      const [workloadUri = '', cid = '', round = '0'] = key.split('|')
+      if (job.kind === 'start' && !local.some((r) => replicaKey(r) === key)) {
+        local.push({ workloadUri, cid, round: Number(round), state: 'created' })
+      }
+    }
     const now = this.now()
-    const self = this.selfState(replicas)
+    const self = this.selfState(local)
     const book = ledger(this.store.allStatuses(), this.view, now)
     const free: Resources = {
       cpuMillis: Math.max(0, self.offer.cpuMillis - self.committed.cpuMillis),
@@ -404,12 +436,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       deleted: [...this.store.deletedWorkloads],
       bids: this.store.allBids(),
       statuses: this.store.allStatuses(),
-      running: replicas.map((r) => ({
-        workloadUri: r.workloadUri,
-        cid: r.cid,
-        round: r.round,
-        state: r.state,
-      })),
+      running: local,
       cluster: this.view,
       now,
       config: this.config,
@@ -419,11 +446,12 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     for (const action of result.actions) {
       if (!this.running) break
       if (action.type === 'start' && this.startRuledOut(action.workload, action.round)) continue
+      if (action.type !== 'bid' && this.inflight.has(actionKey(action))) continue
       this.emit('action', action)
       await this.execute(action, replicas)
     }
     for (const uri of this.store.deletedWorkloads) {
-      if (!replicas.some((r) => r.workloadUri === uri)) this.store.deletedWorkloads.delete(uri)
+      if (!local.some((r) => r.workloadUri === uri)) this.store.deletedWorkloads.delete(uri)
     }
     clearTimeout(this.wakeTimer)
     if (result.nextWakeAt !== undefined && this.running) {
@@ -480,7 +508,10 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
         return
       }
       case 'start':
-        return this.startReplica(action.workload, action.round)
+        this.track(actionKey(action), 'start', action.workload, () =>
+          this.startReplica(action.workload, action.round),
+        )
+        return
       case 'stop': {
         const targets = replicas.filter(
           (x) =>
@@ -494,11 +525,28 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
             round: r.round,
             reason: action.reason,
           })
-          await this.stopReplica(r, action.status)
+          this.track(actionKey(action), 'stop', this.store.workloads.get(r.workloadUri), () =>
+            this.stopReplica(r, action.status),
+          )
         }
         return
       }
     }
+  }
+
+  private track(
+    key: string,
+    kind: 'start' | 'stop',
+    workload: WorkloadView | undefined,
+    job: () => Promise<void>,
+  ): void {
+    const done = job()
+      .catch((err: unknown) => this.fail(kind, err as Error))
+      .finally(() => {
+        this.inflight.delete(key)
+        this.scheduleTick()
+      })
+    this.inflight.set(key, { kind, workload, done })
   }
 
   private async startReplica(w: WorkloadView, round: number): Promise<void> {
@@ -578,6 +626,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     const runtime = this.opts.runtime!
     const r = (await runtime.list()).find((x) => x.containerId === containerId)
     if (!r || r.state === 'running') return
+    // Our own stop makes the container die too; that stop publishes the replica's status.
+    if (this.inflight.get(replicaKey(r))?.kind === 'stop') return
     const w = this.store.workloads.get(r.workloadUri)
     const code = r.exitCode ?? exitCode ?? -1
     const usage = await runtime.usage(containerId).catch(() => undefined)
@@ -623,6 +673,12 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       const own = this.ownStatus(r.workloadUri, r.cid, r.round)
       if (own && this.now() - Date.parse(own.record.updatedAt) > this.config.lostAfterMs) continue
       const usage = await runtime.usage(r.containerId).catch(() => undefined)
+      // Checked after the slow stats call: a replica being stopped, or already reported ended,
+      // must not be reported running again.
+      const latest = this.ownStatus(r.workloadUri, r.cid, r.round)
+      if (this.inflight.has(replicaKey(r)) || (latest && TERMINAL.has(latest.record.state)))
+        continue
+      if (!this.running) return
       await this.publishStatus(r.workloadUri, r.round, {
         workload: { uri: r.workloadUri, cid: r.cid },
         round: r.round,
@@ -690,6 +746,16 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.log.log('error', 'error', { stage, error: errorFields(err) })
     if (this.listenerCount('error') > 0) this.emit('error', err)
   }
+}
+
+function replicaKey(r: { workloadUri: string; cid: string; round: number }): string {
+  return `${r.workloadUri}|${r.cid}|${r.round}`
+}
+
+function actionKey(a: Action): string {
+  return a.type === 'stop'
+    ? replicaKey(a)
+    : replicaKey({ workloadUri: a.workload.uri, cid: a.workload.cid, round: a.round })
 }
 
 /** Docker's name for this machine's CPU architecture. */

@@ -3,6 +3,7 @@
 import Docker from 'dockerode'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { NSID } from '../../core/lexicon/index.js'
+import { jsonLogger } from '../../core/log.js'
 import { Meshlet } from '../../core/meshlet.js'
 import { LABEL_MESHLET, LABEL_WORKLOAD, Runtime } from '../../core/runtime/index.js'
 import { describeReason } from '../../core/scheduling/index.js'
@@ -36,6 +37,10 @@ function meshletFor(m: Member, others: Member[]): Meshlet {
     offer: { cpuMillis: 1000, memoryMiB: 256 },
     runtime: new Runtime({ meshletDid: m.meshlet.did }),
     config: { graceMs: 500 },
+    // MESHLET_TEST_LOG=1 shows each meshlet's decisions, for debugging a failure.
+    ...(process.env.MESHLET_TEST_LOG
+      ? { log: jsonLogger((l) => process.stderr.write(l + '\n'), { base: { name: m.name } }) }
+      : {}),
   })
 }
 
@@ -131,6 +136,7 @@ describe('workloads end to end', () => {
   })
 
   it('leaves no duplicate and no orphan when a meshlet daemon is killed and started again', async () => {
+    const before = (await containersOf(uri)).map((c) => c.Id)
     const [host] = (await containersOf(uri)).map((c) => c.Labels[LABEL_MESHLET]!)
     const old = meshlets.get(host!)!
     await old.stop() // as a crash would: its container keeps running
@@ -145,6 +151,8 @@ describe('workloads end to end', () => {
     const list = await containersOf(uri, true)
     expect(list).toHaveLength(2)
     expect(list.every((c) => c.State === 'running')).toBe(true)
+    // The very containers from before: kept, not replaced.
+    expect(list.map((c) => c.Id).sort()).toEqual(before.sort())
 
     // A workload deleted while its meshlet is down leaves an orphan, removed on restart.
     await again.stop()
@@ -170,8 +178,11 @@ describe('workloads end to end', () => {
     await eventually('two containers', async () => (await containersOf(u)).length === 2)
     await members[1]!.owner.session.delete(NSID.workload, u.split('/').pop()!)
     await eventually('containers removed', async () => (await containersOf(u, true)).length === 0)
-    const states = (await statusesFor(u)).map((s) => s.state)
-    expect(states.sort()).toEqual(['stopped', 'stopped'])
+    // Each replica reports it was stopped (published right after its container is removed).
+    await eventually('both report stopped', async () => {
+      const states = (await statusesFor(u)).map((s) => s.state)
+      return states.length === 2 && states.every((x) => x === 'stopped')
+    })
   })
 
   it('never runs a workload from a stranger', async () => {
