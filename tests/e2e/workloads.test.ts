@@ -4,9 +4,10 @@ import Docker from 'dockerode'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { NSID } from '../../core/lexicon/index.js'
 import { jsonLogger } from '../../core/log.js'
+import { main } from '../../core/cli/main.js'
 import { Meshlet } from '../../core/meshlet.js'
 import { LABEL_MESHLET, LABEL_WORKLOAD, Runtime } from '../../core/runtime/index.js'
-import { describeReason } from '../../core/scheduling/index.js'
+import { bidRkey, describeReason, MAX_PRIORITY } from '../../core/scheduling/index.js'
 import { workloadStatusReport } from '../../core/status.js'
 import { TEST_IMAGE } from '../infra.js'
 import {
@@ -185,6 +186,35 @@ describe('workloads end to end', () => {
     })
   })
 
+  it('yields to a late, better bid: the loser stops and says yielded, the new winner starts', async () => {
+    const { uri: u, cid } = await submit(members[0]!, { replicas: 1 })
+    const [first] = await eventually('one container', async () => {
+      const list = await containersOf(u)
+      return list.length === 1 && list
+    })
+    const winner = first!.Labels[LABEL_MESHLET]!
+    const late = members.find((m) => m.meshlet.did !== winner)!
+    // A bid made inside the window that reaches everyone only now (as a slow firehose would
+    // deliver it), with a priority that beats the winner's.
+    const w = meshlets.get(winner)!.store.workloads.get(u)!
+    await late.meshlet.session.put(NSID.bid, bidRkey(u, 0), {
+      workload: { uri: u, cid },
+      round: 0,
+      priority: MAX_PRIORITY,
+      offer: w.record.resources,
+      createdAt: new Date(Date.parse(w.record.createdAt) + 100).toISOString(),
+    })
+    await eventually('the replica moved to the better bidder', async () => {
+      const list = await containersOf(u)
+      return list.length === 1 && list[0]!.Labels[LABEL_MESHLET] === late.meshlet.did
+    })
+    await eventually('the loser published yielded', async () =>
+      (await statusesFor(u)).some((s) => s.meshlet === winner && s.state === 'yielded'),
+    )
+    await members[0]!.owner.session.delete(NSID.workload, u.split('/').pop()!)
+    await eventually('cleaned up', async () => (await containersOf(u, true)).length === 0)
+  })
+
   it('never runs a workload from a stranger', async () => {
     const { uri: u } = await submit(eve, { replicas: 1 })
     await new Promise((r) => setTimeout(r, 3500)) // window 1 s + grace 0.5 s, and margin
@@ -216,5 +246,14 @@ describe('workloads end to end', () => {
       'exceeds-offer',
     ])
     expect(report.headline).toContain(describeReason('exceeds-offer'))
+    // The same answer from the command line.
+    const out: string[] = []
+    const code = await main(['status', u, '--plc', net.plc.url, '--handle-resolver', net.pds.url], {
+      out: (l) => out.push(l),
+      err: (l) => out.push(l),
+      env: {},
+    })
+    expect(code).toBe(0)
+    expect(out.join('\n')).toContain(describeReason('exceeds-offer'))
   })
 })

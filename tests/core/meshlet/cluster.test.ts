@@ -1,6 +1,9 @@
 // Cluster formation of a running meshlet against a real PLC + PDS: mutual members form the
 // cluster; a one-sided member, forged linkage and a stranger are rejected with their reasons;
 // membership changes arrive on the firehose and re-form the cluster live.
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RejectReason } from '../../../core/identity/cluster.js'
 import { NSID } from '../../../core/lexicon/index.js'
@@ -104,6 +107,46 @@ describe('a meshlet forming its cluster', () => {
       'carol leaves',
       () => !meshlet.clusterReport.peers.some((p) => p.owner === carol.owner.did),
     )
+  })
+
+  it('resumes from its cursor and backfills what it missed while stopped', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'meshlet-restart-'))
+    const bobs = () =>
+      new Meshlet({
+        did: bob.meshlet.did,
+        owner: bob.owner.did,
+        members: [alice.owner.did, carol.owner.did],
+        identity: localIdentity(net),
+        writer: bob.meshlet.session,
+        firehose: net.pds.url,
+        dataDir,
+        offer: { cpuMillis: 1000, memoryMiB: 512 },
+      })
+    const first = bobs()
+    await first.start()
+    await setMembership(carol, [bob, alice])
+    await eventually('carol’s change seen on the firehose', () =>
+      first.store.linkage.membership.get(carol.meshlet.did)?.includes(alice.owner.did),
+    )
+    expect(first.clusterReport.peers.map((p) => p.owner)).toContain(carol.owner.did)
+    await first.stop()
+    const cursor = JSON.parse(await readFile(join(dataDir, 'cursor.json'), 'utf8')) as {
+      seq: number
+    }
+    expect(cursor.seq).toBeGreaterThan(0)
+
+    await setMembership(carol, [alice]) // carol drops bob while bob's meshlet is down
+    const second = bobs()
+    await second.start()
+    try {
+      expect(second.clusterReport.peers.map((p) => p.owner)).not.toContain(carol.owner.did)
+      expect(second.clusterReport.rejected).toContainEqual(
+        expect.objectContaining({ owner: carol.owner.did, reason: RejectReason.doesNotListUs }),
+      )
+    } finally {
+      await second.stop()
+      await rm(dataDir, { recursive: true, force: true })
+    }
   })
 
   it('publishes its own membership record on start', async () => {
