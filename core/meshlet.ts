@@ -27,7 +27,7 @@ import {
   type SelfState,
 } from './scheduling/index.js'
 import { ledger, priority } from './fairshare/index.js'
-import type { ManagedReplica, Runtime } from './runtime/index.js'
+import type { ManagedReplica, ReplicaUsage, Runtime } from './runtime/index.js'
 
 export interface MeshletOptions {
   did: string
@@ -106,10 +106,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private readonly failedStarts = new Set<string>()
   /** Starts and stops under way (uri|cid|round). They run beside the action queue so that a
    *  slow container start never delays a bid past its window. */
-  private readonly inflight = new Map<
-    string,
-    { kind: 'start' | 'stop'; workload: WorkloadView | undefined; done: Promise<void> }
-  >()
+  private readonly inflight = new Map<string, { kind: 'start' | 'stop'; done: Promise<void> }>()
   private heartbeating?: Promise<void>
   private explain = new Map<string, unknown>()
 
@@ -508,7 +505,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
         return
       }
       case 'start':
-        this.track(actionKey(action), 'start', action.workload, () =>
+        this.track(actionKey(action), 'start', () =>
           this.startReplica(action.workload, action.round),
         )
         return
@@ -525,28 +522,21 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
             round: r.round,
             reason: action.reason,
           })
-          this.track(actionKey(action), 'stop', this.store.workloads.get(r.workloadUri), () =>
-            this.stopReplica(r, action.status),
-          )
+          this.track(actionKey(action), 'stop', () => this.stopReplica(r, action.status))
         }
         return
       }
     }
   }
 
-  private track(
-    key: string,
-    kind: 'start' | 'stop',
-    workload: WorkloadView | undefined,
-    job: () => Promise<void>,
-  ): void {
+  private track(key: string, kind: 'start' | 'stop', job: () => Promise<void>): void {
     const done = job()
       .catch((err: unknown) => this.fail(kind, err as Error))
       .finally(() => {
         this.inflight.delete(key)
         this.scheduleTick()
       })
-    this.inflight.set(key, { kind, workload, done })
+    this.inflight.set(key, { kind, done })
   }
 
   private async startReplica(w: WorkloadView, round: number): Promise<void> {
@@ -596,22 +586,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       this.emit('replica', { workloadUri: r.workloadUri, state: 'removed', round: r.round })
       return
     }
-    const w = this.store.workloads.get(r.workloadUri)
     await this.publishStatus(r.workloadUri, r.round, {
-      workload: { uri: r.workloadUri, cid: r.cid },
-      round: r.round,
-      state,
-      ...(w ? { resources: w.record.resources } : {}),
-      ...(usage
-        ? {
-            usage: {
-              cpuMilliSeconds: usage.cpuMilliSeconds,
-              memoryPeakMiB: usage.memoryPeakMiB,
-              wallMs: usage.wallMs,
-            },
-          }
-        : {}),
-      ...(r.startedAt ? { startedAt: r.startedAt } : {}),
+      ...this.replicaStatus(r, state, usage),
       finishedAt: new Date(this.now()).toISOString(),
     })
     this.emit('replica', { workloadUri: r.workloadUri, state, round: r.round })
@@ -628,27 +604,13 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     if (!r || r.state === 'running') return
     // Our own stop makes the container die too; that stop publishes the replica's status.
     if (this.inflight.get(replicaKey(r))?.kind === 'stop') return
-    const w = this.store.workloads.get(r.workloadUri)
     const code = r.exitCode ?? exitCode ?? -1
     const usage = await runtime.usage(containerId).catch(() => undefined)
     const state = code === 0 && !r.oomKilled ? 'exited' : 'failed'
     await this.publishStatus(r.workloadUri, r.round, {
-      workload: { uri: r.workloadUri, cid: r.cid },
-      round: r.round,
-      state,
+      ...this.replicaStatus(r, state, usage),
       exitCode: Math.max(-1, Math.min(255, code)),
       ...(r.oomKilled ? { message: 'killed: exceeded its memory limit' } : {}),
-      ...(w ? { resources: w.record.resources } : {}),
-      ...(usage
-        ? {
-            usage: {
-              cpuMilliSeconds: usage.cpuMilliSeconds,
-              memoryPeakMiB: usage.memoryPeakMiB,
-              wallMs: usage.wallMs,
-            },
-          }
-        : {}),
-      ...(r.startedAt ? { startedAt: r.startedAt } : {}),
       finishedAt: r.finishedAt ?? new Date(this.now()).toISOString(),
     })
     this.log.log('info', 'replica.ended', {
@@ -679,22 +641,37 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       if (this.inflight.has(replicaKey(r)) || (latest && TERMINAL.has(latest.record.state)))
         continue
       if (!this.running) return
-      await this.publishStatus(r.workloadUri, r.round, {
-        workload: { uri: r.workloadUri, cid: r.cid },
-        round: r.round,
-        state: this.paused ? 'draining' : 'running',
-        resources: w.record.resources,
-        ...(usage
-          ? {
-              usage: {
-                cpuMilliSeconds: usage.cpuMilliSeconds,
-                memoryPeakMiB: usage.memoryPeakMiB,
-                wallMs: usage.wallMs,
-              },
-            }
-          : {}),
-        ...(r.startedAt ? { startedAt: r.startedAt } : {}),
-      })
+      await this.publishStatus(
+        r.workloadUri,
+        r.round,
+        this.replicaStatus(r, this.paused ? 'draining' : 'running', usage),
+      )
+    }
+  }
+
+  /** The fields every status of a local replica carries; with resources and usage, peers can
+   *  account for it in the fair-share ledger even after the workload is gone. */
+  private replicaStatus(
+    r: ManagedReplica,
+    state: string,
+    usage: ReplicaUsage | undefined,
+  ): StatusDraft {
+    const w = this.store.workloads.get(r.workloadUri)
+    return {
+      workload: { uri: r.workloadUri, cid: r.cid },
+      round: r.round,
+      state,
+      ...(w ? { resources: w.record.resources } : {}),
+      ...(usage
+        ? {
+            usage: {
+              cpuMilliSeconds: usage.cpuMilliSeconds,
+              memoryPeakMiB: usage.memoryPeakMiB,
+              wallMs: usage.wallMs,
+            },
+          }
+        : {}),
+      ...(r.startedAt ? { startedAt: r.startedAt } : {}),
     }
   }
 

@@ -20,6 +20,7 @@ import { LABEL_MESHLET } from '../core/runtime/index.js'
 const IMAGE = process.env.MESHLET_DEMO_IMAGE ?? 'commune-test/busybox:1'
 const BIN = new URL('../bin/meshlet.js', import.meta.url).pathname
 let startedHook: () => void = () => undefined
+let cleanupOnError: (() => Promise<void>) | undefined
 const colors = { alice: 35, bob: 36, carol: 33 } as const
 type Name = keyof typeof colors
 
@@ -63,6 +64,7 @@ async function main(): Promise<void> {
       await rm(dataDir, { recursive: true, force: true })
       say(`done: ${containers.length} container(s) removed`)
     })())
+  cleanupOnError = cleanup
   process.once('SIGINT', () => void cleanup().then(() => process.exit(0)))
   process.once('SIGTERM', () => void cleanup().then(() => process.exit(0)))
 
@@ -209,7 +211,9 @@ function brief(line: string): string {
   }
 }
 
-main().catch((err: unknown) => {
+main().catch(async (err: unknown) => {
   process.stderr.write(`demo: ${(err as Error).message}\n`)
   process.exitCode = 1
+  await cleanupOnError?.().catch(() => undefined)
+  process.exit(1)
 })

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { NSID } from '../../../core/lexicon/index.js'
+import { COLLECTION_PREFIX, NSID } from '../../../core/lexicon/index.js'
 import { RepoReader } from '../../../core/repo/reader.js'
 import { RecordSync, type RecordEvent } from '../../../core/sync/index.js'
 import {
@@ -110,9 +110,9 @@ describe('RecordSync', () => {
     // A collection under our prefix that no lexicon defines.
     await raw.putRecord({
       repo: alice.did,
-      collection: 'commune.scheduler.unknownThing',
+      collection: `${COLLECTION_PREFIX}unknownThing`,
       rkey: 'x',
-      record: { $type: 'commune.scheduler.unknownThing' },
+      record: { $type: `${COLLECTION_PREFIX}unknownThing` },
     })
     // And then a valid one, which must come through.
     await alice.session.put(NSID.membership, 'self', membership(['did:plc:bob']))
