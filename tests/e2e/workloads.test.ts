@@ -9,7 +9,7 @@ import { Meshlet } from '../../core/meshlet.js'
 import { LABEL_MESHLET, LABEL_WORKLOAD, Runtime } from '../../core/runtime/index.js'
 import { bidRkey, describeReason, MAX_PRIORITY } from '../../core/scheduling/index.js'
 import { workloadStatusReport } from '../../core/status.js'
-import { TEST_IMAGE } from '../infra.js'
+import { TEST_IMAGE, TEST_REGISTRY } from '../infra.js'
 import {
   createMember,
   eventually,
@@ -68,15 +68,16 @@ async function submit(m: Member, extra: Record<string, unknown> = {}) {
 const ownerPds = () => members[0]!.owner.session.agent.com.atproto.repo
 
 async function statusesFor(workloadUri: string) {
-  const out: { meshlet: string; state: string }[] = []
+  const out: { meshlet: string; state: string; message?: string }[] = []
   for (const m of members) {
     const res = await ownerPds().listRecords({
       repo: m.meshlet.did,
       collection: NSID.workloadStatus,
     })
     for (const r of res.data.records) {
-      const v = r.value as { workload: { uri: string }; state: string }
-      if (v.workload.uri === workloadUri) out.push({ meshlet: m.meshlet.did, state: v.state })
+      const v = r.value as { workload: { uri: string }; state: string; message?: string }
+      if (v.workload.uri === workloadUri)
+        out.push({ meshlet: m.meshlet.did, state: v.state, message: v.message })
     }
   }
   return out
@@ -213,6 +214,16 @@ describe('workloads end to end', () => {
     )
     await members[0]!.owner.session.delete(NSID.workload, u.split('/').pop()!)
     await eventually('cleaned up', async () => (await containersOf(u, true)).length === 0)
+  })
+
+  it('reports a bad image as a failed replica, with the cause, and leaves nothing behind', async () => {
+    const image = `${TEST_REGISTRY}/commune/no-such-image:1`
+    const { uri: u } = await submit(members[0]!, { replicas: 1, image })
+    const failed = await eventually('a failed status', async () =>
+      (await statusesFor(u)).find((s) => s.state === 'failed'),
+    )
+    expect(failed.message).toContain(image)
+    expect(await containersOf(u, true)).toHaveLength(0)
   })
 
   it('never runs a workload from a stranger', async () => {
