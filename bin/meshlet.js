@@ -5,4 +5,5 @@ import { register } from 'tsx/esm/api'
 
 register()
 const { main } = await import('../core/cli/main.ts')
-process.exitCode = await main(process.argv.slice(2))
+// Exit explicitly: once the command is done, no stray handle may keep the process alive.
+process.exit(await main(process.argv.slice(2)))

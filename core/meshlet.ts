@@ -18,6 +18,7 @@ import type { RepoWriter } from './repo/writer.js'
 import { RecordSync, type RecordEvent } from './sync/index.js'
 import { RecordStore, type WorkloadView } from './state.js'
 import {
+  authorityOf,
   bidRkey,
   DEFAULT_CONFIG,
   describeReason,
@@ -88,10 +89,11 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private readonly now: () => number
   private readonly followed = new Set<string>()
   private report: ClusterReport = { peers: [], rejected: [] }
-  private view: ClusterView
+  private readonly view: ClusterView
   private lending: boolean
   private paused = false
   private running = false
+  private used = false
   /** Initial backfill done: from here on, record changes re-form the cluster at once. */
   private synced = false
   /** Started completely: plans may run. */
@@ -108,6 +110,11 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
    *  slow container start never delays a bid past its window. */
   private readonly inflight = new Map<string, { kind: 'start' | 'stop'; done: Promise<void> }>()
   private heartbeating?: Promise<void>
+  /** Replicas (uri|cid|round) whose ending was published: nothing but another ending follows. */
+  private readonly ended = new Set<string>()
+  private readonly statusWrites = new Map<string, Promise<void>>()
+  /** Claimants whose owner record was read once already. */
+  private readonly lookedUp = new Set<string>()
   private explain = new Map<string, unknown>()
 
   constructor(readonly opts: MeshletOptions) {
@@ -116,7 +123,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.log = opts.log ?? silentLogger
     this.now = opts.now ?? Date.now
     this.lending = opts.lending ?? true
-    this.view = clusterView(this.report, this.store.linkage)
+    this.view = clusterView(this.store.linkage)
     const reader = (this.reader = new RepoReader(opts.identity))
     this.sync = new RecordSync({
       identity: opts.identity,
@@ -155,9 +162,21 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     return this.explain.get(workloadUri)
   }
 
+  /** Starts the meshlet. One use: a stopped meshlet is not started again (make a new one). If
+   *  starting fails part-way, what was started is stopped before the error is thrown. */
   async start(): Promise<void> {
-    if (this.running) return
+    if (this.used) throw new MeshletError('a Meshlet starts once; create a new one to restart')
+    this.used = true
     this.running = true
+    try {
+      await this.startUp()
+    } catch (err) {
+      await this.stop().catch((e: unknown) => this.fail('stop', e as Error))
+      throw err
+    }
+  }
+
+  private async startUp(): Promise<void> {
     await this.publishMembership()
     await this.sync.start()
     for (const did of [this.opts.did, this.opts.owner, ...this.opts.members]) this.followed.add(did)
@@ -245,7 +264,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private async followAll(): Promise<void> {
     let failed = 0
     for (;;) {
-      for (const m of this.namedMeshlets()) this.followed.add(m)
+      for (const d of this.followTargets()) this.followed.add(d)
       const pending = [...this.followed].filter((d) => !this.sync.isFollowing(d))
       if (pending.length === 0) break
       const results = await Promise.allSettled(pending.map((d) => this.sync.follow(d)))
@@ -258,16 +277,55 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       // A repo that could not be read (its PDS away) is tried again until it can.
       clearTimeout(this.retryTimer)
       this.retryTimer = setTimeout(
-        () => void this.followAll().then(() => this.recomputeCluster()),
+        () =>
+          void this.followAll().then(() => {
+            this.recomputeCluster()
+            if (this.ready && this.opts.runtime) void this.enqueue(() => this.reconcile())
+          }),
         5000,
       )
     }
   }
 
-  private namedMeshlets(): string[] {
-    return [this.opts.owner, ...this.opts.members].flatMap((o) => [
-      ...(this.store.linkage.ownerMeshlets.get(o) ?? []),
-    ])
+  /** The DIDs whose records matter: our owner and members, the owners our mutual peers list
+   *  (bidders on a peer's workload may be their friends rather than ours, and every bidder's bid
+   *  must be seen for the selection to agree), and every meshlet those owners name. */
+  private followTargets(): string[] {
+    const linkage = this.store.linkage
+    const owners = new Set([this.opts.owner, ...this.opts.members])
+    for (const o of [...owners]) {
+      if (o !== this.opts.owner && !linkage.isMutual(this.opts.owner, o)) continue
+      for (const m of linkage.verifiedMeshlets(o)) {
+        for (const listed of linkage.membership.get(m) ?? []) owners.add(listed)
+      }
+    }
+    return [...owners].flatMap((o) => [o, ...(linkage.ownerMeshlets.get(o) ?? [])])
+  }
+
+  /** A record from a DID we do not follow is kept only when it speaks about us: a meshlet
+   *  claiming one of our members as its owner, or listing our owner. Everything else on a relay
+   *  is someone else's commune. */
+  private aboutUs(evt: RecordEvent): boolean {
+    if (evt.event !== 'put' && evt.event !== 'delete') return false
+    if (this.followed.has(evt.did)) return true
+    if (evt.event === 'delete') {
+      return evt.collection === NSID.meshletOwner
+        ? this.store.linkage.meshletOwner.has(evt.did)
+        : this.store.linkage.membership.has(evt.did)
+    }
+    if (evt.collection === NSID.meshletOwner) {
+      const owner = (evt.record as { owner: string }).owner
+      return (
+        owner === this.opts.owner ||
+        this.opts.members.includes(owner) ||
+        // who a meshlet that lists us claims to belong to
+        this.store.linkage.membership.has(evt.did)
+      )
+    }
+    if (evt.collection === NSID.membership) {
+      return (evt.record as { members: string[] }).members.includes(this.opts.owner)
+    }
+    return false
   }
 
   /** A meshlet we do not follow lists our owner: read who it claims to belong to, so the
@@ -301,6 +359,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       this.log.log('info', 'backfilled', { did: evt.did, records: evt.records })
       return
     }
+    if (!this.aboutUs(evt)) return
     const { change, refused } = this.store.apply(evt)
     if (refused) {
       this.log.log('warn', 'record.dropped', { uri: evt.uri, source: evt.source, reason: refused })
@@ -309,7 +368,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.log.log('debug', 'record', { op: evt.event, uri: evt.uri, source: evt.source })
     if (change === 'linkage') {
       // Owners we follow may name meshlets we did not know: follow (and backfill) them.
-      if (this.synced && this.namedMeshlets().some((m) => !this.followed.has(m))) {
+      if (this.synced && this.followTargets().some((d) => !this.followed.has(d))) {
         void this.followAll().then(() => this.recomputeCluster())
       }
       if (
@@ -317,8 +376,10 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
         evt.collection === NSID.membership &&
         !this.followed.has(evt.did) &&
         !this.store.linkage.meshletOwner.has(evt.did) &&
-        (evt.record as { members: string[] }).members.includes(this.opts.owner)
+        !this.lookedUp.has(evt.did)
       ) {
+        // Once per DID: a stranger must not be able to make us fetch again and again.
+        this.lookedUp.add(evt.did)
         void this.lookUpClaimant(evt.did).catch((err: unknown) => this.fail('lookup', err as Error))
       }
       if (this.synced) this.recomputeCluster()
@@ -338,7 +399,6 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     )
     const changed = JSON.stringify(next) !== JSON.stringify(this.report)
     this.report = next
-    this.view = clusterView(next, this.store.linkage)
     if (!changed) return
     this.log.log('info', 'cluster', {
       peers: next.peers.map((p) => p.owner),
@@ -485,18 +545,9 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
           offer: action.offer,
           createdAt: new Date(this.now()).toISOString(),
         }
-        const written = await this.opts.writer.put(NSID.bid, bidRkey(w.uri, action.round), record)
-        // Seen at once here, so the next plan never bids twice while the firehose catches up.
-        this.store.apply({
-          event: 'put',
-          source: 'firehose',
-          did: this.opts.did,
-          collection: NSID.bid,
-          rkey: bidRkey(w.uri, action.round),
-          uri: written.uri,
-          cid: written.cid,
-          record: { $type: NSID.bid, ...record },
-        })
+        const rkey = bidRkey(w.uri, action.round)
+        const written = await this.opts.writer.put(NSID.bid, rkey, record)
+        this.applyOwn(NSID.bid, rkey, written, record)
         this.log.log('info', 'bid', {
           workload: w.uri,
           round: action.round,
@@ -686,6 +737,12 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
         this.log.log('info', 'reconcile.keep', { workload: r.workloadUri, round: r.round })
         continue
       }
+      if (!w && !this.sync.isBackfilled(authorityOf(r.workloadUri))) {
+        // Unknown only because its owner's repo could not be read yet (their PDS away): not
+        // proof the workload is gone. Kept, and looked at again once the repo is read.
+        this.log.log('warn', 'reconcile.unknown', { workload: r.workloadUri, round: r.round })
+        continue
+      }
       if (w && w.cid === r.cid) {
         // Ended while we were away: report how, then clear it away.
         await this.onContainerEvent(r.containerId, 'die', r.exitCode)
@@ -699,23 +756,47 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     }
   }
 
-  private async publishStatus(
-    workloadUri: string,
-    round: number,
-    record: StatusDraft,
-  ): Promise<void> {
-    const full = { ...record, updatedAt: new Date(this.now()).toISOString() }
-    const rkey = bidRkey(workloadUri, round)
-    const written = await this.opts.writer.put(NSID.workloadStatus, rkey, full)
+  /** Publishes a replica's status. Writes for one replica go out in the order they were asked
+   *  for, and once an ending (exited, failed, stopped, yielded) is asked for, no later heartbeat
+   *  or `running` may follow it: peers compute rounds from these records, and a finished job
+   *  reported running again would be declared lost and run a second time. */
+  private publishStatus(workloadUri: string, round: number, record: StatusDraft): Promise<void> {
+    const key = replicaKey({ workloadUri, cid: record.workload.cid, round })
+    const ending = TERMINAL.has(record.state)
+    if (ending) this.ended.add(key)
+    else if (this.ended.has(key)) return Promise.resolve()
+    const previous = this.statusWrites.get(key) ?? Promise.resolve()
+    const write = previous.then(async () => {
+      if (!ending && this.ended.has(key)) return
+      const full = { ...record, updatedAt: new Date(this.now()).toISOString() }
+      const rkey = bidRkey(workloadUri, round)
+      const written = await this.opts.writer.put(NSID.workloadStatus, rkey, full)
+      this.applyOwn(NSID.workloadStatus, rkey, written, full)
+    })
+    const settled = write.catch(() => undefined)
+    this.statusWrites.set(key, settled)
+    void settled.then(() => {
+      if (this.statusWrites.get(key) === settled) this.statusWrites.delete(key)
+    })
+    return write
+  }
+
+  /** Our own write, seen at once: the next plan must not wait for the firehose to echo it. */
+  private applyOwn(
+    collection: typeof NSID.bid | typeof NSID.workloadStatus,
+    rkey: string,
+    written: { uri: string; cid: string },
+    record: Record<string, unknown>,
+  ): void {
     this.store.apply({
       event: 'put',
-      source: 'firehose',
+      source: 'own',
       did: this.opts.did,
-      collection: NSID.workloadStatus,
+      collection,
       rkey,
       uri: written.uri,
       cid: written.cid,
-      record: { $type: NSID.workloadStatus, ...full },
+      record: { $type: collection, ...record },
     })
   }
 

@@ -3,7 +3,7 @@
 // and the bids and statuses of those meshlets. The same pure functions the meshlets run decide
 // here, so the answer is the meshlets' answer.
 import { AtUri } from '@atproto/syntax'
-import { LinkageRecords } from './identity/cluster.js'
+import { clusterView, LinkageRecords } from './identity/cluster.js'
 import type { IdentityResolver } from './identity/resolver.js'
 import {
   checkRecord,
@@ -21,7 +21,6 @@ import {
   select,
   type BidInvalidReason,
   type BidView,
-  type ClusterView,
   type NoBidReason,
   type RoundInfo,
   type SchedulingConfig,
@@ -48,6 +47,8 @@ export interface StatusReport {
   noBid: { meshlet: string; owner: string; reason?: NoBidReason }[]
   statuses: {
     meshlet: string
+    /** The workload version the status is about. */
+    cid: string
     round: number
     state: string
     exitCode?: number
@@ -108,10 +109,7 @@ export async function workloadStatusReport(
   const otherMeshlets = [...others].flatMap((o) => [...(linkage.ownerMeshlets.get(o) ?? [])])
   await Promise.all(otherMeshlets.filter((m) => !ownMeshlets.includes(m)).map(loadMeshlet))
 
-  const cluster: ClusterView = {
-    ownerOf: (m) => linkage.verifiedOwner(m),
-    isMutual: (a, b) => linkage.isMutual(a, b),
-  }
+  const cluster = clusterView(linkage)
   const meshlets = [...new Set([...ownMeshlets, ...otherMeshlets])]
     .filter((m) => {
       const o = linkage.verifiedOwner(m)
@@ -185,6 +183,7 @@ export async function workloadStatusReport(
     statuses: statuses
       .map((s) => ({
         meshlet: s.meshlet,
+        cid: s.record.workload.cid,
         round: s.record.round,
         state: s.record.state,
         ...(s.record.exitCode !== undefined ? { exitCode: s.record.exitCode } : {}),
@@ -194,12 +193,18 @@ export async function workloadStatusReport(
       .sort((a, b) => (a.meshlet < b.meshlet ? -1 : a.meshlet > b.meshlet ? 1 : a.round - b.round)),
     headline: '',
   }
-  report.headline = headline(report, workload)
+  report.headline = headline(report, workload, now, config)
   return report
 }
 
-function headline(r: StatusReport, w: WorkloadView): string {
-  const running = r.statuses.filter((s) => s.state === 'running').length
+function headline(r: StatusReport, w: WorkloadView, now: number, config: SchedulingConfig): string {
+  // Only this version's replicas whose heartbeat is still fresh count as running.
+  const running = r.statuses.filter(
+    (s) =>
+      s.cid === w.cid &&
+      s.state === 'running' &&
+      now - Date.parse(s.updatedAt) <= config.lostAfterMs,
+  ).length
   const want = w.record.replicas
   if (!r.decided)
     return `Round ${r.round?.round} is open for bids; selection at ${new Date(r.round!.decideAt).toISOString()}.`

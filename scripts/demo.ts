@@ -101,7 +101,7 @@ async function main(): Promise<void> {
       let out = ''
       p.stdout.on('data', (d) => (out += d))
       p.stderr.on('data', (d) => (out += d))
-      p.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(out))))
+      p.on('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(out))))
     })
 
   for (const m of members) {
@@ -113,9 +113,10 @@ async function main(): Promise<void> {
   }
 
   let started = 0
-  const allStarted = new Promise<void>((resolve) => {
-    const check = () => (++started === members.length ? resolve() : undefined)
-    startedHook = check
+  let failHook: (err: Error) => void = () => undefined
+  const allStarted = new Promise<void>((resolve, reject) => {
+    startedHook = () => (++started === members.length ? resolve() : undefined)
+    failHook = reject
   })
   for (const m of members) {
     const others = members.filter((x) => x !== m).map((x) => x.owner.handle)
@@ -146,6 +147,10 @@ async function main(): Promise<void> {
       },
     )
     children.push(child)
+    child.once('exit', (code) => {
+      if (!cleaning)
+        failHook(new Error(`${m.name}'s meshlet daemon exited (code ${code}); see its log above`))
+    })
     const tag = `\x1b[${colors[m.name]}m${m.name.padEnd(5)}\x1b[0m`
     for (const stream of [child.stdout, child.stderr]) {
       createInterface({ input: stream }).on('line', (line) => {

@@ -1,6 +1,6 @@
 // The `meshlet` command: the headless daemon and the tools around it. Thin: parse flags, build
 // the core objects, run. Exit codes: 0 ok, 1 failure, 2 usage error.
-import { IdentityResolver } from '../identity/resolver.js'
+import { IdentityResolver, InvalidActorError } from '../identity/resolver.js'
 import { NSID } from '../lexicon/index.js'
 import { jsonLogger, type Level } from '../log.js'
 import { Meshlet } from '../meshlet.js'
@@ -107,7 +107,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         throw new UsageError(`unknown command: ${command}`)
     }
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (err instanceof UsageError || err instanceof InvalidActorError) {
       io.err(`meshlet: ${err.message}\nRun \`meshlet --help\` for usage.`)
       return 2
     }

@@ -187,20 +187,20 @@ export function computeCluster(self: ClusterSelf, records: LinkageRecords): Clus
   return { peers, rejected }
 }
 
-/** The scheduling layer's view: verified ownership and mutuality, limited to the active
- *  cluster so that records of strangers never count. */
+/** The scheduling layer's view: verified ownership (both linkage records agree) and mutuality
+ *  from the records themselves, not from our own cluster. Selection must come out the same on
+ *  every meshlet, and clusters overlap: a bidder on a peer's workload may be the peer's friend
+ *  without being ours. Strangers still never count: their workloads fail mutuality with us,
+ *  and their bids fail mutuality with the workload's owner. */
 export interface ClusterView {
   ownerOf(meshletDid: string): string | undefined
   isMutual(ownerA: string, ownerB: string): boolean
 }
 
-export function clusterView(report: ClusterReport, records: LinkageRecords): ClusterView {
-  const owners = new Set(report.peers.map((p) => p.owner))
-  const meshletOwner = new Map<string, string>()
-  for (const p of report.peers) for (const m of p.meshlets) meshletOwner.set(m, p.owner)
+export function clusterView(records: LinkageRecords): ClusterView {
   return {
-    ownerOf: (meshlet) => meshletOwner.get(meshlet),
-    isMutual: (a, b) => owners.has(a) && owners.has(b) && records.isMutual(a, b),
+    ownerOf: (meshlet) => records.verifiedOwner(meshlet),
+    isMutual: (a, b) => records.isMutual(a, b),
   }
 }
 

@@ -1,3 +1,4 @@
+import { safeFetchWrap } from '@atproto-labs/fetch-node'
 import { IdResolver } from '@atproto/identity'
 import { isValidHandle, ensureValidDid } from '@atproto/syntax'
 
@@ -5,6 +6,14 @@ export class IdentityError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options)
     this.name = 'IdentityError'
+  }
+}
+
+/** The text is neither a DID nor a handle: a mistake of whoever typed it, not of the network. */
+export class InvalidActorError extends IdentityError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'InvalidActorError'
   }
 }
 
@@ -31,11 +40,22 @@ export interface ResolvedIdentity {
 /** Resolves handles and DIDs (did:plc, did:web) to the repo's PDS. */
 export class IdentityResolver {
   readonly idResolver: IdResolver
+  /** Fetch for requests to addresses that records and DID documents name (a repo's PDS): with
+   *  the SSRF guard on, unless this resolver is for an explicitly local network. */
+  readonly fetch: typeof globalThis.fetch
   private readonly handleResolverUrl?: string
   private readonly fetchFn: typeof globalThis.fetch
 
   constructor(opts: IdentityOptions = {}) {
     this.fetchFn = globalThis.fetch
+    this.fetch = opts.allowPrivateNetwork
+      ? globalThis.fetch
+      : (safeFetchWrap({
+          allowImplicitRedirect: true,
+          allowCustomPort: true,
+          responseMaxSize: 8 * 1024 * 1024,
+          timeout: opts.timeoutMs ?? 10_000,
+        }) as typeof globalThis.fetch)
     this.idResolver = new IdResolver({
       plcUrl: opts.plcUrl ?? 'https://plc.directory',
       timeout: opts.timeoutMs ?? 10_000,
@@ -51,11 +71,11 @@ export class IdentityResolver {
       try {
         ensureValidDid(value)
       } catch (err) {
-        throw new IdentityError(`not a valid DID: ${value}`, { cause: err })
+        throw new InvalidActorError(`not a valid DID: ${value}`, { cause: err })
       }
       return value
     }
-    if (!isValidHandle(value)) throw new IdentityError(`not a valid handle or DID: ${actor}`)
+    if (!isValidHandle(value)) throw new InvalidActorError(`not a valid handle or DID: ${actor}`)
     return this.resolveHandle(value)
   }
 

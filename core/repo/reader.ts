@@ -17,7 +17,9 @@ export class RepoReader {
   private async agentFor(did: string): Promise<AtpAgent> {
     const { pds } = await this.identity.resolveDid(did)
     let agent = this.agents.get(pds)
-    if (!agent) this.agents.set(pds, (agent = new AtpAgent({ service: pds })))
+    if (!agent) {
+      this.agents.set(pds, (agent = new AtpAgent({ service: pds, fetch: this.identity.fetch })))
+    }
     return agent
   }
 

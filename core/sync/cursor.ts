@@ -11,6 +11,7 @@ export class CursorFile {
   constructor(
     readonly path: string,
     readonly service: string,
+    private readonly onError: (err: Error) => void,
     private readonly flushMs = 1000,
   ) {}
 
@@ -40,7 +41,8 @@ export class CursorFile {
     this.pending = seq
     this.timer ??= setTimeout(() => {
       this.timer = undefined
-      void this.flush().catch(() => undefined)
+      // A failed write loses nothing but replay work; say so and try again on the next advance.
+      void this.flush().catch((err: unknown) => this.onError(err as Error))
     }, this.flushMs)
   }
 

@@ -17,7 +17,8 @@ import { CursorFile } from './cursor.js'
 
 export { CursorFile }
 
-export type Source = 'firehose' | 'backfill'
+/** Where a record came from; `own` is a meshlet's own write, applied before the firehose echo. */
+export type Source = 'firehose' | 'backfill' | 'own'
 
 export type RecordEvent =
   | {
@@ -82,7 +83,11 @@ export class RecordSync {
 
   constructor(private readonly opts: SyncOptions) {
     const service = opts.service.replace(/^http(s?):\/\//, 'ws$1://')
-    if (opts.cursorFile) this.cursor = new CursorFile(opts.cursorFile, service)
+    if (opts.cursorFile) {
+      this.cursor = new CursorFile(opts.cursorFile, service, (err) =>
+        opts.onError(new SyncError('could not save the firehose cursor', { cause: err })),
+      )
+    }
     const fhOpts: FirehoseOptions = {
       idResolver: opts.identity.idResolver,
       service,
@@ -112,6 +117,11 @@ export class RecordSync {
   /** Whether `did` is followed (backfilled or being backfilled). */
   isFollowing(did: string): boolean {
     return this.dids.has(did)
+  }
+
+  /** Whether `did`'s repo has been listed completely (so a record missing from it is gone). */
+  isBackfilled(did: string): boolean {
+    return this.dids.get(did)?.phase === 'ready'
   }
 
   /** Backfills a DID's repo (once) and then lets its live events through. Events that arrive
@@ -215,8 +225,11 @@ export class RecordSync {
   }
 
   async stop(): Promise<void> {
-    await this.firehose.destroy()
-    await this.started
+    // destroy() waits for a subscription that only start() begins.
+    if (this.started) {
+      await this.firehose.destroy()
+      await this.started
+    }
     await this.cursor?.flush()
   }
 

@@ -59,7 +59,9 @@ async function submit(m: Member, extra: Record<string, unknown> = {}) {
     command: ['sleep', '600'],
     resources: { cpuMillis: 100, memoryMiB: 32 },
     replicas: 2,
-    bidWindowMs: 1000,
+    // Roomy: under a full parallel test run Docker is slow to answer, and a missed window costs
+    // a 90 s retry.
+    bidWindowMs: 2500,
     createdAt: new Date().toISOString(),
     ...extra,
   })
@@ -228,7 +230,7 @@ describe('workloads end to end', () => {
 
   it('never runs a workload from a stranger', async () => {
     const { uri: u } = await submit(eve, { replicas: 1 })
-    await new Promise((r) => setTimeout(r, 3500)) // window 1 s + grace 0.5 s, and margin
+    await new Promise((r) => setTimeout(r, 5000)) // window 2.5 s + grace 0.5 s, and margin
     expect(await containersOf(u, true)).toHaveLength(0)
     const bids = []
     for (const m of members) {
@@ -247,7 +249,7 @@ describe('workloads end to end', () => {
       replicas: 1,
       resources: { cpuMillis: 64_000, memoryMiB: 32 },
     })
-    await new Promise((r) => setTimeout(r, 3500))
+    await new Promise((r) => setTimeout(r, 5000))
     expect(await containersOf(u, true)).toHaveLength(0)
     const report = await workloadStatusReport(localIdentity(net), u, Date.now())
     expect(report.winners).toEqual([])

@@ -58,6 +58,7 @@ describe('meshlet command line', () => {
     [['status', 'https://example.com'], /not an at-uri/],
     [['status', 'at://did:plc:a/app.bsky.feed.post/3k'], /not a workload at-uri/],
     [['link', '--did', 'did:plc:a', '--owner', 'did:plc:b'], /set OWNER_PASSWORD/],
+
     [
       ['run', '--did', 'x', '--owner', 'y', '--cluster-members', 'z', '--firehose', 'not a url'],
       /not a URL/,
@@ -71,6 +72,13 @@ describe('meshlet command line', () => {
     expect(await main(argv, t.io)).toBe(2)
     expect(t.err.join('\n')).toMatch(message)
     expect(t.err.join('\n')).toContain('meshlet --help')
+  })
+
+  it('refuses a malformed DID or handle with exit code 2', async () => {
+    const t = io({ MESHLET_PASSWORD: 'x' })
+    const argv = ['run', '--did', 'not a did', '--owner', 'did:plc:b', '--cluster-members', 'c']
+    expect(await main(argv, t.io)).toBe(2)
+    expect(t.err.join('\n')).toMatch(/not a valid handle or DID: not a did/)
   })
 
   it('exits 2 from the real binary on a usage error', async () => {

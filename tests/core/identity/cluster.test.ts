@@ -33,10 +33,13 @@ describe('computeCluster', () => {
     expect(report.rejected).toEqual([
       expect.objectContaining({ owner: C, meshlet: CM, reason: RejectReason.doesNotListUs }),
     ])
-    const view = clusterView(report, r)
+    const view = clusterView(r)
     expect(view.isMutual(A, B)).toBe(true)
     expect(view.isMutual(A, C)).toBe(false)
     expect(view.ownerOf(BM)).toBe(B)
+    // Linked both ways, so owned, though not mutual with us.
+    expect(view.ownerOf(CM)).toBe(C)
+    r.setMeshletOwner(CM, A) // a meshlet naming someone else than the owner who lists it
     expect(view.ownerOf(CM)).toBeUndefined()
   })
 
@@ -93,6 +96,6 @@ describe('strangers', () => {
     expect(report.rejected).toEqual([
       expect.objectContaining({ owner: E, meshlet: EM, reason: RejectReason.notOurMember }),
     ])
-    expect(clusterView(report, r).isMutual(A, E)).toBe(false)
+    expect(clusterView(r).isMutual(A, E)).toBe(false)
   })
 })

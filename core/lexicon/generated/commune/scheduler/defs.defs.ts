@@ -156,12 +156,14 @@ const usage = /*#__PURE__*/ l.typedObject<Usage>(
   'usage',
   /*#__PURE__*/ l.object({
     cpuMilliSeconds: /*#__PURE__*/ l.optional(
-      /*#__PURE__*/ l.integer({ minimum: 0 }),
+      /*#__PURE__*/ l.integer({ minimum: 0, maximum: 1000000000000000 }),
     ),
     memoryPeakMiB: /*#__PURE__*/ l.optional(
       /*#__PURE__*/ l.integer({ minimum: 0, maximum: 4194304 }),
     ),
-    wallMs: /*#__PURE__*/ l.optional(/*#__PURE__*/ l.integer({ minimum: 0 })),
+    wallMs: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.integer({ minimum: 0, maximum: 1000000000000000 }),
+    ),
   }),
 )
 

@@ -1,0 +1,161 @@
+// Overlapping clusters and replicas that end on their own. alice and bob are mutual, bob and
+// carol are mutual, alice and carol are not: a workload of bob's may go to alice's or carol's
+// meshlet, and both must agree on which. Heartbeats run every 50 ms here, so a replica that
+// ends races its heartbeat; the ending must stay the last word.
+import Docker from 'dockerode'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { NSID } from '../../core/lexicon/index.js'
+import { Meshlet } from '../../core/meshlet.js'
+import type { RepoWriter } from '../../core/repo/writer.js'
+import { LABEL_MESHLET, LABEL_WORKLOAD, Runtime } from '../../core/runtime/index.js'
+import { TEST_IMAGE } from '../infra.js'
+import {
+  createMember,
+  eventually,
+  link,
+  localIdentity,
+  startNetwork,
+  type Member,
+  type Network,
+} from '../_util.js'
+
+const docker = new Docker()
+let net: Network
+let alice: Member, bob: Member, carol: Member
+const meshlets: Meshlet[] = []
+
+const containersOf = (uri: string) =>
+  docker.listContainers({ all: true, filters: { label: [`${LABEL_WORKLOAD}=${uri}`] } })
+
+async function statusesOf(uri: string) {
+  const out: { meshlet: string; state: string; exitCode?: number }[] = []
+  for (const m of [alice, bob, carol]) {
+    const res = await bob.owner.session.agent.com.atproto.repo.listRecords({
+      repo: m.meshlet.did,
+      collection: NSID.workloadStatus,
+    })
+    for (const r of res.data.records) {
+      const v = r.value as { workload: { uri: string }; state: string; exitCode?: number }
+      if (v.workload.uri === uri)
+        out.push({ meshlet: m.meshlet.did, state: v.state, exitCode: v.exitCode })
+    }
+  }
+  return out
+}
+
+/** The real session, with a PDS that takes 2.5 s to store a replica's ending: heartbeats keep
+ *  coming while the ending is in flight, which is when one could overtake it. */
+function slowEndings(session: RepoWriter): RepoWriter {
+  return {
+    did: session.did,
+    create: (collection, record) => session.create(collection, record),
+    delete: (collection, rkey) => session.delete(collection, rkey),
+    put: async (collection, rkey, record) => {
+      const state = (record as { state?: string }).state
+      if (collection === NSID.workloadStatus && (state === 'exited' || state === 'failed')) {
+        await new Promise((r) => setTimeout(r, 2500))
+      }
+      return session.put(collection, rkey, record)
+    },
+  }
+}
+
+function submit(extra: Record<string, unknown>) {
+  return bob.owner.session.create(NSID.workload, {
+    image: TEST_IMAGE,
+    resources: { cpuMillis: 100, memoryMiB: 32 },
+    replicas: 1,
+    // Roomy: under a full parallel test run Docker is slow to answer, and a missed window costs
+    // a 90 s retry.
+    bidWindowMs: 2500,
+    createdAt: new Date().toISOString(),
+    ...extra,
+  })
+}
+
+beforeAll(async () => {
+  net = await startNetwork()
+  alice = await createMember(net, 'alice')
+  bob = await createMember(net, 'bob')
+  carol = await createMember(net, 'carol')
+  const members = new Map([
+    [alice, [bob]],
+    [bob, [alice, carol]],
+    [carol, [bob]],
+  ])
+  for (const m of members.keys()) await link(m)
+  for (const [m, others] of members) {
+    const meshlet = new Meshlet({
+      did: m.meshlet.did,
+      owner: m.owner.did,
+      members: others.map((o) => o.owner.did),
+      identity: localIdentity(net),
+      writer: slowEndings(m.meshlet.session),
+      firehose: net.pds.url,
+      offer: { cpuMillis: 1000, memoryMiB: 256 },
+      runtime: new Runtime({ meshletDid: m.meshlet.did }),
+      config: { graceMs: 500, heartbeatMs: 50 },
+    })
+    meshlets.push(meshlet)
+    await meshlet.start()
+  }
+  await eventually(
+    'overlapping clusters formed',
+    () =>
+      meshlets[1]!.clusterReport.peers.length === 3 &&
+      meshlets[0]!.clusterReport.peers.length === 2 &&
+      meshlets[2]!.clusterReport.peers.length === 2,
+  )
+})
+
+afterAll(async () => {
+  for (const m of meshlets) await m.stop({ stopReplicas: true })
+  const dids = [alice, bob, carol].map((m) => m.meshlet.did)
+  for (const c of await docker.listContainers({ all: true, filters: { label: [LABEL_MESHLET] } })) {
+    if (dids.includes(c.Labels[LABEL_MESHLET] ?? ''))
+      await docker.getContainer(c.Id).remove({ force: true })
+  }
+  await net?.close()
+})
+
+describe('overlapping clusters', () => {
+  it('run a one-replica workload once, though two of its bidders are strangers to each other', async () => {
+    // Only alice's and carol's meshlets may run it, so the two strangers compete.
+    const { uri } = await submit({
+      command: ['sleep', '600'],
+      constraints: { excludeMeshlets: [bob.meshlet.did] },
+    })
+    await eventually('one running replica', async () => (await containersOf(uri)).length === 1)
+    await new Promise((r) => setTimeout(r, 2500))
+    const list = await containersOf(uri)
+    expect(list).toHaveLength(1)
+    const winner = list[0]!.Labels[LABEL_MESHLET]
+    expect([alice.meshlet.did, carol.meshlet.did]).toContain(winner)
+    // Both strangers name the same winner.
+    for (const m of [meshlets[0]!, meshlets[2]!]) {
+      expect((m.explanation(uri) as { winners: string[] }).winners).toEqual([winner])
+    }
+    await bob.owner.session.delete(NSID.workload, uri.split('/').pop()!)
+    await eventually('removed', async () => (await containersOf(uri)).length === 0)
+  })
+})
+
+describe('replicas that end on their own', () => {
+  it.each([
+    ['exit 3', 'failed', 3],
+    ['exit 0', 'exited', 0],
+  ])(
+    'report `%s` as %s with its code, and the ending stays the last word',
+    async (cmd, state, code) => {
+      const { uri } = await submit({ command: ['sh', '-c', `sleep 1; ${cmd}`] })
+      await eventually(`a ${state} status`, async () =>
+        (await statusesOf(uri)).some((s) => s.state === state && s.exitCode === code),
+      )
+      // Many heartbeats later the ending still stands, and nothing runs it again.
+      await new Promise((r) => setTimeout(r, 1500))
+      const statuses = await statusesOf(uri)
+      expect(statuses).toEqual([expect.objectContaining({ state, exitCode: code })])
+      expect((await containersOf(uri)).filter((c) => c.State === 'running')).toHaveLength(0)
+    },
+  )
+})
