@@ -108,7 +108,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private readonly failedStarts = new Set<string>()
   /** Starts and stops under way (uri|cid|round). They run beside the action queue so that a
    *  slow container start never delays a bid past its window. */
-  private readonly inflight = new Map<string, { kind: 'start' | 'stop'; done: Promise<void> }>()
+  private readonly inflight = new Map<string, InflightJob>()
   private heartbeating?: Promise<void>
   /** Replicas (uri|cid|round) whose ending was published: nothing but another ending follows. */
   private readonly ended = new Set<string>()
@@ -475,9 +475,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     }))
     // A start under way counts as a replica already, so the plan never asks for it twice.
     for (const [key, job] of this.inflight) {
-      const [workloadUri = '', cid = '', round = '0'] = key.split('|')
       if (job.kind === 'start' && !local.some((r) => replicaKey(r) === key)) {
-        local.push({ workloadUri, cid, round: Number(round), state: 'created' })
+        local.push({ ...job.replica, state: 'created' })
       }
     }
     const now = this.now()
@@ -503,7 +502,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     for (const action of result.actions) {
       if (!this.running) break
       if (action.type === 'start' && this.startRuledOut(action.workload, action.round)) continue
-      if (action.type !== 'bid' && this.inflight.has(actionKey(action))) continue
+      if (action.type !== 'bid' && this.inflight.has(replicaKey(replicaOf(action)))) continue
       this.emit('action', action)
       await this.execute(action, replicas)
     }
@@ -556,7 +555,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
         return
       }
       case 'start':
-        this.track(actionKey(action), 'start', () =>
+        this.track(replicaOf(action), 'start', () =>
           this.startReplica(action.workload, action.round),
         )
         return
@@ -573,21 +572,22 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
             round: r.round,
             reason: action.reason,
           })
-          this.track(actionKey(action), 'stop', () => this.stopReplica(r, action.status))
+          this.track(replicaOf(action), 'stop', () => this.stopReplica(r, action.status))
         }
         return
       }
     }
   }
 
-  private track(key: string, kind: 'start' | 'stop', job: () => Promise<void>): void {
+  private track(replica: ReplicaId, kind: 'start' | 'stop', job: () => Promise<void>): void {
+    const key = replicaKey(replica)
     const done = job()
       .catch((err: unknown) => this.fail(kind, err as Error))
       .finally(() => {
         this.inflight.delete(key)
         this.scheduleTick()
       })
-    this.inflight.set(key, { kind, done })
+    this.inflight.set(key, { kind, replica, done })
   }
 
   private async startReplica(w: WorkloadView, round: number): Promise<void> {
@@ -806,14 +806,27 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   }
 }
 
-function replicaKey(r: { workloadUri: string; cid: string; round: number }): string {
+/** One replica: a workload version and a round. */
+interface ReplicaId {
+  workloadUri: string
+  cid: string
+  round: number
+}
+
+interface InflightJob {
+  kind: 'start' | 'stop'
+  replica: ReplicaId
+  done: Promise<void>
+}
+
+function replicaKey(r: ReplicaId): string {
   return `${r.workloadUri}|${r.cid}|${r.round}`
 }
 
-function actionKey(a: Action): string {
+function replicaOf(a: Action): ReplicaId {
   return a.type === 'stop'
-    ? replicaKey(a)
-    : replicaKey({ workloadUri: a.workload.uri, cid: a.workload.cid, round: a.round })
+    ? { workloadUri: a.workloadUri, cid: a.cid, round: a.round }
+    : { workloadUri: a.workload.uri, cid: a.workload.cid, round: a.round }
 }
 
 /** Docker's name for this machine's CPU architecture. */

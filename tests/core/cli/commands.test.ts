@@ -1,0 +1,110 @@
+// link, submit and delete against a real PLC + PDS, as a person would run them.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { main, type Io } from '../../../core/cli/main.js'
+import { NSID } from '../../../core/lexicon/index.js'
+import { createMember, startNetwork, type Member, type Network } from '../../_util.js'
+
+let net: Network
+let alice: Member
+
+beforeAll(async () => {
+  net = await startNetwork()
+  alice = await createMember(net, 'alice')
+})
+
+afterAll(async () => {
+  await net?.close()
+})
+
+async function run(argv: string[], env: NodeJS.ProcessEnv = {}) {
+  const out: string[] = []
+  const err: string[] = []
+  const io: Io = { out: (l) => out.push(l), err: (l) => err.push(l), env }
+  const network = ['--plc', net.plc.url, '--handle-resolver', net.pds.url]
+  const [command = '', ...rest] = argv
+  const code = await main([command, ...network, ...rest], io)
+  return { code, out: out.join('\n'), err: err.join('\n') }
+}
+
+const repo = () => alice.owner.session.agent.com.atproto.repo
+
+describe('meshlet commands', () => {
+  it('link writes both linkage records, by handle', async () => {
+    const res = await run(['link', '--did', alice.meshlet.handle, '--owner', alice.owner.handle], {
+      OWNER_PASSWORD: alice.owner.password,
+      MESHLET_PASSWORD: alice.meshlet.password,
+    })
+    expect(res.err).toBe('')
+    expect(res.code).toBe(0)
+    const owned = await repo().getRecord({
+      repo: alice.owner.did,
+      collection: NSID.meshlet,
+      rkey: alice.meshlet.did,
+    })
+    expect(owned.data.value).toMatchObject({ meshlet: alice.meshlet.did })
+    const back = await repo().getRecord({
+      repo: alice.meshlet.did,
+      collection: NSID.meshletOwner,
+      rkey: 'self',
+    })
+    expect(back.data.value).toMatchObject({ owner: alice.owner.did })
+  })
+
+  it('fails with exit 1 and no password in the message when a password is wrong', async () => {
+    const res = await run(['link', '--did', alice.meshlet.did, '--owner', alice.owner.did], {
+      OWNER_PASSWORD: 'not-the-password',
+      MESHLET_PASSWORD: alice.meshlet.password,
+    })
+    expect(res.code).toBe(1)
+    expect(res.err).toMatch(/sign-in as did:plc:/)
+    expect(res.err).not.toContain('not-the-password')
+    expect(res.err).not.toContain(alice.meshlet.password)
+  })
+
+  it('submit publishes a workload and prints its at-uri; delete removes it', async () => {
+    const env = { OWNER_PASSWORD: alice.owner.password }
+    const res = await run(
+      [
+        'submit',
+        '--owner',
+        alice.owner.handle,
+        '--image',
+        'busybox',
+        '--replicas',
+        '2',
+        '--cpu',
+        '250',
+        '--',
+        'echo',
+        'hi there',
+      ],
+      env,
+    )
+    expect(res.code).toBe(0)
+    const uri = res.out.trim()
+    expect(uri).toMatch(new RegExp(`^at://${alice.owner.did}/${NSID.workload}/`))
+    const rkey = uri.split('/').pop()!
+    const rec = await repo().getRecord({ repo: alice.owner.did, collection: NSID.workload, rkey })
+    expect(rec.data.value).toMatchObject({
+      image: 'busybox',
+      replicas: 2,
+      command: ['echo', 'hi there'],
+      resources: { cpuMillis: 250, memoryMiB: 64 },
+      network: 'none',
+    })
+
+    // Without a command the image's own default runs: none is written.
+    const plain = await run(['submit', '--owner', alice.owner.did, '--image', 'busybox'], env)
+    const plainRec = await repo().getRecord({
+      repo: alice.owner.did,
+      collection: NSID.workload,
+      rkey: plain.out.trim().split('/').pop()!,
+    })
+    expect(plainRec.data.value).not.toHaveProperty('command')
+
+    expect((await run(['delete', uri], env)).code).toBe(0)
+    await expect(
+      repo().getRecord({ repo: alice.owner.did, collection: NSID.workload, rkey }),
+    ).rejects.toThrow()
+  })
+})
