@@ -177,6 +177,9 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   }
 
   private async startUp(): Promise<void> {
+    // Docker first: a meshlet that cannot run containers should say so before it publishes
+    // anything that invites work.
+    await this.opts.runtime?.ping()
     await this.publishMembership()
     await this.sync.start()
     for (const did of [this.opts.did, this.opts.owner, ...this.opts.members]) this.followed.add(did)
@@ -184,7 +187,6 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.synced = true
     this.recomputeCluster()
     if (this.opts.runtime) {
-      await this.opts.runtime.ping()
       await this.reconcile()
       this.opts.runtime.watch((e) => {
         this.log.log('info', 'container', { ...e })

@@ -1,4 +1,5 @@
 // link, submit and delete against a real PLC + PDS, as a person would run them.
+import { spawn } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { main, type Io } from '../../../core/cli/main.js'
 import { NSID } from '../../../core/lexicon/index.js'
@@ -29,6 +30,41 @@ async function run(argv: string[], env: NodeJS.ProcessEnv = {}) {
 const repo = () => alice.owner.session.agent.com.atproto.repo
 
 describe('meshlet commands', () => {
+  it('run exits 1 with a clear message, and does not hang, when Docker is away', async () => {
+    const bin = new URL('../../../bin/meshlet.js', import.meta.url).pathname
+    const child = spawn(
+      process.execPath,
+      [
+        bin,
+        'run',
+        '--did',
+        alice.meshlet.did,
+        '--owner',
+        alice.owner.did,
+        '--cluster-members',
+        alice.owner.did,
+        '--firehose',
+        net.pds.url,
+        '--plc',
+        net.plc.url,
+        '--handle-resolver',
+        net.pds.url,
+      ],
+      {
+        env: {
+          ...process.env,
+          MESHLET_PASSWORD: alice.meshlet.password,
+          DOCKER_HOST: 'unix:///nonexistent/docker.sock',
+        },
+      },
+    )
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    const code = await new Promise((r) => child.once('exit', r))
+    expect(code).toBe(1)
+    expect(stderr).toMatch(/Docker/i)
+  })
+
   it('link writes both linkage records, by handle', async () => {
     const res = await run(['link', '--did', alice.meshlet.handle, '--owner', alice.owner.handle], {
       OWNER_PASSWORD: alice.owner.password,
