@@ -24,6 +24,7 @@ import {
   describeReason,
   plan,
   type Action,
+  type LocalReplica,
   type SchedulingConfig,
   type SelfState,
 } from './scheduling/index.js'
@@ -116,6 +117,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   /** Claimants whose owner record was read once already. */
   private readonly lookedUp = new Set<string>()
   private explain = new Map<string, unknown>()
+  /** Containers as the last plan saw them (undefined before the first listing). */
+  private lastReplicas?: ManagedReplica[]
 
   constructor(readonly opts: MeshletOptions) {
     super()
@@ -468,12 +471,51 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   }
 
   private async tick(): Promise<void> {
+    // Bids first, planned on the containers as last listed: a bid must not wait for Docker,
+    // which can take seconds to answer on a busy machine, or it misses its window.
+    if (this.lastReplicas !== undefined) {
+      const early = this.planOn(this.lastReplicas)
+      for (const action of early.actions) {
+        if (!this.running) return
+        if (action.type !== 'bid') continue
+        this.emit('action', action)
+        await this.execute(action, this.lastReplicas)
+      }
+    }
     const replicas = this.opts.runtime ? await this.opts.runtime.list() : []
-    const local = replicas.map((r) => ({
+    this.lastReplicas = replicas
+    const result = this.planOn(replicas)
+    this.explain = result.explain as Map<string, unknown>
+    for (const action of result.actions) {
+      if (!this.running) break
+      if (action.type === 'start' && this.startRuledOut(action.workload, action.round)) continue
+      if (action.type !== 'bid' && this.inflight.has(replicaKey(replicaOf(action)))) continue
+      this.emit('action', action)
+      await this.execute(action, replicas)
+    }
+    for (const uri of this.store.deletedWorkloads) {
+      if (!replicas.some((r) => r.workloadUri === uri) && !this.hasInflight(uri)) {
+        this.store.deletedWorkloads.delete(uri)
+      }
+    }
+    clearTimeout(this.wakeTimer)
+    if (result.nextWakeAt !== undefined && this.running) {
+      const delay = Math.max(0, result.nextWakeAt - this.now())
+      this.wakeTimer = setTimeout(() => this.scheduleTick(), delay)
+    }
+  }
+
+  private hasInflight(workloadUri: string): boolean {
+    return [...this.inflight.values()].some((j) => j.replica.workloadUri === workloadUri)
+  }
+
+  /** The plan for the records seen, now, given these local containers. Pure apart from `now`. */
+  private planOn(replicas: ManagedReplica[]) {
+    const local: LocalReplica[] = replicas.map((r) => ({
       workloadUri: r.workloadUri,
       cid: r.cid,
       round: r.round,
-      state: r.state as string,
+      state: r.state,
     }))
     // A start under way counts as a replica already, so the plan never asks for it twice.
     for (const [key, job] of this.inflight) {
@@ -488,7 +530,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       cpuMillis: Math.max(0, self.offer.cpuMillis - self.committed.cpuMillis),
       memoryMiB: Math.max(0, self.offer.memoryMiB - self.committed.memoryMiB),
     }
-    const result = plan({
+    return plan({
       self,
       workloads: [...this.store.workloads.values()],
       deleted: [...this.store.deletedWorkloads],
@@ -500,22 +542,6 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       config: this.config,
       priorityOf: () => priority(this.opts.owner, book, free),
     })
-    this.explain = result.explain as Map<string, unknown>
-    for (const action of result.actions) {
-      if (!this.running) break
-      if (action.type === 'start' && this.startRuledOut(action.workload, action.round)) continue
-      if (action.type !== 'bid' && this.inflight.has(replicaKey(replicaOf(action)))) continue
-      this.emit('action', action)
-      await this.execute(action, replicas)
-    }
-    for (const uri of this.store.deletedWorkloads) {
-      if (!local.some((r) => r.workloadUri === uri)) this.store.deletedWorkloads.delete(uri)
-    }
-    clearTimeout(this.wakeTimer)
-    if (result.nextWakeAt !== undefined && this.running) {
-      const delay = Math.max(0, result.nextWakeAt - this.now())
-      this.wakeTimer = setTimeout(() => this.scheduleTick(), delay)
-    }
   }
 
   /** A start is ruled out when it failed here already or our own status for that round is
