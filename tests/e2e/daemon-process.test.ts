@@ -5,11 +5,10 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import Docker from 'dockerode'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { NSID } from '../../core/lexicon/index.js'
 import { Meshlet } from '../../core/meshlet.js'
-import { LABEL_MESHLET, LABEL_WORKLOAD, Runtime } from '../../core/runtime/index.js'
+import { LABEL_MESHLET, Runtime } from '../../core/runtime/index.js'
 import { TEST_IMAGE } from '../infra.js'
 import {
   createMember,
@@ -20,9 +19,9 @@ import {
   type Member,
   type Network,
 } from '../_util.js'
+import { containersOf, removeContainersOf } from './_util.js'
 
 const BIN = new URL('../../bin/meshlet.js', import.meta.url).pathname
-const docker = new Docker()
 let net: Network
 let alice: Member
 let bob: Member
@@ -59,9 +58,6 @@ function startDaemon(): ChildProcess {
   return child
 }
 
-const containersOf = (uri: string) =>
-  docker.listContainers({ all: true, filters: { label: [`${LABEL_WORKLOAD}=${uri}`] } })
-
 beforeAll(async () => {
   net = await startNetwork()
   alice = await createMember(net, 'alice')
@@ -86,11 +82,7 @@ beforeAll(async () => {
 afterAll(async () => {
   daemon?.kill('SIGKILL')
   await aliceMeshlet?.stop({ stopReplicas: true })
-  for (const c of await docker.listContainers({ all: true, filters: { label: [LABEL_MESHLET] } })) {
-    if (c.Labels[LABEL_MESHLET] === bob.meshlet.did) {
-      await docker.getContainer(c.Id).remove({ force: true })
-    }
-  }
+  await removeContainersOf([bob.meshlet.did])
   await net?.close()
   await rm(dataDir, { recursive: true, force: true })
 })
@@ -111,7 +103,7 @@ describe('the meshlet daemon process', () => {
       createdAt: new Date().toISOString(),
     })
     const before = await eventually('two running replicas', async () => {
-      const list = (await containersOf(uri)).filter((c) => c.State === 'running')
+      const list = (await containersOf(uri, true)).filter((c) => c.State === 'running')
       return list.length === 2 && list
     })
     expect(new Set(before.map((c) => c.Labels[LABEL_MESHLET]))).toEqual(
@@ -125,7 +117,7 @@ describe('the meshlet daemon process', () => {
     await eventually('restarted', () => output.includes('"event":"started"'), 30_000)
     expect(output).toContain('"event":"reconcile.keep"')
     await new Promise((r) => setTimeout(r, 2000))
-    const after = await containersOf(uri)
+    const after = await containersOf(uri, true)
     expect(after.map((c) => c.Id).sort()).toEqual(before.map((c) => c.Id).sort())
     expect(after.every((c) => c.State === 'running')).toBe(true)
 
@@ -134,11 +126,15 @@ describe('the meshlet daemon process', () => {
     await new Promise((r) => daemon!.once('exit', r))
     await alice.owner.session.delete(NSID.workload, uri.split('/').pop()!)
     await eventually('alice’s replica stopped', async () =>
-      (await containersOf(uri)).every((c) => c.Labels[LABEL_MESHLET] === bob.meshlet.did),
+      (await containersOf(uri, true)).every((c) => c.Labels[LABEL_MESHLET] === bob.meshlet.did),
     )
     output = ''
     daemon = startDaemon()
-    await eventually('orphan removed', async () => (await containersOf(uri)).length === 0, 30_000)
+    await eventually(
+      'orphan removed',
+      async () => (await containersOf(uri, true)).length === 0,
+      30_000,
+    )
     expect(output).toContain('"event":"reconcile.remove"')
   })
 })

@@ -2,12 +2,11 @@
 // carol are mutual, alice and carol are not: a workload of bob's may go to alice's or carol's
 // meshlet, and both must agree on which. Heartbeats run every 50 ms here, so a replica that
 // ends races its heartbeat; the ending must stay the last word.
-import Docker from 'dockerode'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { NSID } from '../../core/lexicon/index.js'
 import { Meshlet } from '../../core/meshlet.js'
 import type { RepoWriter } from '../../core/repo/writer.js'
-import { LABEL_MESHLET, LABEL_WORKLOAD, Runtime } from '../../core/runtime/index.js'
+import { LABEL_MESHLET, Runtime } from '../../core/runtime/index.js'
 import { TEST_IMAGE } from '../infra.js'
 import {
   createMember,
@@ -18,30 +17,13 @@ import {
   type Member,
   type Network,
 } from '../_util.js'
+import { containersOf, removeContainersOf, statusesOf as statuses } from './_util.js'
 
-const docker = new Docker()
 let net: Network
 let alice: Member, bob: Member, carol: Member
 const meshlets: Meshlet[] = []
 
-const containersOf = (uri: string) =>
-  docker.listContainers({ all: true, filters: { label: [`${LABEL_WORKLOAD}=${uri}`] } })
-
-async function statusesOf(uri: string) {
-  const out: { meshlet: string; state: string; exitCode?: number }[] = []
-  for (const m of [alice, bob, carol]) {
-    const res = await bob.owner.session.agent.com.atproto.repo.listRecords({
-      repo: m.meshlet.did,
-      collection: NSID.workloadStatus,
-    })
-    for (const r of res.data.records) {
-      const v = r.value as { workload: { uri: string }; state: string; exitCode?: number }
-      if (v.workload.uri === uri)
-        out.push({ meshlet: m.meshlet.did, state: v.state, exitCode: v.exitCode })
-    }
-  }
-  return out
-}
+const statusesOf = (uri: string) => statuses(bob, [alice, bob, carol], uri)
 
 /** The real session, with a PDS that takes 2.5 s to store a replica's ending: heartbeats keep
  *  coming while the ending is in flight, which is when one could overtake it. */
@@ -110,11 +92,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const m of meshlets) await m.stop({ stopReplicas: true })
-  const dids = [alice, bob, carol].map((m) => m.meshlet.did)
-  for (const c of await docker.listContainers({ all: true, filters: { label: [LABEL_MESHLET] } })) {
-    if (dids.includes(c.Labels[LABEL_MESHLET] ?? ''))
-      await docker.getContainer(c.Id).remove({ force: true })
-  }
+  await removeContainersOf([alice, bob, carol].map((m) => m.meshlet.did))
   await net?.close()
 })
 
@@ -125,9 +103,12 @@ describe('overlapping clusters', () => {
       command: ['sleep', '600'],
       constraints: { excludeMeshlets: [bob.meshlet.did] },
     })
-    await eventually('one running replica', async () => (await containersOf(uri)).length === 1)
+    await eventually(
+      'one running replica',
+      async () => (await containersOf(uri, true)).length === 1,
+    )
     await new Promise((r) => setTimeout(r, 2500))
-    const list = await containersOf(uri)
+    const list = await containersOf(uri, true)
     expect(list).toHaveLength(1)
     const winner = list[0]!.Labels[LABEL_MESHLET]
     expect([alice.meshlet.did, carol.meshlet.did]).toContain(winner)
@@ -136,7 +117,7 @@ describe('overlapping clusters', () => {
       expect((m.explanation(uri) as { winners: string[] }).winners).toEqual([winner])
     }
     await bob.owner.session.delete(NSID.workload, uri.split('/').pop()!)
-    await eventually('removed', async () => (await containersOf(uri)).length === 0)
+    await eventually('removed', async () => (await containersOf(uri, true)).length === 0)
   })
 })
 
@@ -155,7 +136,7 @@ describe('replicas that end on their own', () => {
       await new Promise((r) => setTimeout(r, 1500))
       const statuses = await statusesOf(uri)
       expect(statuses).toEqual([expect.objectContaining({ state, exitCode: code })])
-      expect((await containersOf(uri)).filter((c) => c.State === 'running')).toHaveLength(0)
+      expect((await containersOf(uri, true)).filter((c) => c.State === 'running')).toHaveLength(0)
     },
   )
 })

@@ -1,12 +1,11 @@
 // Workloads end to end: a real PLC + PDS, a real Docker engine and three meshlets, each with
 // its own DID, selecting winners from the same public bids with no central scheduler.
-import Docker from 'dockerode'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { NSID } from '../../core/lexicon/index.js'
 import { jsonLogger } from '../../core/log.js'
 import { main } from '../../core/cli/main.js'
 import { Meshlet } from '../../core/meshlet.js'
-import { LABEL_MESHLET, LABEL_WORKLOAD, Runtime } from '../../core/runtime/index.js'
+import { LABEL_MESHLET, Runtime } from '../../core/runtime/index.js'
 import { bidRkey, describeReason, MAX_PRIORITY } from '../../core/scheduling/index.js'
 import { workloadStatusReport } from '../../core/status.js'
 import { TEST_IMAGE, TEST_REGISTRY } from '../infra.js'
@@ -20,8 +19,8 @@ import {
   type Member,
   type Network,
 } from '../_util.js'
+import { containersOf, removeContainersOf, statusesOf } from './_util.js'
 
-const docker = new Docker()
 let net: Network
 let members: Member[]
 let eve: Member
@@ -45,14 +44,6 @@ function meshletFor(m: Member, others: Member[]): Meshlet {
   })
 }
 
-async function containersOf(workloadUri: string, all = false) {
-  const list = await docker.listContainers({
-    all,
-    filters: { label: [`${LABEL_WORKLOAD}=${workloadUri}`] },
-  })
-  return list
-}
-
 async function submit(m: Member, extra: Record<string, unknown> = {}) {
   return m.owner.session.create(NSID.workload, {
     image: TEST_IMAGE,
@@ -69,21 +60,7 @@ async function submit(m: Member, extra: Record<string, unknown> = {}) {
 
 const ownerPds = () => members[0]!.owner.session.agent.com.atproto.repo
 
-async function statusesFor(workloadUri: string) {
-  const out: { meshlet: string; state: string; message?: string }[] = []
-  for (const m of members) {
-    const res = await ownerPds().listRecords({
-      repo: m.meshlet.did,
-      collection: NSID.workloadStatus,
-    })
-    for (const r of res.data.records) {
-      const v = r.value as { workload: { uri: string }; state: string; message?: string }
-      if (v.workload.uri === workloadUri)
-        out.push({ meshlet: m.meshlet.did, state: v.state, message: v.message })
-    }
-  }
-  return out
-}
+const statusesFor = (uri: string) => statusesOf(members[0]!, members, uri)
 
 beforeAll(async () => {
   net = await startNetwork()
@@ -107,11 +84,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const m of meshlets.values()) await m.stop({ stopReplicas: true })
-  const dids = members.map((m) => m.meshlet.did)
-  for (const c of await docker.listContainers({ all: true, filters: { label: [LABEL_MESHLET] } })) {
-    if (dids.includes(c.Labels[LABEL_MESHLET] ?? ''))
-      await docker.getContainer(c.Id).remove({ force: true })
-  }
+  await removeContainersOf(members.map((m) => m.meshlet.did))
   await net?.close()
 })
 

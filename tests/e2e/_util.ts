@@ -1,0 +1,56 @@
+// What the end-to-end tests look at: the containers of a workload in the real Docker engine,
+// and the status records meshlets published for it.
+import Docker from 'dockerode'
+import { NSID } from '../../core/lexicon/index.js'
+import { LABEL_MESHLET, LABEL_WORKLOAD } from '../../core/runtime/index.js'
+import type { Member } from '../_util.js'
+
+export const docker = new Docker()
+
+/** The containers of a workload: running ones, or with `all` also stopped ones. */
+export function containersOf(workloadUri: string, all = false) {
+  return docker.listContainers({ all, filters: { label: [`${LABEL_WORKLOAD}=${workloadUri}`] } })
+}
+
+/** Removes every container of these meshlets (Docker ANDs label filters, so pick here). */
+export async function removeContainersOf(meshletDids: string[]): Promise<void> {
+  const list = await docker.listContainers({ all: true, filters: { label: [LABEL_MESHLET] } })
+  for (const c of list) {
+    if (meshletDids.includes(c.Labels[LABEL_MESHLET] ?? '')) {
+      await docker.getContainer(c.Id).remove({ force: true })
+    }
+  }
+}
+
+export interface PublishedStatus {
+  meshlet: string
+  state: string
+  exitCode?: number
+  message?: string
+}
+
+/** The status records the members' meshlets published for a workload, read from the PDS. */
+export async function statusesOf(
+  reader: Member,
+  members: Member[],
+  workloadUri: string,
+): Promise<PublishedStatus[]> {
+  const out: PublishedStatus[] = []
+  for (const m of members) {
+    const res = await reader.owner.session.agent.com.atproto.repo.listRecords({
+      repo: m.meshlet.did,
+      collection: NSID.workloadStatus,
+    })
+    for (const r of res.data.records) {
+      const v = r.value as { workload: { uri: string } } & Omit<PublishedStatus, 'meshlet'>
+      if (v.workload.uri !== workloadUri) continue
+      out.push({
+        meshlet: m.meshlet.did,
+        state: v.state,
+        ...(v.exitCode !== undefined ? { exitCode: v.exitCode } : {}),
+        ...(v.message !== undefined ? { message: v.message } : {}),
+      })
+    }
+  }
+  return out
+}
