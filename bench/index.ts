@@ -4,10 +4,8 @@
 // selection. The baseline, measured in the same process, is starting the same container
 // directly through the runtime, with no scheduling at all.
 import Docker from 'dockerode'
-import { TestNetworkNoAppView } from '@atproto/dev-env'
-import { AtpAgent } from '@atproto/api'
-import { IdentityResolver } from '../core/identity/resolver.js'
 import { NSID } from '../core/lexicon/index.js'
+import { createLocalAccount, localIdentity, startNetwork } from '../scripts/local-network.js'
 import { Meshlet } from '../core/meshlet.js'
 import { PasswordSession } from '../core/repo/writer.js'
 import { LABEL_MESHLET, LABEL_WORKLOAD, Runtime } from '../core/runtime/index.js'
@@ -32,19 +30,11 @@ function summary(xs: number[]) {
 async function main(): Promise<void> {
   const docker = new Docker()
   const dids: string[] = []
-  const net = await TestNetworkNoAppView.create({})
+  const net = await startNetwork()
   const meshlets: Meshlet[] = []
   try {
-    const identity = new IdentityResolver({
-      plcUrl: net.plc.url,
-      handleResolverUrl: net.pds.url,
-      allowPrivateNetwork: true,
-    })
-    const account = async (handle: string) => {
-      const agent = new AtpAgent({ service: net.pds.url })
-      await agent.createAccount({ handle, email: `${handle}@x.test`, password: 'bench' })
-      return new PasswordSession(agent, agent.session!.did)
-    }
+    const identity = localIdentity(net)
+    const account = async (handle: string) => (await createLocalAccount(net, handle)).session
     const owners: PasswordSession[] = []
     const meshletSessions: PasswordSession[] = []
     for (const name of ['alice', 'bob', 'carol']) {

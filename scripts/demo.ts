@@ -8,12 +8,9 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { TestNetworkNoAppView } from '@atproto/dev-env'
-import { AtpAgent } from '@atproto/api'
 import Docker from 'dockerode'
-import { IdentityResolver } from '../core/identity/resolver.js'
 import { NSID } from '../core/lexicon/index.js'
-import { PasswordSession } from '../core/repo/writer.js'
+import { createLocalAccount, localIdentity, startNetwork, type Account } from './local-network.js'
 import { printStatus, workloadStatusReport } from '../core/status.js'
 import { LABEL_MESHLET } from '../core/runtime/index.js'
 
@@ -40,7 +37,7 @@ async function main(): Promise<void> {
   }
 
   say('starting a local PLC directory and PDS')
-  const net = await TestNetworkNoAppView.create({})
+  const net = await startNetwork()
   const dataDir = await mkdtemp(join(tmpdir(), 'meshlet-demo-'))
   const children: ChildProcess[] = []
   const meshletDids: string[] = []
@@ -68,24 +65,9 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void cleanup().then(() => process.exit(0)))
   process.once('SIGTERM', () => void cleanup().then(() => process.exit(0)))
 
-  const identity = new IdentityResolver({
-    plcUrl: net.plc.url,
-    handleResolverUrl: net.pds.url,
-    allowPrivateNetwork: true,
-  })
-  const account = async (handle: string) => {
-    const agent = new AtpAgent({ service: net.pds.url })
-    const password = `demo-${handle}-${Math.random().toString(36).slice(2)}`
-    await agent.createAccount({ handle, email: `${handle}@example.test`, password })
-    return {
-      did: agent.session!.did,
-      handle,
-      password,
-      session: new PasswordSession(agent, agent.session!.did),
-    }
-  }
+  const identity = localIdentity(net)
+  const account = (handle: string) => createLocalAccount(net, handle)
   const names: Name[] = ['alice', 'bob', 'carol']
-  type Account = Awaited<ReturnType<typeof account>>
   const members: { name: Name; owner: Account; meshlet: Account }[] = []
   for (const name of names) {
     const owner = await account(`${name}.test`)

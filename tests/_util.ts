@@ -1,39 +1,13 @@
 // Small factories over a real in-process PLC + PDS (@atproto/dev-env).
-import { TestNetworkNoAppView } from '@atproto/dev-env'
-import { AtpAgent } from '@atproto/api'
-import { IdentityResolver } from '../core/identity/resolver.js'
 import { NSID } from '../core/lexicon/index.js'
-import { PasswordSession } from '../core/repo/writer.js'
+import { createLocalAccount, type Account, type Network } from '../scripts/local-network.js'
 
-export type Network = TestNetworkNoAppView
-
-export async function startNetwork(): Promise<Network> {
-  return TestNetworkNoAppView.create({})
-}
-
-export function localIdentity(net: Network): IdentityResolver {
-  return new IdentityResolver({
-    plcUrl: net.plc.url,
-    handleResolverUrl: net.pds.url,
-    allowPrivateNetwork: true,
-  })
-}
-
-export interface Account {
-  did: string
-  handle: string
-  password: string
-  session: PasswordSession
-}
+export { localIdentity, startNetwork } from '../scripts/local-network.js'
+export type { Account, Network }
 
 let counter = 0
 export async function createAccount(net: Network, name: string): Promise<Account> {
-  const agent = new AtpAgent({ service: net.pds.url })
-  const handle = `${name}${++counter}.test`
-  const password = `pw-${name}-${counter}`
-  await agent.createAccount({ handle, email: `${handle}@example.com`, password })
-  const did = agent.session!.did
-  return { did, handle, password, session: new PasswordSession(agent, did) }
+  return createLocalAccount(net, `${name}${++counter}.test`)
 }
 
 export interface Member {
