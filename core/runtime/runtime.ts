@@ -308,6 +308,9 @@ export class Runtime {
       signal?.throwIfAborted()
       await container.start({ abortSignal: signal })
     } catch (err) {
+      // 304: a racing start of the same replica (another process adopting the container we
+      // created) started it first. That is the outcome we wanted; removing it would kill theirs.
+      if (statusOf(err) === 304 && !signal?.aborted) return this.#replicaOf(container.id, 'start')
       await this.#discard(container.id)
       if (signal?.aborted) throw signal.reason
       throw this.#startError(err, 'start', spec)
