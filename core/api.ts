@@ -1,0 +1,427 @@
+// The contract between the UI and the core (STYLE.md §3): one map of methods and one map of push
+// events. The Electron preload, the main process's IPC handler, the daemon's WebSocket bridge and
+// the renderer all derive their types from these maps, so a method added here and not handled
+// everywhere does not compile. Every argument that crosses a process or network boundary is
+// checked by `validateArgs` before a handler sees it.
+
+/** What the app is doing, as the tray icon and the dashboard's header show it. */
+export type Phase =
+  /** No owner signed in yet. */
+  | 'signed-out'
+  /** The owner is signed in; this machine's own account is not (or not linked yet). */
+  | 'needs-meshlet'
+  /** Signing in, linking, or the meshlet backfilling its first view of the records. */
+  | 'starting'
+  /** Bidding on workloads and running the ones it wins. */
+  | 'lending'
+  /** Not bidding; guests drain. By the user's toggle, or by the system (battery, suspend). */
+  | 'paused'
+  /** The PDS or relay cannot be reached; retrying. */
+  | 'offline'
+  /** Something needs the user: Docker missing, a session expired, linkage broken. */
+  | 'error'
+
+export type Role = 'owner' | 'meshlet'
+
+export interface Account {
+  did: string
+  handle?: string
+  /** How the session was made: atproto OAuth in the browser, or an app password. */
+  method: 'oauth' | 'app-password'
+}
+
+/** Resources in the units records use: millicores and MiB (DESIGN §1: integers only). */
+export interface Capacity {
+  cpuMillis: number
+  memoryMiB: number
+  storageMiB: number
+}
+
+export interface CapacityView {
+  /** This machine's totals (systeminformation): the sliders' upper bounds. */
+  host: Capacity
+  /** Used right now by everything on the machine, guests included. */
+  used: Capacity
+  /** What the owner lends: the sliders' values. */
+  offer: Capacity
+  /** Held by guests running here and by open bids. */
+  committed: Capacity
+  /** The smallest offer accepted (one slider step above zero). */
+  minimum: Capacity
+}
+
+/** One member of the commune as this meshlet sees them. */
+export interface MemberView {
+  did: string
+  handle?: string
+  /**
+   * self: the signed-in owner. mutual: two-way linked and both list each other. waiting: we list
+   * them, but they have no meshlet or it does not list us yet. broken: their linkage records
+   * disagree (forged or half-done). stranger: they list us but we have not added them.
+   */
+  state: 'self' | 'mutual' | 'waiting' | 'broken' | 'stranger'
+  /** One sentence for the UI, when not mutual. */
+  reason?: string
+  /** Their verified meshlets. */
+  meshlets: string[]
+}
+
+export interface BalanceView {
+  did: string
+  handle?: string
+  /** Decayed, in milli-units (one unit: a core or a GiB for an hour). */
+  contributed: number
+  consumed: number
+  /** contributed − consumed; the bid priority rises as this falls below the mean. */
+  balance: number
+}
+
+export interface BalancesView {
+  members: BalanceView[]
+  /** Balances sampled over time, oldest first, for the chart. */
+  history: { at: string; balances: Record<string, number> }[]
+  halfLifeMs: number
+}
+
+/** A container this meshlet runs for someone. */
+export interface GuestView {
+  containerId: string
+  workloadUri: string
+  owner: string
+  ownerHandle?: string
+  image: string
+  cpuMillis: number
+  memoryMiB: number
+  round: number
+  state: string
+  startedAt?: string
+  /** Working set now, when Docker reported it. */
+  memoryUsedMiB?: number
+}
+
+export interface ReplicaView {
+  meshlet: string
+  meshletOwner?: string
+  ownerHandle?: string
+  round: number
+  state: string
+  updatedAt: string
+  exitCode?: number
+  message?: string
+}
+
+/** A workload the signed-in owner published. */
+export interface WorkloadView {
+  uri: string
+  image: string
+  command?: string[]
+  cpuMillis: number
+  memoryMiB: number
+  replicas: number
+  createdAt: string
+  /** One sentence: what is happening with it. */
+  headline: string
+  placements: ReplicaView[]
+}
+
+export interface ActivityItem {
+  id: number
+  at: string
+  level: 'info' | 'warn' | 'error'
+  text: string
+}
+
+export interface Settings {
+  lending: boolean
+  offer: Capacity
+  members: string[]
+  pauseOnBattery: boolean
+  startAtLogin: boolean
+  allowEgress: boolean
+}
+
+/** Everything the dashboard shows; pushed whole on every change (it is small). */
+export interface DashboardState {
+  phase: Phase
+  /** Why the phase is what it is, when that needs saying (paused on battery, Docker missing). */
+  detail?: string
+  owner?: Account
+  meshlet?: Account
+  /** A sign-in under way: the page the user must finish it on. */
+  pendingSignIn?: { role: Role; handle: string; url: string }
+  settings: Settings
+  capacity: CapacityView
+  members: MemberView[]
+  balances: BalancesView
+  guests: GuestView[]
+  workloads: WorkloadView[]
+  activity: ActivityItem[]
+  /** Present when the host shell can do it (Electron): start at login. */
+  canStartAtLogin: boolean
+}
+
+export interface WorkloadDraft {
+  image: string
+  cpuMillis: number
+  memoryMiB: number
+  replicas: number
+  command: string[]
+}
+
+/** Method name → argument and result. One argument object per call (or none). */
+export interface ApiMethods {
+  'state.get': { args: void; result: DashboardState }
+  /** Starts atproto OAuth for a handle; the result is the page to finish it on. */
+  'auth.signIn': { args: { role: Role; handle: string }; result: { url: string } }
+  /** An app password instead of OAuth (for the meshlet's own account, or headless use). */
+  'auth.signInWithPassword': {
+    args: { role: Role; handle: string; password: string }
+    result: Account
+  }
+  'auth.cancelSignIn': { args: void; result: void }
+  'auth.signOut': { args: { role: Role }; result: void }
+  /** Writes the two linkage records (DESIGN §1); needs both accounts signed in. */
+  'meshlet.link': { args: void; result: void }
+  'lending.set': { args: { lending: boolean }; result: void }
+  'capacity.set': { args: Capacity; result: void }
+  'settings.set': {
+    args: Partial<Pick<Settings, 'pauseOnBattery' | 'startAtLogin' | 'allowEgress'>>
+    result: void
+  }
+  'members.add': { args: { handle: string }; result: MemberView }
+  'members.remove': { args: { did: string }; result: void }
+  /** Stops a guest container here; its owner's workload is placed elsewhere. */
+  'guests.stop': { args: { containerId: string }; result: void }
+  'workloads.submit': { args: WorkloadDraft; result: { uri: string } }
+  'workloads.delete': { args: { uri: string }; result: void }
+}
+
+/** Push event name → payload. */
+export interface ApiEvents {
+  state: DashboardState
+  /** A sign-in finished (or failed) in the browser. */
+  signIn: { role: Role; ok: boolean; error?: string }
+}
+
+export type MethodName = keyof ApiMethods
+export type EventName = keyof ApiEvents
+export type Args<M extends MethodName> = ApiMethods[M]['args']
+export type Result<M extends MethodName> = ApiMethods[M]['result']
+
+/** What serves the contract: the core app. Transports forward to it and nothing else. */
+export interface ApiHost {
+  call<M extends MethodName>(method: M, args: Args<M>): Promise<Result<M>>
+  /** Returns an unsubscribe function. */
+  subscribe<E extends EventName>(event: E, listener: (payload: ApiEvents[E]) => void): () => void
+}
+
+/** What the renderer holds: the same calls, over IPC or a WebSocket. */
+export interface ApiClient {
+  call<M extends MethodName>(
+    method: M,
+    ...args: Args<M> extends void ? [] : [Args<M>]
+  ): Promise<Result<M>>
+  on<E extends EventName>(event: E, listener: (payload: ApiEvents[E]) => void): () => void
+}
+
+/** Errors that cross the boundary keep only a code and a message for people. */
+export interface ApiErrorPayload {
+  code: ApiErrorCode
+  message: string
+}
+
+export type ApiErrorCode =
+  | 'invalid-args'
+  | 'unknown-method'
+  | 'not-signed-in'
+  | 'not-found'
+  | 'conflict'
+  | 'unavailable'
+  | 'internal'
+
+export class ApiError extends Error {
+  constructor(
+    readonly code: ApiErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+    this.name = 'ApiError'
+  }
+
+  toPayload(): ApiErrorPayload {
+    return { code: this.code, message: this.message }
+  }
+}
+
+// --- argument validation ------------------------------------------------------------------------
+
+/** Bounds shared by the UI's inputs and the checks below. */
+export const LIMITS = {
+  handle: 253,
+  password: 256,
+  image: 512,
+  commandArgs: 64,
+  commandArg: 1024,
+  replicas: 64,
+  cpuMillis: 1_024_000,
+  memoryMiB: 4_194_304,
+  storageMiB: 67_108_864,
+  /** Docker refuses smaller memory limits. */
+  minMemoryMiB: 6,
+} as const
+
+type Validator<T> = (args: unknown) => T
+
+function fail(message: string): never {
+  throw new ApiError('invalid-args', message)
+}
+
+function object(args: unknown, keys: readonly string[]): Record<string, unknown> {
+  if (typeof args !== 'object' || args === null || Array.isArray(args)) fail('expected an object')
+  const extra = Object.keys(args).filter((k) => !keys.includes(k))
+  if (extra.length > 0) fail(`unexpected field: ${extra[0]}`)
+  return args as Record<string, unknown>
+}
+
+function none(args: unknown): void {
+  if (args !== undefined && args !== null) fail('this method takes no arguments')
+}
+
+function str(o: Record<string, unknown>, key: string, max: number, pattern?: RegExp): string {
+  const v = o[key]
+  if (typeof v !== 'string' || v.length === 0) fail(`${key} must be a non-empty string`)
+  if (v.length > max) fail(`${key} is longer than ${max} characters`)
+  if (pattern && !pattern.test(v)) fail(`${key} is not valid: ${v.slice(0, 80)}`)
+  return v
+}
+
+function int(o: Record<string, unknown>, key: string, min: number, max: number): number {
+  const v = o[key]
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) fail(`${key} must be a whole number`)
+  if (v < min || v > max) fail(`${key} must be between ${min} and ${max}`)
+  return v
+}
+
+function bool(o: Record<string, unknown>, key: string): boolean {
+  const v = o[key]
+  if (typeof v !== 'boolean') fail(`${key} must be true or false`)
+  return v
+}
+
+function role(o: Record<string, unknown>): Role {
+  const v = o.role
+  if (v !== 'owner' && v !== 'meshlet') fail('role must be "owner" or "meshlet"')
+  return v
+}
+
+/** A handle (alice.bsky.social), a DID, or either with a leading @. */
+const ACTOR = /^@?([a-zA-Z0-9.-]+|did:[a-z]+:[a-zA-Z0-9._:%-]+)$/
+const DID = /^did:[a-z]+:[a-zA-Z0-9._:%-]+$/
+const AT_URI = /^at:\/\/did:[a-z]+:[a-zA-Z0-9._:%-]+\/[a-zA-Z0-9.-]+\/[a-zA-Z0-9._:~-]+$/
+const CONTAINER_ID = /^[a-f0-9]{12,64}$/
+/** Docker's reference grammar, loosely: no spaces or control characters. */
+const IMAGE = /^[a-zA-Z0-9][a-zA-Z0-9._\-/:@]*$/
+
+function capacity(args: unknown): Capacity {
+  const o = object(args, ['cpuMillis', 'memoryMiB', 'storageMiB'])
+  return {
+    cpuMillis: int(o, 'cpuMillis', 0, LIMITS.cpuMillis),
+    memoryMiB: int(o, 'memoryMiB', 0, LIMITS.memoryMiB),
+    storageMiB: int(o, 'storageMiB', 0, LIMITS.storageMiB),
+  }
+}
+
+const validators: { [M in MethodName]: Validator<Args<M>> } = {
+  'state.get': none,
+  'auth.signIn': (args) => {
+    const o = object(args, ['role', 'handle'])
+    return { role: role(o), handle: str(o, 'handle', LIMITS.handle, ACTOR) }
+  },
+  'auth.signInWithPassword': (args) => {
+    const o = object(args, ['role', 'handle', 'password'])
+    return {
+      role: role(o),
+      handle: str(o, 'handle', LIMITS.handle, ACTOR),
+      password: str(o, 'password', LIMITS.password),
+    }
+  },
+  'auth.cancelSignIn': none,
+  'auth.signOut': (args) => ({ role: role(object(args, ['role'])) }),
+  'meshlet.link': none,
+  'lending.set': (args) => ({ lending: bool(object(args, ['lending']), 'lending') }),
+  'capacity.set': capacity,
+  'settings.set': (args) => {
+    const o = object(args, ['pauseOnBattery', 'startAtLogin', 'allowEgress'])
+    const out: Args<'settings.set'> = {}
+    for (const k of ['pauseOnBattery', 'startAtLogin', 'allowEgress'] as const) {
+      if (o[k] !== undefined) out[k] = bool(o, k)
+    }
+    return out
+  },
+  'members.add': (args) => ({
+    handle: str(object(args, ['handle']), 'handle', LIMITS.handle, ACTOR),
+  }),
+  'members.remove': (args) => ({ did: str(object(args, ['did']), 'did', 2048, DID) }),
+  'guests.stop': (args) => ({
+    containerId: str(object(args, ['containerId']), 'containerId', 64, CONTAINER_ID),
+  }),
+  'workloads.submit': (args) => {
+    const o = object(args, ['image', 'cpuMillis', 'memoryMiB', 'replicas', 'command'])
+    const command = o.command ?? []
+    if (!Array.isArray(command)) fail('command must be a list of strings')
+    if (command.length > LIMITS.commandArgs)
+      fail(`command has more than ${LIMITS.commandArgs} parts`)
+    for (const part of command) {
+      if (typeof part !== 'string') fail('command must be a list of strings')
+      if (part.length > LIMITS.commandArg)
+        fail(`a command part is longer than ${LIMITS.commandArg}`)
+    }
+    return {
+      image: str(o, 'image', LIMITS.image, IMAGE),
+      cpuMillis: int(o, 'cpuMillis', 1, LIMITS.cpuMillis),
+      memoryMiB: int(o, 'memoryMiB', LIMITS.minMemoryMiB, LIMITS.memoryMiB),
+      replicas: int(o, 'replicas', 1, LIMITS.replicas),
+      command: command as string[],
+    }
+  },
+  'workloads.delete': (args) => ({ uri: str(object(args, ['uri']), 'uri', 8192, AT_URI) }),
+}
+
+export const METHOD_NAMES = Object.keys(validators) as MethodName[]
+export const EVENT_NAMES: readonly EventName[] = ['state', 'signIn']
+
+export function isMethodName(name: unknown): name is MethodName {
+  return typeof name === 'string' && Object.hasOwn(validators, name)
+}
+
+/** Checks a call that arrived from outside the core: the method exists and its arguments have
+ *  the shape and bounds the contract says. Throws ApiError('invalid-args' | 'unknown-method'). */
+export function validateArgs<M extends MethodName>(method: M, args: unknown): Args<M>
+export function validateArgs(method: unknown, args: unknown): unknown
+export function validateArgs(method: unknown, args: unknown): unknown {
+  if (!isMethodName(method)) {
+    throw new ApiError('unknown-method', `no such method: ${String(method).slice(0, 80)}`)
+  }
+  return validators[method](args)
+}
+
+/** An error as it crosses the boundary: ApiErrors keep their code; anything else is internal,
+ *  with a message that names no secret (callers' messages never contain one). */
+export function toErrorPayload(err: unknown): ApiErrorPayload {
+  if (err instanceof ApiError) return err.toPayload()
+  const message = err instanceof Error ? err.message : String(err)
+  return { code: 'internal', message: message.slice(0, 500) }
+}
+
+/** Why the system (not the user) paused lending; the Electron shell reports these. */
+export type SystemPause = 'battery' | 'suspend' | 'quit'
+
+/** What a desktop shell needs beyond the UI contract: power events, and an orderly close. */
+export interface DesktopHost extends ApiHost {
+  /** Pauses (or lifts a pause) for a system reason; the user's own toggle is kept apart, so
+   *  waking from suspend returns to lending only if the user had it on. */
+  setSystemPause(reason: SystemPause, paused: boolean): Promise<void>
+  /** Stops the meshlet (guests drain and are removed) and closes every resource. */
+  close(): Promise<void>
+}
