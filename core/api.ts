@@ -425,3 +425,20 @@ export interface DesktopHost extends ApiHost {
   /** Stops the meshlet (guests drain and are removed) and closes every resource. */
   close(): Promise<void>
 }
+
+// --- wire formats ---------------------------------------------------------------------------------
+
+/** A call's outcome as it crosses IPC or a WebSocket. */
+export type WireResult<M extends MethodName = MethodName> =
+  { ok: true; result: Result<M> } | { ok: false; error: ApiErrorPayload }
+
+/** WebSocket frames (JSON text). The client numbers its requests. */
+export type WireClientFrame = { id: number; method: string; args?: unknown }
+export type WireServerFrame =
+  ({ id: number } & WireResult) | { event: EventName; payload: ApiEvents[EventName] }
+
+/** What the Electron preload exposes to the renderer as `window.meshletApi`. */
+export interface PreloadBridge {
+  call(method: string, args: unknown): Promise<WireResult>
+  on(event: string, listener: (payload: unknown) => void): () => void
+}
