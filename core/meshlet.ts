@@ -93,6 +93,12 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private readonly view: ClusterView
   private lending: boolean
   private paused = false
+  /** Settings the owner may change while the meshlet runs (the desktop app's sliders). */
+  private offer: Resources
+  private members: string[]
+  private allowEgress: boolean
+  /** Workload versions (uri|cid) whose guest the lender stopped here: never bid on again. */
+  private readonly declined = new Set<string>()
   private running = false
   private used = false
   /** Initial backfill done: from here on, record changes re-form the cluster at once. */
@@ -126,6 +132,9 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.log = opts.log ?? silentLogger
     this.now = opts.now ?? Date.now
     this.lending = opts.lending ?? true
+    this.offer = { ...opts.offer }
+    this.members = [...opts.members]
+    this.allowEgress = opts.allowEgress ?? false
     this.view = clusterView(this.store.linkage)
     const reader = (this.reader = new RepoReader(opts.identity))
     this.sync = new RecordSync({
@@ -185,7 +194,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     await this.opts.runtime?.ping()
     await this.publishMembership()
     await this.sync.start()
-    for (const did of [this.opts.did, this.opts.owner, ...this.opts.members]) this.followed.add(did)
+    for (const did of [this.opts.did, this.opts.owner, ...this.members]) this.followed.add(did)
     await this.followAll()
     this.synced = true
     this.recomputeCluster()
@@ -206,9 +215,9 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.log.log('info', 'started', {
       meshlet: this.opts.did,
       owner: this.opts.owner,
-      members: this.opts.members,
+      members: this.members,
       lending: this.isLending,
-      offer: this.opts.offer,
+      offer: this.offer,
     })
     // Only now may plans act: with a partial view of the records, our own replica could look
     // unselected and be stopped, which peers would read as a lost replica.
@@ -255,11 +264,76 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.scheduleTick()
   }
 
+  /** What this meshlet lends. Applies to the next bid at once; replicas already running stay
+   *  (stopping a guest because a slider moved would punish its owner for our change of mind). */
+  async setOffer(offer: Resources): Promise<void> {
+    this.offer = { ...offer }
+    if (!this.running) return
+    await this.publishMembership()
+    this.scheduleTick()
+  }
+
+  /** The owners this meshlet recognises. The cluster re-forms at once. */
+  async setMembers(members: string[]): Promise<void> {
+    this.members = [...new Set(members)].filter((m) => m !== this.opts.owner)
+    if (!this.running) return
+    for (const did of this.members) this.followed.add(did)
+    await this.publishMembership()
+    await this.followAll()
+    this.recomputeCluster()
+    this.scheduleTick()
+  }
+
+  async setAllowEgress(allow: boolean): Promise<void> {
+    this.allowEgress = allow
+    this.opts.runtime?.setAllowEgress(allow)
+    this.scheduleTick()
+  }
+
+  get settings(): { offer: Resources; members: string[]; allowEgress: boolean } {
+    return { offer: { ...this.offer }, members: [...this.members], allowEgress: this.allowEgress }
+  }
+
+  /** Capacity held now: by replicas running here and by open bids. */
+  committed(): Resources {
+    return this.selfState(this.lastReplicas ?? []).committed
+  }
+
+  /** The guest containers this meshlet runs, as last listed. */
+  get replicas(): readonly ManagedReplica[] {
+    return this.lastReplicas ?? []
+  }
+
+  /**
+   * The lender stops a guest: the container is removed and `stopped` published, which peers read
+   * as a lost replica and place elsewhere in a new round. This meshlet does not bid on that
+   * workload version again.
+   */
+  async stopGuest(containerId: string): Promise<boolean> {
+    const runtime = this.opts.runtime
+    if (!runtime || !this.running) return false
+    const r = (await runtime.list()).find((x) => x.containerId === containerId)
+    if (!r) return false
+    this.declined.add(`${r.workloadUri}|${r.cid}`)
+    this.log.log('info', 'replica.stop', {
+      workload: r.workloadUri,
+      round: r.round,
+      reason: 'stopped-by-lender',
+    })
+    let done!: Promise<void>
+    await this.enqueue(async () => {
+      this.track(r, 'stop', () => this.stopReplica(r, 'stopped'))
+      done = this.inflight.get(replicaKey(r))!.done
+    })
+    await done
+    return true
+  }
+
   private async publishMembership(): Promise<void> {
     await this.opts.writer.put(NSID.membership, 'self', {
-      members: [...new Set([this.opts.owner, ...this.opts.members])],
+      members: [...new Set([this.opts.owner, ...this.members])],
       lending: this.isLending,
-      offer: this.opts.offer,
+      offer: this.offer,
       createdAt: new Date(this.now()).toISOString(),
     })
   }
@@ -297,7 +371,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
    *  must be seen for the selection to agree), and every meshlet those owners name. */
   private followTargets(): string[] {
     const linkage = this.store.linkage
-    const owners = new Set([this.opts.owner, ...this.opts.members])
+    const owners = new Set([this.opts.owner, ...this.members])
     for (const o of [...owners]) {
       if (o !== this.opts.owner && !linkage.isMutual(this.opts.owner, o)) continue
       for (const m of linkage.verifiedMeshlets(o)) {
@@ -322,7 +396,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       const owner = (evt.record as { owner: string }).owner
       return (
         owner === this.opts.owner ||
-        this.opts.members.includes(owner) ||
+        this.members.includes(owner) ||
         // who a meshlet that lists us claims to belong to
         this.store.linkage.membership.has(evt.did)
       )
@@ -399,7 +473,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
 
   private recomputeCluster(): void {
     const next = computeCluster(
-      { meshlet: this.opts.did, owner: this.opts.owner, members: this.opts.members },
+      { meshlet: this.opts.did, owner: this.opts.owner, members: this.members },
       this.store.linkage,
     )
     const changed = JSON.stringify(next) !== JSON.stringify(this.report)
@@ -464,9 +538,9 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       lending: this.lending && this.opts.runtime !== undefined,
       paused: this.paused,
       arch: dockerArch(),
-      offer: this.opts.offer,
+      offer: this.offer,
       committed,
-      allowEgress: this.opts.allowEgress ?? false,
+      allowEgress: this.allowEgress,
     }
   }
 
@@ -477,7 +551,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       const early = this.planOn(this.lastReplicas)
       for (const action of early.actions) {
         if (!this.running) return
-        if (action.type !== 'bid') continue
+        if (action.type !== 'bid' || this.isDeclined(action)) continue
         this.emit('action', action)
         await this.execute(action, this.lastReplicas)
       }
@@ -489,6 +563,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     for (const action of result.actions) {
       if (!this.running) break
       if (action.type === 'start' && this.startRuledOut(action.workload, action.round)) continue
+      if (this.isDeclined(action)) continue
       if (action.type !== 'bid' && this.inflight.has(replicaKey(replicaOf(action)))) continue
       this.emit('action', action)
       await this.execute(action, replicas)
@@ -503,6 +578,13 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       const delay = Math.max(0, result.nextWakeAt - this.now())
       this.wakeTimer = setTimeout(() => this.scheduleTick(), delay)
     }
+  }
+
+  /** Bids and starts of a workload version the lender stopped here are dropped; stops go on. */
+  private isDeclined(action: Action): boolean {
+    return (
+      action.type !== 'stop' && this.declined.has(`${action.workload.uri}|${action.workload.cid}`)
+    )
   }
 
   private hasInflight(workloadUri: string): boolean {

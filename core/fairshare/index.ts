@@ -2,7 +2,9 @@
 export {
   DEFAULT_HALF_LIFE_MS,
   decay,
+  accounts,
   ledger,
+  type Account,
   usageMilliUnits,
   type Ledger,
   type LedgerOptions,

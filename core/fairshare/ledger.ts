@@ -124,6 +124,43 @@ function toSafeNumber(value: bigint): number {
   return Number(value > max ? max : value < -max ? -max : value)
 }
 
+/** What one owner lent and used, decayed, in milli-units. balance = contributed − consumed. */
+export interface Account {
+  contributed: number
+  consumed: number
+  balance: number
+}
+
+function sums(
+  statuses: readonly StatusView[],
+  cluster: ClusterView,
+  now: number,
+  opts: LedgerOptions,
+): Map<string, { credit: bigint; debit: bigint }> {
+  const halfLife = opts.halfLifeMs ?? DEFAULT_HALF_LIFE_MS
+  const out = new Map<string, { credit: bigint; debit: bigint }>()
+  const entry = (owner: string) => {
+    let e = out.get(owner)
+    if (!e) out.set(owner, (e = { credit: 0n, debit: 0n }))
+    return e
+  }
+  for (const status of latestPerRecord(statuses)) {
+    const { resources, usage } = status.record
+    if (resources === undefined || usage?.wallMs === undefined) continue
+    const lender = cluster.ownerOf(status.meshlet)
+    const user = authorityOf(status.record.workload.uri)
+    if (lender === undefined || user === '' || lender === user) continue
+    const updatedAt = timeOf(status.record.updatedAt)
+    if (Number.isNaN(updatedAt)) continue
+    const numerator = usageNumerator(resources, usage.wallMs)
+    const milli = decayed(numerator, usageDenominator(), now - updatedAt, halfLife)
+    if (milli === 0n) continue
+    entry(lender).credit += milli
+    entry(user).debit += milli
+  }
+  return out
+}
+
 /**
  * Balances per owner. Each status with resources and usage.wallMs credits the owner of the
  * meshlet that ran it and debits the workload's owner by the same decayed amount, so the
@@ -136,23 +173,37 @@ export function ledger(
   now: number,
   opts: LedgerOptions = {},
 ): Ledger {
-  const halfLife = opts.halfLifeMs ?? DEFAULT_HALF_LIFE_MS
-  const sums = new Map<string, bigint>()
-  const move = (owner: string, amount: bigint) => sums.set(owner, (sums.get(owner) ?? 0n) + amount)
-  for (const status of latestPerRecord(statuses)) {
-    const { resources, usage } = status.record
-    if (resources === undefined || usage?.wallMs === undefined) continue
-    const lender = cluster.ownerOf(status.meshlet)
-    const user = authorityOf(status.record.workload.uri)
-    if (lender === undefined || user === '' || lender === user) continue
-    const updatedAt = timeOf(status.record.updatedAt)
-    if (Number.isNaN(updatedAt)) continue
-    const numerator = usageNumerator(resources, usage.wallMs)
-    const milli = decayed(numerator, usageDenominator(), now - updatedAt, halfLife)
-    if (milli === 0n) continue
-    move(lender, milli)
-    move(user, -milli)
-  }
-  const owners = [...sums.keys()].sort(compareStrings)
-  return new Map(owners.map((owner) => [owner, toSafeNumber(sums.get(owner) ?? 0n)]))
+  const all = sums(statuses, cluster, now, opts)
+  const owners = [...all.keys()].sort(compareStrings)
+  return new Map(
+    owners.map((owner) => {
+      const { credit, debit } = all.get(owner)!
+      return [owner, toSafeNumber(credit - debit)]
+    }),
+  )
+}
+
+/** The ledger with each owner's two sides kept apart, for people to read (the UI's balances);
+ *  `balance` equals the ledger's. */
+export function accounts(
+  statuses: readonly StatusView[],
+  cluster: ClusterView,
+  now: number,
+  opts: LedgerOptions = {},
+): Map<string, Account> {
+  const all = sums(statuses, cluster, now, opts)
+  const owners = [...all.keys()].sort(compareStrings)
+  return new Map(
+    owners.map((owner) => {
+      const { credit, debit } = all.get(owner)!
+      return [
+        owner,
+        {
+          contributed: toSafeNumber(credit),
+          consumed: toSafeNumber(debit),
+          balance: toSafeNumber(credit - debit),
+        },
+      ]
+    }),
+  )
 }

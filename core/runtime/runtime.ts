@@ -220,6 +220,11 @@ export class Runtime {
   #host: Promise<{ cpus: number; memoryBytes: number }> | undefined
   #egress: Promise<void> | undefined
 
+  /** The lender's egress setting, changed while running (applies to the next start). */
+  setAllowEgress(allow: boolean): void {
+    this.#config.allowEgress = allow
+  }
+
   constructor(opts: RuntimeOptions) {
     this.#config = {
       meshletDid: opts.meshletDid,

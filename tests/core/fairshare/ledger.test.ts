@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
+  accounts,
   DEFAULT_HALF_LIFE_MS,
   decay,
   ledger,
@@ -121,6 +122,28 @@ describe('ledger', () => {
           for (const v of a.values()) expect(Number.isSafeInteger(v)).toBe(true)
         },
       ),
+    )
+  })
+
+  it('keeps what each owner lent and used apart, with the same balances as the ledger', () => {
+    const both = accounts([ran(BOB_M, alices), ran(ALICE_M, bobs, HOUR / 2)], cluster(), T0)
+    expect(both.get(BOB)).toEqual({ contributed: 2000, consumed: 1000, balance: 1000 })
+    expect(both.get(ALICE)).toEqual({ contributed: 1000, consumed: 2000, balance: -1000 })
+    fc.assert(
+      fc.property(arbStatuses, (list) => {
+        const book = ledger(list, cluster(), T0)
+        const split = accounts(list, cluster(), T0)
+        expect([...split.keys()]).toEqual([...book.keys()])
+        let lent = 0
+        let used = 0
+        for (const [owner, a] of split) {
+          expect(a.balance).toBe(book.get(owner))
+          expect(a.contributed - a.consumed).toBe(a.balance)
+          lent += a.contributed
+          used += a.consumed
+        }
+        expect(lent).toBe(used)
+      }),
     )
   })
 })
