@@ -145,7 +145,12 @@ export interface DashboardState {
   phase: Phase
   /** Why the phase is what it is, when that needs saying (paused on battery, Docker missing). */
   detail?: string
+  /** The signed-in owner (needed to submit workloads and to link this machine). */
   owner?: Account
+  /** The owner this machine belongs to; known even when they are not signed in here (the
+   *  headless daemon lends without an owner session). */
+  ownerDid?: string
+  /** This machine's own account. */
   meshlet?: Account
   /** A sign-in under way: the page the user must finish it on. */
   pendingSignIn?: { role: Role; handle: string; url: string }

@@ -1,10 +1,52 @@
-// The app behind the UI: sessions, settings, the meshlet, the host's capacity and the activity
-// list, serving the contract in api.ts. The Electron main process and the daemon's browser
-// bridge both host one of these. (Being written: the options below are the interface.)
-import type { DesktopHost, Settings } from './api.js'
-import type { Logger } from './log.js'
-import type { RepoWriter } from './repo/writer.js'
-import type { SchedulingConfig } from './scheduling/index.js'
+// The app behind the UI: sessions, settings, the meshlet, the host's capacity, balances and the
+// activity list, serving the contract in api.ts. The Electron main process hosts one; so does the
+// `meshlet run` daemon, whose browser bridge (ui-server.ts) serves the same contract. Transports
+// validate arguments before calling in; every method here still checks what only the app knows
+// (signed in? within this machine's capacity? a workload of ours?).
+import { EventEmitter } from 'node:events'
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { AtpAgent, type AtpSessionData } from '@atproto/api'
+import { AtUri } from '@atproto/syntax'
+import {
+  ApiError,
+  type Account,
+  type ActivityItem,
+  type ApiEvents,
+  type Args,
+  type BalancesView,
+  type Capacity,
+  type DashboardState,
+  type DesktopHost,
+  type EventName,
+  type GuestView,
+  type MemberView,
+  type MethodName,
+  type Phase,
+  type Result,
+  type Role,
+  type Settings,
+  type SystemPause,
+  type WorkloadView,
+} from './api.js'
+import { clusterView, RejectReason, type ClusterReport } from './identity/cluster.js'
+import { IdentityError, IdentityResolver, InvalidActorError } from './identity/resolver.js'
+import { accounts, ledger } from './fairshare/index.js'
+import { sampleHost, type HostSample } from './host.js'
+import { NSID } from './lexicon/index.js'
+import { errorFields, silentLogger, type Level, type Logger } from './log.js'
+import { Meshlet } from './meshlet.js'
+import { RepoReader } from './repo/reader.js'
+import { PasswordSession, type RepoWriter } from './repo/writer.js'
+import { OAuthSignIn, type OAuthRepoSession } from './repo/oauth.js'
+import { Runtime } from './runtime/index.js'
+import {
+  DEFAULT_CONFIG,
+  roundOf,
+  select,
+  type SchedulingConfig,
+  type StatusView,
+} from './scheduling/index.js'
 import type { SecretStore } from './secrets.js'
 
 export interface NetworkConfig {
@@ -17,7 +59,7 @@ export interface NetworkConfig {
 }
 
 export interface AppOptions {
-  /** Settings, cursor and activity live here. */
+  /** Settings, cursor and balance history live here. */
   dataDir: string
   network: NetworkConfig
   /** Sessions rest here (sealed with safeStorage in Electron). */
@@ -29,12 +71,1056 @@ export interface AppOptions {
   /** Sessions made up front (the daemon's app passwords), instead of signing in from the UI. */
   meshletWriter?: RepoWriter
   ownerWriter?: RepoWriter
+  /** The owner this meshlet belongs to, when known without an owner session (the daemon). */
+  ownerDid?: string
   /** Settings to use over the saved ones (the daemon's flags). */
   initial?: Partial<Settings>
   scheduling?: Partial<SchedulingConfig>
   log?: Logger
+  /** The first start's failure is thrown from openApp instead of retried (the CLI daemon, which
+   *  should exit with a clear message rather than wait). */
+  failFast?: boolean
+  /** How often the host's use and the balances are sampled (default 5 s; history: 60 s). */
+  sampleMs?: number
+  historyMs?: number
 }
 
-export async function openApp(_opts: AppOptions): Promise<DesktopHost> {
-  throw new Error('openApp: not yet written')
+/** The smallest offer: one slider step. Docker refuses memory limits under 6 MiB. */
+const MINIMUM: Capacity = { cpuMillis: 100, memoryMiB: 64, storageMiB: 0 }
+const ACTIVITY_MAX = 200
+const HISTORY_MAX = 720
+const DOCKER_RETRY_MS = 10_000
+
+interface Session {
+  writer: RepoWriter
+  account: Account
 }
+
+interface Saved {
+  settings: Settings
+  owner?: { did: string; method: Account['method'] }
+  meshlet?: { did: string; method: Account['method'] }
+}
+
+/** Opens the app: reads settings, restores sessions, and starts the meshlet when it can. */
+export async function openApp(opts: AppOptions): Promise<MeshletApp> {
+  const app = new MeshletApp(opts)
+  await app.open()
+  return app
+}
+
+export class MeshletApp implements DesktopHost {
+  private readonly events = new EventEmitter<{ [E in EventName]: [ApiEvents[E]] }>()
+  private readonly log: Logger
+  private readonly identity: IdentityResolver
+  private readonly reader: RepoReader
+  private readonly oauth: OAuthSignIn
+  private saved: Saved
+  private owner?: Session
+  private ownerDid?: string
+  private machine?: Session
+  private linked = false
+  private meshlet?: Meshlet
+  private starting?: Promise<void>
+  private problem?: { phase: 'error' | 'offline'; detail: string }
+  private readonly systemPauses = new Set<SystemPause>()
+  private pending?: { role: Role; handle: string; url: string }
+  private readonly activity: ActivityItem[] = []
+  private activityId = 0
+  private readonly handles = new Map<string, string | null>()
+  private host: HostSample = {
+    host: { cpuMillis: 0, memoryMiB: 0, storageMiB: 0 },
+    used: { cpuMillis: 0, memoryMiB: 0, storageMiB: 0 },
+  }
+  private history: BalancesView['history'] = []
+  private sampleTimer?: NodeJS.Timeout
+  private historyTimer?: NodeJS.Timeout
+  private retryTimer?: NodeJS.Timeout
+  private emitTimer?: NodeJS.Timeout
+  private closed = false
+  private startedOnce = false
+  private saving: Promise<void> = Promise.resolve()
+  private readonly config: SchedulingConfig
+
+  constructor(readonly opts: AppOptions) {
+    this.log = opts.log ?? silentLogger
+    this.config = { ...DEFAULT_CONFIG, ...opts.scheduling }
+    const { network } = opts
+    this.identity = new IdentityResolver({
+      plcUrl: network.plcUrl,
+      handleResolverUrl: network.handleResolverUrl,
+      allowPrivateNetwork: network.local ?? false,
+    })
+    this.reader = new RepoReader(this.identity)
+    this.oauth = new OAuthSignIn({
+      secrets: opts.secrets,
+      plcDirectoryUrl: network.plcUrl,
+      handleResolver: network.handleResolverUrl,
+      allowHttp: network.local ?? false,
+      log: this.log,
+    })
+    this.saved = {
+      settings: {
+        lending: true,
+        offer: { cpuMillis: 1000, memoryMiB: 1024, storageMiB: 1024 },
+        members: [],
+        pauseOnBattery: false,
+        startAtLogin: false,
+        allowEgress: false,
+      },
+    }
+  }
+
+  // --- lifecycle --------------------------------------------------------------------------------
+
+  async open(): Promise<void> {
+    await mkdir(this.opts.dataDir, { recursive: true })
+    const saved = await readJson<Saved>(this.settingsFile).catch(async (err: unknown) => {
+      // Unreadable settings must not keep the app from starting, nor be overwritten unseen:
+      // they are set aside for the user to look at, and the defaults are used.
+      const aside = `${this.settingsFile}.unreadable-${Date.now()}`
+      await rename(this.settingsFile, aside).catch(() => undefined)
+      this.note('warn', `Your settings could not be read (kept as ${aside}); using defaults`)
+      this.fail('settings', err)
+      return undefined
+    })
+    if (saved?.settings) {
+      this.saved = { ...saved, settings: { ...this.saved.settings, ...saved.settings } }
+    }
+    this.saved.settings = { ...this.saved.settings, ...this.opts.initial }
+    this.history =
+      (await readJson<BalancesView['history']>(this.historyFile).catch(() => undefined)) ?? []
+    if (!Array.isArray(this.history)) this.history = []
+    await this.sampleHost()
+    this.ownerDid = this.opts.ownerDid ?? this.saved.owner?.did
+    if (this.opts.ownerWriter) {
+      this.owner = this.sessionOf(this.opts.ownerWriter, 'app-password')
+      this.ownerDid = this.owner.account.did
+    } else if (this.saved.owner) {
+      this.owner = await this.restore('owner', this.saved.owner.did, this.saved.owner.method)
+    }
+    if (this.opts.meshletWriter) {
+      this.machine = this.sessionOf(this.opts.meshletWriter, 'app-password')
+      this.linked = true
+    } else if (this.saved.meshlet) {
+      this.machine = await this.restore(
+        'meshlet',
+        this.saved.meshlet.did,
+        this.saved.meshlet.method,
+      )
+    }
+    for (const a of [this.owner?.account, this.machine?.account]) if (a) this.nameOf(a.did)
+    await this.save()
+    this.sampleTimer = setInterval(() => void this.sampleHost(), this.opts.sampleMs ?? 5000)
+    this.historyTimer = setInterval(() => this.recordHistory(), this.opts.historyMs ?? 60_000)
+    try {
+      await this.startMeshlet()
+    } catch (err) {
+      await this.close({ drain: false })
+      throw err
+    }
+  }
+
+  async close(opts: { drain?: boolean } = {}): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    clearInterval(this.sampleTimer)
+    clearInterval(this.historyTimer)
+    clearTimeout(this.retryTimer)
+    clearTimeout(this.emitTimer)
+    await this.starting?.catch(() => undefined)
+    // Guests drain by default: a laptop's app quitting should leave nothing of others running.
+    await this.meshlet?.stop({ stopReplicas: opts.drain ?? true })
+    this.meshlet = undefined
+    this.recordHistory()
+    await this.oauth[Symbol.asyncDispose]()
+    this.events.removeAllListeners()
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+
+  // --- the contract -----------------------------------------------------------------------------
+
+  subscribe<E extends EventName>(event: E, listener: (payload: ApiEvents[E]) => void): () => void {
+    const l = listener as (p: ApiEvents[EventName]) => void
+    this.events.on(event, l as never)
+    return () => this.events.off(event, l as never)
+  }
+
+  async call<M extends MethodName>(method: M, args: Args<M>): Promise<Result<M>> {
+    if (this.closed) throw new ApiError('unavailable', 'the app is closing')
+    const handler = this.handlers[method] as (a: Args<M>) => Promise<Result<M>>
+    return handler(args)
+  }
+
+  private readonly handlers: { [M in MethodName]: (args: Args<M>) => Promise<Result<M>> } = {
+    'state.get': async () => this.snapshot(),
+    'auth.signIn': async ({ role, handle }) => {
+      if (this.pending) this.oauth.cancel(this.pending.role)
+      const actor = handle.replace(/^@/, '')
+      const { url, done } = await this.oauth.begin(actor, role).catch((err: unknown) => {
+        throw new ApiError('invalid-args', `cannot sign in as ${actor}: ${messageOf(err)}`, {
+          cause: err,
+        })
+      })
+      this.pending = { role, handle: actor, url }
+      this.changed()
+      void done.then(
+        (session) => this.signedIn(role, this.sessionOf(session, 'oauth', session.handle)),
+        (err: unknown) => {
+          if (this.pending?.url === url) this.pending = undefined
+          this.events.emit('signIn', { role, ok: false, error: messageOf(err) })
+          this.note('warn', `Sign-in as ${actor} did not finish: ${messageOf(err)}`)
+        },
+      )
+      return { url }
+    },
+    'auth.signInWithPassword': async ({ role, handle, password }) => {
+      const actor = handle.replace(/^@/, '')
+      const did = await this.resolve(actor)
+      const { pds } = await this.identity.resolveDid(did)
+      const agent = this.passwordAgent(did, pds)
+      try {
+        await agent.login({ identifier: did, password })
+      } catch (err) {
+        // The password never reaches a message or a log.
+        throw new ApiError('not-signed-in', `the PDS refused the app password for ${actor}`, {
+          cause: err,
+        })
+      }
+      const session = this.sessionOf(new PasswordSession(agent, did), 'app-password', actor)
+      await this.opts.secrets.set(`session:${did}`, JSON.stringify({ pds, data: agent.session }))
+      await this.signedIn(role, session)
+      return session.account
+    },
+    'auth.cancelSignIn': async () => {
+      if (this.pending) this.oauth.cancel(this.pending.role)
+      this.pending = undefined
+      this.changed()
+    },
+    'auth.signOut': async ({ role }) => {
+      const session = role === 'owner' ? this.owner : this.machine
+      if (role === 'meshlet') {
+        await this.stopMeshlet(true)
+        this.machine = undefined
+        this.linked = false
+        this.saved.meshlet = undefined
+      } else {
+        this.owner = undefined
+        this.saved.owner = undefined
+      }
+      if (session) await this.forget(session)
+      await this.save()
+      this.note('info', `Signed out ${role === 'owner' ? 'of your account' : 'this machine'}`)
+      this.changed()
+    },
+    'meshlet.link': async () => {
+      const owner = this.requireOwner()
+      if (!this.machine) throw new ApiError('not-signed-in', 'sign in this machine’s account first')
+      const meshletDid = this.machine.account.did
+      if (meshletDid === owner.account.did) {
+        throw new ApiError('conflict', 'a meshlet needs its own account, not its owner’s')
+      }
+      const createdAt = new Date().toISOString()
+      await owner.writer.put(NSID.meshlet, meshletDid, { meshlet: meshletDid, createdAt })
+      await this.machine.writer.put(NSID.meshletOwner, 'self', {
+        owner: owner.account.did,
+        createdAt,
+      })
+      this.linked = true
+      this.note('info', `Linked this machine (${this.label(meshletDid)}) to your account`)
+      await this.startMeshlet()
+    },
+    'lending.set': async ({ lending }) => {
+      this.saved.settings.lending = lending
+      await this.save()
+      await this.applyPause()
+      this.note('info', lending ? 'Lending compute' : 'Paused lending; guests are draining')
+    },
+    'capacity.set': async (offer) => {
+      const { host } = this.host
+      for (const [key, name] of [
+        ['cpuMillis', 'CPU'],
+        ['memoryMiB', 'memory'],
+        ['storageMiB', 'storage'],
+      ] as const) {
+        if (host[key] > 0 && offer[key] > host[key]) {
+          throw new ApiError('invalid-args', `${name} offer is more than this machine has`)
+        }
+        if (offer[key] < MINIMUM[key]) {
+          throw new ApiError('invalid-args', `${name} offer must be at least ${MINIMUM[key]}`)
+        }
+      }
+      this.saved.settings.offer = { ...offer }
+      await this.save()
+      await this.meshlet?.setOffer(offer)
+      this.changed()
+    },
+    'settings.set': async (patch) => {
+      if (patch.startAtLogin !== undefined && !this.opts.canStartAtLogin) {
+        throw new ApiError('unavailable', 'starting at login is set by the desktop app only')
+      }
+      Object.assign(this.saved.settings, patch)
+      await this.save()
+      if (patch.allowEgress !== undefined) await this.meshlet?.setAllowEgress(patch.allowEgress)
+      if (patch.pauseOnBattery === false) this.systemPauses.delete('battery')
+      await this.applyPause()
+    },
+    'members.add': async ({ handle }) => {
+      const did = await this.resolve(handle.replace(/^@/, ''))
+      if (did === this.ownerDid) throw new ApiError('conflict', 'that is you')
+      if (this.saved.settings.members.includes(did)) {
+        throw new ApiError('conflict', `${this.label(did)} is a member already`)
+      }
+      this.saved.settings.members = [...this.saved.settings.members, did]
+      await this.save()
+      await this.meshlet?.setMembers(this.saved.settings.members)
+      this.note('info', `Added ${this.label(did)} to your commune`)
+      this.changed()
+      return this.memberViews().find((m) => m.did === did)!
+    },
+    'members.remove': async ({ did }) => {
+      if (!this.saved.settings.members.includes(did)) {
+        throw new ApiError('not-found', `${did} is not a member`)
+      }
+      this.saved.settings.members = this.saved.settings.members.filter((m) => m !== did)
+      await this.save()
+      await this.meshlet?.setMembers(this.saved.settings.members)
+      this.note('info', `Removed ${this.label(did)} from your commune`)
+      this.changed()
+    },
+    'guests.stop': async ({ containerId }) => {
+      const found = this.meshlet?.replicas.find((r) => r.containerId.startsWith(containerId))
+      if (!this.meshlet || !found || !(await this.meshlet.stopGuest(found.containerId))) {
+        throw new ApiError('not-found', 'no such guest workload runs here')
+      }
+      this.changed()
+    },
+    'workloads.submit': async (draft) => {
+      const owner = this.requireOwner()
+      const record = {
+        image: draft.image,
+        resources: { cpuMillis: draft.cpuMillis, memoryMiB: draft.memoryMiB },
+        replicas: draft.replicas,
+        ...(draft.command.length > 0 ? { command: draft.command } : {}),
+        network: 'none',
+        bidWindowMs: this.config.defaultBidWindowMs,
+        createdAt: new Date().toISOString(),
+      }
+      const written = await owner.writer.create(NSID.workload, record).catch((err: unknown) => {
+        throw new ApiError('unavailable', `could not publish the workload: ${messageOf(err)}`, {
+          cause: err,
+        })
+      })
+      this.note('info', `Submitted ${draft.image} (${draft.replicas} × ${cores(draft.cpuMillis)})`)
+      return { uri: written.uri }
+    },
+    'workloads.delete': async ({ uri }) => {
+      const owner = this.requireOwner()
+      const at = new AtUri(uri)
+      if (at.host !== owner.account.did || at.collection !== NSID.workload) {
+        throw new ApiError('not-found', 'not one of your workloads')
+      }
+      await owner.writer.delete(NSID.workload, at.rkey).catch((err: unknown) => {
+        throw new ApiError('unavailable', `could not delete the workload: ${messageOf(err)}`, {
+          cause: err,
+        })
+      })
+      this.note('info', `Deleted workload ${at.rkey}`)
+    },
+  }
+
+  async setSystemPause(reason: SystemPause, paused: boolean): Promise<void> {
+    if (reason === 'battery' && paused && !this.saved.settings.pauseOnBattery) return
+    if (paused === this.systemPauses.has(reason)) return
+    if (paused) this.systemPauses.add(reason)
+    else this.systemPauses.delete(reason)
+    await this.applyPause()
+  }
+
+  // --- sessions ---------------------------------------------------------------------------------
+
+  private sessionOf(writer: RepoWriter, method: Account['method'], handle?: string): Session {
+    const known = handle ?? this.handles.get(writer.did) ?? undefined
+    return { writer, account: { did: writer.did, method, ...(known ? { handle: known } : {}) } }
+  }
+
+  private passwordAgent(did: string, pds: string): AtpAgent {
+    // Refreshed tokens are kept, sealed, so the session survives a restart without the password.
+    return new AtpAgent({
+      service: pds,
+      persistSession: (_evt, data) => {
+        if (data) {
+          void this.opts.secrets
+            .set(`session:${did}`, JSON.stringify({ pds, data }))
+            .catch((err: unknown) => this.fail('session', err))
+        }
+      },
+    })
+  }
+
+  private async restore(role: Role, did: string, method: Account['method']) {
+    try {
+      if (method === 'oauth') {
+        const session = await this.oauth.restore(did)
+        return session ? this.sessionOf(session, 'oauth', session.handle) : undefined
+      }
+      const stored = await this.opts.secrets.get(`session:${did}`)
+      if (!stored) return undefined
+      const { pds, data } = JSON.parse(stored) as { pds: string; data: AtpSessionData }
+      const agent = this.passwordAgent(did, pds)
+      await agent.resumeSession(data)
+      return this.sessionOf(new PasswordSession(agent, did), 'app-password', data.handle)
+    } catch (err) {
+      // An expired session (public OAuth clients last two weeks): sign in again.
+      this.note(
+        'warn',
+        `Your ${role === 'owner' ? '' : 'machine’s '}session expired; sign in again`,
+      )
+      this.fail('restore', err)
+      return undefined
+    }
+  }
+
+  private async forget(session: Session): Promise<void> {
+    const did = session.account.did
+    if (session.account.method === 'oauth') {
+      await this.oauth.signOut(did).catch((err: unknown) => this.fail('sign-out', err))
+    } else if (session.writer instanceof PasswordSession) {
+      await session.writer.agent.logout().catch(() => undefined)
+    }
+    await this.opts.secrets.delete(`session:${did}`)
+  }
+
+  private async signedIn(role: Role, session: Session): Promise<void> {
+    const did = session.account.did
+    if (this.pending?.role === role) this.pending = undefined
+    const other = role === 'owner' ? this.machine : this.owner
+    if (other?.account.did === did) {
+      await this.forget(session)
+      const error = 'this machine needs its own account, not the owner’s'
+      this.events.emit('signIn', { role, ok: false, error })
+      this.changed()
+      throw new ApiError('conflict', error)
+    }
+    if (role === 'owner') {
+      this.owner = session
+      this.ownerDid = did
+      this.saved.owner = { did, method: session.account.method }
+    } else {
+      await this.stopMeshlet(false)
+      this.machine = session
+      this.linked = false
+      this.saved.meshlet = { did, method: session.account.method }
+    }
+    await this.save()
+    this.nameOf(did)
+    this.note('info', `Signed in as ${this.label(did)}`)
+    this.events.emit('signIn', { role, ok: true })
+    this.changed()
+    await this.startMeshlet()
+  }
+
+  private requireOwner(): Session {
+    if (!this.owner) throw new ApiError('not-signed-in', 'sign in with your Bluesky handle first')
+    return this.owner
+  }
+
+  private async resolve(actor: string): Promise<string> {
+    try {
+      const did = await this.identity.resolveActor(actor)
+      if (!did.startsWith('did:')) throw new IdentityError(`not a DID: ${did}`)
+      return did
+    } catch (err) {
+      if (err instanceof InvalidActorError) throw new ApiError('invalid-args', err.message)
+      throw new ApiError('not-found', `cannot find ${actor}: ${messageOf(err)}`, { cause: err })
+    }
+  }
+
+  // --- the meshlet ------------------------------------------------------------------------------
+
+  /** Starts the meshlet once it can: this machine signed in and linked to a known owner. */
+  private startMeshlet(): Promise<void> {
+    if (this.starting) return this.starting
+    this.starting = this.tryStart().finally(() => {
+      this.starting = undefined
+      this.changed()
+    })
+    this.changed()
+    return this.starting
+  }
+
+  private async tryStart(): Promise<void> {
+    clearTimeout(this.retryTimer)
+    if (this.closed || this.meshlet || !this.machine || !this.ownerDid) return
+    const meshletDid = this.machine.account.did
+    const owner = this.ownerDid
+    // The daemon starts at once, linked or not: the meshlet follows its own records and forms
+    // the cluster when the linkage appears (the UI says why meanwhile). The desktop app first
+    // checks, so that an unlinked machine asks to be linked instead of publishing records.
+    if (!this.linked && !this.opts.meshletWriter) {
+      try {
+        this.linked = await this.isLinked(owner, meshletDid)
+      } catch (err) {
+        this.setProblem('offline', `cannot read your records: ${messageOf(err)}`)
+        this.retryLater()
+        return
+      }
+      if (!this.linked) {
+        // Linking may happen elsewhere (another machine, the CLI): look again now and then.
+        this.retryLater()
+        return
+      }
+    }
+    const settings = this.saved.settings
+    const runtime =
+      this.opts.docker === false
+        ? undefined
+        : new Runtime({
+            meshletDid,
+            allowEgress: settings.allowEgress,
+            onError: (err) => this.fail('docker', err),
+          })
+    const meshlet = new Meshlet({
+      did: meshletDid,
+      owner,
+      members: settings.members,
+      identity: this.identity,
+      writer: this.machine.writer,
+      firehose: this.opts.network.firehose,
+      dataDir: join(this.opts.dataDir, 'meshlet'),
+      offer: settings.offer,
+      allowEgress: settings.allowEgress,
+      runtime,
+      paused: !this.effectiveLending(),
+      config: this.config,
+      log: this.teeLog(),
+    })
+    meshlet.on('error', (err) => this.onMeshletError(err))
+    for (const e of ['cluster', 'record', 'action', 'replica'] as const) {
+      meshlet.on(e, () => this.changed())
+    }
+    meshlet.on('record', () => {
+      if (this.problem?.phase === 'offline') this.setProblem(undefined)
+    })
+    try {
+      await meshlet.start()
+    } catch (err) {
+      if (this.opts.failFast && !this.startedOnce) throw err
+      const docker = /docker|ECONNREFUSED|ENOENT|socket/i.test(chainOf(err))
+      this.setProblem(
+        docker ? 'error' : 'offline',
+        docker
+          ? `Docker is not reachable: ${messageOf(err)}. Start Docker; retrying.`
+          : `cannot start: ${messageOf(err)}`,
+      )
+      this.retryLater()
+      return
+    }
+    this.meshlet = meshlet
+    this.startedOnce = true
+    this.setProblem(undefined)
+    this.recordHistory()
+  }
+
+  private retryLater(): void {
+    if (this.closed) return
+    clearTimeout(this.retryTimer)
+    this.retryTimer = setTimeout(() => void this.startMeshlet(), DOCKER_RETRY_MS)
+  }
+
+  private async isLinked(owner: string, meshlet: string): Promise<boolean> {
+    const [a, b] = await Promise.all([
+      this.reader.get(owner, NSID.meshlet, meshlet),
+      this.reader.get(meshlet, NSID.meshletOwner, 'self'),
+    ])
+    return a !== undefined && (b?.value as { owner?: unknown } | undefined)?.owner === owner
+  }
+
+  private async stopMeshlet(drain: boolean): Promise<void> {
+    await this.starting?.catch(() => undefined)
+    const m = this.meshlet
+    this.meshlet = undefined
+    await m?.stop({ stopReplicas: drain })
+  }
+
+  private effectiveLending(): boolean {
+    return this.saved.settings.lending && this.systemPauses.size === 0
+  }
+
+  private async applyPause(): Promise<void> {
+    const m = this.meshlet
+    if (m) {
+      if (this.effectiveLending() && m.isPaused) await m.resume()
+      else if (!this.effectiveLending() && !m.isPaused) await m.pause()
+    }
+    this.changed()
+  }
+
+  private onMeshletError(err: Error): void {
+    if (/SyncError|IdentityError|fetch failed|ECONNREFUSED/.test(chainOf(err))) {
+      this.setProblem('offline', `cannot reach the network: ${messageOf(err)}`)
+    }
+    this.changed()
+  }
+
+  private setProblem(phase: 'error' | 'offline' | undefined, detail = ''): void {
+    const next = phase ? { phase, detail } : undefined
+    if (JSON.stringify(next) === JSON.stringify(this.problem)) return
+    this.problem = next
+    if (next) this.note(phase === 'error' ? 'error' : 'warn', detail)
+    this.changed()
+  }
+
+  // --- what the UI shows ------------------------------------------------------------------------
+
+  snapshot(): DashboardState {
+    const settings = this.saved.settings
+    const state: DashboardState = {
+      phase: this.phase(),
+      settings: { ...settings, offer: { ...settings.offer }, members: [...settings.members] },
+      capacity: {
+        host: { ...this.host.host },
+        used: { ...this.host.used },
+        offer: { ...settings.offer },
+        committed: this.committed(),
+        minimum: { ...MINIMUM },
+      },
+      members: this.memberViews(),
+      balances: this.balances(),
+      guests: this.guestViews(),
+      workloads: this.workloadViews(),
+      activity: [...this.activity].reverse(),
+      canStartAtLogin: this.opts.canStartAtLogin ?? false,
+    }
+    const detail = this.detail(state.phase)
+    if (detail) state.detail = detail
+    if (this.owner) state.owner = { ...this.owner.account, ...this.named(this.owner.account.did) }
+    if (this.machine) {
+      state.meshlet = { ...this.machine.account, ...this.named(this.machine.account.did) }
+    }
+    if (this.ownerDid) state.ownerDid = this.ownerDid
+    if (this.pending) state.pendingSignIn = { ...this.pending }
+    return state
+  }
+
+  private phase(): Phase {
+    if (!this.machine && !this.owner) return 'signed-out'
+    if (!this.machine || !this.ownerDid || (!this.linked && !this.starting)) {
+      return this.owner || this.ownerDid ? 'needs-meshlet' : 'signed-out'
+    }
+    if (this.problem) return this.problem.phase
+    if (!this.meshlet) return 'starting'
+    if (this.meshlet.clusterReport.rejected.some((r) => r.reason === RejectReason.selfUnlinked)) {
+      return 'error'
+    }
+    return this.effectiveLending() ? 'lending' : 'paused'
+  }
+
+  private detail(phase: Phase): string | undefined {
+    switch (phase) {
+      case 'error':
+      case 'offline':
+        return (
+          this.problem?.detail ?? 'This machine’s linkage to your account is broken: link it again.'
+        )
+      case 'paused': {
+        if (!this.saved.settings.lending) return 'Paused by you.'
+        const why = [...this.systemPauses].map(
+          (p) => ({ battery: 'on battery', suspend: 'asleep', quit: 'quitting' })[p],
+        )
+        return `Paused while ${why.join(' and ')}.`
+      }
+      case 'needs-meshlet':
+        return this.machine
+          ? 'Link this machine to your account to start lending.'
+          : 'Sign in this machine’s own account.'
+      case 'starting':
+        return 'Reading the commune’s records…'
+      default:
+        return undefined
+    }
+  }
+
+  private committed(): Capacity {
+    const c = this.meshlet?.committed()
+    return {
+      cpuMillis: c?.cpuMillis ?? 0,
+      memoryMiB: c?.memoryMiB ?? 0,
+      storageMiB: c?.storageMiB ?? 0,
+    }
+  }
+
+  private memberViews(): MemberView[] {
+    const report: ClusterReport = this.meshlet?.clusterReport ?? { peers: [], rejected: [] }
+    const views: MemberView[] = []
+    const peerOf = (did: string) => report.peers.find((p) => p.owner === did)
+    if (this.ownerDid) {
+      const unlinked = report.rejected.find((r) => r.reason === RejectReason.selfUnlinked)
+      views.push({
+        did: this.ownerDid,
+        ...this.named(this.ownerDid),
+        state: 'self',
+        meshlets: peerOf(this.ownerDid)?.meshlets ?? [],
+        ...(unlinked ? { reason: 'This machine is not linked both ways to you yet.' } : {}),
+      })
+    }
+    const running = this.meshlet !== undefined
+    for (const did of this.saved.settings.members) {
+      const peer = peerOf(did)
+      const rejected = report.rejected.filter((r) => r.owner === did)
+      const broken = rejected.find((r) => BROKEN.has(r.reason))
+      const state = peer ? 'mutual' : broken ? 'broken' : 'waiting'
+      const name = this.label(did)
+      const reason = peer
+        ? undefined
+        : !running
+          ? 'Not checked yet: this machine is not running.'
+          : memberSentence(name, (broken ?? rejected[0])?.reason)
+      views.push({
+        did,
+        ...this.named(did),
+        state,
+        meshlets: peer?.meshlets ?? [],
+        ...(reason ? { reason } : {}),
+      })
+    }
+    for (const r of report.rejected) {
+      if (r.reason !== RejectReason.notOurMember || views.some((v) => v.did === r.owner)) continue
+      views.push({
+        did: r.owner,
+        ...this.named(r.owner),
+        state: 'stranger',
+        meshlets: [],
+        reason: `${this.label(r.owner)} lists you; add them to lend to each other.`,
+      })
+    }
+    return views
+  }
+
+  private balances(): BalancesView {
+    const m = this.meshlet
+    const dids = new Set([
+      ...(this.ownerDid ? [this.ownerDid] : []),
+      ...this.saved.settings.members,
+    ])
+    const split = m
+      ? accounts(m.store.allStatuses(), clusterView(m.store.linkage), Date.now())
+      : new Map()
+    for (const did of split.keys()) dids.add(did)
+    return {
+      members: [...dids].map((did) => {
+        const a = split.get(did) ?? { contributed: 0, consumed: 0, balance: 0 }
+        return { did, ...this.named(did), ...a }
+      }),
+      history: this.history.map((h) => ({ at: h.at, balances: { ...h.balances } })),
+      halfLifeMs: 7 * 24 * 3_600_000,
+    }
+  }
+
+  private recordHistory(): void {
+    const m = this.meshlet
+    if (!m) return
+    const book = ledger(m.store.allStatuses(), clusterView(m.store.linkage), Date.now())
+    const balances = Object.fromEntries(book)
+    const last = this.history.at(-1)
+    // A flat line needs only its ends: skip a sample equal to the last two.
+    const prev = this.history.at(-2)
+    if (last && prev && same(last.balances, balances) && same(prev.balances, balances)) {
+      last.at = new Date().toISOString()
+    } else {
+      this.history.push({ at: new Date().toISOString(), balances })
+    }
+    if (this.history.length > HISTORY_MAX) this.history.splice(0, this.history.length - HISTORY_MAX)
+    void writeJson(this.historyFile, this.history).catch((err: unknown) =>
+      this.fail('history', err),
+    )
+    this.changed()
+  }
+
+  private guestViews(): GuestView[] {
+    const m = this.meshlet
+    if (!m) return []
+    return m.replicas
+      .filter((r) => r.state === 'running' || r.state === 'created' || r.state === 'restarting')
+      .map((r) => {
+        const w = m.store.workloads.get(r.workloadUri)
+        const owner = new AtUri(r.workloadUri).host
+        const handle = this.named(owner).handle
+        return {
+          containerId: r.containerId,
+          workloadUri: r.workloadUri,
+          owner,
+          ...(handle ? { ownerHandle: handle } : {}),
+          image: w?.record.image ?? r.image,
+          cpuMillis: w?.record.resources.cpuMillis ?? 0,
+          memoryMiB: w?.record.resources.memoryMiB ?? 0,
+          round: r.round,
+          state: r.state,
+          ...(r.startedAt ? { startedAt: r.startedAt } : {}),
+        }
+      })
+  }
+
+  private workloadViews(): WorkloadView[] {
+    const m = this.meshlet
+    const owner = this.ownerDid
+    if (!m || !owner) return []
+    const view = clusterView(m.store.linkage)
+    const now = Date.now()
+    return [...m.store.workloads.values()]
+      .filter((w) => w.owner === owner)
+      .sort((a, b) => (a.record.createdAt < b.record.createdAt ? 1 : -1))
+      .map((w) => {
+        const statuses = m.store.statusesFor(w.uri).filter((s) => s.record.workload.cid === w.cid)
+        const bids = m.store.bidsFor(w.uri)
+        const info = roundOf(w, statuses, { bids, cluster: view }, now, this.config)
+        const winners = select(w, info, bids, view).winners
+        const placements = latestPerMeshlet(statuses).map((s) => {
+          const mo = view.ownerOf(s.meshlet)
+          const handle = mo ? this.named(mo).handle : undefined
+          return {
+            meshlet: s.meshlet,
+            ...(mo ? { meshletOwner: mo } : {}),
+            ...(handle ? { ownerHandle: handle } : {}),
+            round: s.record.round,
+            state: s.record.state,
+            updatedAt: s.record.updatedAt,
+            ...(s.record.exitCode !== undefined ? { exitCode: s.record.exitCode } : {}),
+            ...(s.record.message ? { message: s.record.message } : {}),
+          }
+        })
+        const running = placements.filter(
+          (p) => p.state === 'running' && now - Date.parse(p.updatedAt) <= this.config.lostAfterMs,
+        ).length
+        const want = w.record.replicas
+        const headline =
+          now < info.decideAt
+            ? `Round ${info.round} is open for bids.`
+            : info.exhausted
+              ? 'It failed too often; no new placements are made.'
+              : running >= want
+                ? `Running: ${running} of ${want}.`
+                : placements.length > 0 && placements.every((p) => TERMINAL.has(p.state))
+                  ? `Finished: ${placements.map((p) => p.state).join(', ')}.`
+                  : winners.length === 0
+                    ? 'Not placed: no meshlet made a valid bid yet.'
+                    : `Placed ${winners.length} of ${want}; ${running} running.`
+        return {
+          uri: w.uri,
+          image: w.record.image,
+          ...(w.record.command ? { command: [...w.record.command] } : {}),
+          cpuMillis: w.record.resources.cpuMillis,
+          memoryMiB: w.record.resources.memoryMiB,
+          replicas: want,
+          createdAt: w.record.createdAt,
+          headline,
+          placements,
+        }
+      })
+  }
+
+  // --- activity, names, samples -------------------------------------------------------------------
+
+  /** The meshlet's log, also read for the activity list: the same events, said for people. */
+  private teeLog(): Logger {
+    return {
+      log: (level: Level, event: string, fields?: Record<string, unknown>) => {
+        this.log.log(level, event, fields)
+        const text = this.describe(event, fields ?? {})
+        if (text) this.note(level === 'debug' ? 'info' : level, text)
+      },
+    }
+  }
+
+  private describe(event: string, f: Record<string, unknown>): string | undefined {
+    const uri = typeof f.workload === 'string' ? f.workload : typeof f.uri === 'string' ? f.uri : ''
+    const w = uri ? this.meshlet?.store.workloads.get(uri) : undefined
+    const what = w ? `${w.record.image} of ${this.label(w.owner)}` : uri ? shortUri(uri) : ''
+    switch (event) {
+      case 'bid':
+        return `Bid on ${what} (round ${String(f.round)})`
+      case 'replica.running':
+        return `Started ${what}`
+      case 'replica.failed':
+        return `Could not start ${what}`
+      case 'replica.ended':
+        return `${what} ${f.state === 'exited' ? 'finished' : 'failed'} (exit ${String(f.exitCode)})`
+      case 'replica.stop':
+        return `Stopping ${what}: ${String(f.reason)}`
+      case 'workload.seen':
+        return w && w.owner === this.ownerDid ? `Your workload ${what} is published` : undefined
+      case 'started':
+        return 'This machine joined the commune'
+      case 'cluster': {
+        const peers = (f.peers as string[] | undefined) ?? []
+        return `Commune: ${peers.length} mutual member${peers.length === 1 ? '' : 's'}`
+      }
+      case 'record.dropped':
+        return `Ignored an invalid record: ${String(f.reason)}`
+      case 'error': {
+        const e = f.error as { message?: string } | undefined
+        return `Error (${String(f.stage)}): ${e?.message ?? 'unknown'}`
+      }
+      default:
+        return undefined
+    }
+  }
+
+  private note(level: ActivityItem['level'], text: string): void {
+    this.activity.push({ id: ++this.activityId, at: new Date().toISOString(), level, text })
+    if (this.activity.length > ACTIVITY_MAX) this.activity.shift()
+    this.changed()
+  }
+
+  /** A handle when known; resolution runs in the background and refreshes the state. */
+  private named(did: string): { handle?: string } {
+    const handle = this.nameOf(did)
+    return handle ? { handle } : {}
+  }
+
+  private nameOf(did: string): string | undefined {
+    if (!this.handles.has(did)) {
+      this.handles.set(did, null)
+      void this.identity.resolveDid(did).then(
+        (r) => {
+          if (r.handle) {
+            this.handles.set(did, r.handle)
+            this.changed()
+          }
+        },
+        () => undefined,
+      )
+    }
+    return this.handles.get(did) ?? undefined
+  }
+
+  private label(did: string): string {
+    return this.nameOf(did) ?? did
+  }
+
+  private async sampleHost(): Promise<void> {
+    try {
+      this.host = await sampleHost(this.opts.dataDir)
+      this.changed()
+    } catch (err) {
+      this.fail('host', err)
+    }
+  }
+
+  private fail(stage: string, err: unknown): void {
+    const e = err instanceof Error ? err : new Error(String(err))
+    this.log.log('error', 'app.error', { stage, error: errorFields(e) })
+  }
+
+  /** State changed: push it, at most every 150 ms (a burst of records makes one push). */
+  private changed(): void {
+    if (this.emitTimer || this.closed || this.events.listenerCount('state') === 0) return
+    this.emitTimer = setTimeout(() => {
+      this.emitTimer = undefined
+      if (!this.closed) this.events.emit('state', this.snapshot())
+    }, 150)
+  }
+
+  private get settingsFile() {
+    return join(this.opts.dataDir, 'settings.json')
+  }
+
+  private get historyFile() {
+    return join(this.opts.dataDir, 'balance-history.json')
+  }
+
+  /** Saves are chained: two settings changes in quick succession must land in order. */
+  private async save(): Promise<void> {
+    const snapshot = JSON.parse(JSON.stringify(this.saved)) as Saved
+    const next = this.saving.then(() => writeJson(this.settingsFile, snapshot))
+    this.saving = next.catch(() => undefined)
+    await next
+  }
+}
+
+const TERMINAL = new Set(['exited', 'failed', 'stopped', 'yielded'])
+
+const BROKEN = new Set<string>([
+  RejectReason.meshletMissingOwnerRecord,
+  RejectReason.meshletNamesOtherOwner,
+  RejectReason.notListedByOwner,
+])
+
+function memberSentence(name: string, reason: string | undefined): string {
+  switch (reason) {
+    case RejectReason.ownerListsNoMeshlet:
+      return `Waiting for ${name} to link a machine.`
+    case RejectReason.meshletMissingMembership:
+      return `Waiting for ${name}’s machine to come online.`
+    case RejectReason.doesNotListUs:
+      return `Waiting for ${name} to add you.`
+    case RejectReason.meshletMissingOwnerRecord:
+      return `${name} lists a machine that does not name them as its owner.`
+    case RejectReason.meshletNamesOtherOwner:
+      return `${name} lists a machine that names someone else as its owner.`
+    case RejectReason.notListedByOwner:
+      return `A machine claims to be ${name}’s, but ${name} does not list it.`
+    default:
+      return `Waiting for ${name}’s records.`
+  }
+}
+
+function latestPerMeshlet(statuses: StatusView[]): StatusView[] {
+  const latest = new Map<string, StatusView>()
+  for (const s of statuses) {
+    const seen = latest.get(s.meshlet)
+    if (
+      !seen ||
+      s.record.round > seen.record.round ||
+      (s.record.round === seen.record.round && s.record.updatedAt > seen.record.updatedAt)
+    ) {
+      latest.set(s.meshlet, s)
+    }
+  }
+  return [...latest.values()].sort((a, b) => (a.meshlet < b.meshlet ? -1 : 1))
+}
+
+function same(a: Record<string, number>, b: Record<string, number>): boolean {
+  const ka = Object.keys(a)
+  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k])
+}
+
+function cores(cpuMillis: number): string {
+  return `${(cpuMillis / 1000).toFixed(cpuMillis % 1000 === 0 ? 0 : 1)} CPU`
+}
+
+function shortUri(uri: string): string {
+  return uri.split('/').at(-1) ?? uri
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
+
+function chainOf(err: unknown): string {
+  const parts: string[] = []
+  for (let e: unknown = err; e instanceof Error; e = e.cause) parts.push(`${e.name}: ${e.message}`)
+  return parts.join(' / ')
+}
+
+async function readJson<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new Error(`cannot read ${path}`, { cause: err })
+  }
+}
+
+let tmpSeq = 0
+
+async function writeJson(path: string, value: unknown): Promise<void> {
+  const tmp = `${path}.${process.pid}.${++tmpSeq}.tmp`
+  await writeFile(tmp, JSON.stringify(value, null, 2))
+  await rename(tmp, path)
+}
+
+export type { OAuthRepoSession }

@@ -44,6 +44,8 @@ export interface MeshletOptions {
   dataDir?: string
   offer: Resources
   lending?: boolean
+  /** Start paused (the desktop app paused by the user or the system): no bids until resumed. */
+  paused?: boolean
   allowEgress?: boolean
   /** The Docker engine; without one the meshlet follows and explains but never bids. */
   runtime?: Runtime
@@ -132,6 +134,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.log = opts.log ?? silentLogger
     this.now = opts.now ?? Date.now
     this.lending = opts.lending ?? true
+    this.paused = opts.paused ?? false
     this.offer = { ...opts.offer }
     this.members = [...opts.members]
     this.allowEgress = opts.allowEgress ?? false

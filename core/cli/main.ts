@@ -3,9 +3,12 @@
 import { IdentityResolver, InvalidActorError } from '../identity/resolver.js'
 import { NSID } from '../lexicon/index.js'
 import { jsonLogger, type Level } from '../log.js'
-import { Meshlet } from '../meshlet.js'
+import { openApp } from '../app.js'
+import { FileSecretStore } from '../secrets.js'
+import { serveUi, type UiServer } from '../ui-server.js'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { passwordSession } from '../repo/writer.js'
-import { Runtime } from '../runtime/index.js'
 import { intFlag, list, parse, required, secretFromEnv, UsageError } from './args.js'
 import { printStatus, workloadStatusReport } from '../status.js'
 import { AtUri } from '@atproto/syntax'
@@ -41,6 +44,10 @@ run     Runs the meshlet daemon: publishes its membership record, forms the clus
           --allow-egress            let guest workloads that ask for it reach the network
           --no-docker               follow and explain only; never bid or run containers
           --log-level <level>       debug, info, warn or error (default info)
+          --ui-port <port>          serve the dashboard on 127.0.0.1:<port> (0: any free
+                                    port) and print its address, token included
+        Settings changed in the dashboard are kept in the data directory; flags given
+        win over them. With OWNER_PASSWORD set too, the dashboard can submit workloads.
 
 submit  Publishes a workload in the owner's repo and prints its at-uri.
         Credentials: OWNER_PASSWORD.
@@ -63,6 +70,9 @@ Network flags (defaults point at the real network):
   --firehose <url>         relay or PDS to follow (default ${DEFAULT_FIREHOSE})
   --handle-resolver <url>  service for handles DNS cannot resolve (default ${DEFAULT_HANDLE_RESOLVER})
 `
+
+/** The built dashboard, beside the sources (npm run build:renderer). */
+export const RENDERER_DIR = fileURLToPath(new URL('../../dist/renderer', import.meta.url))
 
 const network = {
   plc: { type: 'string' },
@@ -175,6 +185,7 @@ async function run(argv: string[], io: Io): Promise<number> {
     'allow-egress': { type: 'boolean' },
     'no-docker': { type: 'boolean' },
     'log-level': { type: 'string' },
+    'ui-port': { type: 'string' },
     ...network,
   })
   required(values, 'did', 'owner', 'cluster-members')
@@ -182,11 +193,14 @@ async function run(argv: string[], io: Io): Promise<number> {
   if (!['debug', 'info', 'warn', 'error'].includes(level)) {
     throw new UsageError(`--log-level must be debug, info, warn or error`)
   }
+  // Flags given win over what the dashboard saved last time; flags not given leave it be.
   const offer = {
     cpuMillis: intFlag(values, 'cpu', 1000, 1, 1_024_000),
     memoryMiB: intFlag(values, 'memory', 1024, 6, 4_194_304),
     storageMiB: intFlag(values, 'storage', 1024, 0, 67_108_864),
   }
+  const uiPort =
+    values['ui-port'] === undefined ? undefined : intFlag(values, 'ui-port', 0, 0, 65535)
   const firehose = values.firehose ?? DEFAULT_FIREHOSE
   if (!URL.canParse(firehose)) throw new UsageError(`not a URL: ${firehose}`)
   const password = secretFromEnv('MESHLET_PASSWORD', io.env)
@@ -196,27 +210,49 @@ async function run(argv: string[], io: Io): Promise<number> {
   const members = await Promise.all(
     list(values['cluster-members']).map((m) => identity.resolveActor(m)),
   )
-  const writer = await passwordSession(identity, did, password)
+  const meshletWriter = await passwordSession(identity, did, password)
+  // With OWNER_PASSWORD the dashboard can also submit and delete the owner's workloads.
+  const ownerWriter = io.env.OWNER_PASSWORD
+    ? await passwordSession(identity, owner, io.env.OWNER_PASSWORD)
+    : undefined
   const log = jsonLogger(io.out, { level, base: { meshlet: did } })
-  const runtime = values['no-docker']
-    ? undefined
-    : new Runtime({ meshletDid: did, allowEgress: values['allow-egress'] ?? false })
-  const meshlet = new Meshlet({
-    did,
-    owner,
-    members,
-    identity,
-    writer,
-    firehose,
-    dataDir: values['data-dir'] ?? `.meshlet/${did.replace(/[^a-zA-Z0-9]/g, '_')}`,
-    offer,
-    allowEgress: values['allow-egress'] ?? false,
-    runtime,
+  const dataDir = values['data-dir'] ?? `.meshlet/${did.replace(/[^a-zA-Z0-9]/g, '_')}`
+  const app = await openApp({
+    dataDir,
+    network: {
+      plcUrl: values.plc ?? DEFAULT_PLC,
+      handleResolverUrl: values['handle-resolver'] ?? DEFAULT_HANDLE_RESOLVER,
+      firehose,
+      local: isLocal(values.plc ?? DEFAULT_PLC),
+    },
+    // No keychain here: sessions signed in from the dashboard rest in a file only this user
+    // can read.
+    secrets: new FileSecretStore(join(dataDir, 'secrets.json')),
+    docker: !values['no-docker'],
+    meshletWriter,
+    ...(ownerWriter ? { ownerWriter } : {}),
+    ownerDid: owner,
+    initial: {
+      members,
+      ...(values.cpu || values.memory || values.storage ? { offer } : {}),
+      ...(values['allow-egress'] !== undefined ? { allowEgress: values['allow-egress'] } : {}),
+    },
+    failFast: true,
     log,
   })
-  await meshlet.start()
-  await (io.stopSignal ?? signalled())
-  await meshlet.stop()
+  let ui: UiServer | undefined
+  try {
+    if (uiPort !== undefined) {
+      ui = await serveUi({ host: app, port: uiPort, staticDir: RENDERER_DIR, log })
+      // The token is for the person at this terminal: printed here, never logged.
+      io.err(`meshlet: dashboard at ${ui.url}`)
+    }
+    await (io.stopSignal ?? signalled())
+  } finally {
+    await ui?.close()
+    // Guests keep running across a daemon restart; the next start adopts them (reconcile).
+    await app.close({ drain: false })
+  }
   return 0
 }
 
