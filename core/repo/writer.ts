@@ -1,4 +1,4 @@
-import { AtpAgent } from '@atproto/api'
+import { Agent, AtpAgent } from '@atproto/api'
 import type { IdentityResolver } from '../identity/resolver.js'
 import { RepoWriteError, SessionError } from './errors.js'
 
@@ -34,9 +34,13 @@ export async function passwordSession(
   return new PasswordSession(agent, did)
 }
 
-export class PasswordSession implements RepoWriter {
+/**
+ * Writes records through an `Agent`, whatever signed it in: an app password and an OAuth session
+ * differ only in how the agent authenticates its requests, so the record calls live here once.
+ */
+export class AgentWriter<A extends Agent = Agent> implements RepoWriter {
   constructor(
-    readonly agent: AtpAgent,
+    readonly agent: A,
     readonly did: string,
   ) {}
 
@@ -55,9 +59,7 @@ export class PasswordSession implements RepoWriter {
       })
       return { uri: res.data.uri, cid: res.data.cid }
     } catch (err) {
-      throw new RepoWriteError(`putRecord ${collection}/${rkey} as ${this.did} failed`, {
-        cause: err,
-      })
+      throw this.writeError(`putRecord ${collection}/${rkey} as ${this.did} failed`, err)
     }
   }
 
@@ -70,7 +72,7 @@ export class PasswordSession implements RepoWriter {
       })
       return { uri: res.data.uri, cid: res.data.cid }
     } catch (err) {
-      throw new RepoWriteError(`createRecord ${collection} as ${this.did} failed`, { cause: err })
+      throw this.writeError(`createRecord ${collection} as ${this.did} failed`, err)
     }
   }
 
@@ -78,9 +80,16 @@ export class PasswordSession implements RepoWriter {
     try {
       await this.agent.com.atproto.repo.deleteRecord({ repo: this.did, collection, rkey })
     } catch (err) {
-      throw new RepoWriteError(`deleteRecord ${collection}/${rkey} as ${this.did} failed`, {
-        cause: err,
-      })
+      throw this.writeError(`deleteRecord ${collection}/${rkey} as ${this.did} failed`, err)
     }
   }
+
+  /** The error a failed write throws. Subclasses add what they know about why (an OAuth session
+   *  that has ended), so callers can tell "sign in again" from "try again". */
+  protected writeError(message: string, cause: unknown): RepoWriteError {
+    return new RepoWriteError(message, { cause })
+  }
 }
+
+/** An app-password session: the headless daemon's way to write. */
+export class PasswordSession extends AgentWriter<AtpAgent> {}
