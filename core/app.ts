@@ -258,8 +258,9 @@ export class MeshletApp implements DesktopHost {
   private readonly handlers: { [M in MethodName]: (args: Args<M>) => Promise<Result<M>> } = {
     'state.get': async () => this.snapshot(),
     'auth.signIn': async ({ role, handle }) => {
-      if (this.pending) this.oauth.cancel(this.pending.role)
+      if (this.pending) await this.oauth.cancel(this.pending.role)
       const actor = handle.replace(/^@/, '')
+      this.checkDistinct(role, await this.resolve(actor))
       const { url, done } = await this.oauth.begin(actor, role).catch((err: unknown) => {
         throw new ApiError('invalid-args', `cannot sign in as ${actor}: ${messageOf(err)}`, {
           cause: err,
@@ -280,6 +281,7 @@ export class MeshletApp implements DesktopHost {
     'auth.signInWithPassword': async ({ role, handle, password }) => {
       const actor = handle.replace(/^@/, '')
       const did = await this.resolve(actor)
+      this.checkDistinct(role, did)
       const { pds } = await this.identity.resolveDid(did)
       const agent = this.passwordAgent(did, pds)
       try {
@@ -296,7 +298,7 @@ export class MeshletApp implements DesktopHost {
       return session.account
     },
     'auth.cancelSignIn': async () => {
-      if (this.pending) this.oauth.cancel(this.pending.role)
+      if (this.pending) await this.oauth.cancel(this.pending.role)
       this.pending = undefined
       this.changed()
     },
@@ -497,13 +499,13 @@ export class MeshletApp implements DesktopHost {
   private async signedIn(role: Role, session: Session): Promise<void> {
     const did = session.account.did
     if (this.pending?.role === role) this.pending = undefined
-    const other = role === 'owner' ? this.machine : this.owner
-    if (other?.account.did === did) {
-      await this.forget(session)
-      const error = 'this machine needs its own account, not the owner’s'
-      this.events.emit('signIn', { role, ok: false, error })
+    try {
+      this.checkDistinct(role, did)
+    } catch (err) {
+      // Signed in elsewhere meanwhile (the browser sign-in took a while): not taken.
+      this.events.emit('signIn', { role, ok: false, error: messageOf(err) })
       this.changed()
-      throw new ApiError('conflict', error)
+      throw err
     }
     if (role === 'owner') {
       this.owner = session
@@ -521,6 +523,15 @@ export class MeshletApp implements DesktopHost {
     this.events.emit('signIn', { role, ok: true })
     this.changed()
     await this.startMeshlet()
+  }
+
+  /** The owner and this machine must be two accounts: checked before signing in, because a
+   *  second session for the same DID would replace the first one's stored tokens. */
+  private checkDistinct(role: Role, did: string): void {
+    const other = role === 'owner' ? this.machine : this.owner
+    if (other?.account.did === did) {
+      throw new ApiError('conflict', 'this machine needs its own account, not the owner’s')
+    }
   }
 
   private requireOwner(): Session {

@@ -39,7 +39,12 @@ afterAll(async () => {
 async function desktop(dataDir: string, extra: Partial<AppOptions> = {}): Promise<MeshletApp> {
   const app = await openApp({
     dataDir,
-    network: { plcUrl: net.plc.url, handleResolverUrl: net.pds.url, firehose: net.pds.url, local: true },
+    network: {
+      plcUrl: net.plc.url,
+      handleResolverUrl: net.pds.url,
+      firehose: net.pds.url,
+      local: true,
+    },
     secrets: new FileSecretStore(join(dataDir, 'secrets.json')),
     docker: false,
     canStartAtLogin: true,
@@ -118,6 +123,8 @@ describe('the desktop flow', () => {
       'conflict',
       /own account/,
     )
+    // The refused sign-in touched nothing: the owner's session still writes.
+    expect(state(app).owner?.did).toBe(alice.owner.did)
     await app.call('auth.signInWithPassword', {
       role: 'meshlet',
       handle: alice.meshlet.handle,
@@ -156,7 +163,9 @@ describe('the desktop flow', () => {
     await rejects(app.call('members.add', { handle: bob.owner.handle }), 'conflict', /already/)
     await eventually('bob waiting for us', () => {
       const m = state(app).members.find((x) => x.did === bob.owner.did)
-      return m?.state === 'waiting' && /Waiting for .* to (add you|come online)/.test(m.reason ?? '')
+      return (
+        m?.state === 'waiting' && /Waiting for .* to (add you|come online)/.test(m.reason ?? '')
+      )
     })
     await setMembership(bob, [alice])
     await eventually('bob mutual', () =>
@@ -202,7 +211,10 @@ describe('the desktop flow', () => {
     await app.call('settings.set', { pauseOnBattery: true })
     await app.setSystemPause('battery', true)
     await app.setSystemPause('suspend', true)
-    expect(state(app)).toMatchObject({ phase: 'paused', detail: 'Paused while on battery and asleep.' })
+    expect(state(app)).toMatchObject({
+      phase: 'paused',
+      detail: 'Paused while on battery and asleep.',
+    })
     await app.setSystemPause('suspend', false)
     await app.setSystemPause('battery', false)
     expect(state(app).phase).toBe('lending')

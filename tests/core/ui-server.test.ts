@@ -12,7 +12,14 @@ import { openApp, type MeshletApp } from '../../core/app.js'
 import { jsonLogger } from '../../core/log.js'
 import { MemorySecretStore } from '../../core/secrets.js'
 import { serveUi, TOKEN_PROTOCOL_PREFIX, type UiServer } from '../../core/ui-server.js'
-import { createMember, eventually, link, startNetwork, type Member, type Network } from '../_util.js'
+import {
+  createMember,
+  eventually,
+  link,
+  startNetwork,
+  type Member,
+  type Network,
+} from '../_util.js'
 
 let net: Network
 let alice: Member
@@ -32,7 +39,12 @@ beforeAll(async () => {
   const log = jsonLogger((l) => logLines.push(l), { level: 'debug' })
   app = await openApp({
     dataDir,
-    network: { plcUrl: net.plc.url, handleResolverUrl: net.pds.url, firehose: net.pds.url, local: true },
+    network: {
+      plcUrl: net.plc.url,
+      handleResolverUrl: net.pds.url,
+      firehose: net.pds.url,
+      local: true,
+    },
     secrets: new MemorySecretStore(),
     docker: false,
     meshletWriter: alice.meshlet.session,
@@ -55,7 +67,12 @@ function get(path: string, headers: Record<string, string> = {}) {
   return new Promise<{ status: number; headers: Record<string, unknown>; body: string }>(
     (done, fail) => {
       const req = request(
-        { host: '127.0.0.1', port: port(), path, headers: { host: `127.0.0.1:${port()}`, ...headers } },
+        {
+          host: '127.0.0.1',
+          port: port(),
+          path,
+          headers: { host: `127.0.0.1:${port()}`, ...headers },
+        },
         (res) => {
           let body = ''
           res.on('data', (d: Buffer) => (body += d.toString()))
@@ -151,10 +168,12 @@ describe('dashboard server', () => {
       ok: false,
       error: { code: 'invalid-args', message: 'lending must be true or false' },
     })
-    expect(await c.call('capacity.set', { cpuMillis: 100, memoryMiB: 64, storageMiB: 0, x: 1 }))
-      .toMatchObject({ ok: false, error: { code: 'invalid-args', message: 'unexpected field: x' } })
-    expect(await c.call('capacity.set', { cpuMillis: 10_000_000, memoryMiB: 64, storageMiB: 0 }))
-      .toMatchObject({ ok: false, error: { code: 'invalid-args' } })
+    expect(
+      await c.call('capacity.set', { cpuMillis: 100, memoryMiB: 64, storageMiB: 0, x: 1 }),
+    ).toMatchObject({ ok: false, error: { code: 'invalid-args', message: 'unexpected field: x' } })
+    expect(
+      await c.call('capacity.set', { cpuMillis: 10_000_000, memoryMiB: 64, storageMiB: 0 }),
+    ).toMatchObject({ ok: false, error: { code: 'invalid-args' } })
     c.ws.send('not json at all')
     c.ws.send(JSON.stringify({ method: 'state.get' })) // no id: nothing to answer to
     expect(await c.call('state.get')).toMatchObject({ ok: true })
@@ -164,7 +183,9 @@ describe('dashboard server', () => {
   it('closes a connection that sends an oversized frame', async () => {
     const c = await connect()
     const closed = new Promise<number>((r) => c.ws.once('close', (code) => r(code)))
-    c.ws.send(JSON.stringify({ id: 1, method: 'members.add', args: { handle: 'a'.repeat(70_000) } }))
+    c.ws.send(
+      JSON.stringify({ id: 1, method: 'members.add', args: { handle: 'a'.repeat(70_000) } }),
+    )
     expect(await closed).toBe(1009)
   })
 
