@@ -52,8 +52,8 @@ const ROLE_COLLECTIONS: Record<Role, readonly Collection[]> = {
 
 /** The narrowest scope a role needs: create, update and delete in its own collections only. */
 export function scopeFor(role: Role): string {
+  if (!Object.hasOwn(ROLE_COLLECTIONS, role)) throw new TypeError(`unknown role: ${String(role)}`)
   const collections = ROLE_COLLECTIONS[role]
-  if (!collections) throw new TypeError(`unknown role: ${String(role)}`)
   return ['atproto', ...collections.map((c) => `repo:${c}`)].join(' ')
 }
 
@@ -158,7 +158,7 @@ export function isSessionExpired(err: unknown): boolean {
 // The session: a RepoWriter whose requests the OAuth client signs (DPoP) and refreshes.
 
 export interface OAuthRepoSessionInfo {
-  /** The role it signed in for; unknown only for a session stored by an older version. */
+  /** The role it signed in for; unknown only if the note kept beside the session is lost. */
   role?: Role
   /** The handle, when it was known and verified at sign-in. */
   handle?: string
@@ -263,6 +263,9 @@ export interface OAuthSignInOptions {
 export interface SignInStart {
   /** The page the user must open in their browser to approve the sign-in. */
   url: string
+  /** Where the browser comes back to: this machine's loopback server, open while the sign-in
+   *  is pending. For diagnostics; nothing needs to open it. */
+  callbackUrl: string
   /** Settles when the browser comes back; rejects with an OAuthError subclass. */
   done: Promise<OAuthRepoSession>
 }
@@ -380,7 +383,7 @@ export class OAuthSignIn implements AsyncDisposable {
         })
       p.abort.signal.throwIfAborted()
       this.log.log('info', 'oauth.begin', { role, handle: input, did })
-      return { url: url.href, done: p.done }
+      return { url: url.href, callbackUrl: loopback.redirectUri, done: p.done }
     } catch (err) {
       // A cancel or timeout while starting wins over whatever the abort caused downstream.
       const error = p.error
@@ -516,7 +519,14 @@ export class OAuthSignIn implements AsyncDisposable {
     // Revocations are ours: signOut(), or the client replacing a session at a new sign-in. The
     // client also reports "deleted" when it merely looks for a session that is not there (at
     // every first sign-in), so only a session in use counts.
-    if (cause instanceof TokenRevokedError || !this.live.delete(did)) return
+    if (cause instanceof TokenRevokedError || !this.live.has(did)) return
+    this.sessionEnded(did, cause)
+  }
+
+  /** A session the app relies on is gone without its asking: tell it, once. */
+  private sessionEnded(did: string, cause: unknown): void {
+    this.live.delete(did)
+    if (this.expired.has(did)) return
     this.expired.add(did)
     this.log.log('warn', 'oauth.session-expired', {
       did,
@@ -721,17 +731,45 @@ export class OAuthSignIn implements AsyncDisposable {
       await page(res, 400, 'Sign-in cancelled', 'The app is no longer waiting for this sign-in.')
       return
     }
-    const handle = session.did === p.did ? p.handle : await this.handleOf(lb.client, session.did)
-    await this.accounts.set(session.did, { role: p.role, ...(handle ? { handle } : {}) })
-    const repo = await this.repoSession(session, p.role, handle)
-    this.log.log('info', 'oauth.signed-in', { role: p.role, did: session.did, handle })
-    await page(
-      res,
-      200,
-      'Signed in',
-      `Signed in${handle ? ` as @${handle}` : ''} — you can close this tab.`,
-    )
-    this.settle(p, repo)
+    try {
+      const before = await this.accounts.get(session.did)
+      if (before && before.role !== p.role) {
+        // On the PDS's page the user signed in with the account that already serves the other
+        // role (the handle typed was checked at begin). The client has replaced that role's
+        // session by now; undo this one and tell the app the other role must sign in again.
+        await this.client.revoke(session.did)
+        this.sessionEnded(session.did, new OAuthError(`replaced by a sign-in as ${p.role}`))
+        throw new OAuthCallbackError(
+          `you signed in with the ${before.role}'s account; the ${p.role} needs its own account`,
+        )
+      }
+      const handle = session.did === p.did ? p.handle : await this.handleOf(lb.client, session.did)
+      await this.accounts.set(session.did, { role: p.role, ...(handle ? { handle } : {}) })
+      const repo = await this.repoSession(session, p.role, handle)
+      this.log.log('info', 'oauth.signed-in', { role: p.role, did: session.did, handle })
+      await page(
+        res,
+        200,
+        'Signed in',
+        `Signed in${handle ? ` as @${handle}` : ''} — you can close this tab.`,
+      )
+      this.settle(p, repo)
+    } catch (err) {
+      const error =
+        err instanceof OAuthError
+          ? err
+          : new OAuthCallbackError(`the sign-in could not be saved: ${reason(err)}`, {
+              cause: err,
+            })
+      this.log.log('warn', 'oauth.callback-failed', { role: p.role, error })
+      await page(
+        res,
+        400,
+        'Sign-in failed',
+        `${error.message}. You can close this tab and try again from the app.`,
+      )
+      this.settle(p, error)
+    }
   }
 
   private byId(id: string | undefined): Pending | undefined {
