@@ -158,6 +158,7 @@ export class MeshletApp implements DesktopHost {
       handleResolver: network.handleResolverUrl,
       allowHttp: network.local ?? false,
       log: this.log,
+      onSessionExpired: (did) => void this.expired(did),
     })
     this.saved = {
       settings: {
@@ -298,7 +299,7 @@ export class MeshletApp implements DesktopHost {
       return session.account
     },
     'auth.cancelSignIn': async () => {
-      if (this.pending) await this.oauth.cancel(this.pending.role)
+      await this.oauth.cancel()
       this.pending = undefined
       this.changed()
     },
@@ -466,7 +467,8 @@ export class MeshletApp implements DesktopHost {
   private async restore(role: Role, did: string, method: Account['method']) {
     try {
       if (method === 'oauth') {
-        const session = await this.oauth.restore(did)
+        // Refreshed now, so a session revoked while the app was closed shows at once.
+        const session = await this.oauth.restore(did, { refresh: true })
         return session ? this.sessionOf(session, 'oauth', session.handle) : undefined
       }
       const stored = await this.opts.secrets.get(`session:${did}`)
@@ -484,6 +486,26 @@ export class MeshletApp implements DesktopHost {
       this.fail('restore', err)
       return undefined
     }
+  }
+
+  /** A session ended without us (expired, revoked from the account's settings): the account
+   *  signs in again; a machine stops lending until it does. */
+  private async expired(did: string): Promise<void> {
+    const role: Role | undefined =
+      this.owner?.account.did === did
+        ? 'owner'
+        : this.machine?.account.did === did
+          ? 'meshlet'
+          : undefined
+    if (!role) return
+    this.note('warn', `The session of ${this.label(did)} ended; sign in again`)
+    if (role === 'meshlet') {
+      await this.stopMeshlet(false)
+      this.machine = undefined
+    } else {
+      this.owner = undefined
+    }
+    this.changed()
   }
 
   private async forget(session: Session): Promise<void> {
