@@ -38,7 +38,7 @@ import { errorFields, silentLogger, type Level, type Logger } from './log.js'
 import { Meshlet } from './meshlet.js'
 import { RepoReader } from './repo/reader.js'
 import { PasswordSession, type RepoWriter } from './repo/writer.js'
-import { OAuthSignIn, type OAuthRepoSession } from './repo/oauth.js'
+import { OAuthRestoreError, OAuthSignIn, type OAuthRepoSession } from './repo/oauth.js'
 import { Runtime } from './runtime/index.js'
 import {
   DEFAULT_CONFIG,
@@ -478,11 +478,14 @@ export class MeshletApp implements DesktopHost {
       await agent.resumeSession(data)
       return this.sessionOf(new PasswordSession(agent, did), 'app-password', data.handle)
     } catch (err) {
-      // An expired session (public OAuth clients last two weeks): sign in again.
-      this.note(
-        'warn',
-        `Your ${role === 'owner' ? '' : 'machine’s '}session expired; sign in again`,
-      )
+      const whose = role === 'owner' ? 'Your' : 'This machine’s'
+      if (err instanceof OAuthRestoreError) {
+        // The PDS is away; the session is kept and tried again at the next start.
+        this.note('warn', `${whose} session could not be restored now: ${messageOf(err)}`)
+      } else {
+        // Expired (public OAuth clients' sessions last two weeks) or revoked: sign in again.
+        this.note('warn', `${whose} session ended; sign in again`)
+      }
       this.fail('restore', err)
       return undefined
     }
