@@ -23,6 +23,10 @@ import { errorFields, silentLogger, type Logger } from './log.js'
 /** The token travels as a WebSocket subprotocol: browsers cannot set headers on a WebSocket,
  *  and a subprotocol, unlike a query string, is not written to access logs or history. */
 export const TOKEN_PROTOCOL_PREFIX = 'meshlet.token.'
+/** The protocol the server selects; the token protocol is never echoed back. */
+export const WIRE_PROTOCOL = 'meshlet.v1'
+/** Close code for a missing or wrong token: the page stops retrying and says so. */
+export const CLOSE_UNAUTHORIZED = 4401
 const MAX_FRAME_BYTES = 64 * 1024
 const MAX_CONNECTIONS = 16
 
@@ -78,10 +82,7 @@ export class UiServer {
     const wss = new WebSocketServer({
       noServer: true,
       maxPayload: MAX_FRAME_BYTES,
-      handleProtocols: (protocols) => {
-        for (const p of protocols) if (this.tokenMatches(p)) return p
-        return false
-      },
+      handleProtocols: (protocols) => (protocols.has(WIRE_PROTOCOL) ? WIRE_PROTOCOL : false),
     })
     server.on('upgrade', (req, socket, head) => {
       const refuse = (status: number, why: string) => {
@@ -97,9 +98,16 @@ export class UiServer {
       const offered = String(req.headers['sec-websocket-protocol'] ?? '')
         .split(',')
         .map((p) => p.trim())
-      if (!offered.some((p) => this.tokenMatches(p))) return refuse(401, 'Unauthorized')
+      if (!offered.includes(WIRE_PROTOCOL)) return refuse(400, 'Bad Request')
       if (wss.clients.size >= MAX_CONNECTIONS) return refuse(503, 'Service Unavailable')
-      wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws))
+      const authorized = offered.some((p) => this.tokenMatches(p))
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        if (authorized) return this.connected(ws)
+        // Upgraded, then closed with a code the page understands: a refused upgrade looks to a
+        // browser just like a daemon that is not running, and it would retry for ever.
+        this.log.log('warn', 'ui.refused', { why: 'token' })
+        ws.close(CLOSE_UNAUTHORIZED, 'the dashboard link is out of date: open the printed one')
+      })
     })
     await new Promise<void>((done, fail) => {
       server.once('error', (err) => fail(new UiServerError('cannot listen', { cause: err })))
