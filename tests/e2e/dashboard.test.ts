@@ -1,0 +1,388 @@
+// The dashboard end to end: Chromium drives the built renderer served by a real `meshlet run
+// --ui-port 0` daemon (alice's) on the local network, beside bob's meshlet, with real Docker.
+// What the user does in the page must change what the meshlet does: its bids, its guests, the
+// workloads it publishes. Screenshots of every screen, light and dark, go to
+// artifacts/screenshots/.
+import { mkdir, mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { openApp, type MeshletApp } from '../../core/app.js'
+import { main, RENDERER_DIR } from '../../core/cli/main.js'
+import { NSID } from '../../core/lexicon/index.js'
+import { Meshlet } from '../../core/meshlet.js'
+import { LABEL_MESHLET, Runtime } from '../../core/runtime/index.js'
+import { bidRkey } from '../../core/scheduling/index.js'
+import { MemorySecretStore } from '../../core/secrets.js'
+import { serveUi, type UiServer } from '../../core/ui-server.js'
+import { CHROMIUM, TEST_IMAGE } from '../infra.js'
+import {
+  createMember,
+  eventually,
+  link,
+  localIdentity,
+  startNetwork,
+  type Member,
+  type Network,
+} from '../_util.js'
+import { containersOf, removeContainersOf, statusesOf } from './_util.js'
+
+const SHOTS = join(process.cwd(), 'artifacts', 'screenshots')
+
+let net: Network
+let alice: Member
+let bob: Member
+let carol: Member
+let bobMeshlet: Meshlet
+let stopDaemon: () => void
+let daemon: Promise<number>
+let url: string
+let browser: Browser
+let context: BrowserContext
+let page: Page
+
+beforeAll(async () => {
+  await mkdir(SHOTS, { recursive: true })
+  net = await startNetwork()
+  alice = await createMember(net, 'alice')
+  bob = await createMember(net, 'bob')
+  carol = await createMember(net, 'carol')
+  for (const m of [alice, bob]) await link(m)
+  bobMeshlet = new Meshlet({
+    did: bob.meshlet.did,
+    owner: bob.owner.did,
+    members: [alice.owner.did],
+    identity: localIdentity(net),
+    writer: bob.meshlet.session,
+    firehose: net.pds.url,
+    offer: { cpuMillis: 1000, memoryMiB: 256 },
+    runtime: new Runtime({ meshletDid: bob.meshlet.did }),
+    config: { graceMs: 500 },
+  })
+  await bobMeshlet.start()
+
+  // alice's daemon, exactly as a user starts it, in this process so the test can stop it.
+  const dataDir = await mkdtemp(join(tmpdir(), 'meshlet-dash-'))
+  const printed: string[] = []
+  const stop = new Promise<void>((r) => (stopDaemon = r))
+  daemon = main(
+    [
+      'run',
+      '--did',
+      alice.meshlet.handle,
+      '--owner',
+      alice.owner.handle,
+      '--cluster-members',
+      bob.owner.handle,
+      '--firehose',
+      net.pds.url,
+      '--plc',
+      net.plc.url,
+      '--handle-resolver',
+      net.pds.url,
+      '--data-dir',
+      dataDir,
+      '--cpu',
+      '1000',
+      '--memory',
+      '512',
+      '--ui-port',
+      '0',
+      '--log-level',
+      'warn',
+    ],
+    {
+      out: () => undefined,
+      err: (l) => printed.push(l),
+      env: { MESHLET_PASSWORD: alice.meshlet.password, OWNER_PASSWORD: alice.owner.password },
+      stopSignal: stop,
+    },
+  )
+  const line = await eventually('the dashboard address', () =>
+    printed.find((l) => l.includes('#token=')),
+  )
+  url = /(http:\/\/127\.0\.0\.1:\d+\/#token=\S+)/.exec(line)![1]!
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  })
+  context = await browser.newContext({ locale: 'en-US', viewport: { width: 1200, height: 800 } })
+  page = await context.newPage()
+  await page.goto(url)
+  await page.getByTestId('phase-badge').waitFor()
+  await goTo('Cluster')
+  await page
+    .locator(`[data-testid="member-row"][data-did="${bob.owner.did}"][data-state="mutual"]`)
+    .waitFor({ timeout: 30_000 })
+}, 120_000)
+
+afterAll(async () => {
+  await browser?.close()
+  stopDaemon?.()
+  await daemon
+  await bobMeshlet?.stop({ stopReplicas: true })
+  await removeContainersOf([alice, bob].filter(Boolean).map((m) => m.meshlet.did))
+  await net?.close()
+})
+
+async function goTo(section: string): Promise<void> {
+  await page
+    .getByRole('navigation', { name: 'Sections' })
+    .getByRole('button', { name: section, exact: true })
+    .click()
+}
+
+async function submitAsBob(extra: Record<string, unknown> = {}) {
+  return bob.owner.session.create(NSID.workload, {
+    image: TEST_IMAGE,
+    command: ['sleep', '600'],
+    resources: { cpuMillis: 100, memoryMiB: 32 },
+    replicas: 2,
+    bidWindowMs: 2500,
+    createdAt: new Date().toISOString(),
+    ...extra,
+  })
+}
+
+/** alice's meshlet's bid for a workload's round 0, read from its repo. */
+async function aliceBid(uri: string) {
+  return alice.meshlet.session.agent.com.atproto.repo
+    .getRecord({ repo: alice.meshlet.did, collection: NSID.bid, rkey: bidRkey(uri, 0) })
+    .then(
+      (r) => r.data.value,
+      () => undefined,
+    )
+}
+
+/** Waits past a round's window and grace, so a bid that was coming has come. */
+const pastWindow = () => new Promise((r) => setTimeout(r, 2500 + 2500))
+
+async function offerCpu(): Promise<number> {
+  return Number(await page.getByTestId('cpu-slider').inputValue())
+}
+
+async function shoot(name: string): Promise<void> {
+  for (const scheme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme: scheme })
+    await page.screenshot({ path: join(SHOTS, `${name}-${scheme}.png`), fullPage: true })
+  }
+  await page.emulateMedia({ colorScheme: 'light' })
+}
+
+describe('the dashboard, in Chromium, against a running daemon', () => {
+  it('shows the meshlet lending, and its overview', async () => {
+    await goTo('Overview')
+    await expect
+      .poll(() => page.getByTestId('phase-badge').getAttribute('data-phase'))
+      .toBe('lending')
+    expect(
+      await page.getByRole('switch', { name: 'Lend compute' }).getAttribute('aria-checked'),
+    ).toBe('true')
+    await shoot('overview')
+  })
+
+  it('moving the CPU slider changes what the meshlet bids for', async () => {
+    await goTo('Overview')
+    const slider = page.getByTestId('cpu-slider')
+    await slider.focus()
+    await page.keyboard.press('Home')
+    await expect.poll(offerCpu).toBe(100)
+    const membership = async () =>
+      (
+        await alice.meshlet.session.agent.com.atproto.repo.getRecord({
+          repo: alice.meshlet.did,
+          collection: NSID.membership,
+          rkey: 'self',
+        })
+      ).data.value as { offer: { cpuMillis: number } }
+    await eventually('offer published', async () => (await membership()).offer.cpuMillis === 100)
+
+    // Above the new capacity: no bid from alice; bob's meshlet takes it.
+    const big = await submitAsBob({ resources: { cpuMillis: 500, memoryMiB: 32 }, replicas: 1 })
+    await pastWindow()
+    expect(await aliceBid(big.uri)).toBeUndefined()
+    await eventually('bob runs it', async () => (await containersOf(big.uri)).length === 1)
+
+    // Up again: the same size now gets alice's bid.
+    await slider.focus()
+    await page.keyboard.press('End')
+    await expect.poll(offerCpu).toBeGreaterThanOrEqual(1000)
+    await eventually('offer raised', async () => (await membership()).offer.cpuMillis >= 1000)
+    const again = await submitAsBob({ resources: { cpuMillis: 500, memoryMiB: 32 }, replicas: 1 })
+    await eventually('alice bids', () => aliceBid(again.uri), 15_000)
+    for (const w of [big, again]) {
+      await bob.owner.session.delete(NSID.workload, w.uri.split('/').pop()!)
+    }
+    await eventually('cleaned up', async () =>
+      (await Promise.all([big, again].map((w) => containersOf(w.uri)))).every(
+        (l) => l.length === 0,
+      ),
+    )
+  })
+
+  it('lists a guest while it runs, and stopping it removes it', async () => {
+    const w = await submitAsBob({ replicas: 2 })
+    await goTo('Running here')
+    const row = page.locator(`[data-testid="guest-row"][data-workload-uri="${w.uri}"]`)
+    await row.waitFor({ timeout: 30_000 })
+    await expect.poll(() => row.textContent()).toContain(bob.owner.handle)
+    await shoot('guests')
+    await row.getByRole('button', { name: /^Stop / }).click()
+    await page
+      .getByRole('dialog', { name: 'Stop this guest?' })
+      .getByRole('button', { name: 'Stop guest' })
+      .click()
+    await row.waitFor({ state: 'detached', timeout: 30_000 })
+    const onAlice = async () =>
+      (await containersOf(w.uri, true)).filter((c) => c.Labels[LABEL_MESHLET] === alice.meshlet.did)
+    await eventually('alice’s container removed', async () => (await onAlice()).length === 0)
+    const statuses = await statusesOf(alice, [alice], w.uri)
+    expect(statuses.map((s) => s.state)).toEqual(['stopped'])
+    await bob.owner.session.delete(NSID.workload, w.uri.split('/').pop()!)
+  })
+
+  it('toggling lending off stops new bids and drains the guests', async () => {
+    const w = await submitAsBob({ replicas: 2 })
+    await eventually(
+      'a guest on alice',
+      async () =>
+        (await containersOf(w.uri)).some((c) => c.Labels[LABEL_MESHLET] === alice.meshlet.did),
+      30_000,
+    )
+    await goTo('Overview')
+    const toggle = page.getByRole('switch', { name: 'Lend compute' })
+    await toggle.click()
+    await expect
+      .poll(() => page.getByTestId('phase-badge').getAttribute('data-phase'))
+      .toBe('paused')
+    await eventually('drained', async () =>
+      (await containersOf(w.uri, true)).every((c) => c.Labels[LABEL_MESHLET] !== alice.meshlet.did),
+    )
+    expect((await statusesOf(alice, [alice], w.uri)).map((s) => s.state)).toEqual(['draining'])
+    await shoot('overview-paused')
+
+    const later = await submitAsBob({ replicas: 1 })
+    await pastWindow()
+    expect(await aliceBid(later.uri)).toBeUndefined()
+
+    await toggle.click()
+    await expect
+      .poll(() => page.getByTestId('phase-badge').getAttribute('data-phase'))
+      .toBe('lending')
+    for (const x of [w, later])
+      await bob.owner.session.delete(NSID.workload, x.uri.split('/').pop()!)
+  })
+
+  it('runs a workload submitted from the form, and deletes it', async () => {
+    await goTo('My workloads')
+    await page.getByRole('textbox', { name: 'Image' }).fill(TEST_IMAGE)
+    await page.getByRole('textbox', { name: 'CPU' }).fill('100')
+    await page.getByRole('textbox', { name: 'Memory' }).fill('32')
+    await page.getByRole('textbox', { name: 'Replicas' }).fill('1')
+    await page.getByRole('textbox', { name: 'Command' }).fill("sh -c 'sleep 600'")
+    await page.getByRole('button', { name: 'Submit workload' }).click()
+    const row = page.getByTestId('workload-row').first()
+    await row.waitFor({ timeout: 15_000 })
+    const uri = (await row.getAttribute('data-uri'))!
+    expect(uri).toMatch(new RegExp(`^at://${alice.owner.did}/${NSID.workload}/`))
+    await row
+      .locator('[data-testid="placement-row"] [data-testid="state-chip"][data-state="running"]')
+      .waitFor({ timeout: 40_000 })
+    const running = await containersOf(uri)
+    expect(running).toHaveLength(1)
+    expect(running[0]!.Command).toContain('sleep 600')
+    await shoot('workloads')
+
+    await row.getByRole('button', { name: `Delete ${TEST_IMAGE}` }).click()
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete', exact: true }).click()
+    await row.waitFor({ state: 'detached', timeout: 15_000 })
+    await eventually('its container removed', async () => (await containersOf(uri)).length === 0)
+  })
+
+  it('shows the commune, the balances and the activity', async () => {
+    await goTo('Cluster')
+    const bobRow = page.locator(`[data-testid="member-row"][data-did="${bob.owner.did}"]`)
+    expect(await bobRow.getAttribute('data-state')).toBe('mutual')
+    // carol is added by handle; she has no meshlet linked yet, so she is waiting.
+    await page.getByRole('textbox', { name: 'Member handle' }).fill(carol.owner.handle)
+    await page.getByRole('button', { name: 'Add member', exact: true }).click()
+    const carolRow = page.locator(`[data-testid="member-row"][data-did="${carol.owner.did}"]`)
+    await carolRow.waitFor()
+    expect(await carolRow.getAttribute('data-state')).toBe('waiting')
+    await shoot('cluster')
+    await goTo('Balances')
+    await page.getByTestId('balance-row').first().waitFor()
+    await shoot('balances')
+    await goTo('Activity')
+    await page.getByTestId('activity-row').first().waitFor()
+    await shoot('activity')
+  })
+})
+
+describe('signing in from the dashboard', () => {
+  let app: MeshletApp
+  let ui: UiServer
+
+  afterAll(async () => {
+    await ui?.close()
+    await app?.close()
+  })
+
+  it('signs the owner in with atproto OAuth, then links this machine with that session', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'meshlet-signin-'))
+    app = await openApp({
+      dataDir,
+      network: {
+        plcUrl: net.plc.url,
+        handleResolverUrl: net.pds.url,
+        firehose: net.pds.url,
+        local: true,
+      },
+      secrets: new MemorySecretStore(),
+      docker: false,
+    })
+    ui = await serveUi({ host: app, port: 0, staticDir: RENDERER_DIR })
+    const p = await context.newPage()
+    await p.goto(ui.url)
+    await expect
+      .poll(() => p.getByTestId('phase-badge').getAttribute('data-phase'))
+      .toBe('signed-out')
+    for (const scheme of ['light', 'dark'] as const) {
+      await p.emulateMedia({ colorScheme: scheme })
+      await p.screenshot({ path: join(SHOTS, `sign-in-${scheme}.png`), fullPage: true })
+    }
+    await p.getByRole('textbox', { name: 'Handle' }).fill(carol.owner.handle)
+    await p.getByRole('button', { name: 'Sign in', exact: true }).click()
+    const next = p.getByRole('link', { name: 'Continue in your browser' })
+    const authorize = (await next.getAttribute('href'))!
+    // The PDS's own sign-in and consent pages, in the browser, as the user would.
+    const consent = await context.newPage()
+    await consent.goto(authorize)
+    await consent.fill('input[name="password"]', carol.owner.password)
+    await consent.getByRole('button', { name: 'Sign in' }).click()
+    await consent.getByRole('button', { name: 'Authorize' }).click()
+    await consent.waitForURL(/127\.0\.0\.1:\d+\/callback/)
+    await expect
+      .poll(() => p.getByTestId('phase-badge').getAttribute('data-phase'))
+      .toBe('needs-meshlet')
+    expect(app.snapshot().owner).toMatchObject({ did: carol.owner.did, method: 'oauth' })
+
+    // The machine's own account, with an app password this time.
+    await p.getByRole('textbox', { name: 'Handle' }).fill(carol.meshlet.handle)
+    await p.getByText('Use an app password instead').click()
+    await p.getByLabel('App password').fill(carol.meshlet.password)
+    await p.getByRole('button', { name: 'Sign in with app password' }).click()
+    await p.getByRole('button', { name: 'Link this machine' }).click()
+    // Written with the OAuth session: the linkage record in carol's own repo.
+    const rec = await carol.owner.session.agent.com.atproto.repo.getRecord({
+      repo: carol.owner.did,
+      collection: NSID.meshlet,
+      rkey: carol.meshlet.did,
+    })
+    expect((rec.data.value as { meshlet: string }).meshlet).toBe(carol.meshlet.did)
+    await expect
+      .poll(() => p.getByTestId('phase-badge').getAttribute('data-phase'), { timeout: 20_000 })
+      .toBe('lending')
+  })
+})
