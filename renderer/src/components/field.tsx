@@ -33,7 +33,7 @@ export function Field({ label, hint, error, suffix, className, ...input }: Field
         )}
       </div>
       {error ? (
-        <p id={`${id}-error`} className="field-error">
+        <p id={`${id}-error`} className="field-error" data-testid="field-error">
           {error}
         </p>
       ) : (

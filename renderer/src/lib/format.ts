@@ -34,9 +34,10 @@ export function formatUnits(milli: number): string {
   return trim(milli / 1000, 2, 1)
 }
 
-/** Axis labels: no padding zeros ("2", "2.5"). */
+/** Axis labels: no padding zeros ("2", "2.5"), and a real minus sign. */
 export function formatAxisUnits(milli: number): string {
-  return trim(milli / 1000, 2)
+  const text = trim(Math.abs(milli) / 1000, 2)
+  return milli < 0 ? `\u2212${text}` : text
 }
 
 /** A balance with its sign spelled out, using a real minus sign. */
@@ -78,6 +79,7 @@ const clock = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-d
 const full = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' })
 const day = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' })
 const time = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' })
+const hour = new Intl.DateTimeFormat(undefined, { hour: 'numeric' })
 const shortDateTime = new Intl.DateTimeFormat(undefined, {
   month: 'short',
   day: 'numeric',
@@ -99,8 +101,9 @@ export function formatDay(t: number): string {
   return day.format(t)
 }
 
+/** "3:30 PM", or "3 PM" on the hour (chart axes). */
 export function formatTime(t: number): string {
-  return time.format(t)
+  return new Date(t).getMinutes() === 0 ? hour.format(t) : time.format(t)
 }
 
 export function formatShortDateTime(iso: string): string {
