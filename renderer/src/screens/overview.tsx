@@ -1,5 +1,5 @@
 // The screen the tray opens to: whether this machine lends, how much, and on what terms.
-import { useRef } from 'react'
+import { useEffect, useRef } from 'react'
 import type { Account, Capacity, DashboardState, Role } from '../../../core/api.js'
 import { CapacitySlider } from '../components/capacity-slider.js'
 import { ConfirmAction } from '../components/confirm.js'
@@ -116,7 +116,9 @@ function CapacityCard({ state }: { state: DashboardState }) {
   const cpu = useConfirmed(offer.cpuMillis, (v: number) => send({ cpuMillis: v }))
   const memory = useConfirmed(offer.memoryMiB, (v: number) => send({ memoryMiB: v }))
   const storage = useConfirmed(offer.storageMiB, (v: number) => send({ storageMiB: v }))
-  shown.current = { cpuMillis: cpu.value, memoryMiB: memory.value, storageMiB: storage.value }
+  useEffect(() => {
+    shown.current = { cpuMillis: cpu.value, memoryMiB: memory.value, storageMiB: storage.value }
+  }, [cpu.value, memory.value, storage.value])
 
   const step = (k: keyof Capacity) => (minimum[k] > 0 ? minimum[k] : FALLBACK_STEP[k])
   const error = cpu.error ?? memory.error ?? storage.error
