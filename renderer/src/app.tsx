@@ -103,7 +103,16 @@ function Dashboard({ state, connection }: { state: DashboardState; connection: C
 
   return (
     <div className="shell">
-      <a className="skip-link" href="#main">
+      {/* Focus the page's heading directly: following "#main" would put a fragment in the
+          address bar, where the token link lives. */}
+      <a
+        className="skip-link"
+        href="#main"
+        onClick={(e) => {
+          e.preventDefault()
+          heading.current?.focus()
+        }}
+      >
         Skip to content
       </a>
       <aside className="sidebar">

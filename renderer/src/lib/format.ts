@@ -75,7 +75,6 @@ export function formatRelative(iso: string, now: number): string {
   return relative.format(Math.round(s / 86_400), 'day')
 }
 
-const clock = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' })
 const full = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' })
 const day = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' })
 const time = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' })
@@ -86,11 +85,6 @@ const shortDateTime = new Intl.DateTimeFormat(undefined, {
   hour: 'numeric',
   minute: '2-digit',
 })
-
-export function formatClock(iso: string): string {
-  const t = Date.parse(iso)
-  return Number.isNaN(t) ? iso : clock.format(t)
-}
 
 export function formatDateTime(iso: string): string {
   const t = Date.parse(iso)
