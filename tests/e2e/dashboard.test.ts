@@ -345,9 +345,7 @@ describe('signing in from the dashboard', () => {
     ui = await serveUi({ host: app, port: 0, staticDir: RENDERER_DIR })
     const p = await context.newPage()
     await p.goto(ui.url)
-    await expect
-      .poll(() => p.getByTestId('phase-badge').getAttribute('data-phase'))
-      .toBe('signed-out')
+    await p.getByRole('heading', { name: 'Sign in with your Bluesky handle' }).waitFor()
     for (const scheme of ['light', 'dark'] as const) {
       await p.emulateMedia({ colorScheme: scheme })
       await p.screenshot({ path: join(SHOTS, `sign-in-${scheme}.png`), fullPage: true })
@@ -363,9 +361,7 @@ describe('signing in from the dashboard', () => {
     await consent.getByRole('button', { name: 'Sign in' }).click()
     await consent.getByRole('button', { name: 'Authorize' }).click()
     await consent.waitForURL(/127\.0\.0\.1:\d+\/callback/)
-    await expect
-      .poll(() => p.getByTestId('phase-badge').getAttribute('data-phase'))
-      .toBe('needs-meshlet')
+    await p.getByRole('heading', { name: 'Sign in this machine’s account' }).waitFor()
     expect(app.snapshot().owner).toMatchObject({ did: carol.owner.did, method: 'oauth' })
 
     // The machine's own account, with an app password this time.
@@ -375,11 +371,13 @@ describe('signing in from the dashboard', () => {
     await p.getByRole('button', { name: 'Sign in with app password' }).click()
     await p.getByRole('button', { name: 'Link this machine' }).click()
     // Written with the OAuth session: the linkage record in carol's own repo.
-    const rec = await carol.owner.session.agent.com.atproto.repo.getRecord({
-      repo: carol.owner.did,
-      collection: NSID.meshlet,
-      rkey: carol.meshlet.did,
-    })
+    const rec = await eventually('the linkage record', () =>
+      carol.owner.session.agent.com.atproto.repo.getRecord({
+        repo: carol.owner.did,
+        collection: NSID.meshlet,
+        rkey: carol.meshlet.did,
+      }),
+    )
     expect((rec.data.value as { meshlet: string }).meshlet).toBe(carol.meshlet.did)
     await expect
       .poll(() => p.getByTestId('phase-badge').getAttribute('data-phase'), { timeout: 20_000 })
