@@ -33,6 +33,8 @@ describe('resolveAppFile', () => {
 
   it.each([
     'app://meshlet/..%2f..%2fsecrets.json',
+    // A decoded `..` is refused even where it would land inside: only a crafted URL has one.
+    'app://meshlet/assets/..%2findex.html',
     'app://meshlet/..%5c..%5csecrets.json',
     'app://meshlet/index.html%00.png',
     'app://meshlet/%E0%A4%A',
