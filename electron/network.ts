@@ -2,8 +2,13 @@
 // PLC and PDS on 127.0.0.1) named by environment variables. Checked before anything starts, so a
 // typo is an error dialog at launch rather than a meshlet that quietly resolves nothing.
 import type { NetworkConfig } from '../core/app.js'
-import { DEFAULT_FIREHOSE, DEFAULT_HANDLE_RESOLVER, DEFAULT_PLC } from '../core/cli/main.js'
 import { isLoopbackHost } from './trusted-url.js'
+
+// The daemon's defaults (core/cli/main.ts), repeated rather than imported: importing the CLI
+// module would pull its whole command set into the app's bundle. A test keeps the two equal.
+export const DEFAULT_PLC = 'https://plc.directory'
+export const DEFAULT_HANDLE_RESOLVER = 'https://public.api.bsky.app'
+export const DEFAULT_FIREHOSE = 'wss://bsky.network'
 
 export const NETWORK_ENV = {
   plc: 'MESHLET_PLC',

@@ -101,3 +101,12 @@ export function checkExternalUrl(raw: unknown, policy: ExternalUrlPolicy): Exter
   if (!host.replace(/\.$/, '').includes('.')) return { ok: false, reason: 'not-a-public-host' }
   return { ok: true, url: url.href }
 }
+
+/** What the dashboard may load at all: its own files and in-memory URLs. The CSP says the same
+ *  inside the page; this says it again in the network stack, below anything the page controls.
+ *  DevTools (development builds only) loads its own front end over devtools:. */
+export function isRendererRequestAllowed(raw: string): boolean {
+  if (isAppUrl(raw)) return true
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(raw)?.[1]?.toLowerCase()
+  return scheme === 'data' || scheme === 'blob' || scheme === 'devtools'
+}

@@ -1,9 +1,23 @@
 import { describe, expect, it } from 'vitest'
-import { DEFAULT_FIREHOSE, DEFAULT_HANDLE_RESOLVER, DEFAULT_PLC } from '../../core/cli/main.js'
-import { NetworkConfigError, networkFromEnv } from '../../electron/network.js'
+import * as daemon from '../../core/cli/main.js'
+import {
+  DEFAULT_FIREHOSE,
+  DEFAULT_HANDLE_RESOLVER,
+  DEFAULT_PLC,
+  NetworkConfigError,
+  networkFromEnv,
+} from '../../electron/network.js'
 
 describe('networkFromEnv', () => {
-  it('defaults to the real network, the same one the daemon uses', () => {
+  it("uses the daemon's defaults", () => {
+    expect([DEFAULT_PLC, DEFAULT_HANDLE_RESOLVER, DEFAULT_FIREHOSE]).toEqual([
+      daemon.DEFAULT_PLC,
+      daemon.DEFAULT_HANDLE_RESOLVER,
+      daemon.DEFAULT_FIREHOSE,
+    ])
+  })
+
+  it('defaults to the real network', () => {
     expect(networkFromEnv({})).toEqual({
       plcUrl: DEFAULT_PLC,
       handleResolverUrl: DEFAULT_HANDLE_RESOLVER,

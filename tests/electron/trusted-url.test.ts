@@ -3,6 +3,7 @@ import {
   checkExternalUrl,
   isAppUrl,
   isLoopbackHost,
+  isRendererRequestAllowed,
   MAX_EXTERNAL_URL_LENGTH,
   type ExternalUrlRefusal,
 } from '../../electron/trusted-url.js'
@@ -166,5 +167,23 @@ describe('isAppUrl', () => {
     [undefined, false],
   ])('%j → %s', (url, own) => {
     expect(isAppUrl(url)).toBe(own)
+  })
+})
+
+describe('isRendererRequestAllowed', () => {
+  it.each([
+    ['app://meshlet/assets/index.js', true],
+    ['data:image/png;base64,iVBORw0KGgo=', true],
+    ['blob:app://meshlet/0b6d1c2e', true],
+    ['devtools://devtools/bundled/devtools_app.html', true],
+    ['https://bsky.app/', false],
+    ['http://127.0.0.1:2583/xrpc/com.atproto.sync.getRepo', false],
+    ['wss://bsky.network/xrpc/com.atproto.sync.subscribeRepos', false],
+    ['file:///etc/passwd', false],
+    ['app://evil/x.js', false],
+    ['chrome-extension://abc/x.js', false],
+    ['', false],
+  ])('%j → %s', (url, allowed) => {
+    expect(isRendererRequestAllowed(url)).toBe(allowed)
   })
 })
