@@ -15,6 +15,7 @@ import {
   session,
   shell,
   Tray,
+  type MenuItemConstructorOptions,
   type NativeImage,
   type WebContents,
 } from 'electron'
@@ -143,6 +144,18 @@ function start(): void {
         secrets = new MemorySecretStore()
       }
 
+      // The tray comes first: opening the core can take a while (Docker, the first sessions),
+      // and a tray app with no tray looks like one that did not start.
+      const tray = new Tray(trayImage('offline'))
+      tray.setToolTip(`${APP_NAME}: Starting…`)
+      tray.setContextMenu(
+        Menu.buildFromTemplate([
+          { label: 'Starting…', enabled: false },
+          { type: 'separator' },
+          { label: `Quit ${APP_NAME}`, click: () => app.quit() },
+        ]),
+      )
+
       const core = await openApp({
         dataDir: app.getPath('userData'),
         network,
@@ -150,7 +163,7 @@ function start(): void {
         canStartAtLogin: supportsLoginItem(process.platform),
         log,
       })
-      running = new Shell(core, { log, policy, keychain })
+      running = new Shell(core, tray, { log, policy, keychain })
       await running.start(wantDashboard)
     })
     .catch((err: unknown) => fatal(log, 'Commune meshlet could not start', err))
@@ -165,15 +178,14 @@ interface ShellOptions {
 /** The app's Electron objects around one core: tray, dashboard, IPC, power and login item. */
 class Shell {
   private dashboard: BrowserWindow | undefined
-  private tray: Tray | undefined
   private shownTray: TrayModel | undefined
   private lastState: DashboardState | undefined
   private lastStartAtLogin: boolean | undefined
-  private readonly icons = new Map<TrayIcon, NativeImage>()
   private readonly power: PowerController
 
   constructor(
     private readonly core: DesktopHost,
+    private readonly tray: Tray,
     private readonly opts: ShellOptions,
   ) {
     this.power = new PowerController({
@@ -209,9 +221,6 @@ class Shell {
     }
     // Log-out and shutdown on Linux and macOS: drain like a quit.
     powerMonitor.on('shutdown', () => app.quit())
-    app.on('activate', () => this.showDashboard())
-
-    this.tray = new Tray(this.icon('offline'))
     if (process.platform === 'win32') this.tray.on('click', () => this.showDashboard())
 
     const initial = await core.call('state.get', undefined)
@@ -225,6 +234,9 @@ class Shell {
     })
     if (wantDashboard || showDashboardAtLaunch(atLogin, initial.phase)) this.showDashboard()
     else app.dock?.hide()
+    // Only now: macOS also sends 'activate' for the launch itself, which must not undo a hidden
+    // start at login.
+    app.on('activate', () => this.showDashboard())
 
     if (!opts.keychain.ok) {
       void dialog.showMessageBox({
@@ -313,11 +325,10 @@ class Shell {
 
   private renderTray(state: DashboardState): void {
     const tray = this.tray
-    if (!tray) return
     const extras = this.opts.keychain.ok ? {} : { notices: [NO_KEYCHAIN_NOTICE] }
     const model = trayModel(state, extras)
     if (sameTrayModel(this.shownTray, model)) return
-    if (this.shownTray?.icon !== model.icon) tray.setImage(this.icon(model.icon))
+    if (this.shownTray?.icon !== model.icon) tray.setImage(trayImage(model.icon))
     tray.setToolTip(model.tooltip)
     tray.setContextMenu(Menu.buildFromTemplate(menuTemplate(model, (a) => this.dispatch(a))))
     this.shownTray = model
@@ -360,19 +371,6 @@ class Shell {
     if (change === undefined) return
     app.setLoginItemSettings(loginItemSettings(process.platform, change))
     this.opts.log.log('info', 'login-item.set', { openAtLogin: change })
-  }
-
-  private icon(icon: TrayIcon): NativeImage {
-    let image = this.icons.get(icon)
-    if (!image) {
-      // Electron loads the @2x file beside it on high-density screens.
-      image = nativeImage.createFromPath(
-        path.join(resourcesDir(), 'tray', trayIconFile(icon, process.platform)),
-      )
-      if (process.platform === 'darwin') image.setTemplateImage(true)
-      this.icons.set(icon, image)
-    }
-    return image
   }
 }
 
@@ -422,16 +420,32 @@ function openExternal(url: string, via: string, policy: ExternalUrlPolicy, log: 
 }
 
 function setApplicationMenu(): void {
-  // macOS needs an Edit menu for copy and paste shortcuts to work in the window; elsewhere the
-  // default menu would only offer reload and DevTools.
-  Menu.setApplicationMenu(
+  // macOS needs an Edit menu for copy and paste shortcuts to work in the window. Elsewhere the
+  // default menu would only offer reload and DevTools, which only development builds keep.
+  const template: MenuItemConstructorOptions[] =
     process.platform === 'darwin'
-      ? Menu.buildFromTemplate([{ role: 'appMenu' }, { role: 'editMenu' }, { role: 'windowMenu' }])
-      : null,
-  )
+      ? [{ role: 'appMenu' }, { role: 'editMenu' }, { role: 'windowMenu' }]
+      : []
+  if (!app.isPackaged) template.push({ role: 'viewMenu' })
+  Menu.setApplicationMenu(template.length > 0 ? Menu.buildFromTemplate(template) : null)
 }
 
 // --- small things ----------------------------------------------------------------------------
+
+const trayImages = new Map<TrayIcon, NativeImage>()
+
+function trayImage(icon: TrayIcon): NativeImage {
+  let image = trayImages.get(icon)
+  if (!image) {
+    // Electron loads the @2x file beside it on high-density screens.
+    image = nativeImage.createFromPath(
+      path.join(resourcesDir(), 'tray', trayIconFile(icon, process.platform)),
+    )
+    if (process.platform === 'darwin') image.setTemplateImage(true)
+    trayImages.set(icon, image)
+  }
+  return image
+}
 
 /** resources/ ships outside the asar (extraResources), where nativeImage reads it directly. */
 function resourcesDir(): string {
