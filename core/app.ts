@@ -372,7 +372,10 @@ export class MeshletApp implements DesktopHost {
       await this.applyPause()
     },
     'members.add': async ({ handle }) => {
-      const did = await this.resolve(handle.replace(/^@/, ''))
+      const actor = handle.replace(/^@/, '')
+      const did = await this.resolve(actor)
+      // The handle just resolved to this DID: shown at once, not after a DID-document lookup.
+      if (!actor.startsWith('did:') && !this.handles.get(did)) this.handles.set(did, actor)
       if (did === this.ownerDid) throw new ApiError('conflict', 'that is you')
       if (this.saved.settings.members.includes(did)) {
         throw new ApiError('conflict', `${this.label(did)} is a member already`)

@@ -1,7 +1,8 @@
 // `npm run demo`: the whole commune on one machine. Starts a real PLC and PDS in-process, creates
 // three members (alice, bob, carol) each with a meshlet account, links them, starts three
 // `meshlet run` daemons as processes, submits a workload with two replicas and shows which
-// meshlets won and that their containers run. Ctrl-C stops everything and removes the
+// meshlets won and that their containers run. alice's daemon also serves the dashboard (the
+// renderer, in any browser) and prints its address. Ctrl-C stops everything and removes the
 // containers.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -18,6 +19,7 @@ const IMAGE = process.env.MESHLET_DEMO_IMAGE ?? 'commune-test/busybox:1'
 const BIN = new URL('../bin/meshlet.js', import.meta.url).pathname
 let startedHook: () => void = () => undefined
 let cleanupOnError: (() => Promise<void>) | undefined
+let dashboard: string | undefined
 const colors = { alice: 35, bob: 36, carol: 33 } as const
 type Name = keyof typeof colors
 
@@ -122,9 +124,15 @@ async function main(): Promise<void> {
         '--memory',
         '512',
         ...network,
+        ...(m.name === 'alice' ? ['--ui-port', process.env.MESHLET_DEMO_UI_PORT ?? '0'] : []),
       ],
       {
-        env: { ...process.env, MESHLET_PASSWORD: m.meshlet.password },
+        env: {
+          ...process.env,
+          MESHLET_PASSWORD: m.meshlet.password,
+          // alice's dashboard can also submit and delete her workloads.
+          ...(m.name === 'alice' ? { OWNER_PASSWORD: m.owner.password } : {}),
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     )
@@ -138,6 +146,8 @@ async function main(): Promise<void> {
       createInterface({ input: stream }).on('line', (line) => {
         process.stdout.write(`${tag} ${brief(line)}\n`)
         if (line.includes('"event":"started"')) startedHook()
+        const ui = /dashboard at (\S+)/.exec(line)?.[1]
+        if (ui) dashboard = ui
       })
     }
   }
@@ -178,6 +188,10 @@ async function main(): Promise<void> {
   for (const c of containers) {
     const owner = members.find((m) => m.meshlet.did === c.Labels[LABEL_MESHLET])
     say(`  ${c.Names[0]} on ${owner?.name}'s meshlet: ${c.Status}`)
+  }
+  if (dashboard) {
+    say(`alice's dashboard (open it in a browser): ${dashboard}`)
+    say('  there: pause or lend, move the capacity sliders, see guests, submit workloads')
   }
   say('the commune keeps running; press Ctrl-C to stop everything')
   if (process.env.MESHLET_DEMO_EXIT) await cleanup()
