@@ -33,8 +33,7 @@ export function Guests({ state }: { state: DashboardState }) {
           <table className="table guests-table">
             <thead>
               <tr>
-                <th scope="col">Owner</th>
-                <th scope="col">Image</th>
+                <th scope="col">Guest</th>
                 <th scope="col" className="num">
                   CPU
                 </th>
@@ -72,17 +71,19 @@ function GuestRow({ guest, now }: { guest: GuestView; now: number }) {
       data-container-id={guest.containerId}
       data-workload-uri={guest.workloadUri}
     >
-      <th scope="row" data-label="Owner">
+      {/* Who and what in one cell: the owner is what the lender asks about first, and the
+          table stays narrow enough for a tray window. */}
+      <th scope="row">
         <span className="cell-name" title={guest.owner}>
           {owner}
         </span>
-      </th>
-      <td data-label="Image">
-        <span className="mono image-ref" title={guest.image}>
-          {guest.image}
+        <span className="guest-image">
+          <span className="mono image-ref" title={guest.image} data-testid="guest-image">
+            {guest.image}
+          </span>
+          <span className="muted">· round {guest.round}</span>
         </span>
-        <span className="muted small block">round {guest.round}</span>
-      </td>
+      </th>
       <td className="num" data-label="CPU">
         {formatCores(guest.cpuMillis)}
       </td>
@@ -90,7 +91,7 @@ function GuestRow({ guest, now }: { guest: GuestView; now: number }) {
         {guest.memoryUsedMiB !== undefined ? (
           <>
             {formatMemory(guest.memoryUsedMiB)}
-            <span className="muted"> / {formatMemory(guest.memoryMiB)}</span>
+            <span className="muted small block">of {formatMemory(guest.memoryMiB)}</span>
           </>
         ) : (
           formatMemory(guest.memoryMiB)

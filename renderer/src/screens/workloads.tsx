@@ -245,7 +245,6 @@ function WorkloadRow({ workload: w }: { workload: WorkloadView }) {
             <code>{joinShellWords(w.command)}</code>
           </p>
         )}
-        {w.placements.length > 0 && <Placements placements={w.placements} now={now} />}
       </div>
       <div className="list-actions">
         <ConfirmAction
@@ -264,6 +263,8 @@ function WorkloadRow({ workload: w }: { workload: WorkloadView }) {
           stops it.
         </ConfirmAction>
       </div>
+      {/* Beside the title the Delete button; below, the placements take the full width. */}
+      {w.placements.length > 0 && <Placements placements={w.placements} now={now} />}
     </li>
   )
 }
@@ -274,7 +275,7 @@ function Placements({ placements, now }: { placements: ReplicaView[]; now: numbe
       <table className="table table-compact">
         <caption className="sr-only">Where its replicas are placed</caption>
         <colgroup>
-          <col className="col-machine" />
+          <col />
           <col className="col-round" />
           <col className="col-state" />
           <col className="col-updated" />
