@@ -6,7 +6,7 @@ const trim = (n: number, max: number, min = 0) =>
 /** 500 → "0.5 cores", 1000 → "1 core", 2250 → "2.25 cores". */
 export function formatCores(millis: number): string {
   const cores = millis / 1000
-  return `${trim(cores, 2)} ${cores === 1 ? 'core' : 'cores'}`
+  return `${trim(cores, 2)} ${trim(cores, 2) === '1' ? 'core' : 'cores'}`
 }
 
 /** Just the number, for "2.5 of 8 cores". */
