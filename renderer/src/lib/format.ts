@@ -43,7 +43,7 @@ export function formatAxisUnits(milli: number): string {
 /** A balance with its sign spelled out, using a real minus sign. */
 export function formatSignedUnits(milli: number): string {
   const text = formatUnits(Math.abs(milli))
-  if (Math.round(milli / 10) === 0) return text
+  if (text === '0.0') return text
   return milli > 0 ? `+${text}` : `\u2212${text}`
 }
 
