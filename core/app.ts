@@ -137,6 +137,7 @@ export class MeshletApp implements DesktopHost {
   private historyTimer?: NodeJS.Timeout
   private retryTimer?: NodeJS.Timeout
   private emitTimer?: NodeJS.Timeout
+  private lastEmit = -Infinity
   private closed = false
   private startedOnce = false
   private saving: Promise<void> = Promise.resolve()
@@ -1054,13 +1055,17 @@ export class MeshletApp implements DesktopHost {
     this.log.log('error', 'app.error', { stage, error: errorFields(e) })
   }
 
-  /** State changed: push it, at most every 150 ms (a burst of records makes one push). */
+  /** State changed: push it at once (after the current burst of synchronous changes), then at
+   *  most every 150 ms while changes keep coming, so a flood of records makes few pushes but a
+   *  single change shows without delay. */
   private changed(): void {
     if (this.emitTimer || this.closed || this.events.listenerCount('state') === 0) return
+    const wait = Math.max(0, this.lastEmit + 150 - performance.now())
     this.emitTimer = setTimeout(() => {
       this.emitTimer = undefined
+      this.lastEmit = performance.now()
       if (!this.closed) this.events.emit('state', this.snapshot())
-    }, 150)
+    }, wait)
   }
 
   private get settingsFile() {
