@@ -978,7 +978,12 @@ export class MeshletApp implements DesktopHost {
   private describe(event: string, f: Record<string, unknown>): string | undefined {
     const uri = typeof f.workload === 'string' ? f.workload : typeof f.uri === 'string' ? f.uri : ''
     const w = uri ? this.meshlet?.store.workloads.get(uri) : undefined
-    const what = w ? `${w.record.image} of ${this.label(w.owner)}` : uri ? shortUri(uri) : ''
+    const whose = w && w.owner === this.ownerDid ? 'yours' : w ? `of ${this.label(w.owner)}` : ''
+    const what = w
+      ? `${w.record.image} (${whose})`
+      : uri
+        ? `a workload that is gone (${shortUri(uri)})`
+        : ''
     switch (event) {
       case 'bid':
         return `Bid on ${what} (round ${String(f.round)})`
@@ -989,7 +994,7 @@ export class MeshletApp implements DesktopHost {
       case 'replica.ended':
         return `${what} ${f.state === 'exited' ? 'finished' : 'failed'} (exit ${String(f.exitCode)})`
       case 'replica.stop':
-        return `Stopping ${what}: ${String(f.reason)}`
+        return `Stopping ${what}: ${STOP_REASONS[String(f.reason)] ?? String(f.reason)}`
       case 'workload.seen':
         return w && w.owner === this.ownerDid ? `Your workload ${what} is published` : undefined
       case 'started':
@@ -1086,6 +1091,16 @@ export class MeshletApp implements DesktopHost {
 }
 
 const TERMINAL = new Set(['exited', 'failed', 'stopped', 'yielded'])
+
+/** Why a replica is stopped here, said for people (StopReason, and the lender's own stop). */
+const STOP_REASONS: Record<string, string> = {
+  deleted: 'its owner deleted it',
+  superseded: 'its owner published a new version',
+  yielded: 'a better bid won the round',
+  'not-selected': 'another machine was selected',
+  paused: 'lending is paused',
+  'stopped-by-lender': 'you stopped it',
+}
 
 const BROKEN = new Set<string>([
   RejectReason.meshletMissingOwnerRecord,
