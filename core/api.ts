@@ -171,6 +171,8 @@ export interface WorkloadDraft {
   memoryMiB: number
   replicas: number
   command: string[]
+  /** Ask for outbound network; only machines whose owner allows it bid (default: none). */
+  egress?: boolean
 }
 
 /** Method name → argument and result. One argument object per call (or none). */
@@ -372,7 +374,7 @@ const validators: { [M in MethodName]: Validator<Args<M>> } = {
     containerId: str(object(args, ['containerId']), 'containerId', 64, CONTAINER_ID),
   }),
   'workloads.submit': (args) => {
-    const o = object(args, ['image', 'cpuMillis', 'memoryMiB', 'replicas', 'command'])
+    const o = object(args, ['image', 'cpuMillis', 'memoryMiB', 'replicas', 'command', 'egress'])
     const command = o.command ?? []
     if (!Array.isArray(command)) fail('command must be a list of strings')
     if (command.length > LIMITS.commandArgs)
@@ -388,6 +390,7 @@ const validators: { [M in MethodName]: Validator<Args<M>> } = {
       memoryMiB: int(o, 'memoryMiB', LIMITS.minMemoryMiB, LIMITS.memoryMiB),
       replicas: int(o, 'replicas', 1, LIMITS.replicas),
       command: command as string[],
+      ...(o.egress !== undefined ? { egress: bool(o, 'egress') } : {}),
     }
   },
   'workloads.delete': (args) => ({ uri: str(object(args, ['uri']), 'uri', 8192, AT_URI) }),

@@ -412,7 +412,7 @@ export class MeshletApp implements DesktopHost {
         resources: { cpuMillis: draft.cpuMillis, memoryMiB: draft.memoryMiB },
         replicas: draft.replicas,
         ...(draft.command.length > 0 ? { command: draft.command } : {}),
-        network: 'none',
+        network: draft.egress ? 'egress' : 'none',
         bidWindowMs: this.config.defaultBidWindowMs,
         createdAt: new Date().toISOString(),
       }

@@ -252,6 +252,24 @@ describe('the desktop flow', () => {
     await rejects(app.call('workloads.delete', { uri: bobs }), 'not-found', /not one of your/)
     await app.call('workloads.delete', { uri })
     await eventually('workload gone', () => !state(app).workloads.some((w) => w.uri === uri))
+    // Asking for the network is carried into the record; peers that do not allow it never bid.
+    const online = await app.call('workloads.submit', {
+      image: 'commune-test/busybox:1',
+      cpuMillis: 100,
+      memoryMiB: 32,
+      replicas: 1,
+      command: [],
+      egress: true,
+    })
+    const rkey = online.uri.split('/').pop()!
+    const rec = await alice.owner.session.agent.com.atproto.repo.getRecord({
+      repo: alice.owner.did,
+      collection: NSID.workload,
+      rkey,
+    })
+    expect(rec.data.value).toMatchObject({ network: 'egress' })
+    expect(rec.data.value).not.toHaveProperty('command')
+    await app.call('workloads.delete', { uri: online.uri })
   })
 
   it('keeps settings and sessions across a restart, sealed at rest and without passwords', async () => {

@@ -1,5 +1,6 @@
 // The owner's own workloads: publish one, see where its replicas landed, delete it (which stops
 // it everywhere: DESIGN §1).
+import { Switch } from '../components/switch.js'
 import { useState, type ChangeEvent, type FormEvent } from 'react'
 import {
   LIMITS,
@@ -89,6 +90,7 @@ function SubmitWorkload() {
   const [form, setForm] = useState<WorkloadForm>(EMPTY_FORM)
   const [errors, setErrors] = useState<Partial<Record<WorkloadField, string>>>({})
   const [published, setPublished] = useState<string>()
+  const [egress, setEgress] = useState(false)
   const submit = useAction((draft: WorkloadDraft) => client.call('workloads.submit', draft))
 
   const edit = (field: WorkloadField) => (e: ChangeEvent<HTMLInputElement>) => {
@@ -110,10 +112,11 @@ function SubmitWorkload() {
       return
     }
     setErrors({})
-    const r = await submit.run(check.draft)
+    const r = await submit.run({ ...check.draft, ...(egress ? { egress: true } : {}) })
     if (r.ok) {
       setPublished(check.draft.image)
       setForm(EMPTY_FORM)
+      setEgress(false)
     }
   }
 
@@ -194,6 +197,17 @@ function SubmitWorkload() {
           hint="Optional. Split into words like a shell does; quotes keep spaces. Nothing is expanded."
           onChange={edit('command')}
         />
+        <div className="span-2">
+          <Switch
+            label="Needs network access"
+            description="Only machines whose owners allow guests on the network will bid for it."
+            checked={egress}
+            onChange={(v) => {
+              setEgress(v)
+              setPublished(undefined)
+            }}
+          />
+        </div>
         <div className="form-footer span-2">
           <ErrorText error={submit.error} />
           {published && (
