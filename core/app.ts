@@ -80,6 +80,8 @@ export interface AppOptions {
   /** The first start's failure is thrown from openApp instead of retried (the CLI daemon, which
    *  should exit with a clear message rather than wait). */
   failFast?: boolean
+  /** How long to wait before trying again to start (Docker away, records unreadable); 10 s. */
+  retryMs?: number
   /** How often the host's use and the balances are sampled (default 5 s; history: 60 s). */
   sampleMs?: number
   historyMs?: number
@@ -89,7 +91,7 @@ export interface AppOptions {
 const MINIMUM: Capacity = { cpuMillis: 100, memoryMiB: 64, storageMiB: 0 }
 const ACTIVITY_MAX = 200
 const HISTORY_MAX = 720
-const DOCKER_RETRY_MS = 10_000
+const RETRY_MS = 10_000
 
 interface Session {
   writer: RepoWriter
@@ -138,6 +140,7 @@ export class MeshletApp implements DesktopHost {
   private retryTimer?: NodeJS.Timeout
   private emitTimer?: NodeJS.Timeout
   private lastEmit = -Infinity
+  private probing = false
   private closed = false
   private startedOnce = false
   private saving: Promise<void> = Promise.resolve()
@@ -213,7 +216,10 @@ export class MeshletApp implements DesktopHost {
     }
     for (const a of [this.owner?.account, this.machine?.account]) if (a) this.nameOf(a.did)
     await this.save()
-    this.sampleTimer = setInterval(() => void this.sampleHost(), this.opts.sampleMs ?? 5000)
+    this.sampleTimer = setInterval(() => {
+      void this.sampleHost()
+      void this.probeNetwork()
+    }, this.opts.sampleMs ?? 5000)
     this.historyTimer = setInterval(() => this.recordHistory(), this.opts.historyMs ?? 60_000)
     try {
       await this.startMeshlet()
@@ -668,7 +674,7 @@ export class MeshletApp implements DesktopHost {
   private retryLater(): void {
     if (this.closed) return
     clearTimeout(this.retryTimer)
-    this.retryTimer = setTimeout(() => void this.startMeshlet(), DOCKER_RETRY_MS)
+    this.retryTimer = setTimeout(() => void this.startMeshlet(), this.opts.retryMs ?? RETRY_MS)
   }
 
   private async isLinked(owner: string, meshlet: string): Promise<boolean> {
@@ -1052,6 +1058,31 @@ export class MeshletApp implements DesktopHost {
       this.changed()
     } catch (err) {
       this.fail('host', err)
+    }
+  }
+
+  /** The firehose reconnects quietly when its service goes away, so ask the service itself:
+   *  offline while it does not answer, back as soon as it does. */
+  private async probeNetwork(): Promise<void> {
+    if (!this.meshlet || this.probing) return
+    this.probing = true
+    const service = new URL(this.opts.network.firehose)
+    service.protocol =
+      service.protocol === 'ws:'
+        ? 'http:'
+        : service.protocol === 'wss:'
+          ? 'https:'
+          : service.protocol
+    try {
+      const res = await fetch(new URL('/xrpc/_health', service), {
+        signal: AbortSignal.timeout(3000),
+      })
+      await res.body?.cancel()
+      if (this.problem?.phase === 'offline') this.setProblem(undefined)
+    } catch (err) {
+      this.setProblem('offline', `cannot reach ${service.host}: ${messageOf(err)}; retrying`)
+    } finally {
+      this.probing = false
     }
   }
 
