@@ -1,0 +1,162 @@
+// The contract's argument checks: what crosses IPC or the WebSocket is checked here before any
+// handler runs. Table tests for each method's accepted and refused shapes, and a property: no
+// input makes validateArgs throw anything but an ApiError with a message for people.
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import {
+  ApiError,
+  LIMITS,
+  METHOD_NAMES,
+  isMethodName,
+  toErrorPayload,
+  validateArgs,
+} from '../../core/api.js'
+
+const draft = {
+  image: '127.0.0.1:5055/commune/busybox:1',
+  cpuMillis: 100,
+  memoryMiB: 32,
+  replicas: 2,
+  command: ['sh', '-c', 'echo hi'],
+}
+
+function refused(method: string, args: unknown, message?: RegExp) {
+  let err: unknown
+  try {
+    validateArgs(method, args)
+  } catch (e) {
+    err = e
+  }
+  expect(err, `${method} ${JSON.stringify(args)?.slice(0, 80)}`).toBeInstanceOf(ApiError)
+  if (message) expect((err as ApiError).message).toMatch(message)
+  return err as ApiError
+}
+
+describe('validateArgs', () => {
+  it('accepts the shapes the contract names', () => {
+    expect(validateArgs('state.get', undefined)).toBeUndefined()
+    expect(validateArgs('auth.signIn', { role: 'owner', handle: '@alice.bsky.social' })).toEqual({
+      role: 'owner',
+      handle: '@alice.bsky.social',
+    })
+    expect(
+      validateArgs('auth.signIn', { role: 'meshlet', handle: 'did:plc:abc234' }),
+    ).toMatchObject({
+      role: 'meshlet',
+    })
+    expect(validateArgs('capacity.set', { cpuMillis: 0, memoryMiB: 6, storageMiB: 0 })).toEqual({
+      cpuMillis: 0,
+      memoryMiB: 6,
+      storageMiB: 0,
+    })
+    expect(validateArgs('settings.set', {})).toEqual({})
+    expect(validateArgs('settings.set', { pauseOnBattery: true })).toEqual({ pauseOnBattery: true })
+    expect(validateArgs('workloads.submit', draft)).toEqual(draft)
+    expect(validateArgs('workloads.submit', { ...draft, command: undefined })).toMatchObject({
+      command: [],
+    })
+    expect(validateArgs('workloads.submit', { ...draft, egress: true })).toMatchObject({
+      egress: true,
+    })
+    expect(validateArgs('guests.stop', { containerId: 'a'.repeat(64) })).toBeTruthy()
+    expect(
+      validateArgs('workloads.delete', {
+        uri: 'at://did:plc:abc234/commune.scheduler.workload/3kabc2',
+      }),
+    ).toBeTruthy()
+  })
+
+  it.each([
+    ['unknown method', 'nope', {}, /no such method/],
+    ['prototype key as method', '__proto__', {}, /no such method/],
+    ['args to a method without', 'state.get', { x: 1 }, /takes no arguments/],
+    ['array for an object', 'lending.set', [true], /expected an object/],
+    ['null args', 'lending.set', null, /expected an object/],
+    ['extra field', 'lending.set', { lending: true, admin: true }, /unexpected field: admin/],
+    ['string for boolean', 'lending.set', { lending: 'true' }, /true or false/],
+    ['bad role', 'auth.signIn', { role: 'admin', handle: 'a.test' }, /role/],
+    ['handle with spaces', 'auth.signIn', { role: 'owner', handle: 'a b' }, /not valid/],
+    ['empty handle', 'members.add', { handle: '' }, /non-empty/],
+    ['long handle', 'members.add', { handle: 'a'.repeat(300) }, /longer than/],
+    [
+      'empty password',
+      'auth.signInWithPassword',
+      { role: 'owner', handle: 'a.test', password: '' },
+      /password/,
+    ],
+    ['not a DID', 'members.remove', { did: 'alice.test' }, /not valid/],
+    ['float cpu', 'capacity.set', { cpuMillis: 1.5, memoryMiB: 64, storageMiB: 0 }, /whole number/],
+    [
+      'negative memory',
+      'capacity.set',
+      { cpuMillis: 100, memoryMiB: -1, storageMiB: 0 },
+      /between/,
+    ],
+    ['huge cpu', 'capacity.set', { cpuMillis: 1e12, memoryMiB: 64, storageMiB: 0 }, /between/],
+    ['NaN', 'capacity.set', { cpuMillis: NaN, memoryMiB: 64, storageMiB: 0 }, /whole number/],
+    ['missing field', 'capacity.set', { cpuMillis: 100, memoryMiB: 64 }, /storageMiB/],
+    ['container id not hex', 'guests.stop', { containerId: '../../etc' }, /not valid/],
+    [
+      'image with a space',
+      'workloads.submit',
+      { ...draft, image: 'busybox; rm -rf /' },
+      /not valid/,
+    ],
+    ['zero replicas', 'workloads.submit', { ...draft, replicas: 0 }, /between 1/],
+    [
+      'too many replicas',
+      'workloads.submit',
+      { ...draft, replicas: LIMITS.replicas + 1 },
+      /between/,
+    ],
+    ['memory under Docker’s minimum', 'workloads.submit', { ...draft, memoryMiB: 4 }, /between 6/],
+    ['command not a list', 'workloads.submit', { ...draft, command: 'echo hi' }, /list of strings/],
+    ['command of numbers', 'workloads.submit', { ...draft, command: [1, 2] }, /list of strings/],
+    [
+      'too long a command',
+      'workloads.submit',
+      { ...draft, command: Array(65).fill('x') },
+      /more than/,
+    ],
+    ['egress not boolean', 'workloads.submit', { ...draft, egress: 'yes' }, /true or false/],
+    ['not an at-uri', 'workloads.delete', { uri: 'https://evil.example' }, /not valid/],
+  ])('refuses %s', (_name, method, args, message) => {
+    expect(refused(method, args, message).code).toBe(
+      method === 'nope' || method === '__proto__' ? 'unknown-method' : 'invalid-args',
+    )
+  })
+
+  it('never throws anything but an ApiError, whatever arrives', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.constantFrom(...METHOD_NAMES), fc.string()),
+        fc.anything(),
+        (method, args) => {
+          try {
+            validateArgs(method, args)
+          } catch (err) {
+            expect(err).toBeInstanceOf(ApiError)
+            expect(toErrorPayload(err).message.length).toBeGreaterThan(0)
+          }
+        },
+      ),
+      { numRuns: 2000 },
+    )
+  })
+
+  it('knows exactly the methods of the contract', () => {
+    expect(isMethodName('toString')).toBe(false)
+    expect(isMethodName('constructor')).toBe(false)
+    for (const m of METHOD_NAMES) expect(isMethodName(m)).toBe(true)
+  })
+
+  it('turns errors into payloads that keep a code and drop the rest', () => {
+    expect(toErrorPayload(new ApiError('not-found', 'gone'))).toEqual({
+      code: 'not-found',
+      message: 'gone',
+    })
+    const internal = toErrorPayload(new Error('x'.repeat(2000)))
+    expect(internal.code).toBe('internal')
+    expect(internal.message.length).toBeLessThanOrEqual(500)
+  })
+})
