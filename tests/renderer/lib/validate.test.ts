@@ -1,0 +1,263 @@
+// The forms check what the core will check (core/api.ts LIMITS and validateArgs), so an error
+// shows beside its field instead of coming back from the meshlet. The two must agree: anything
+// the form lets through the core accepts, and anything the core accepts the form can express.
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { ApiError, LIMITS, validateArgs, type WorkloadDraft } from '../../../core/api.js'
+import { joinShellWords } from '../../../renderer/src/lib/shell-words.js'
+import {
+  checkHandle,
+  checkWorkload,
+  type WorkloadForm,
+} from '../../../renderer/src/lib/validate.js'
+
+const coreAccepts = (method: 'workloads.submit' | 'members.add', args: unknown): boolean => {
+  try {
+    validateArgs(method, args)
+    return true
+  } catch (err) {
+    expect(err).toBeInstanceOf(ApiError)
+    expect((err as ApiError).code).toBe('invalid-args')
+    return false
+  }
+}
+
+const form = (over: Partial<WorkloadForm> = {}): WorkloadForm => ({
+  image: 'registry.example/app:1.2',
+  cpuMillis: '500',
+  memoryMiB: '256',
+  replicas: '2',
+  command: '',
+  ...over,
+})
+
+/** The form as a user would fill it in to ask for this draft. */
+const formFor = (d: WorkloadDraft): WorkloadForm => ({
+  image: d.image,
+  cpuMillis: String(d.cpuMillis),
+  memoryMiB: String(d.memoryMiB),
+  replicas: String(d.replicas),
+  command: joinShellWords(d.command),
+})
+
+describe('checkHandle', () => {
+  it.each([
+    ['alice.bsky.social', 'alice.bsky.social'],
+    ['  @alice.test ', 'alice.test'],
+    ['did:plc:ewvi7nxzyoun6zhxrhs64oiz', 'did:plc:ewvi7nxzyoun6zhxrhs64oiz'],
+    ['did:web:example.com', 'did:web:example.com'],
+  ])('accepts %j as %j', (raw, handle) => {
+    expect(checkHandle(raw)).toEqual({ ok: true, handle })
+  })
+
+  it.each([
+    ['', 'Enter a handle, like alice.bsky.social.'],
+    ['   ', 'Enter a handle, like alice.bsky.social.'],
+    ['@', 'Enter a handle, like alice.bsky.social.'],
+    ['a'.repeat(LIMITS.handle + 1), `A handle is at most ${LIMITS.handle} characters.`],
+    ['alice bsky', 'That is not a handle (alice.bsky.social) or a DID (did:plc:…).'],
+    ['https://bsky.app/alice', 'That is not a handle (alice.bsky.social) or a DID (did:plc:…).'],
+  ])('refuses %j: %s', (raw, error) => {
+    expect(checkHandle(raw)).toEqual({ ok: false, error })
+  })
+
+  const handleLike = fc.string({
+    unit: fc.constantFrom(...'ab9.-@: _/'.split(''), 'did:plc:', 'did:web:'),
+    maxLength: 12,
+  })
+  const anyHandle = fc.oneof(handleLike, fc.string(), fc.string({ minLength: 250, maxLength: 258 }))
+
+  it('sends only handles the core accepts', () => {
+    fc.assert(
+      fc.property(anyHandle, (raw) => {
+        const checked = checkHandle(raw)
+        if (checked.ok) expect(coreAccepts('members.add', { handle: checked.handle })).toBe(true)
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it('accepts every handle the core accepts', () => {
+    fc.assert(
+      fc.property(anyHandle, (raw) => {
+        if (coreAccepts('members.add', { handle: raw })) {
+          expect(checkHandle(raw)).toEqual({ ok: true, handle: raw.replace(/^@/, '') })
+        }
+      }),
+      { numRuns: 500 },
+    )
+  })
+})
+
+describe('checkWorkload', () => {
+  it('turns a filled-in form into the draft the core takes', () => {
+    expect(checkWorkload(form({ image: ' busybox:1 ', command: `sh -c 'sleep 60'` }))).toEqual({
+      ok: true,
+      draft: {
+        image: 'busybox:1',
+        cpuMillis: 500,
+        memoryMiB: 256,
+        replicas: 2,
+        command: ['sh', '-c', 'sleep 60'],
+      },
+    })
+    expect(checkWorkload(form({ cpuMillis: ' 007 ' }))).toMatchObject({
+      ok: true,
+      draft: { cpuMillis: 7, command: [] },
+    })
+  })
+
+  it('accepts the bounds themselves', () => {
+    const lowest = form({ cpuMillis: '1', memoryMiB: String(LIMITS.minMemoryMiB), replicas: '1' })
+    expect(checkWorkload(lowest).ok).toBe(true)
+    const highest = form({
+      image: 'a'.repeat(LIMITS.image),
+      cpuMillis: String(LIMITS.cpuMillis),
+      memoryMiB: String(LIMITS.memoryMiB),
+      replicas: String(LIMITS.replicas),
+      command: Array.from({ length: LIMITS.commandArgs }, () => 'x'.repeat(LIMITS.commandArg)).join(
+        ' ',
+      ),
+    })
+    expect(checkWorkload(highest).ok).toBe(true)
+  })
+
+  it.each<[Partial<WorkloadForm>, Partial<Record<keyof WorkloadForm, string>>]>([
+    [{ image: '  ' }, { image: 'Enter an image, like registry.example/app:1.2.' }],
+    [
+      { image: 'a'.repeat(LIMITS.image + 1) },
+      { image: `An image reference is at most ${LIMITS.image} characters.` },
+    ],
+    [
+      { image: 'my app' },
+      { image: 'An image reference has no spaces and starts with a letter or digit.' },
+    ],
+    [
+      { image: '-rm' },
+      { image: 'An image reference has no spaces and starts with a letter or digit.' },
+    ],
+    [{ cpuMillis: '' }, { cpuMillis: 'Enter the CPU in millicores.' }],
+    [{ cpuMillis: '0.5' }, { cpuMillis: 'The CPU in millicores must be a whole number.' }],
+    [{ cpuMillis: '-1' }, { cpuMillis: 'The CPU in millicores must be a whole number.' }],
+    [{ cpuMillis: '1e3' }, { cpuMillis: 'The CPU in millicores must be a whole number.' }],
+    [{ cpuMillis: '0' }, { cpuMillis: 'The CPU in millicores must be between 1 and 1,024,000.' }],
+    [
+      { cpuMillis: '1024001' },
+      { cpuMillis: 'The CPU in millicores must be between 1 and 1,024,000.' },
+    ],
+    [{ memoryMiB: '5' }, { memoryMiB: 'The memory in MiB must be between 6 and 4,194,304.' }],
+    [{ replicas: '65' }, { replicas: 'The number of replicas must be between 1 and 64.' }],
+    [{ replicas: 'two' }, { replicas: 'The number of replicas must be a whole number.' }],
+    [{ command: `echo 'hi` }, { command: "A single quote (') is not closed." }],
+    [
+      { command: Array.from({ length: LIMITS.commandArgs + 1 }, () => 'x').join(' ') },
+      { command: `A command has at most ${LIMITS.commandArgs} words.` },
+    ],
+    [
+      { command: `echo ${'x'.repeat(LIMITS.commandArg + 1)}` },
+      { command: `Each word of the command is at most ${LIMITS.commandArg} characters.` },
+    ],
+  ])('refuses %j beside its field', (over, errors) => {
+    expect(checkWorkload(form(over))).toEqual({ ok: false, errors })
+  })
+
+  it('reports every field that is wrong at once', () => {
+    const check = checkWorkload({
+      image: '',
+      cpuMillis: 'x',
+      memoryMiB: '',
+      replicas: '0',
+      command: '"',
+    })
+    expect(check.ok).toBe(false)
+    if (!check.ok) {
+      expect(Object.keys(check.errors).sort()).toEqual(
+        ['command', 'cpuMillis', 'image', 'memoryMiB', 'replicas'].sort(),
+      )
+    }
+  })
+
+  // Values on both sides of every shared bound, and strings a user might type.
+  const around = (lo: number, hi: number) =>
+    fc.oneof(
+      fc.integer({ min: lo - 2, max: lo + 2 }),
+      fc.integer({ min: hi - 2, max: hi + 2 }),
+      fc.integer({ min: lo - 10, max: hi + 10 }),
+    )
+  const numberText = (lo: number, hi: number) =>
+    fc.oneof(
+      around(lo, hi).map(String),
+      around(lo, hi).map((n) => ` ${n}`),
+      fc.constantFrom('', '1.5', '1e3', '0x10', 'ten', '+5', '٣'),
+    )
+  const imageText = fc.oneof(
+    fc.constantFrom('busybox', 'registry.example/app:1.2', 'a@sha256:ab', ' busybox ', '_x', 'a b'),
+    fc.string({ unit: fc.constantFrom(...'aZ9._-/:@ $'.split('')), maxLength: 12 }),
+    fc.integer({ min: LIMITS.image - 1, max: LIMITS.image + 1 }).map((n) => 'a'.repeat(n)),
+  )
+  const commandText = fc.oneof(
+    fc.string({ unit: fc.constantFrom(...`ab '"\\\t`.split('')), maxLength: 16 }),
+    fc
+      .integer({ min: LIMITS.commandArgs - 1, max: LIMITS.commandArgs + 1 })
+      .map((n) => Array.from({ length: n }, () => 'w').join(' ')),
+    fc
+      .integer({ min: LIMITS.commandArg - 1, max: LIMITS.commandArg + 1 })
+      .map((n) => `sh '${'w'.repeat(n)}'`),
+  )
+  const anyForm: fc.Arbitrary<WorkloadForm> = fc.record({
+    image: imageText,
+    cpuMillis: numberText(1, LIMITS.cpuMillis),
+    memoryMiB: numberText(LIMITS.minMemoryMiB, LIMITS.memoryMiB),
+    replicas: numberText(1, LIMITS.replicas),
+    command: commandText,
+  })
+
+  it('sends only drafts the core accepts, unchanged by its check', () => {
+    fc.assert(
+      fc.property(anyForm, (f) => {
+        const check = checkWorkload(f)
+        if (check.ok) {
+          expect(validateArgs('workloads.submit', check.draft)).toEqual(check.draft)
+        }
+      }),
+      { numRuns: 1000 },
+    )
+  })
+
+  // The form forgives spaces around the image (it trims them); the core, sent them, refuses.
+  // That is a convenience, not a bound, so drafts here have none.
+  const anyDraft: fc.Arbitrary<WorkloadDraft> = fc.record({
+    image: imageText.filter((image) => image === image.trim()),
+    cpuMillis: around(1, LIMITS.cpuMillis),
+    memoryMiB: around(LIMITS.minMemoryMiB, LIMITS.memoryMiB),
+    replicas: around(1, LIMITS.replicas),
+    command: fc.oneof(
+      fc.array(fc.string({ unit: 'binary', maxLength: 12 }), { maxLength: 4 }),
+      fc
+        .integer({ min: LIMITS.commandArgs - 1, max: LIMITS.commandArgs + 1 })
+        .map((n) => Array.from({ length: n }, () => '')),
+      fc
+        .integer({ min: LIMITS.commandArg - 1, max: LIMITS.commandArg + 1 })
+        .map((n) => ['sh', `${"'".repeat(n)}`]),
+    ),
+  })
+
+  it('can express every draft the core accepts, and refuses every draft it refuses', () => {
+    let accepted = 0
+    fc.assert(
+      fc.property(anyDraft, (draft) => {
+        const check = checkWorkload(formFor(draft))
+        if (coreAccepts('workloads.submit', draft)) {
+          accepted++
+          expect(check).toEqual({ ok: true, draft })
+        } else {
+          expect(check.ok).toBe(false)
+        }
+      }),
+      { numRuns: 1000 },
+    )
+    // The generator must reach both sides of the bounds for this to mean anything.
+    expect(accepted).toBeGreaterThan(50)
+    expect(accepted).toBeLessThan(950)
+  })
+})
