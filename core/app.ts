@@ -74,7 +74,7 @@ export interface AppOptions {
   /** The owner this meshlet belongs to, when known without an owner session (the daemon). */
   ownerDid?: string
   /** Settings to use over the saved ones (the daemon's flags). */
-  initial?: Partial<Settings>
+  initial?: Partial<Omit<Settings, 'offer'>> & { offer?: Partial<Capacity> }
   scheduling?: Partial<SchedulingConfig>
   log?: Logger
   /** The first start's failure is thrown from openApp instead of retried (the CLI daemon, which
@@ -141,9 +141,16 @@ export class MeshletApp implements DesktopHost {
   private emitTimer?: NodeJS.Timeout
   private lastEmit = -Infinity
   private probing = false
+  /** Sessions that could not be restored because the network was away: tried again. */
+  private readonly restoreLater = new Set<Role>()
+  /** Bumped whenever what the meshlet should be changes (sign-out, another account, close):
+   *  a start or linkage check begun before that gives up when it finishes. */
+  private generation = 0
+  private stopping?: Promise<void>
   private closed = false
   private startedOnce = false
   private saving: Promise<void> = Promise.resolve()
+  private historyWrite: Promise<void> = Promise.resolve()
   private readonly config: SchedulingConfig
 
   constructor(readonly opts: AppOptions) {
@@ -192,7 +199,13 @@ export class MeshletApp implements DesktopHost {
     if (saved?.settings) {
       this.saved = { ...saved, settings: { ...this.saved.settings, ...saved.settings } }
     }
-    this.saved.settings = { ...this.saved.settings, ...this.opts.initial }
+    const { offer, ...rest } = this.opts.initial ?? {}
+    this.saved.settings = {
+      ...this.saved.settings,
+      ...rest,
+      // Field by field: `--cpu` alone leaves the saved memory and storage be.
+      offer: { ...this.saved.settings.offer, ...offer },
+    }
     this.history =
       (await readJson<BalancesView['history']>(this.historyFile).catch(() => undefined)) ?? []
     if (!Array.isArray(this.history)) this.history = []
@@ -236,13 +249,16 @@ export class MeshletApp implements DesktopHost {
     clearInterval(this.historyTimer)
     clearTimeout(this.retryTimer)
     clearTimeout(this.emitTimer)
-    await this.starting?.catch(() => undefined)
-    // Guests drain by default: a laptop's app quitting should leave nothing of others running.
-    await this.meshlet?.stop({ stopReplicas: opts.drain ?? true })
-    this.meshlet = undefined
-    this.recordHistory()
-    await this.oauth[Symbol.asyncDispose]()
-    this.events.removeAllListeners()
+    try {
+      this.recordHistory()
+      // Guests drain by default: a laptop's app quitting should leave nothing of others running.
+      await this.stopMeshlet(opts.drain ?? true)
+      await this.stopping
+      await this.historyWrite
+    } finally {
+      await this.oauth[Symbol.asyncDispose]()
+      this.events.removeAllListeners()
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -277,7 +293,13 @@ export class MeshletApp implements DesktopHost {
       this.pending = { role, handle: actor, url }
       this.changed()
       void done.then(
-        (session) => this.signedIn(role, this.sessionOf(session, 'oauth', session.handle)),
+        (session) =>
+          this.signedIn(role, this.sessionOf(session, 'oauth', session.handle)).catch(
+            (err: unknown) => {
+              this.note('warn', `Sign-in as ${actor} was not taken: ${messageOf(err)}`)
+              this.fail('sign-in', err)
+            },
+          ),
         (err: unknown) => {
           if (this.pending?.url === url) this.pending = undefined
           this.events.emit('signIn', { role, ok: false, error: messageOf(err) })
@@ -320,6 +342,13 @@ export class MeshletApp implements DesktopHost {
       } else {
         this.owner = undefined
         this.saved.owner = undefined
+        // The daemon's owner is fixed by its flags; the desktop app's goes with the sign-out,
+        // and so does lending for them.
+        if (!this.opts.ownerDid) {
+          this.ownerDid = undefined
+          await this.stopMeshlet(true)
+          this.linked = false
+        }
       }
       if (session) await this.forget(session)
       await this.save()
@@ -345,8 +374,8 @@ export class MeshletApp implements DesktopHost {
     },
     'lending.set': async ({ lending }) => {
       this.saved.settings.lending = lending
-      await this.save()
       await this.applyPause()
+      await this.save()
       this.note('info', lending ? 'Lending compute' : 'Paused lending; guests are draining')
     },
     'capacity.set': async (offer) => {
@@ -373,10 +402,10 @@ export class MeshletApp implements DesktopHost {
         throw new ApiError('unavailable', 'starting at login is set by the desktop app only')
       }
       Object.assign(this.saved.settings, patch)
-      await this.save()
       if (patch.allowEgress !== undefined) await this.meshlet?.setAllowEgress(patch.allowEgress)
       if (patch.pauseOnBattery === false) this.systemPauses.delete('battery')
       await this.applyPause()
+      await this.save()
     },
     'members.add': async ({ handle }) => {
       const actor = handle.replace(/^@/, '')
@@ -464,7 +493,8 @@ export class MeshletApp implements DesktopHost {
     // Refreshed tokens are kept, sealed, so the session survives a restart without the password.
     return new AtpAgent({
       service: pds,
-      persistSession: (_evt, data) => {
+      persistSession: (evt, data) => {
+        if (evt === 'expired') void this.expired(did)
         if (data) {
           void this.opts.secrets
             .set(`session:${did}`, JSON.stringify({ pds, data }))
@@ -489,9 +519,13 @@ export class MeshletApp implements DesktopHost {
       return this.sessionOf(new PasswordSession(agent, did), 'app-password', data.handle)
     } catch (err) {
       const whose = role === 'owner' ? 'Your' : 'This machine’s'
-      if (err instanceof OAuthRestoreError) {
-        // The PDS is away; the session is kept and tried again at the next start.
-        this.note('warn', `${whose} session could not be restored now: ${messageOf(err)}`)
+      if (err instanceof OAuthRestoreError || isNetworkError(err)) {
+        // The PDS is away (or Wi-Fi not up yet at login): the session is kept and tried again.
+        if (!this.restoreLater.has(role)) {
+          this.note('warn', `${whose} session could not be restored yet: ${messageOf(err)}`)
+        }
+        this.restoreLater.add(role)
+        this.retryLater()
       } else {
         // Expired (public OAuth clients' sessions last two weeks) or revoked: sign in again.
         this.note('warn', `${whose} session ended; sign in again`)
@@ -513,7 +547,8 @@ export class MeshletApp implements DesktopHost {
     if (!role) return
     this.note('warn', `The session of ${this.label(did)} ended; sign in again`)
     if (role === 'meshlet') {
-      await this.stopMeshlet(false)
+      // Guests stop here: without a session no heartbeat goes out, peers would run them again.
+      await this.stopMeshlet(true).catch((err: unknown) => this.fail('stop', err))
       this.machine = undefined
     } else {
       this.owner = undefined
@@ -542,16 +577,30 @@ export class MeshletApp implements DesktopHost {
       this.changed()
       throw err
     }
+    const previous = role === 'owner' ? this.owner : this.machine
     if (role === 'owner') {
+      if (this.opts.ownerDid && did !== this.opts.ownerDid) {
+        await this.forget(session)
+        const error = `this machine belongs to ${this.label(this.opts.ownerDid)}; sign in as them`
+        this.events.emit('signIn', { role, ok: false, error })
+        throw new ApiError('conflict', error)
+      }
+      if (this.ownerDid && this.ownerDid !== did) {
+        // Another owner: this machine lends for them only once linked to them.
+        await this.stopMeshlet(true)
+        this.linked = false
+      }
       this.owner = session
       this.ownerDid = did
       this.saved.owner = { did, method: session.account.method }
     } else {
-      await this.stopMeshlet(false)
+      // Another machine account: the old one's guests carry its label and would be orphaned.
+      await this.stopMeshlet(this.machine !== undefined && this.machine.account.did !== did)
       this.machine = session
       this.linked = false
       this.saved.meshlet = { did, method: session.account.method }
     }
+    if (previous && previous.account.did !== did) await this.forget(previous)
     await this.save()
     this.nameOf(did)
     this.note('info', `Signed in as ${this.label(did)}`)
@@ -600,16 +649,33 @@ export class MeshletApp implements DesktopHost {
 
   private async tryStart(): Promise<void> {
     clearTimeout(this.retryTimer)
+    for (const role of [...this.restoreLater]) {
+      const saved = role === 'owner' ? this.saved.owner : this.saved.meshlet
+      if (!saved || (role === 'owner' ? this.owner : this.machine)) {
+        this.restoreLater.delete(role)
+        continue
+      }
+      const session = await this.restore(role, saved.did, saved.method)
+      if (!session) continue
+      this.restoreLater.delete(role)
+      if (role === 'owner') this.owner = session
+      else this.machine = session
+      this.note('info', `Signed in again as ${this.label(saved.did)}`)
+    }
     if (this.closed || this.meshlet || !this.machine || !this.ownerDid) return
     const meshletDid = this.machine.account.did
     const owner = this.ownerDid
+    const gen = this.generation
     // The daemon starts at once, linked or not: the meshlet follows its own records and forms
     // the cluster when the linkage appears (the UI says why meanwhile). The desktop app first
     // checks, so that an unlinked machine asks to be linked instead of publishing records.
     if (!this.linked && !this.opts.meshletWriter) {
       try {
-        this.linked = await this.isLinked(owner, meshletDid)
+        const linked = await this.isLinked(owner, meshletDid)
+        if (gen !== this.generation) return
+        this.linked = this.linked || linked
       } catch (err) {
+        if (gen !== this.generation) return
         this.setProblem('offline', `cannot read your records: ${messageOf(err)}`)
         this.retryLater()
         return
@@ -654,6 +720,7 @@ export class MeshletApp implements DesktopHost {
     try {
       await meshlet.start()
     } catch (err) {
+      if (gen !== this.generation) return
       if (this.opts.failFast && !this.startedOnce) throw err
       const docker = /docker|ECONNREFUSED|ENOENT|socket/i.test(chainOf(err))
       this.setProblem(
@@ -665,9 +732,24 @@ export class MeshletApp implements DesktopHost {
       this.retryLater()
       return
     }
+    if (gen !== this.generation || this.closed) {
+      // Signed out, another account, or closing while it started: this one is not wanted.
+      await meshlet.stop()
+      return
+    }
     this.meshlet = meshlet
     this.startedOnce = true
     this.setProblem(undefined)
+    // Settings changed while it started (the user paused, moved a slider, the lid closed) were
+    // kept but had no meshlet to reach: apply what differs now.
+    const now = this.saved.settings
+    const had = meshlet.settings
+    if (JSON.stringify(now.offer) !== JSON.stringify(had.offer)) await meshlet.setOffer(now.offer)
+    if (JSON.stringify([...now.members].sort()) !== JSON.stringify([...had.members].sort())) {
+      await meshlet.setMembers(now.members)
+    }
+    if (now.allowEgress !== had.allowEgress) await meshlet.setAllowEgress(now.allowEgress)
+    await this.applyPause()
     this.recordHistory()
   }
 
@@ -686,10 +768,15 @@ export class MeshletApp implements DesktopHost {
   }
 
   private async stopMeshlet(drain: boolean): Promise<void> {
+    this.generation++
+    clearTimeout(this.retryTimer)
     await this.starting?.catch(() => undefined)
     const m = this.meshlet
     this.meshlet = undefined
-    await m?.stop({ stopReplicas: drain })
+    if (!m) return this.stopping
+    const stopping = m.stop({ stopReplicas: drain })
+    this.stopping = stopping.catch((err: unknown) => this.fail('stop', err))
+    await stopping
   }
 
   private effectiveLending(): boolean {
@@ -880,9 +967,9 @@ export class MeshletApp implements DesktopHost {
       this.history.push({ at: new Date().toISOString(), balances })
     }
     if (this.history.length > HISTORY_MAX) this.history.splice(0, this.history.length - HISTORY_MAX)
-    void writeJson(this.historyFile, this.history).catch((err: unknown) =>
-      this.fail('history', err),
-    )
+    this.historyWrite = this.historyWrite
+      .then(() => writeJson(this.historyFile, this.history))
+      .catch((err: unknown) => this.fail('history', err))
     this.changed()
   }
 
@@ -1184,6 +1271,10 @@ function cores(cpuMillis: number): string {
 
 function shortUri(uri: string): string {
   return uri.split('/').at(-1) ?? uri
+}
+
+function isNetworkError(err: unknown): boolean {
+  return /fetch failed|ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET/.test(chainOf(err))
 }
 
 function messageOf(err: unknown): string {

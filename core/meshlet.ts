@@ -2,6 +2,7 @@
 // decisions are pure (scheduling/, fairshare/); this file feeds them the records seen and `now`,
 // then applies the resulting plan to Docker and to the meshlet's repo, one action at a time.
 import { EventEmitter } from 'node:events'
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { arch as osArch } from 'node:os'
 import {
@@ -195,6 +196,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     // Docker first: a meshlet that cannot run containers should say so before it publishes
     // anything that invites work.
     await this.opts.runtime?.ping()
+    await this.loadDeclined()
     await this.publishMembership()
     await this.sync.start()
     for (const did of [this.opts.did, this.opts.owner, ...this.members]) this.followed.add(did)
@@ -241,7 +243,13 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     if (opts.stopReplicas && this.opts.runtime) {
       await Promise.all([...this.inflight.values()].map((j) => j.done))
       await this.enqueue(async () => {
-        for (const r of await this.opts.runtime!.list()) await this.stopReplica(r, 'stopped')
+        // Each on its own: a status that cannot be published (offline, session gone) must not
+        // leave the next guest running.
+        for (const r of await this.opts.runtime!.list()) {
+          await this.stopReplica(r, 'stopped').catch((err: unknown) =>
+            this.fail('stop', err as Error),
+          )
+        }
       })
     }
     await this.queue
@@ -257,14 +265,21 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   /** Stops lending: no new bids; running replicas publish `draining` and stop. */
   async pause(): Promise<void> {
     this.paused = true
-    await this.publishMembership()
-    this.scheduleTick()
+    // The drain happens whether or not peers can be told (offline): the tick runs regardless.
+    try {
+      await this.publishMembership()
+    } finally {
+      this.scheduleTick()
+    }
   }
 
   async resume(): Promise<void> {
     this.paused = false
-    await this.publishMembership()
-    this.scheduleTick()
+    try {
+      await this.publishMembership()
+    } finally {
+      this.scheduleTick()
+    }
   }
 
   /** What this meshlet lends. Applies to the next bid at once; replicas already running stay
@@ -318,6 +333,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     const r = (await runtime.list()).find((x) => x.containerId === containerId)
     if (!r) return false
     this.declined.add(`${r.workloadUri}|${r.cid}`)
+    await this.saveDeclined()
     this.log.log('info', 'replica.stop', {
       workload: r.workloadUri,
       round: r.round,
@@ -332,13 +348,45 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     return true
   }
 
+  /** The lender's refusals outlive a restart: kept beside the cursor. */
+  private get declinedFile(): string | undefined {
+    return this.opts.dataDir ? join(this.opts.dataDir, 'declined.json') : undefined
+  }
+
+  private async loadDeclined(): Promise<void> {
+    const file = this.declinedFile
+    if (!file) return
+    try {
+      const list = JSON.parse(await readFile(file, 'utf8')) as unknown
+      if (Array.isArray(list)) for (const k of list) if (typeof k === 'string') this.declined.add(k)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.fail('declined', err as Error)
+    }
+  }
+
+  private async saveDeclined(): Promise<void> {
+    const file = this.declinedFile
+    if (!file) return
+    try {
+      await mkdir(this.opts.dataDir!, { recursive: true })
+      await writeFile(`${file}.tmp`, JSON.stringify([...this.declined]))
+      await rename(`${file}.tmp`, file)
+    } catch (err) {
+      this.fail('declined', err as Error)
+    }
+  }
+
   private async publishMembership(): Promise<void> {
-    await this.opts.writer.put(NSID.membership, 'self', {
+    const record = {
       members: [...new Set([this.opts.owner, ...this.members])],
       lending: this.isLending,
       offer: this.offer,
       createdAt: new Date(this.now()).toISOString(),
-    })
+    }
+    const written = await this.opts.writer.put(NSID.membership, 'self', record)
+    // Seen at once, not when the firehose echoes it: a member removed here stops counting now.
+    this.applyOwn(NSID.membership, 'self', written, record)
+    if (this.synced) this.recomputeCluster()
   }
 
   /** Follows (backfills) every DID that matters, including meshlets that the followed owners
@@ -896,7 +944,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
 
   /** Our own write, seen at once: the next plan must not wait for the firehose to echo it. */
   private applyOwn(
-    collection: typeof NSID.bid | typeof NSID.workloadStatus,
+    collection: typeof NSID.bid | typeof NSID.workloadStatus | typeof NSID.membership,
     rkey: string,
     written: { uri: string; cid: string },
     record: Record<string, unknown>,

@@ -27,16 +27,22 @@ export class SecretStoreError extends Error {
 
 /** A JSON file of base64 values (sealed when a Sealer is given), mode 0600, replaced atomically. */
 export class FileSecretStore implements SecretStore {
-  private cache?: Map<string, string>
+  private cache?: Promise<Map<string, string>>
   private writing: Promise<void> = Promise.resolve()
+  private writes = 0
 
   constructor(
     readonly path: string,
     private readonly sealer?: Sealer,
   ) {}
 
-  private async load(): Promise<Map<string, string>> {
-    if (this.cache) return this.cache
+  /** One read, shared by every caller: two first calls at once must not build two maps. */
+  private load(): Promise<Map<string, string>> {
+    this.cache ??= this.read()
+    return this.cache
+  }
+
+  private async read(): Promise<Map<string, string>> {
     let raw: string
     try {
       raw = await readFile(this.path, 'utf8')
@@ -49,14 +55,17 @@ export class FileSecretStore implements SecretStore {
     let parsed: unknown
     try {
       parsed = JSON.parse(raw)
-    } catch (err) {
-      throw new SecretStoreError(`${this.path} is not valid JSON`, { cause: err })
+    } catch {
+      // Damaged: set aside (not deleted, not overwritten unseen) and start empty, so signing
+      // in again works.
+      await rename(this.path, `${this.path}.unreadable-${Date.now()}`).catch(() => undefined)
+      parsed = {}
     }
     const map = new Map<string, string>()
     if (typeof parsed === 'object' && parsed !== null) {
       for (const [k, v] of Object.entries(parsed)) if (typeof v === 'string') map.set(k, v)
     }
-    return (this.cache = map)
+    return map
   }
 
   async get(key: string): Promise<string | undefined> {
@@ -65,9 +74,11 @@ export class FileSecretStore implements SecretStore {
     const bytes = Buffer.from(stored, 'base64')
     try {
       return this.sealer ? this.sealer.open(bytes) : bytes.toString('utf8')
-    } catch (err) {
-      // A value sealed by another keychain (copied profile): unreadable, so treated as absent.
-      throw new SecretStoreError(`cannot unseal the stored value for ${key}`, { cause: err })
+    } catch {
+      // Sealed by another keychain (a copied profile, a changed keyring): it can never be read
+      // here, so it is dropped and the account signs in again.
+      await this.delete(key)
+      return undefined
     }
   }
 
@@ -87,11 +98,11 @@ export class FileSecretStore implements SecretStore {
     return [...(await this.load()).keys()].filter((k) => k.startsWith(prefix))
   }
 
-  private flush(): Promise<void> {
-    const snapshot = JSON.stringify(Object.fromEntries(this.cache ?? []))
+  private async flush(): Promise<void> {
+    const snapshot = JSON.stringify(Object.fromEntries(await this.load()))
     const next = this.writing.then(async () => {
       await mkdir(dirname(this.path), { recursive: true, mode: 0o700 })
-      const tmp = `${this.path}.${process.pid}.tmp`
+      const tmp = `${this.path}.${process.pid}.${++this.writes}.tmp`
       await writeFile(tmp, snapshot, { mode: 0o600 })
       await chmod(tmp, 0o600)
       await rename(tmp, this.path)

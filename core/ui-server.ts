@@ -89,7 +89,13 @@ export class UiServer {
         this.log.log('warn', 'ui.refused', { why, origin: req.headers.origin })
         socket.end(`HTTP/1.1 ${status} ${why}\r\nConnection: close\r\n\r\n`)
       }
-      if (new URL(req.url ?? '/', 'http://x').pathname !== '/api') return refuse(404, 'Not Found')
+      let path: string
+      try {
+        path = new URL(req.url ?? '/', 'http://x').pathname
+      } catch {
+        return refuse(400, 'Bad Request')
+      }
+      if (path !== '/api') return refuse(404, 'Not Found')
       if (!this.hostAllowed(req)) return refuse(421, 'Misdirected Request')
       const origin = req.headers.origin
       // A browser always sends Origin; only our own page may connect. Tools without a browser
@@ -107,6 +113,8 @@ export class UiServer {
         // browser just like a daemon that is not running, and it would retry for ever.
         this.log.log('warn', 'ui.refused', { why: 'token' })
         ws.close(CLOSE_UNAUTHORIZED, 'the dashboard link is out of date: open the printed one')
+        // Not kept waiting for the client's answer: refused sockets must not hold the slots.
+        setTimeout(() => ws.terminate(), 1000).unref()
       })
     })
     await new Promise<void>((done, fail) => {

@@ -234,7 +234,11 @@ async function run(argv: string[], io: Io): Promise<number> {
     ownerDid: owner,
     initial: {
       members,
-      ...(values.cpu || values.memory || values.storage ? { offer } : {}),
+      offer: {
+        ...(values.cpu !== undefined ? { cpuMillis: offer.cpuMillis } : {}),
+        ...(values.memory !== undefined ? { memoryMiB: offer.memoryMiB } : {}),
+        ...(values.storage !== undefined ? { storageMiB: offer.storageMiB } : {}),
+      },
       ...(values['allow-egress'] !== undefined ? { allowEgress: values['allow-egress'] } : {}),
     },
     failFast: true,

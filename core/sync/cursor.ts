@@ -7,6 +7,7 @@ export class CursorFile {
   private saved: number | undefined
   private pending: number | undefined
   private timer: NodeJS.Timeout | undefined
+  private writing: Promise<void> = Promise.resolve()
 
   constructor(
     readonly path: string,
@@ -46,9 +47,17 @@ export class CursorFile {
     }, this.flushMs)
   }
 
-  async flush(): Promise<void> {
+  /** Writes the latest position. Writes run one at a time, so a flush at stop never races the
+   *  timer's own write for the same temporary file. */
+  flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer)
     this.timer = undefined
+    const next = this.writing.then(() => this.write())
+    this.writing = next.catch(() => undefined)
+    return next
+  }
+
+  private async write(): Promise<void> {
     const seq = this.pending
     if (seq === undefined || seq === this.saved) return
     await mkdir(dirname(this.path), { recursive: true })

@@ -145,6 +145,25 @@ describe('dashboard server', () => {
     expect((await get('/nope.js')).status).toBe(404)
   })
 
+  it('answers a malformed upgrade with 400 and keeps serving', async () => {
+    const { connect: dial } = await import('node:net')
+    const reply = await new Promise<string>((done, fail) => {
+      const sock = dial(port(), '127.0.0.1', () =>
+        sock.write(
+          `GET http://%zz/api HTTP/1.1\r\nHost: 127.0.0.1:${port()}\r\nUpgrade: websocket\r\n` +
+            'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' +
+            'Sec-WebSocket-Version: 13\r\n\r\n',
+        ),
+      )
+      let got = ''
+      sock.on('data', (d) => (got += d.toString()))
+      sock.on('close', () => done(got))
+      sock.on('error', fail)
+    })
+    expect(reply).toMatch(/^HTTP\/1\.1 400/)
+    expect((await get('/')).status).toBe(200)
+  })
+
   it('refuses a WebSocket without the token, with a wrong one, from another site, or to another Host', async () => {
     // Without the right token the socket opens only to be closed at once, before any state.
     for (const token of ['wrong', ui.token.slice(1), '']) {
