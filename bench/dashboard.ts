@@ -19,7 +19,12 @@ import { MemorySecretStore } from '../core/secrets.js'
 import { serveUi, TOKEN_PROTOCOL_PREFIX, WIRE_PROTOCOL } from '../core/ui-server.js'
 import { RepoReader } from '../core/repo/reader.js'
 import { RecordSync } from '../core/sync/index.js'
-import { createLocalAccount, localIdentity, startNetwork } from '../scripts/local-network.js'
+import {
+  createLocalAccount,
+  localIdentity,
+  startNetwork,
+  localNetworkConfig,
+} from '../scripts/local-network.js'
 
 const ROUNDS = Number(process.env.BENCH_DASHBOARD_ROUNDS ?? 30)
 const WORKLOADS = Number(process.env.BENCH_DASHBOARD_WORKLOADS ?? 300)
@@ -43,12 +48,7 @@ async function main(): Promise<void> {
     await meshlet.session.put(NSID.meshletOwner, 'self', { owner: owner.did, createdAt })
     const app = await openApp({
       dataDir,
-      network: {
-        plcUrl: net.plc.url,
-        handleResolverUrl: net.pds.url,
-        firehose: net.pds.url,
-        local: true,
-      },
+      network: localNetworkConfig(net),
       secrets: new MemorySecretStore(),
       docker: false,
       meshletWriter: meshlet.session,

@@ -5,6 +5,7 @@ import { TestNetworkNoAppView } from '@atproto/dev-env'
 import { AtpAgent } from '@atproto/api'
 import { IdentityResolver } from '../core/identity/resolver.js'
 import { PasswordSession } from '../core/repo/writer.js'
+import type { NetworkConfig } from '../core/app.js'
 
 export type Network = TestNetworkNoAppView
 
@@ -35,4 +36,9 @@ export async function createLocalAccount(net: Network, handle: string): Promise<
   await agent.createAccount({ handle, email: `${handle}@example.test`, password })
   const did = agent.session!.did
   return { did, handle, password, session: new PasswordSession(agent, did) }
+}
+
+/** The app's network settings for the local network (loopback allowed, http allowed). */
+export function localNetworkConfig(net: Network): NetworkConfig {
+  return { plcUrl: net.plc.url, handleResolverUrl: net.pds.url, firehose: net.pds.url, local: true }
 }

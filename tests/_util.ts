@@ -1,8 +1,18 @@
 // Small factories over a real in-process PLC + PDS (@atproto/dev-env).
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { openApp, type AppOptions, type MeshletApp } from '../core/app.js'
 import { NSID } from '../core/lexicon/index.js'
-import { createLocalAccount, type Account, type Network } from '../scripts/local-network.js'
+import { MemorySecretStore } from '../core/secrets.js'
+import {
+  createLocalAccount,
+  localNetworkConfig,
+  type Account,
+  type Network,
+} from '../scripts/local-network.js'
 
-export { localIdentity, startNetwork } from '../scripts/local-network.js'
+export { localIdentity, localNetworkConfig, startNetwork } from '../scripts/local-network.js'
 export type { Account, Network }
 
 let counter = 0
@@ -64,4 +74,30 @@ export async function eventually<T>(
     }
     await new Promise((r) => setTimeout(r, 50))
   }
+}
+
+/** A member's daemon app on the local network: their two sessions, no Docker, a fresh data
+ *  directory, sessions kept in memory. */
+export async function memberApp(
+  net: Network,
+  m: Member,
+  extra: Partial<AppOptions> = {},
+): Promise<MeshletApp> {
+  return openApp({
+    dataDir: await mkdtemp(join(tmpdir(), 'meshlet-app-')),
+    network: localNetworkConfig(net),
+    secrets: new MemorySecretStore(),
+    docker: false,
+    meshletWriter: m.meshlet.session,
+    ownerWriter: m.owner.session,
+    initial: { members: [] },
+    ...extra,
+  })
+}
+
+/** A directory with a one-line page, for serving the bridge without building the renderer. */
+export async function placeholderPage(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'meshlet-static-'))
+  await writeFile(join(dir, 'index.html'), '<!doctype html><title>dashboard</title>')
+  return dir
 }

@@ -1,13 +1,9 @@
 // The app when its world misbehaves: Docker missing at start (it says so and recovers on its
 // own once Docker is back), and the PDS going away while it runs (calls fail with a clear error,
 // the state says offline, and nothing is lost).
-import { mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiError } from '../../core/api.js'
-import { openApp, type MeshletApp } from '../../core/app.js'
-import { MemorySecretStore } from '../../core/secrets.js'
+import type { MeshletApp } from '../../core/app.js'
 import {
   createMember,
   eventually,
@@ -15,6 +11,7 @@ import {
   startNetwork,
   type Member,
   type Network,
+  memberApp,
 } from '../_util.js'
 
 let net: Network
@@ -33,22 +30,7 @@ afterAll(async () => {
 })
 
 async function open(docker: boolean): Promise<MeshletApp> {
-  const app = await openApp({
-    dataDir: await mkdtemp(join(tmpdir(), 'meshlet-app-fail-')),
-    network: {
-      plcUrl: net.plc.url,
-      handleResolverUrl: net.pds.url,
-      firehose: net.pds.url,
-      local: true,
-    },
-    secrets: new MemorySecretStore(),
-    docker,
-    meshletWriter: alice.meshlet.session,
-    ownerWriter: alice.owner.session,
-    initial: { members: [] },
-    retryMs: 300,
-    sampleMs: 300,
-  })
+  const app = await memberApp(net, alice, { docker, retryMs: 300, sampleMs: 300 })
   apps.push(app)
   return app
 }

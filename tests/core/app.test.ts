@@ -17,6 +17,7 @@ import {
   startNetwork,
   type Member,
   type Network,
+  localNetworkConfig,
 } from '../_util.js'
 
 let net: Network
@@ -39,12 +40,7 @@ afterAll(async () => {
 async function desktop(dataDir: string, extra: Partial<AppOptions> = {}): Promise<MeshletApp> {
   const app = await openApp({
     dataDir,
-    network: {
-      plcUrl: net.plc.url,
-      handleResolverUrl: net.pds.url,
-      firehose: net.pds.url,
-      local: true,
-    },
+    network: localNetworkConfig(net),
     secrets: new FileSecretStore(join(dataDir, 'secrets.json')),
     docker: false,
     canStartAtLogin: true,

@@ -8,9 +8,8 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import type { DashboardState, WireServerFrame } from '../../core/api.js'
-import { openApp, type MeshletApp } from '../../core/app.js'
+import { type MeshletApp } from '../../core/app.js'
 import { jsonLogger } from '../../core/log.js'
-import { MemorySecretStore } from '../../core/secrets.js'
 import {
   CLOSE_UNAUTHORIZED,
   serveUi,
@@ -25,6 +24,8 @@ import {
   startNetwork,
   type Member,
   type Network,
+  memberApp,
+  placeholderPage,
 } from '../_util.js'
 
 let net: Network
@@ -39,25 +40,10 @@ beforeAll(async () => {
   alice = await createMember(net, 'alice')
   await link(alice)
   dataDir = await mkdtemp(join(tmpdir(), 'meshlet-ui-'))
-  const staticDir = await mkdtemp(join(tmpdir(), 'meshlet-ui-static-'))
-  await writeFile(join(staticDir, 'index.html'), '<!doctype html><title>dashboard</title>')
+  const staticDir = await placeholderPage()
   await writeFile(join(dataDir, 'secret.txt'), 'not for the web')
   const log = jsonLogger((l) => logLines.push(l), { level: 'debug' })
-  app = await openApp({
-    dataDir,
-    network: {
-      plcUrl: net.plc.url,
-      handleResolverUrl: net.pds.url,
-      firehose: net.pds.url,
-      local: true,
-    },
-    secrets: new MemorySecretStore(),
-    docker: false,
-    meshletWriter: alice.meshlet.session,
-    ownerWriter: alice.owner.session,
-    initial: { members: [] },
-    log,
-  })
+  app = await memberApp(net, alice, { dataDir, log })
   ui = await serveUi({ host: app, port: 0, staticDir, log })
 })
 

@@ -6,7 +6,7 @@
 import { mkdir, mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openApp, type MeshletApp } from '../../core/app.js'
 import { main, RENDERER_DIR } from '../../core/cli/main.js'
@@ -16,7 +16,7 @@ import { LABEL_MESHLET, Runtime } from '../../core/runtime/index.js'
 import { bidRkey } from '../../core/scheduling/index.js'
 import { MemorySecretStore } from '../../core/secrets.js'
 import { serveUi, type UiServer } from '../../core/ui-server.js'
-import { CHROMIUM, TEST_IMAGE } from '../infra.js'
+import { TEST_IMAGE, launchChromium } from '../infra.js'
 import {
   createMember,
   eventually,
@@ -25,6 +25,7 @@ import {
   startNetwork,
   type Member,
   type Network,
+  localNetworkConfig,
 } from '../_util.js'
 import { containersOf, removeContainersOf, statusesOf } from './_util.js'
 
@@ -103,10 +104,7 @@ beforeAll(async () => {
     printed.find((l) => l.includes('#token=')),
   )
   url = /(http:\/\/127\.0\.0\.1:\d+\/#token=\S+)/.exec(line)![1]!
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  })
+  browser = await launchChromium()
   context = await browser.newContext({ locale: 'en-US', viewport: { width: 1200, height: 800 } })
   page = await context.newPage()
   await page.goto(url)
@@ -237,8 +235,10 @@ describe('the dashboard, in Chromium, against a running daemon', () => {
     const onAlice = async () =>
       (await containersOf(w.uri, true)).filter((c) => c.Labels[LABEL_MESHLET] === alice.meshlet.did)
     await eventually('alice’s container removed', async () => (await onAlice()).length === 0)
-    const statuses = await statusesOf(alice, [alice], w.uri)
-    expect(statuses.map((s) => s.state)).toEqual(['stopped'])
+    await eventually('stopped published', async () => {
+      const statuses = await statusesOf(alice, [alice], w.uri)
+      return statuses.length === 1 && statuses[0]!.state === 'stopped'
+    })
     await bob.owner.session.delete(NSID.workload, w.uri.split('/').pop()!)
   })
 
@@ -259,7 +259,11 @@ describe('the dashboard, in Chromium, against a running daemon', () => {
     await eventually('drained', async () =>
       (await containersOf(w.uri, true)).every((c) => c.Labels[LABEL_MESHLET] !== alice.meshlet.did),
     )
-    expect((await statusesOf(alice, [alice], w.uri)).map((s) => s.state)).toEqual(['draining'])
+    // The container goes first, then its ending is published.
+    await eventually('draining published', async () => {
+      const statuses = await statusesOf(alice, [alice], w.uri)
+      return statuses.length === 1 && statuses[0]!.state === 'draining'
+    })
     await shoot('overview-paused')
 
     const later = await submitAsBob({ replicas: 1 })
@@ -333,12 +337,7 @@ describe('signing in from the dashboard', () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'meshlet-signin-'))
     app = await openApp({
       dataDir,
-      network: {
-        plcUrl: net.plc.url,
-        handleResolverUrl: net.pds.url,
-        firehose: net.pds.url,
-        local: true,
-      },
+      network: localNetworkConfig(net),
       secrets: new MemorySecretStore(),
       docker: false,
     })

@@ -5,7 +5,7 @@ import { copyFile, mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AtpAgent } from '@atproto/api'
-import { chromium, type Browser } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { NSID } from '../../../core/lexicon/index.js'
 import { jsonLogger } from '../../../core/log.js'
@@ -27,7 +27,7 @@ import { RepoWriteError } from '../../../core/repo/errors.js'
 import { FileSecretStore, MemorySecretStore, type Sealer } from '../../../core/secrets.js'
 import type { Role } from '../../../core/api.js'
 import { createAccount, startNetwork, type Account, type Network } from '../../_util.js'
-import { CHROMIUM } from '../../infra.js'
+import { launchChromium } from '../../infra.js'
 
 describe('scopeFor', () => {
   it('asks each role for its own collections only, and every collection belongs to one role', () => {
@@ -62,10 +62,7 @@ const logLines: string[] = []
 
 beforeAll(async () => {
   net = await startNetwork()
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  })
+  browser = await launchChromium()
   dir = await mkdtemp(join(tmpdir(), 'meshlet-oauth-'))
 })
 

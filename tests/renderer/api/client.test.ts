@@ -1,13 +1,9 @@
 // The transport is chosen once, at startup: the preload's bridge inside Electron; otherwise the
 // daemon's WebSocket on the page's own origin, with the token from the link; and without a
 // token, a client that says where to get one. The WebSocket case runs against the real bridge.
-import { mkdtemp, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { DashboardState, PreloadBridge, WireResult } from '../../../core/api.js'
-import { openApp, type MeshletApp } from '../../../core/app.js'
-import { MemorySecretStore } from '../../../core/secrets.js'
+import { type MeshletApp } from '../../../core/app.js'
 import { serveUi, type UiServer } from '../../../core/ui-server.js'
 import { createTransport } from '../../../renderer/src/api/client.js'
 import type { Transport } from '../../../renderer/src/api/transport.js'
@@ -19,6 +15,8 @@ import {
   startNetwork,
   type Member,
   type Network,
+  memberApp,
+  placeholderPage,
 } from '../../_util.js'
 import { openTab } from '../_browser.js'
 
@@ -31,23 +29,8 @@ beforeAll(async () => {
   net = await startNetwork()
   alice = await createMember(net, 'alice')
   await link(alice)
-  const dataDir = await mkdtemp(join(tmpdir(), 'meshlet-client-'))
-  const staticDir = await mkdtemp(join(tmpdir(), 'meshlet-client-static-'))
-  await writeFile(join(staticDir, 'index.html'), '<!doctype html><title>dashboard</title>')
-  app = await openApp({
-    dataDir,
-    network: {
-      plcUrl: net.plc.url,
-      handleResolverUrl: net.pds.url,
-      firehose: net.pds.url,
-      local: true,
-    },
-    secrets: new MemorySecretStore(),
-    docker: false,
-    meshletWriter: alice.meshlet.session,
-    ownerWriter: alice.owner.session,
-    initial: { members: [] },
-  })
+  const staticDir = await placeholderPage()
+  app = await memberApp(net, alice)
   ui = await serveUi({ host: app, port: 0, staticDir })
 })
 

@@ -3,15 +3,11 @@
 // below for where it falls short). What the page relies on: the pushed state, calls that resolve
 // or reject with the core's ApiError codes, a refusal it does not retry, and a reconnect when the
 // meshlet comes back.
-import { mkdtemp, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { WebSocket as WsWebSocket } from 'ws'
 import type { DashboardState } from '../../../core/api.js'
-import { openApp, type MeshletApp } from '../../../core/app.js'
+import { type MeshletApp } from '../../../core/app.js'
 import { jsonLogger, type Logger } from '../../../core/log.js'
-import { MemorySecretStore } from '../../../core/secrets.js'
 import {
   CLOSE_UNAUTHORIZED as SERVER_CLOSE_UNAUTHORIZED,
   serveUi,
@@ -35,6 +31,8 @@ import {
   startNetwork,
   type Member,
   type Network,
+  memberApp,
+  placeholderPage,
 } from '../../_util.js'
 import { openTab, type Browser } from '../_browser.js'
 
@@ -51,25 +49,9 @@ beforeAll(async () => {
   net = await startNetwork()
   alice = await createMember(net, 'alice')
   await link(alice)
-  const dataDir = await mkdtemp(join(tmpdir(), 'meshlet-ws-client-'))
-  staticDir = await mkdtemp(join(tmpdir(), 'meshlet-ws-client-static-'))
-  await writeFile(join(staticDir, 'index.html'), '<!doctype html><title>dashboard</title>')
+  staticDir = await placeholderPage()
   log = jsonLogger((l) => logLines.push(l), { level: 'debug' })
-  app = await openApp({
-    dataDir,
-    network: {
-      plcUrl: net.plc.url,
-      handleResolverUrl: net.pds.url,
-      firehose: net.pds.url,
-      local: true,
-    },
-    secrets: new MemorySecretStore(),
-    docker: false,
-    meshletWriter: alice.meshlet.session,
-    ownerWriter: alice.owner.session,
-    initial: { members: [] },
-    log,
-  })
+  app = await memberApp(net, alice, { log })
   ui = await serveUi({ host: app, port: 0, staticDir, log })
   port = Number(new URL(ui.origin).port)
 })
