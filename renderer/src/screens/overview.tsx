@@ -23,7 +23,8 @@ export function Overview({ state, go }: { state: DashboardState; go: (section: S
 }
 
 function lendDescription(state: DashboardState, lending: boolean): string {
-  if (!lending) return 'Not bidding on new work. Guests already running here finish first.'
+  if (!lending)
+    return 'Not bidding on new work. Guests running here are stopped and placed elsewhere.'
   if (state.phase === 'paused') {
     return state.detail ?? 'Paused by the system; lending resumes on its own.'
   }
