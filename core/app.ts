@@ -525,6 +525,10 @@ export class MeshletApp implements DesktopHost {
           this.note('warn', `${whose} session could not be restored yet: ${messageOf(err)}`)
         }
         this.restoreLater.add(role)
+        this.setProblem(
+          'offline',
+          `cannot restore ${whose.toLowerCase()} session yet: ${messageOf(err)}`,
+        )
         this.retryLater()
       } else {
         // Expired (public OAuth clients' sessions last two weeks) or revoked: sign in again.
@@ -658,6 +662,8 @@ export class MeshletApp implements DesktopHost {
       const session = await this.restore(role, saved.did, saved.method)
       if (!session) continue
       this.restoreLater.delete(role)
+      if (this.restoreLater.size === 0 && this.problem?.phase === 'offline')
+        this.setProblem(undefined)
       if (role === 'owner') this.owner = session
       else this.machine = session
       this.note('info', `Signed in again as ${this.label(saved.did)}`)
@@ -840,6 +846,8 @@ export class MeshletApp implements DesktopHost {
   }
 
   private phase(): Phase {
+    // A saved session waiting for the network is not a signed-out user.
+    if (this.restoreLater.size > 0 && this.problem?.phase === 'offline') return 'offline'
     if (!this.machine && !this.owner) return 'signed-out'
     if (!this.machine || !this.ownerDid || (!this.linked && !this.starting)) {
       return this.owner || this.ownerDid ? 'needs-meshlet' : 'signed-out'

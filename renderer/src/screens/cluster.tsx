@@ -190,7 +190,8 @@ function MemberRow({ member }: { member: MemberView }) {
             onConfirm={() => client.call('members.remove', { did: member.did })}
           >
             Your meshlet stops listing them: it will not run their workloads, and yours will not be
-            placed on their machines. You can add them again later.
+            placed on their machines. Your other machines keep their own lists. You can add them
+            again later.
           </ConfirmAction>
         )}
       </div>
