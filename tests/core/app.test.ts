@@ -293,6 +293,35 @@ describe('the desktop flow', () => {
   })
 })
 
+describe('settings changed while the meshlet starts', () => {
+  it('holds a pause and an offer asked for while linking', async () => {
+    const carol = await createMember(net, 'carol')
+    const app = await desktop(await mkdtemp(join(tmpdir(), 'meshlet-app-race-')))
+    for (const [role, account] of [
+      ['owner', carol.owner],
+      ['meshlet', carol.meshlet],
+    ] as const) {
+      await app.call('auth.signInWithPassword', {
+        role,
+        handle: account.handle,
+        password: account.password,
+      })
+    }
+    const linking = app.call('meshlet.link', undefined)
+    await app.call('lending.set', { lending: false })
+    await app.call('capacity.set', { cpuMillis: 300, memoryMiB: 256, storageMiB: 0 })
+    await linking
+    await eventually('paused', () => state(app).phase === 'paused')
+    const membership = await eventually('membership published', () =>
+      carol.meshlet.session.agent.com.atproto.repo
+        .getRecord({ repo: carol.meshlet.did, collection: NSID.membership, rkey: 'self' })
+        .then((r) => r.data.value as { lending: boolean; offer: { cpuMillis: number } }),
+    )
+    expect(membership.lending).toBe(false)
+    expect(membership.offer.cpuMillis).toBe(300)
+  })
+})
+
 describe('bad settings on disk', () => {
   it('sets an unreadable settings file aside and starts with defaults', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'meshlet-app-bad-'))
