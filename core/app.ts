@@ -4,7 +4,7 @@
 // validate arguments before calling in; every method here still checks what only the app knows
 // (signed in? within this machine's capacity? a workload of ours?).
 import { EventEmitter } from 'node:events'
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { AtpAgent, type AtpSessionData } from '@atproto/api'
 import { AtUri } from '@atproto/syntax'
@@ -32,6 +32,7 @@ import {
 import { clusterView, RejectReason, type ClusterReport } from './identity/cluster.js'
 import { IdentityError, IdentityResolver, InvalidActorError } from './identity/resolver.js'
 import { accounts, ledger } from './fairshare/index.js'
+import { setAside, writeFileAtomic } from './files.js'
 import { sampleHost, type HostSample } from './host.js'
 import { NSID } from './lexicon/index.js'
 import { errorFields, silentLogger, type Level, type Logger } from './log.js'
@@ -190,8 +191,7 @@ export class MeshletApp implements DesktopHost {
     const saved = await readJson<Saved>(this.settingsFile).catch(async (err: unknown) => {
       // Unreadable settings must not keep the app from starting, nor be overwritten unseen:
       // they are set aside for the user to look at, and the defaults are used.
-      const aside = `${this.settingsFile}.unreadable-${Date.now()}`
-      await rename(this.settingsFile, aside).catch(() => undefined)
+      const aside = await setAside(this.settingsFile)
       this.note('warn', `Your settings could not be read (kept as ${aside}); using defaults`)
       this.fail('settings', err)
       return undefined
@@ -1304,12 +1304,8 @@ async function readJson<T>(path: string): Promise<T | undefined> {
   }
 }
 
-let tmpSeq = 0
-
 async function writeJson(path: string, value: unknown): Promise<void> {
-  const tmp = `${path}.${process.pid}.${++tmpSeq}.tmp`
-  await writeFile(tmp, JSON.stringify(value, null, 2))
-  await rename(tmp, path)
+  await writeFileAtomic(path, JSON.stringify(value, null, 2))
 }
 
 export type { OAuthRepoSession }

@@ -2,7 +2,8 @@
 // decisions are pure (scheduling/, fairshare/); this file feeds them the records seen and `now`,
 // then applies the resulting plan to Docker and to the meshlet's repo, one action at a time.
 import { EventEmitter } from 'node:events'
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
+import { writeFileAtomic } from './files.js'
 import { join } from 'node:path'
 import { arch as osArch } from 'node:os'
 import {
@@ -368,9 +369,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     const file = this.declinedFile
     if (!file) return
     try {
-      await mkdir(this.opts.dataDir!, { recursive: true })
-      await writeFile(`${file}.tmp`, JSON.stringify([...this.declined]))
-      await rename(`${file}.tmp`, file)
+      await writeFileAtomic(file, JSON.stringify([...this.declined]))
     } catch (err) {
       this.fail('declined', err as Error)
     }

@@ -1,8 +1,8 @@
 // Where sessions and tokens rest: a small key → value file. The desktop shell seals every value
 // with the OS keychain (Electron's safeStorage) before it reaches the disk; the headless daemon,
 // which has no keychain, writes the file readable by its user only. Values never reach a log.
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { readFile } from 'node:fs/promises'
+import { setAside, writeFileAtomic } from './files.js'
 
 export interface SecretStore {
   get(key: string): Promise<string | undefined>
@@ -29,7 +29,6 @@ export class SecretStoreError extends Error {
 export class FileSecretStore implements SecretStore {
   private cache?: Promise<Map<string, string>>
   private writing: Promise<void> = Promise.resolve()
-  private writes = 0
 
   constructor(
     readonly path: string,
@@ -58,7 +57,7 @@ export class FileSecretStore implements SecretStore {
     } catch {
       // Damaged: set aside (not deleted, not overwritten unseen) and start empty, so signing
       // in again works.
-      await rename(this.path, `${this.path}.unreadable-${Date.now()}`).catch(() => undefined)
+      await setAside(this.path)
       parsed = {}
     }
     const map = new Map<string, string>()
@@ -101,11 +100,7 @@ export class FileSecretStore implements SecretStore {
   private async flush(): Promise<void> {
     const snapshot = JSON.stringify(Object.fromEntries(await this.load()))
     const next = this.writing.then(async () => {
-      await mkdir(dirname(this.path), { recursive: true, mode: 0o700 })
-      const tmp = `${this.path}.${process.pid}.${++this.writes}.tmp`
-      await writeFile(tmp, snapshot, { mode: 0o600 })
-      await chmod(tmp, 0o600)
-      await rename(tmp, this.path)
+      await writeFileAtomic(this.path, snapshot, { mode: 0o600 })
     })
     // One failed write must not fail every later one.
     this.writing = next.catch(() => undefined)

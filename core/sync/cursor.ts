@@ -1,5 +1,5 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { readFile } from 'node:fs/promises'
+import { writeFileAtomic } from '../files.js'
 
 /** The firehose cursor (last processed seq) of one service, kept in a small JSON file written
  *  atomically so a crash never leaves a torn cursor. */
@@ -60,10 +60,7 @@ export class CursorFile {
   private async write(): Promise<void> {
     const seq = this.pending
     if (seq === undefined || seq === this.saved) return
-    await mkdir(dirname(this.path), { recursive: true })
-    const tmp = `${this.path}.${process.pid}.tmp`
-    await writeFile(tmp, JSON.stringify({ service: this.service, seq }))
-    await rename(tmp, this.path)
+    await writeFileAtomic(this.path, JSON.stringify({ service: this.service, seq }))
     this.saved = seq
     if (this.pending === seq) this.pending = undefined
   }

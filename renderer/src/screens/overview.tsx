@@ -1,5 +1,5 @@
 // The screen the tray opens to: whether this machine lends, how much, and on what terms.
-import { useEffect, useRef } from 'react'
+import { useEffect, useRef, type ReactNode } from 'react'
 import type { Account, Capacity, DashboardState, Role } from '../../../core/api.js'
 import { CapacitySlider } from '../components/capacity-slider.js'
 import { ConfirmAction } from '../components/confirm.js'
@@ -104,6 +104,41 @@ function Stats({ state, go }: { state: DashboardState; go: (section: Section) =>
 
 const FALLBACK_STEP: Capacity = { cpuMillis: 100, memoryMiB: 256, storageMiB: 1024 }
 
+/** The three sliders differ only in these. */
+const SLIDERS: {
+  key: keyof Capacity
+  label: string
+  icon: ReactNode
+  testId: string
+  format: (v: number) => string
+  unit: string
+}[] = [
+  {
+    key: 'cpuMillis',
+    label: 'CPU',
+    icon: <CpuIcon />,
+    testId: 'cpu-slider',
+    format: coresNumber,
+    unit: 'cores',
+  },
+  {
+    key: 'memoryMiB',
+    label: 'Memory',
+    icon: <MemoryIcon />,
+    testId: 'memory-slider',
+    format: gibNumber,
+    unit: 'GiB',
+  },
+  {
+    key: 'storageMiB',
+    label: 'Storage',
+    icon: <StorageIcon />,
+    testId: 'storage-slider',
+    format: gibNumber,
+    unit: 'GiB',
+  },
+]
+
 function CapacityCard({ state }: { state: DashboardState }) {
   const client = useApi()
   const { host, used, committed, offer, minimum } = state.capacity
@@ -121,6 +156,7 @@ function CapacityCard({ state }: { state: DashboardState }) {
     shown.current = { cpuMillis: cpu.value, memoryMiB: memory.value, storageMiB: storage.value }
   }, [cpu.value, memory.value, storage.value])
 
+  const confirmed = { cpuMillis: cpu, memoryMiB: memory, storageMiB: storage }
   const step = (k: keyof Capacity) => (minimum[k] > 0 ? minimum[k] : FALLBACK_STEP[k])
   const error = cpu.error ?? memory.error ?? storage.error
   return (
@@ -133,54 +169,28 @@ function CapacityCard({ state }: { state: DashboardState }) {
         </p>
       </div>
       <div className="sliders">
-        <CapacitySlider
-          label="CPU"
-          ariaLabel="CPU to lend"
-          icon={<CpuIcon />}
-          testId="cpu-slider"
-          value={cpu.value}
-          min={step('cpuMillis')}
-          max={host.cpuMillis}
-          step={step('cpuMillis')}
-          used={used.cpuMillis}
-          committed={committed.cpuMillis}
-          format={coresNumber}
-          unit="cores"
-          busy={cpu.busy}
-          onCommit={cpu.set}
-        />
-        <CapacitySlider
-          label="Memory"
-          ariaLabel="Memory to lend"
-          icon={<MemoryIcon />}
-          testId="memory-slider"
-          value={memory.value}
-          min={step('memoryMiB')}
-          max={host.memoryMiB}
-          step={step('memoryMiB')}
-          used={used.memoryMiB}
-          committed={committed.memoryMiB}
-          format={gibNumber}
-          unit="GiB"
-          busy={memory.busy}
-          onCommit={memory.set}
-        />
-        <CapacitySlider
-          label="Storage"
-          ariaLabel="Storage to lend"
-          icon={<StorageIcon />}
-          testId="storage-slider"
-          value={storage.value}
-          min={step('storageMiB')}
-          max={host.storageMiB}
-          step={step('storageMiB')}
-          used={used.storageMiB}
-          committed={committed.storageMiB}
-          format={gibNumber}
-          unit="GiB"
-          busy={storage.busy}
-          onCommit={storage.set}
-        />
+        {SLIDERS.map((r) => {
+          const c = confirmed[r.key]
+          return (
+            <CapacitySlider
+              key={r.key}
+              label={r.label}
+              ariaLabel={`${r.label} to lend`}
+              icon={r.icon}
+              testId={r.testId}
+              value={c.value}
+              min={step(r.key)}
+              max={host[r.key]}
+              step={step(r.key)}
+              used={used[r.key]}
+              committed={committed[r.key]}
+              format={r.format}
+              unit={r.unit}
+              busy={c.busy}
+              onCommit={c.set}
+            />
+          )
+        })}
       </div>
       <ErrorText error={error} />
     </section>
