@@ -41,6 +41,7 @@ import { RepoReader } from './repo/reader.js'
 import { PasswordSession, type RepoWriter } from './repo/writer.js'
 import { OAuthRestoreError, OAuthSignIn, type OAuthRepoSession } from './repo/oauth.js'
 import { Runtime } from './runtime/index.js'
+import { endingsOf, freshRunning, headlineOf } from './status.js'
 import {
   DEFAULT_CONFIG,
   roundOf,
@@ -1033,22 +1034,16 @@ export class MeshletApp implements DesktopHost {
             ...(s.record.message ? { message: s.record.message } : {}),
           }
         })
-        const running = placements.filter(
-          (p) => p.state === 'running' && now - Date.parse(p.updatedAt) <= this.config.lostAfterMs,
-        ).length
         const want = w.record.replicas
-        const headline =
-          now < info.decideAt
-            ? `Round ${info.round} is open for bids.`
-            : info.exhausted
-              ? 'It failed too often; no new placements are made.'
-              : running >= want
-                ? `Running: ${running} of ${want}.`
-                : placements.length > 0 && placements.every((p) => TERMINAL.has(p.state))
-                  ? `Finished: ${placements.map((p) => p.state).join(', ')}.`
-                  : winners.length === 0
-                    ? 'Not placed: no meshlet made a valid bid yet.'
-                    : `Placed ${winners.length} of ${want}; ${running} running.`
+        const headline = headlineOf({
+          round: info,
+          now,
+          want,
+          running: freshRunning(placements, now, this.config),
+          endings: endingsOf(placements),
+          winners: winners.length,
+          noBid: [],
+        })
         return {
           uri: w.uri,
           image: w.record.image,
@@ -1215,8 +1210,6 @@ export class MeshletApp implements DesktopHost {
     await next
   }
 }
-
-const TERMINAL = new Set(['exited', 'failed', 'stopped', 'yielded'])
 
 /** Why a replica is stopped here, said for people (StopReason, and the lender's own stop). */
 const STOP_REASONS: Record<string, string> = {

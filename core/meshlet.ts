@@ -23,6 +23,7 @@ import {
   authorityOf,
   bidRkey,
   DEFAULT_CONFIG,
+  ENDING_STATES,
   describeReason,
   plan,
   type Action,
@@ -82,8 +83,6 @@ type StatusDraft = {
         : T
     : never
 }
-
-const TERMINAL = new Set(['exited', 'failed', 'stopped', 'yielded'])
 
 export class Meshlet extends EventEmitter<MeshletEvents> {
   readonly store = new RecordStore()
@@ -681,7 +680,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private startRuledOut(w: WorkloadView, round: number): boolean {
     if (this.failedStarts.has(`${w.uri}|${w.cid}|${round}`)) return true
     const own = this.ownStatus(w.uri, w.cid, round)
-    return own !== undefined && TERMINAL.has(own.record.state)
+    return own !== undefined && ENDING_STATES.has(own.record.state)
   }
 
   private ownStatus(workloadUri: string, cid: string, round: number) {
@@ -849,7 +848,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       // Checked after the slow stats call: a replica being stopped, or already reported ended,
       // must not be reported running again.
       const latest = this.ownStatus(r.workloadUri, r.cid, r.round)
-      if (this.inflight.has(replicaKey(r)) || (latest && TERMINAL.has(latest.record.state)))
+      if (this.inflight.has(replicaKey(r)) || (latest && ENDING_STATES.has(latest.record.state)))
         continue
       if (!this.running) return
       await this.publishStatus(
@@ -922,7 +921,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
    *  reported running again would be declared lost and run a second time. */
   private publishStatus(workloadUri: string, round: number, record: StatusDraft): Promise<void> {
     const key = replicaKey({ workloadUri, cid: record.workload.cid, round })
-    const ending = TERMINAL.has(record.state)
+    const ending = ENDING_STATES.has(record.state)
     if (ending) this.ended.add(key)
     else if (this.ended.has(key)) return Promise.resolve()
     const previous = this.statusWrites.get(key) ?? Promise.resolve()

@@ -15,6 +15,7 @@ import {
 import { RepoReader } from './repo/reader.js'
 import {
   DEFAULT_CONFIG,
+  ENDING_STATES,
   describeReason,
   eligibility,
   roundOf,
@@ -198,24 +199,64 @@ export async function workloadStatusReport(
 }
 
 function headline(r: StatusReport, w: WorkloadView, now: number, config: SchedulingConfig): string {
-  // Only this version's replicas whose heartbeat is still fresh count as running.
-  const running = r.statuses.filter(
-    (s) =>
-      s.cid === w.cid &&
-      s.state === 'running' &&
-      now - Date.parse(s.updatedAt) <= config.lostAfterMs,
+  const mine = r.statuses.filter((s) => s.cid === w.cid)
+  return headlineOf({
+    round: r.round!,
+    now,
+    want: w.record.replicas,
+    running: freshRunning(mine, now, config),
+    endings: endingsOf(mine),
+    winners: r.winners.length,
+    noBid: r.noBid.map((n) => n.reason).filter((x): x is NoBidReason => x !== undefined),
+  })
+}
+
+/** What a workload's headline is said from; the CLI's status and the dashboard both use it. */
+export interface HeadlineFacts {
+  round: RoundInfo
+  now: number
+  want: number
+  /** Replicas of this version whose heartbeat is fresh. */
+  running: number
+  /** The states of this version's replicas when every one has ended, else undefined. */
+  endings?: string[]
+  winners: number
+  /** Why mutual meshlets did not bid, when known. */
+  noBid: NoBidReason[]
+}
+
+/** Replicas reported running whose last heartbeat is within lostAfter. */
+export function freshRunning(
+  statuses: { state: string; updatedAt: string }[],
+  now: number,
+  config: SchedulingConfig,
+): number {
+  return statuses.filter(
+    (s) => s.state === 'running' && now - Date.parse(s.updatedAt) <= config.lostAfterMs,
   ).length
-  const want = w.record.replicas
-  if (!r.decided)
-    return `Round ${r.round?.round} is open for bids; selection at ${new Date(r.round!.decideAt).toISOString()}.`
-  if (r.round?.exhausted) return 'The workload failed too often; no new placements are made.'
-  if (running >= want) return `Running: ${running} of ${want} replicas.`
-  if (r.winners.length === 0) {
-    const reasons = [...new Set(r.noBid.map((n) => n.reason).filter(Boolean))] as NoBidReason[]
+}
+
+/** The replicas' final states, when there are some and all have ended. */
+export function endingsOf(statuses: { state: string }[]): string[] | undefined {
+  return statuses.length > 0 && statuses.every((s) => ENDING_STATES.has(s.state))
+    ? statuses.map((s) => s.state)
+    : undefined
+}
+
+/** One sentence: the state of a workload in brief. */
+export function headlineOf(f: HeadlineFacts): string {
+  if (f.now < f.round.decideAt) {
+    return `Round ${f.round.round} is open for bids; selection at ${new Date(f.round.decideAt).toISOString()}.`
+  }
+  if (f.round.exhausted) return 'The workload failed too often; no new placements are made.'
+  if (f.running >= f.want) return `Running: ${f.running} of ${f.want} replicas.`
+  if (f.endings) return `Finished: ${f.endings.join(', ')}.`
+  if (f.winners === 0) {
+    const reasons = [...new Set(f.noBid)]
     const why = reasons.length > 0 ? ` ${reasons.map(describeReason).join(' ')}` : ''
     return `Not placed: no meshlet made a valid bid.${why}`
   }
-  return `Placed on ${r.winners.length} of ${want} replicas; ${running} running.`
+  return `Placed on ${f.winners} of ${f.want} replicas; ${f.running} running.`
 }
 
 export function printStatus(r: StatusReport, out: (line: string) => void): void {

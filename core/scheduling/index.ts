@@ -1,6 +1,7 @@
 // Scheduling: pure decisions from records and `now` (see README.md).
 export {
   DEFAULT_CONFIG,
+  ENDING_STATES,
   type Action,
   type BidAction,
   type BidCheck,

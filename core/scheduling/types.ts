@@ -120,6 +120,14 @@ export interface Selection {
   ranked: RankedBid[]
 }
 
+/** Status states that end a replica: nothing but another ending may follow one. */
+export const ENDING_STATES: ReadonlySet<string> = new Set([
+  'exited',
+  'failed',
+  'stopped',
+  'yielded',
+])
+
 export type StopReason = 'yielded' | 'deleted' | 'superseded' | 'not-selected' | 'paused'
 
 export interface BidAction {
