@@ -2,8 +2,10 @@
 // and the status records meshlets published for it.
 import Docker from 'dockerode'
 import { NSID } from '../../core/lexicon/index.js'
-import { LABEL_MESHLET, LABEL_WORKLOAD } from '../../core/runtime/index.js'
-import type { Member } from '../_util.js'
+import { LABEL_MESHLET, LABEL_WORKLOAD, Runtime } from '../../core/runtime/index.js'
+import { jsonLogger } from '../../core/log.js'
+import { Meshlet, type MeshletOptions } from '../../core/meshlet.js'
+import { localIdentity, type Member, type Network } from '../_util.js'
 
 export const docker = new Docker()
 
@@ -53,4 +55,29 @@ export async function statusesOf(
     }
   }
   return out
+}
+
+/** A member's meshlet in this process on the local network, running guests in the real Docker
+ *  engine, with a short grace. MESHLET_TEST_LOG=1 prints its decisions, for debugging. */
+export function dockerMeshlet(
+  net: Network,
+  m: Member,
+  members: Member[],
+  extra: Partial<MeshletOptions> = {},
+): Meshlet {
+  return new Meshlet({
+    did: m.meshlet.did,
+    owner: m.owner.did,
+    members: members.map((o) => o.owner.did),
+    identity: localIdentity(net),
+    writer: m.meshlet.session,
+    firehose: net.pds.url,
+    offer: { cpuMillis: 1000, memoryMiB: 256 },
+    runtime: new Runtime({ meshletDid: m.meshlet.did }),
+    ...(process.env.MESHLET_TEST_LOG
+      ? { log: jsonLogger((l) => process.stderr.write(l + '\n'), { base: { name: m.name } }) }
+      : {}),
+    ...extra,
+    config: { graceMs: 500, ...extra.config },
+  })
 }

@@ -8,18 +8,17 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { NSID } from '../../core/lexicon/index.js'
 import { Meshlet } from '../../core/meshlet.js'
-import { LABEL_MESHLET, Runtime } from '../../core/runtime/index.js'
+import { LABEL_MESHLET } from '../../core/runtime/index.js'
 import { TEST_IMAGE } from '../infra.js'
 import {
   createMember,
   eventually,
   link,
-  localIdentity,
   startNetwork,
   type Member,
   type Network,
 } from '../_util.js'
-import { containersOf, removeContainersOf } from './_util.js'
+import { containersOf, removeContainersOf, dockerMeshlet } from './_util.js'
 
 const BIN = new URL('../../bin/meshlet.js', import.meta.url).pathname
 let net: Network
@@ -65,17 +64,7 @@ beforeAll(async () => {
   await link(alice)
   await link(bob)
   dataDir = await mkdtemp(join(tmpdir(), 'meshlet-daemon-'))
-  aliceMeshlet = new Meshlet({
-    did: alice.meshlet.did,
-    owner: alice.owner.did,
-    members: [bob.owner.did],
-    identity: localIdentity(net),
-    writer: alice.meshlet.session,
-    firehose: net.pds.url,
-    offer: { cpuMillis: 1000, memoryMiB: 256 },
-    runtime: new Runtime({ meshletDid: alice.meshlet.did }),
-    config: { graceMs: 500 },
-  })
+  aliceMeshlet = dockerMeshlet(net, alice, [bob])
   await aliceMeshlet.start()
 })
 

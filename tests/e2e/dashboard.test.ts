@@ -12,7 +12,7 @@ import { openApp, type MeshletApp } from '../../core/app.js'
 import { main, RENDERER_DIR } from '../../core/cli/main.js'
 import { NSID } from '../../core/lexicon/index.js'
 import { Meshlet } from '../../core/meshlet.js'
-import { LABEL_MESHLET, Runtime } from '../../core/runtime/index.js'
+import { LABEL_MESHLET } from '../../core/runtime/index.js'
 import { bidRkey } from '../../core/scheduling/index.js'
 import { MemorySecretStore } from '../../core/secrets.js'
 import { serveUi, type UiServer } from '../../core/ui-server.js'
@@ -21,13 +21,12 @@ import {
   createMember,
   eventually,
   link,
-  localIdentity,
   startNetwork,
   type Member,
   type Network,
   localNetworkConfig,
 } from '../_util.js'
-import { containersOf, removeContainersOf, statusesOf } from './_util.js'
+import { containersOf, removeContainersOf, statusesOf, dockerMeshlet } from './_util.js'
 
 const SHOTS = join(process.cwd(), 'artifacts', 'screenshots')
 
@@ -50,17 +49,7 @@ beforeAll(async () => {
   bob = await createMember(net, 'bob')
   carol = await createMember(net, 'carol')
   for (const m of [alice, bob]) await link(m)
-  bobMeshlet = new Meshlet({
-    did: bob.meshlet.did,
-    owner: bob.owner.did,
-    members: [alice.owner.did],
-    identity: localIdentity(net),
-    writer: bob.meshlet.session,
-    firehose: net.pds.url,
-    offer: { cpuMillis: 1000, memoryMiB: 256 },
-    runtime: new Runtime({ meshletDid: bob.meshlet.did }),
-    config: { graceMs: 500 },
-  })
+  bobMeshlet = dockerMeshlet(net, bob, [alice])
   await bobMeshlet.start()
 
   // alice's daemon, exactly as a user starts it, in this process so the test can stop it.

@@ -6,18 +6,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { NSID } from '../../core/lexicon/index.js'
 import { Meshlet } from '../../core/meshlet.js'
 import type { RepoWriter } from '../../core/repo/writer.js'
-import { LABEL_MESHLET, Runtime } from '../../core/runtime/index.js'
+import { LABEL_MESHLET } from '../../core/runtime/index.js'
 import { TEST_IMAGE } from '../infra.js'
 import {
   createMember,
   eventually,
   link,
-  localIdentity,
   startNetwork,
   type Member,
   type Network,
 } from '../_util.js'
-import { containersOf, removeContainersOf, statusesOf as statuses } from './_util.js'
+import { containersOf, removeContainersOf, statusesOf as statuses, dockerMeshlet } from './_util.js'
 
 let net: Network
 let alice: Member, bob: Member, carol: Member
@@ -67,16 +66,9 @@ beforeAll(async () => {
   ])
   for (const m of members.keys()) await link(m)
   for (const [m, others] of members) {
-    const meshlet = new Meshlet({
-      did: m.meshlet.did,
-      owner: m.owner.did,
-      members: others.map((o) => o.owner.did),
-      identity: localIdentity(net),
+    const meshlet = dockerMeshlet(net, m, others, {
       writer: slowEndings(m.meshlet.session),
-      firehose: net.pds.url,
-      offer: { cpuMillis: 1000, memoryMiB: 256 },
-      runtime: new Runtime({ meshletDid: m.meshlet.did }),
-      config: { graceMs: 500, heartbeatMs: 50 },
+      config: { heartbeatMs: 50 },
     })
     meshlets.push(meshlet)
     await meshlet.start()

@@ -2,10 +2,10 @@
 // its own DID, selecting winners from the same public bids with no central scheduler.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { NSID } from '../../core/lexicon/index.js'
-import { jsonLogger } from '../../core/log.js'
+
 import { main } from '../../core/cli/main.js'
 import { Meshlet } from '../../core/meshlet.js'
-import { LABEL_MESHLET, Runtime } from '../../core/runtime/index.js'
+import { LABEL_MESHLET } from '../../core/runtime/index.js'
 import { bidRkey, describeReason, MAX_PRIORITY } from '../../core/scheduling/index.js'
 import { workloadStatusReport } from '../../core/status.js'
 import { TEST_IMAGE, TEST_REGISTRY } from '../infra.js'
@@ -19,7 +19,7 @@ import {
   type Member,
   type Network,
 } from '../_util.js'
-import { containersOf, removeContainersOf, statusesOf } from './_util.js'
+import { containersOf, removeContainersOf, statusesOf, dockerMeshlet } from './_util.js'
 
 let net: Network
 let members: Member[]
@@ -27,21 +27,7 @@ let eve: Member
 const meshlets = new Map<string, Meshlet>()
 
 function meshletFor(m: Member, others: Member[]): Meshlet {
-  return new Meshlet({
-    did: m.meshlet.did,
-    owner: m.owner.did,
-    members: others.map((o) => o.owner.did),
-    identity: localIdentity(net),
-    writer: m.meshlet.session,
-    firehose: net.pds.url,
-    offer: { cpuMillis: 1000, memoryMiB: 256 },
-    runtime: new Runtime({ meshletDid: m.meshlet.did }),
-    config: { graceMs: 500 },
-    // MESHLET_TEST_LOG=1 shows each meshlet's decisions, for debugging a failure.
-    ...(process.env.MESHLET_TEST_LOG
-      ? { log: jsonLogger((l) => process.stderr.write(l + '\n'), { base: { name: m.name } }) }
-      : {}),
-  })
+  return dockerMeshlet(net, m, others)
 }
 
 async function submit(m: Member, extra: Record<string, unknown> = {}) {
