@@ -7,7 +7,8 @@ import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import Docker from 'dockerode'
-import { LABEL_MESHLET, type ReplicaSpec } from '../../../core/runtime/index.js'
+import { afterAll } from 'vitest'
+import { LABEL_MESHLET, Runtime, type ReplicaSpec } from '../../../core/runtime/index.js'
 import { TEST_IMAGE } from '../../infra.js'
 
 export const docker = new Docker()
@@ -208,4 +209,17 @@ export async function dockerProxy(): Promise<DockerProxy> {
       rmSync(socketPath, { force: true })
     },
   }
+}
+
+/** A runtime with a meshlet DID of its own for one test file, its background errors collected;
+ *  disposed, and its containers removed, after the file. */
+export function fileRuntime(): { did: string; runtime: Runtime; errors: Error[] } {
+  const did = testDid()
+  const errors: Error[] = []
+  const runtime = new Runtime({ meshletDid: did, docker, onError: (e) => errors.push(e) })
+  afterAll(async () => {
+    await runtime[Symbol.asyncDispose]()
+    await removeMeshletContainers(did)
+  })
+  return { did, runtime, errors }
 }

@@ -1,7 +1,7 @@
 // watch(): the engine's events for our guests, through exits, OOM kills, handler failures and
 // the engine going away and coming back.
 import Docker from 'dockerode'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
   EventHandlerError,
   LABELS,
@@ -10,23 +10,9 @@ import {
   type ReplicaEvent,
 } from '../../../core/runtime/index.js'
 import { TEST_IMAGE } from '../../infra.js'
-import {
-  docker,
-  dockerProxy,
-  removeMeshletContainers,
-  testDid,
-  testSpec,
-  waitFor,
-} from './_util.js'
+import { docker, dockerProxy, testDid, testSpec, waitFor, fileRuntime } from './_util.js'
 
-const did = testDid()
-const errors: Error[] = []
-const runtime = new Runtime({ meshletDid: did, docker, onError: (e) => errors.push(e) })
-
-afterAll(async () => {
-  await runtime[Symbol.asyncDispose]()
-  await removeMeshletContainers(did)
-})
+const { did, runtime, errors } = fileRuntime()
 
 function collect(rt: Runtime, signal: AbortSignal): ReplicaEvent[] {
   const events: ReplicaEvent[] = []

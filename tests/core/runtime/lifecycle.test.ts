@@ -1,6 +1,6 @@
 // Start, find, sample, stop: a replica's life against the real engine.
 import { setTimeout as sleep } from 'node:timers/promises'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
   ForeignContainerError,
   InvalidSpecError,
@@ -16,20 +16,13 @@ import {
   exists,
   logsOf,
   randomId,
-  removeMeshletContainers,
   testDid,
   testSpec,
   waitFor,
+  fileRuntime,
 } from './_util.js'
 
-const did = testDid()
-const errors: Error[] = []
-const runtime = new Runtime({ meshletDid: did, docker, onError: (e) => errors.push(e) })
-
-afterAll(async () => {
-  await runtime[Symbol.asyncDispose]()
-  await removeMeshletContainers(did)
-})
+const { did, runtime, errors } = fileRuntime()
 
 describe('Runtime lifecycle', () => {
   it('starts a replica with all four labels, lists it, finds it, stops it, and stops again', async () => {
