@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { openApp, type AppOptions, type MeshletApp } from '../core/app.js'
 import { NSID } from '../core/lexicon/index.js'
 import { MemorySecretStore } from '../core/secrets.js'
+import { serveUi, type UiServer } from '../core/ui-server.js'
 import {
   createLocalAccount,
   localNetworkConfig,
@@ -100,4 +101,38 @@ export async function placeholderPage(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'meshlet-static-'))
   await writeFile(join(dir, 'index.html'), '<!doctype html><title>dashboard</title>')
   return dir
+}
+
+/** A linked member whose app is served by the dashboard bridge (a placeholder page), for tests
+ *  of the bridge and of the renderer's clients. */
+export async function memberDashboard(
+  net: Network,
+  extra: Partial<AppOptions> = {},
+): Promise<{
+  alice: Member
+  app: MeshletApp
+  ui: UiServer
+  staticDir: string
+  close: () => Promise<void>
+}> {
+  const alice = await createMember(net, 'alice')
+  await link(alice)
+  const app = await memberApp(net, alice, extra)
+  const staticDir = await placeholderPage()
+  const ui = await serveUi({
+    host: app,
+    port: 0,
+    staticDir,
+    ...(extra.log ? { log: extra.log } : {}),
+  })
+  return {
+    alice,
+    app,
+    ui,
+    staticDir,
+    close: async () => {
+      await ui.close()
+      await app.close()
+    },
+  }
 }

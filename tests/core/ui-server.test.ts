@@ -4,7 +4,7 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import type { DashboardState, WireServerFrame } from '../../core/api.js'
@@ -12,39 +12,29 @@ import { type MeshletApp } from '../../core/app.js'
 import { jsonLogger } from '../../core/log.js'
 import {
   CLOSE_UNAUTHORIZED,
-  serveUi,
   TOKEN_PROTOCOL_PREFIX,
   WIRE_PROTOCOL,
   type UiServer,
 } from '../../core/ui-server.js'
-import {
-  createMember,
-  eventually,
-  link,
-  startNetwork,
-  type Member,
-  type Network,
-  memberApp,
-  placeholderPage,
-} from '../_util.js'
+import { eventually, startNetwork, type Member, type Network, memberDashboard } from '../_util.js'
 
 let net: Network
 let alice: Member
 let app: MeshletApp
 let ui: UiServer
 let dataDir: string
+let secret: string
 const logLines: string[] = []
 
 beforeAll(async () => {
   net = await startNetwork()
-  alice = await createMember(net, 'alice')
-  await link(alice)
   dataDir = await mkdtemp(join(tmpdir(), 'meshlet-ui-'))
-  const staticDir = await placeholderPage()
-  await writeFile(join(dataDir, 'secret.txt'), 'not for the web')
   const log = jsonLogger((l) => logLines.push(l), { level: 'debug' })
-  app = await memberApp(net, alice, { dataDir, log })
-  ui = await serveUi({ host: app, port: 0, staticDir, log })
+  let staticDir: string
+  ;({ alice, app, ui, staticDir } = await memberDashboard(net, { dataDir, log }))
+  // A real file just outside the served folder: what a traversal would reach.
+  secret = `${basename(staticDir)}.secret`
+  await writeFile(join(dirname(staticDir), secret), 'not for the web')
 })
 
 afterAll(async () => {
@@ -125,9 +115,9 @@ describe('dashboard server', () => {
 
   it('refuses another Host name (DNS rebinding), other methods, and paths outside the page', async () => {
     expect((await get('/', { host: `evil.example:${port()}` })).status).toBe(421)
-    expect((await get('/../secret.txt')).status).toBe(404)
-    expect((await get('/%2e%2e/secret.txt')).status).toBe(404)
-    expect((await get('/..%2fsecret.txt')).status).toBe(404)
+    expect((await get(`/../${secret}`)).status).toBe(404)
+    expect((await get(`/%2e%2e/${secret}`)).status).toBe(404)
+    expect((await get(`/..%2f${secret}`)).status).toBe(404)
     expect((await get('/nope.js')).status).toBe(404)
   })
 

@@ -4,19 +4,16 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { DashboardState, PreloadBridge, WireResult } from '../../../core/api.js'
 import { type MeshletApp } from '../../../core/app.js'
-import { serveUi, type UiServer } from '../../../core/ui-server.js'
+import { type UiServer } from '../../../core/ui-server.js'
 import { createTransport } from '../../../renderer/src/api/client.js'
 import type { Transport } from '../../../renderer/src/api/transport.js'
 import { WebSocketClient } from '../../../renderer/src/api/ws-client.js'
 import {
-  createMember,
   eventually,
-  link,
   startNetwork,
   type Member,
   type Network,
-  memberApp,
-  placeholderPage,
+  memberDashboard,
 } from '../../_util.js'
 import { openTab } from '../_browser.js'
 
@@ -27,11 +24,7 @@ let ui: UiServer
 
 beforeAll(async () => {
   net = await startNetwork()
-  alice = await createMember(net, 'alice')
-  await link(alice)
-  const staticDir = await placeholderPage()
-  app = await memberApp(net, alice)
-  ui = await serveUi({ host: app, port: 0, staticDir })
+  ;({ alice, app, ui } = await memberDashboard(net))
 })
 
 afterAll(async () => {

@@ -25,14 +25,12 @@ import {
   type WebSocketClientOptions,
 } from '../../../renderer/src/api/ws-client.js'
 import {
-  createMember,
   eventually,
-  link,
   startNetwork,
   type Member,
   type Network,
-  memberApp,
   placeholderPage,
+  memberDashboard,
 } from '../../_util.js'
 import { openTab, type Browser } from '../_browser.js'
 
@@ -47,12 +45,10 @@ const logLines: string[] = []
 
 beforeAll(async () => {
   net = await startNetwork()
-  alice = await createMember(net, 'alice')
-  await link(alice)
-  staticDir = await placeholderPage()
   log = jsonLogger((l) => logLines.push(l), { level: 'debug' })
-  app = await memberApp(net, alice, { log })
-  ui = await serveUi({ host: app, port: 0, staticDir, log })
+  ;({ alice, app, ui } = await memberDashboard(net, { log }))
+  // For bringing the server back on the same port.
+  staticDir = await placeholderPage()
   port = Number(new URL(ui.origin).port)
 })
 
