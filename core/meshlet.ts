@@ -4,6 +4,7 @@
 import { EventEmitter } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import { writeFileAtomic } from './files.js'
+import { checkDates, wakeDelay } from './clock/index.js'
 import { join } from 'node:path'
 import { arch as osArch } from 'node:os'
 import {
@@ -473,7 +474,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     })
   }
 
-  private onRecord(evt: RecordEvent): void {
+  private onRecord(received: RecordEvent): void {
+    const evt = this.checkSkew(received)
     this.emit('record', evt)
     if (evt.event === 'dropped') {
       this.log.log('warn', 'record.dropped', {
@@ -518,6 +520,16 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       })
     }
     if (change !== 'none') this.scheduleTick()
+  }
+
+  /** A record dated beyond the allowed skew is dropped like any invalid record: a date far
+   *  ahead would hold rounds and timers in the future. Our own writes are dated by us. */
+  private checkSkew(evt: RecordEvent): RecordEvent {
+    if (evt.event !== 'put' || evt.source === 'own') return evt
+    const check = checkDates(evt.collection, evt.record, this.now())
+    if (check.ok) return evt
+    const { did, collection, rkey, uri, source } = evt
+    return { event: 'dropped', source, did, collection, rkey, uri, reason: check.reason }
   }
 
   private recomputeCluster(): void {
@@ -624,7 +636,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     }
     clearTimeout(this.wakeTimer)
     if (result.nextWakeAt !== undefined && this.running) {
-      const delay = Math.max(0, result.nextWakeAt - this.now())
+      // Clamped: a far wake-up becomes a re-check, never a timer that overflows and spins.
+      const delay = wakeDelay(result.nextWakeAt, this.now())
       this.wakeTimer = setTimeout(() => this.scheduleTick(), delay)
     }
   }
