@@ -1,0 +1,3 @@
+// The lending policy: when this machine lends, throttles or pauses (README.md).
+export * from './rules.js'
+export * from './decide.js'
