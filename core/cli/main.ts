@@ -6,9 +6,10 @@ import { jsonLogger, type Level } from '../log.js'
 import { openApp } from '../app.js'
 import { FileSecretStore } from '../secrets.js'
 import { serveUi, type UiServer } from '../ui-server.js'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { passwordSession } from '../repo/writer.js'
+import { publishLinkage } from '../repo/linkage.js'
+import { DEFAULT_MACHINE_DIR, init, machineForRun, secretsFile } from './machine.js'
 import { intFlag, list, parse, required, secretFromEnv, UsageError } from './args.js'
 import { printStatus, workloadStatusReport } from '../status.js'
 import { AtUri } from '@atproto/syntax'
@@ -20,8 +21,10 @@ export const DEFAULT_HANDLE_RESOLVER = 'https://public.api.bsky.app'
 const HELP = `meshlet — lend spare compute to your commune, coordinated over the AT Protocol
 
 Usage:
+  meshlet init   --owner <handle|did> --pds <url> [--handle <h>] [--email <e>]
+                 [--invite-code <c>] [--plc <url>] [--data-dir <dir>]
   meshlet link   --did <meshlet> --owner <owner> [network flags]
-  meshlet run    --did <meshlet> --owner <owner> --cluster-members <owners> [options]
+  meshlet run    [--did <meshlet>] --owner <owner> --cluster-members <owners> [options]
   meshlet submit --owner <owner> --image <ref> [options] [-- command...]
   meshlet status <workload at-uri> [network flags]
   meshlet delete <workload at-uri> [network flags]
@@ -29,15 +32,33 @@ Usage:
 
 DIDs and handles are accepted wherever a DID is asked for.
 
+init    Creates this machine's own account on the PDS you choose (your own, or your
+        commune's), keeps its generated password in <data-dir>/secrets.json (readable by
+        you only), writes the two linkage records, and prints the machine's DID. Run it
+        again on the same data directory and it keeps the same machine. Credentials:
+        OWNER_PASSWORD (the owner's app password).
+          --owner <handle|did>      whose machine this is
+          --pds <url>               where to create the account (https://…)
+          --handle <h>              a full handle, a name under the PDS's first domain, or
+                                    .domain for a generated name under that domain
+                                    (default: <owner>-mesh-<random> under the PDS's domain)
+          --email <e>               the account's email, when the PDS asks for one
+          --invite-code <c>         when the PDS asks for one
+          --data-dir <dir>          where the machine is kept (default ${DEFAULT_MACHINE_DIR})
+          --plc <url>               PLC directory (default ${DEFAULT_PLC})
+          --handle-resolver <url>   default: the --pds
+
 link    Writes the two linkage records: commune.scheduler.meshlet in the owner's repo
         (credentials: OWNER_PASSWORD) and commune.scheduler.meshletOwner in the meshlet's
         repo (credentials: MESHLET_PASSWORD). Use app passwords.
 
 run     Runs the meshlet daemon: publishes its membership record, forms the cluster, follows
         the firehose, bids on workloads, runs the ones it wins in Docker and reports their
-        status. Logs one JSON line per event. Credentials: MESHLET_PASSWORD.
+        status. Logs one JSON line per event. Credentials: the account \`meshlet init\`
+        kept in --data-dir (then --did may be left out), or MESHLET_PASSWORD with --did.
           --cluster-members <list>  owner DIDs or handles, comma-separated
-          --data-dir <dir>          where the firehose cursor is kept (default ./.meshlet/<did>)
+          --data-dir <dir>          where the firehose cursor is kept (default ./.meshlet/<did>,
+                                    or ${DEFAULT_MACHINE_DIR} without --did)
           --cpu <millicores>        CPU to lend (default 1000)
           --memory <MiB>            memory to lend (default 1024)
           --storage <MiB>           scratch storage to lend (default 1024)
@@ -103,6 +124,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       case '-h':
         io.out(HELP)
         return command === undefined ? 2 : 0
+      case 'init':
+        return await init(rest, io, identityFrom)
       case 'link':
         return await link(rest, io)
       case 'run':
@@ -165,9 +188,7 @@ async function link(argv: string[], io: Io): Promise<number> {
   if (meshletDid === ownerDid) throw new UsageError('a meshlet needs its own DID, not its owner’s')
   const owner = await passwordSession(identity, ownerDid, ownerPassword)
   const meshlet = await passwordSession(identity, meshletDid, meshletPassword)
-  const createdAt = new Date().toISOString()
-  const a = await owner.put(NSID.meshlet, meshletDid, { meshlet: meshletDid, createdAt })
-  const b = await meshlet.put(NSID.meshletOwner, 'self', { owner: ownerDid, createdAt })
+  const { owner: a, meshlet: b } = await publishLinkage(owner, meshlet)
   io.out(`linked ${meshletDid} and ${ownerDid}\n  ${a.uri}\n  ${b.uri}`)
   return 0
 }
@@ -188,7 +209,7 @@ async function run(argv: string[], io: Io): Promise<number> {
     'ui-port': { type: 'string' },
     ...network,
   })
-  required(values, 'did', 'owner', 'cluster-members')
+  required(values, 'owner', 'cluster-members')
   const level = (values['log-level'] ?? 'info') as Level
   if (!['debug', 'info', 'warn', 'error'].includes(level)) {
     throw new UsageError(`--log-level must be debug, info, warn or error`)
@@ -203,20 +224,17 @@ async function run(argv: string[], io: Io): Promise<number> {
     values['ui-port'] === undefined ? undefined : intFlag(values, 'ui-port', 0, 0, 65535)
   const firehose = values.firehose ?? DEFAULT_FIREHOSE
   if (!URL.canParse(firehose)) throw new UsageError(`not a URL: ${firehose}`)
-  const password = secretFromEnv('MESHLET_PASSWORD', io.env)
   const identity = identityFrom(values)
-  const did = await identity.resolveActor(values.did!)
+  const { did, dataDir, writer: meshletWriter } = await machineForRun(values, identity, io.env)
   const owner = await identity.resolveActor(values.owner!)
   const members = await Promise.all(
     list(values['cluster-members']).map((m) => identity.resolveActor(m)),
   )
-  const meshletWriter = await passwordSession(identity, did, password)
   // With OWNER_PASSWORD the dashboard can also submit and delete the owner's workloads.
   const ownerWriter = io.env.OWNER_PASSWORD
     ? await passwordSession(identity, owner, io.env.OWNER_PASSWORD)
     : undefined
   const log = jsonLogger(io.out, { level, base: { meshlet: did } })
-  const dataDir = values['data-dir'] ?? `.meshlet/${did.replace(/[^a-zA-Z0-9]/g, '_')}`
   const app = await openApp({
     dataDir,
     network: {
@@ -227,7 +245,7 @@ async function run(argv: string[], io: Io): Promise<number> {
     },
     // No keychain here: sessions signed in from the dashboard rest in a file only this user
     // can read.
-    secrets: new FileSecretStore(join(dataDir, 'secrets.json')),
+    secrets: new FileSecretStore(secretsFile(dataDir)),
     docker: !values['no-docker'],
     meshletWriter,
     ...(ownerWriter ? { ownerWriter } : {}),

@@ -15,7 +15,7 @@ describe('meshlet command line', () => {
     const t = io()
     expect(await main(['--help'], t.io)).toBe(0)
     const help = t.out.join('\n')
-    for (const word of ['link', 'run', 'submit', 'status', 'delete'])
+    for (const word of ['init', 'link', 'run', 'submit', 'status', 'delete'])
       expect(help).toContain(`meshlet ${word}`)
     for (const flag of [
       '--did',
@@ -31,6 +31,10 @@ describe('meshlet command line', () => {
       '--replicas',
       '--command',
       '--handle-resolver',
+      '--pds',
+      '--handle',
+      '--email',
+      '--invite-code',
     ]) {
       expect(help).toContain(flag)
     }
@@ -40,6 +44,8 @@ describe('meshlet command line', () => {
     [['frobnicate'], /unknown command: frobnicate/],
     [['run', '--did', 'did:plc:a', '--owner', 'did:plc:b'], /missing --cluster-members/],
     [['link', '--owner', 'did:plc:b'], /missing --did/],
+    [['init', '--owner', 'did:plc:b'], /missing --pds/],
+    [['init', '--owner', 'did:plc:b', '--pds', 'nope'], /not a URL: nope/],
     [['run', '--bogus'], /Unknown option '--bogus'/],
     [['submit', '--owner', 'did:plc:a'], /missing --image/],
     [
@@ -86,7 +92,7 @@ describe('meshlet command line', () => {
     const run = promisify(execFile)
     await expect(run(process.execPath, [bin, 'run'])).rejects.toMatchObject({
       code: 2,
-      stderr: expect.stringContaining('missing --did, --owner, --cluster-members'),
+      stderr: expect.stringContaining('missing --owner, --cluster-members'),
     })
   })
 })
