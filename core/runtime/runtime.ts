@@ -10,6 +10,7 @@ import {
   LABEL_MESHLET,
   LABEL_ROUND,
   LABEL_WORKLOAD,
+  MIN_CPU_MILLIS,
   checkConfigOptions,
   checkImage,
   checkSpec,
@@ -64,6 +65,8 @@ export interface ManagedReplica {
   startedAt?: string
   finishedAt?: string
   image: string
+  /** The CPU limit the container has now (NanoCpus), in millicores; lowered while throttled. */
+  cpuMillis?: number
 }
 
 /** Integers, as every number in an atproto record must be. */
@@ -141,6 +144,8 @@ function toReplica(
   if (startedAt) replica.startedAt = startedAt
   const finishedAt = dockerTime(info.State.FinishedAt)
   if (finishedAt && !info.State.Running) replica.finishedAt = finishedAt
+  const nanoCpus = info.HostConfig?.NanoCpus
+  if (nanoCpus) replica.cpuMillis = Math.round(nanoCpus / 1e6)
   return replica
 }
 
@@ -421,6 +426,26 @@ export class Runtime {
       if (status !== 404 && status !== 409) throw wrapDockerError(err, 'remove')
     }
     this.#samples.delete(info.Id)
+  }
+
+  /**
+   * Changes the CPU limit of one of our running containers (`docker update --cpus`), as the
+   * lending policy throttles guests while the lender uses the machine and restores them after.
+   * Only the CFS quota changes; every other limit stays as `containerConfig` made it.
+   */
+  async updateCpu(containerId: string, cpuMillis: number): Promise<void> {
+    if (!Number.isSafeInteger(cpuMillis) || cpuMillis < MIN_CPU_MILLIS) {
+      throw new InvalidSpecError([
+        `cpuMillis must be an integer from ${MIN_CPU_MILLIS} (Docker's minimum) up; got ${cpuMillis}`,
+      ])
+    }
+    const info = await this.#inspectOurs(containerId, 'update cpu')
+    try {
+      await this.#docker.getContainer(info.Id).update({ NanoCpus: cpuMillis * 1_000_000 })
+    } catch (err) {
+      if (statusOf(err) === 404) throw new ReplicaNotFoundError(containerId, { cause: err })
+      throw wrapDockerError(err, 'update cpu')
+    }
   }
 
   /**
