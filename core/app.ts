@@ -163,6 +163,7 @@ export class MeshletApp implements DesktopHost {
       plcUrl: network.plcUrl,
       handleResolverUrl: network.handleResolverUrl,
       allowPrivateNetwork: network.local ?? false,
+      cacheFile: join(opts.dataDir, 'identity-cache.json'),
     })
     this.reader = new RepoReader(this.identity)
     this.oauth = new OAuthSignIn({
@@ -189,6 +190,7 @@ export class MeshletApp implements DesktopHost {
 
   async open(): Promise<void> {
     await mkdir(this.opts.dataDir, { recursive: true })
+    await this.identity.load()
     const saved = await readJson<Saved>(this.settingsFile).catch(async (err: unknown) => {
       // Unreadable settings must not keep the app from starting, nor be overwritten unseen:
       // they are set aside for the user to look at, and the defaults are used.
@@ -256,6 +258,7 @@ export class MeshletApp implements DesktopHost {
       await this.stopMeshlet(opts.drain ?? true)
       await this.stopping
       await this.historyWrite
+      await this.identity.flush().catch((err: unknown) => this.fail('identity', err))
     } finally {
       await this.oauth[Symbol.asyncDispose]()
       this.events.removeAllListeners()
@@ -721,7 +724,13 @@ export class MeshletApp implements DesktopHost {
     for (const e of ['cluster', 'record', 'action', 'replica'] as const) {
       meshlet.on(e, () => this.changed())
     }
-    meshlet.on('record', () => {
+    meshlet.on('record', (e) => {
+      if (e.event === 'outdated') {
+        this.note(
+          'warn',
+          `Away longer than the ${e.source} keeps events: your commune's records were read again from their repos.`,
+        )
+      }
       if (this.problem?.phase === 'offline') this.setProblem(undefined)
     })
     try {

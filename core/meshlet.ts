@@ -18,7 +18,7 @@ import { NSID, type Resources, type WorkloadStatusRecord } from './lexicon/index
 import { errorFields, silentLogger, type Logger } from './log.js'
 import { RepoReader } from './repo/reader.js'
 import type { RepoWriter } from './repo/writer.js'
-import { RecordSync, type RecordEvent } from './sync/index.js'
+import { RecordSync, type RecordEvent, type SourceConfig } from './sync/index.js'
 import { RecordStore, type WorkloadView } from './state.js'
 import {
   authorityOf,
@@ -43,8 +43,10 @@ export interface MeshletOptions {
   identity: IdentityResolver
   /** Signed in as the meshlet's own account. */
   writer: RepoWriter
-  /** Relay or PDS whose firehose to follow. */
+  /** Relay or PDS whose firehose to follow (the `relay` source). */
   firehose: string
+  /** Where live records come from (sync/source.ts); default the relay at `firehose`. */
+  source?: SourceConfig
   dataDir?: string
   offer: Resources
   lending?: boolean
@@ -146,6 +148,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       identity: opts.identity,
       reader,
       service: opts.firehose,
+      ...(opts.source ? { source: opts.source } : {}),
       cursorFile: opts.dataDir ? join(opts.dataDir, 'cursor.json') : undefined,
       wants: (did, collection) =>
         this.followed.has(did) ||
@@ -487,6 +490,10 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     }
     if (evt.event === 'backfilled') {
       this.log.log('info', 'backfilled', { did: evt.did, records: evt.records })
+      return
+    }
+    if (evt.event === 'outdated') {
+      this.log.log('warn', 'sync.outdated', { source: evt.source, detail: evt.detail })
       return
     }
     if (!this.aboutUs(evt)) return

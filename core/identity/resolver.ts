@@ -1,5 +1,6 @@
 import { safeFetchWrap } from '@atproto-labs/fetch-node'
-import { IdResolver } from '@atproto/identity'
+import { IdResolver, type DidDocument } from '@atproto/identity'
+import { Coalescer, DiskDidCache } from './cache.js'
 import { isValidHandle, ensureValidDid } from '@atproto/syntax'
 
 export class IdentityError extends Error {
@@ -27,7 +28,17 @@ export interface IdentityOptions {
    *  default SSRF-guarded fetch refuses. Never set it for the real network. */
   allowPrivateNetwork?: boolean
   timeoutMs?: number
+  /** Where DID documents are kept between runs (a file in the data directory); absent: memory
+   *  only. */
+  cacheFile?: string
+  /** How long a DID document is used before it is refreshed; default an hour (stale) and a
+   *  day (expired). */
+  didStaleMs?: number
+  didMaxMs?: number
 }
+
+/** A DID that did not resolve: kept as a failure (with back-off) like a network error. */
+class DidMissing extends Error {}
 
 export interface ResolvedIdentity {
   did: string
@@ -45,6 +56,11 @@ export class IdentityResolver {
   readonly fetch: typeof globalThis.fetch
   private readonly handleResolverUrl?: string
   private readonly fetchFn: typeof globalThis.fetch
+  /** DID documents in memory and on disk (TTL); the resolver refreshes a stale one itself. */
+  readonly didCache: DiskDidCache
+  private readonly didFetches = new Coalescer<DidDocument>({ ttlMs: 0 })
+  private readonly handles = new Coalescer<string>({ ttlMs: 60 * 60 * 1000 })
+  private loaded?: Promise<void>
 
   constructor(opts: IdentityOptions = {}) {
     this.fetchFn = globalThis.fetch
@@ -56,12 +72,43 @@ export class IdentityResolver {
           responseMaxSize: 8 * 1024 * 1024,
           timeout: opts.timeoutMs ?? 10_000,
         }) as typeof globalThis.fetch)
+    this.didCache = new DiskDidCache(opts.cacheFile, {
+      ...(opts.didStaleMs !== undefined ? { staleMs: opts.didStaleMs } : {}),
+      ...(opts.didMaxMs !== undefined ? { maxMs: opts.didMaxMs } : {}),
+    })
     this.idResolver = new IdResolver({
       plcUrl: opts.plcUrl ?? 'https://plc.directory',
       timeout: opts.timeoutMs ?? 10_000,
+      didCache: this.didCache,
       ...(opts.allowPrivateNetwork ? { fetch: globalThis.fetch } : {}),
     })
+    // The library's cache answers repeat look-ups, but a burst of records from a DID not yet
+    // cached would fetch once per record: every network fetch of a DID document goes through
+    // one in-flight promise per DID, and a DID that fails is retried with back-off.
+    const did = this.idResolver.did
+    const fetchDoc = did.resolveNoCache.bind(did)
+    did.resolveNoCache = (d: string) =>
+      this.didFetches
+        .get(d, async () => {
+          const doc = await fetchDoc(d)
+          if (doc === null) throw new DidMissing(d)
+          return doc
+        })
+        .catch((err: unknown) => {
+          if (err instanceof DidMissing) return null
+          throw err
+        })
     this.handleResolverUrl = opts.handleResolverUrl
+  }
+
+  /** Reads the DID documents an earlier run kept (once); look-ups before it simply miss. */
+  load(): Promise<void> {
+    return (this.loaded ??= this.didCache.load())
+  }
+
+  /** Writes the cache now (on stop). */
+  flush(): Promise<void> {
+    return this.didCache.flush()
   }
 
   /** A DID as given, or the DID a handle resolves to. */
@@ -79,7 +126,13 @@ export class IdentityResolver {
     return this.resolveHandle(value)
   }
 
-  async resolveHandle(handle: string): Promise<string> {
+  /** Handle → DID, kept for an hour; a handle that does not resolve is asked again only after
+   *  a back-off. */
+  resolveHandle(handle: string): Promise<string> {
+    return this.handles.get(handle.toLowerCase(), () => this.lookUpHandle(handle))
+  }
+
+  private async lookUpHandle(handle: string): Promise<string> {
     let did: string | undefined
     try {
       did = await this.idResolver.handle.resolve(handle)

@@ -1,9 +1,7 @@
-// Follows commune.scheduler.* records: a firehose (com.atproto.sync.subscribeRepos of a relay or
-// a PDS, through @atproto/sync) for live changes, and listRecords backfill for everything a
-// meshlet missed while offline. Every record is validated against its lexicon on receipt; an
-// invalid one becomes a `dropped` event with a reason and never stops the stream.
-import { Firehose, type FirehoseOptions } from '@atproto/sync'
-import type { Event as FirehoseEvent } from '@atproto/sync'
+// Follows commune.scheduler.* records: a live event source (source.ts: Jetstream, the PDSes of
+// the followed DIDs, or a relay) for changes, and listRecords backfill for everything a meshlet
+// missed while offline. Every record is validated against its lexicon on receipt; an invalid or
+// unconfirmed one becomes a `dropped` event with a reason and never stops the stream.
 import {
   checkRecord,
   COLLECTION_PREFIX,
@@ -13,11 +11,17 @@ import {
 } from '../lexicon/index.js'
 import type { IdentityResolver } from '../identity/resolver.js'
 import type { RepoReader } from '../repo/reader.js'
-import { CursorFile } from './cursor.js'
+import { CursorStore } from './cursor.js'
+import { JetstreamSource } from './jetstream.js'
+import { PdsSource } from './pds.js'
+import { RelaySource } from './relay.js'
+import type { EventSource, SourceCommit, SourceConfig, SourceKind } from './source.js'
 
-export { CursorFile }
+export { CursorStore }
+export * from './source.js'
 
-/** Where a record came from; `own` is a meshlet's own write, applied before the firehose echo. */
+/** Where a record came from; `own` is a meshlet's own write, applied before the firehose echo.
+ *  `firehose` is any live source. */
 export type Source = 'firehose' | 'backfill' | 'own'
 
 export type RecordEvent =
@@ -49,6 +53,9 @@ export type RecordEvent =
       reason: string
     }
   | { event: 'backfilled'; did: string; records: number }
+  /** The saved cursor was older than the source keeps: the followed repos were listed again
+   *  instead of replaying. */
+  | { event: 'outdated'; source: SourceKind; detail: string }
 
 export class SyncError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -60,8 +67,10 @@ export class SyncError extends Error {
 export interface SyncOptions {
   identity: IdentityResolver
   reader: RepoReader
-  /** Relay or PDS to follow; http(s) URLs are turned into ws(s). */
-  service: string
+  /** Relay or PDS to follow; http(s) URLs are turned into ws(s). Used when `source` is absent. */
+  service?: string
+  /** The live source; default the relay at `service`. */
+  source?: SourceConfig
   /** Where the cursor lives; absent: not persisted. */
   cursorFile?: string
   /** Whether a record from `did` in `collection` matters to this meshlet. Asked per event, so
@@ -73,44 +82,82 @@ export interface SyncOptions {
   backfillCollections?: readonly Collection[]
 }
 
-type DidState = { phase: 'backfilling'; buffer: FirehoseEvent[] } | { phase: 'ready'; rev: string }
+type DidState = { phase: 'backfilling'; buffer: SourceCommit[] } | { phase: 'ready'; rev: string }
 
 export class RecordSync {
-  private readonly firehose: Firehose
-  private readonly cursor?: CursorFile
+  readonly source: EventSource
+  readonly cursors: CursorStore
   private readonly dids = new Map<string, DidState>()
-  private started?: Promise<void>
+  private started = false
+  private relisting?: Promise<void>
 
   constructor(private readonly opts: SyncOptions) {
-    const service = opts.service.replace(/^http(s?):\/\//, 'ws$1://')
-    if (opts.cursorFile) {
-      this.cursor = new CursorFile(opts.cursorFile, service, (err) =>
-        opts.onError(new SyncError('could not save the firehose cursor', { cause: err })),
-      )
+    this.cursors = new CursorStore(opts.cursorFile, (err) =>
+      opts.onError(new SyncError('could not save the cursor', { cause: err })),
+    )
+    const config: SourceConfig = opts.source ?? {
+      kind: 'relay',
+      url: opts.service ?? 'wss://bsky.network',
     }
-    const fhOpts: FirehoseOptions = {
-      idResolver: opts.identity.idResolver,
-      service,
-      filterCollections: [`${COLLECTION_PREFIX}*`],
-      excludeIdentity: true,
-      excludeAccount: true,
-      excludeSync: true,
-      getCursor: () => this.cursor?.current,
-      handleEvent: (evt) => this.onFirehose(evt),
-      onError: (err) => opts.onError(err),
+    const hooks = {
+      onCommit: (op: SourceCommit) => this.onLive(op),
+      onDropped: (d: {
+        did: string
+        collection: string
+        rkey: string
+        uri: string
+        reason: string
+      }) => opts.onEvent({ event: 'dropped', source: 'firehose', ...d }),
+      onOutdated: (detail: string) => this.onOutdated(detail),
+      onError: (err: Error) => opts.onError(err),
     }
-    this.firehose = new Firehose(fhOpts)
+    const match = (collection: string) => collection.startsWith(COLLECTION_PREFIX)
+    const cursors = this.cursors
+    this.source =
+      config.kind === 'jetstream'
+        ? new JetstreamSource({
+            urls: config.urls,
+            identity: opts.identity,
+            collections: [`${COLLECTION_PREFIX}*`],
+            cursors,
+            hooks,
+          })
+        : config.kind === 'pds'
+          ? new PdsSource({ identity: opts.identity, cursors, hooks, match })
+          : new RelaySource({
+              service: config.url,
+              idResolver: opts.identity.idResolver,
+              cursors,
+              hooks,
+              match,
+            })
   }
 
+  get kind(): SourceKind {
+    return this.source.kind
+  }
+
+  /** The relay's cursor (last seq seen), when following a relay. */
   get cursorSeq(): number | undefined {
-    return this.cursor?.current
+    return this.source instanceof RelaySource ? this.cursors.get(this.source.service) : undefined
   }
 
   /** Loads the cursor and connects; returns once the subscription runs. */
   async start(): Promise<void> {
-    await this.cursor?.load()
-    this.started = this.firehose.start().catch((err: unknown) => {
-      this.opts.onError(new SyncError('firehose ended', { cause: err }))
+    await this.cursors.load()
+    this.started = true
+    await this.source.start()
+  }
+
+  /** The source's cursor was too old: what it would have replayed is listed from the repos. */
+  private onOutdated(detail: string): void {
+    this.opts.onEvent({ event: 'outdated', source: this.source.kind, detail })
+    const ready = [...this.dids].filter(([, s]) => s.phase === 'ready').map(([d]) => d)
+    this.relisting = (this.relisting ?? Promise.resolve()).then(async () => {
+      for (const did of ready) {
+        this.dids.delete(did)
+        await this.follow(did).catch((err: unknown) => this.opts.onError(err as Error))
+      }
     })
   }
 
@@ -130,6 +177,12 @@ export class RecordSync {
     if (this.dids.has(did)) return
     const state: DidState = { phase: 'backfilling', buffer: [] }
     this.dids.set(did, state)
+    // The source follows the DID before the listing starts, so nothing falls between the two.
+    if (this.started) {
+      await this.source
+        .setDids(new Set(this.dids.keys()))
+        .catch((err: unknown) => this.opts.onError(err as Error))
+    }
     let rev: string
     let count = 0
     try {
@@ -149,27 +202,23 @@ export class RecordSync {
       throw new SyncError(`backfill of ${did} failed`, { cause: err })
     }
     this.dids.set(did, { phase: 'ready', rev })
-    for (const evt of state.buffer) this.onFirehose(evt)
+    for (const evt of state.buffer) this.onLive(evt)
     this.opts.onEvent({ event: 'backfilled', did, records: count })
   }
 
-  private onFirehose(evt: FirehoseEvent): void {
-    if (evt.event !== 'create' && evt.event !== 'update' && evt.event !== 'delete') return
+  private onLive(evt: SourceCommit): void {
     const state = this.dids.get(evt.did)
     if (state?.phase === 'backfilling') {
       state.buffer.push(evt)
       return
     }
-    this.cursor?.advance(evt.seq)
     // Already contained in the backfill listing.
     if (state?.phase === 'ready' && evt.rev <= state.rev) return
     this.apply(evt)
   }
 
-  private apply(evt: FirehoseEvent): void {
-    if (evt.event !== 'create' && evt.event !== 'update' && evt.event !== 'delete') return
-    const { did, collection, rkey } = evt
-    const uri = evt.uri.toString()
+  private apply(evt: SourceCommit): void {
+    const { did, collection, rkey, uri } = evt
     if (!isCollection(collection)) {
       this.opts.onEvent({
         event: 'dropped',
@@ -187,7 +236,7 @@ export class RecordSync {
       this.opts.onEvent({ event: 'delete', source: 'firehose', did, collection, rkey, uri })
       return
     }
-    this.emitPut('firehose', did, collection, rkey, uri, evt.cid.toString(), evt.record)
+    this.emitPut('firehose', did, collection, rkey, uri, evt.cid ?? '', evt.record)
   }
 
   private emitPut(
@@ -225,12 +274,9 @@ export class RecordSync {
   }
 
   async stop(): Promise<void> {
-    // destroy() waits for a subscription that only start() begins.
-    if (this.started) {
-      await this.firehose.destroy()
-      await this.started
-    }
-    await this.cursor?.flush()
+    await this.source.stop()
+    await this.relisting
+    await this.cursors.flush()
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -1,0 +1,250 @@
+// Bluesky's Jetstream (/subscribe, JSON): filtered on the server to our collections and to
+// exactly the DIDs this meshlet follows, so a laptop reads a few records a day instead of the
+// network. The filter follows the cluster live with an `options_update` message (no
+// reconnect). The cursor is the events' time_us, persisted and rewound a few seconds on
+// reconnect (delivery is at least once; handlers are idempotent). The public instances are
+// tried in turn with back-off. Jetstream is unsigned: every record is confirmed with its
+// author's PDS (confirm.ts) before it is delivered, one DID's events in order.
+import WebSocket from 'ws'
+import type { IdentityResolver } from '../identity/resolver.js'
+import { confirmClaim } from './confirm.js'
+import type { CursorStore } from './cursor.js'
+import { SourceError, type EventSource, type SourceHooks } from './source.js'
+
+const CURSOR_KEY = 'jetstream'
+/** Rewound on reconnect, for gapless replay across instances (cursors are wall-clock based). */
+const REWIND_US = 5_000_000
+/** Public instances keep about a day; a cursor older than this replays nothing useful. */
+const WINDOW_US = 24 * 60 * 60 * 1_000_000
+/** Above this many DIDs the list goes in the first message rather than the URL. */
+const MAX_URL_DIDS = 100
+/** Our records are a few KB; Jetstream drops larger events for us. */
+const MAX_MESSAGE_BYTES = 256 * 1024
+
+export interface JetstreamOptions {
+  /** Instances to try, in order (ws(s)://host/subscribe). */
+  urls: readonly string[]
+  identity: IdentityResolver
+  /** Our collections, as a Jetstream pattern (e.g. commune.scheduler.*). */
+  collections: readonly string[]
+  cursors?: CursorStore
+  hooks: SourceHooks
+  backoffMs?: number
+  maxBackoffMs?: number
+  now?: () => number
+}
+
+interface JetstreamEvent {
+  did?: unknown
+  time_us?: unknown
+  kind?: unknown
+  commit?: {
+    rev?: unknown
+    operation?: unknown
+    collection?: unknown
+    rkey?: unknown
+    record?: unknown
+    cid?: unknown
+  }
+}
+
+export class JetstreamSource implements EventSource {
+  readonly kind = 'jetstream' as const
+  private dids: ReadonlySet<string> = new Set()
+  private ws?: WebSocket
+  private index = 0
+  private failures = 0
+  private stopped = false
+  private started = false
+  private retry?: NodeJS.Timeout
+  /** One chain of confirmations per DID, so a DID's events are delivered in order. */
+  private readonly chains = new Map<string, Promise<void>>()
+  private readonly now: () => number
+  /** Bytes of frames received: for the benchmark. */
+  bytesRead = 0
+
+  constructor(private readonly opts: JetstreamOptions) {
+    if (opts.urls.length === 0) throw new SourceError('no Jetstream instance given')
+    this.now = opts.now ?? Date.now
+  }
+
+  /** The instance in use (or tried next). */
+  get url(): string {
+    return this.opts.urls[this.index]!
+  }
+
+  start(): Promise<void> {
+    if (this.started) return Promise.resolve()
+    this.started = true
+    const saved = this.opts.cursors?.get(CURSOR_KEY)
+    if (saved !== undefined && this.now() * 1000 - saved > WINDOW_US) {
+      this.opts.cursors?.reset(CURSOR_KEY)
+      this.opts.hooks.onOutdated(
+        `the saved Jetstream cursor (${new Date(saved / 1000).toISOString()}) is older than Jetstream keeps`,
+      )
+    }
+    this.connect()
+    return Promise.resolve()
+  }
+
+  async setDids(dids: ReadonlySet<string>): Promise<void> {
+    const same = dids.size === this.dids.size && [...dids].every((d) => this.dids.has(d))
+    this.dids = new Set(dids)
+    if (same || !this.started || this.stopped) return
+    const ws = this.ws
+    if (ws?.readyState === WebSocket.OPEN) {
+      await new Promise<void>((resolve) => ws.send(this.optionsUpdate(), () => resolve()))
+    } else if (!ws || ws.readyState !== WebSocket.CONNECTING) {
+      // No socket (waiting to retry): the next connection carries the new filter.
+    }
+    // A socket still connecting sends the update once open (see connect()).
+  }
+
+  private optionsUpdate(): string {
+    return JSON.stringify({
+      type: 'options_update',
+      payload: {
+        wantedCollections: this.opts.collections,
+        wantedDids: [...this.dids].sort(),
+        maxMessageSizeBytes: MAX_MESSAGE_BYTES,
+      },
+    })
+  }
+
+  private connect(): void {
+    if (this.stopped) return
+    const url = new URL(this.url)
+    for (const c of this.opts.collections) url.searchParams.append('wantedCollections', c)
+    const many = this.dids.size > MAX_URL_DIDS
+    // An empty wantedDids means every DID: never connect unfiltered.
+    if (many || this.dids.size === 0) url.searchParams.set('requireHello', 'true')
+    else for (const d of [...this.dids].sort()) url.searchParams.append('wantedDids', d)
+    url.searchParams.set('maxMessageSizeBytes', String(MAX_MESSAGE_BYTES))
+    const saved = this.opts.cursors?.get(CURSOR_KEY)
+    if (saved !== undefined) url.searchParams.set('cursor', String(Math.max(0, saved - REWIND_US)))
+    const sentDids = new Set(this.dids)
+    const ws = new WebSocket(url, { maxPayload: MAX_MESSAGE_BYTES * 4 })
+    this.ws = ws
+    ws.on('open', () => {
+      this.failures = 0
+      const changed =
+        sentDids.size !== this.dids.size || [...this.dids].some((d) => !sentDids.has(d))
+      if ((many || sentDids.size === 0 || changed) && this.dids.size > 0)
+        ws.send(this.optionsUpdate())
+    })
+    ws.on('message', (data: Buffer, isBinary) => {
+      this.bytesRead += data.byteLength
+      if (isBinary) return // compressed frames: never asked for
+      this.onMessage(data)
+    })
+    ws.on('error', (err) => {
+      this.opts.hooks.onError(new SourceError(`Jetstream ${url.host} failed`, { cause: err }))
+    })
+    ws.on('close', () => {
+      if (this.ws === ws) this.ws = undefined
+      if (this.stopped) return
+      // Next instance, with back-off growing while none answers.
+      this.failures++
+      this.index = (this.index + 1) % this.opts.urls.length
+      const base = this.opts.backoffMs ?? 1000
+      const wait = Math.min(
+        base * 2 ** Math.min(this.failures - 1, 10),
+        this.opts.maxBackoffMs ?? 60_000,
+      )
+      this.retry = setTimeout(() => this.connect(), this.failures === 1 ? base / 4 : wait)
+    })
+  }
+
+  private onMessage(data: Buffer): void {
+    let evt: JetstreamEvent
+    try {
+      evt = JSON.parse(data.toString('utf8')) as JetstreamEvent
+    } catch (err) {
+      this.opts.hooks.onError(
+        new SourceError('Jetstream sent a frame that is not JSON', { cause: err }),
+      )
+      return
+    }
+    const did = evt.did
+    const time = evt.time_us
+    if (typeof did !== 'string' || typeof time !== 'number') return
+    if (evt.kind === 'identity') {
+      // The DID document may have changed (key, PDS): the next look-up asks again.
+      void this.opts.identity.didCache.clearEntry(did)
+    }
+    if (evt.kind !== 'commit' || !evt.commit) {
+      this.opts.cursors?.advance(CURSOR_KEY, time)
+      return
+    }
+    const c = evt.commit
+    if (
+      typeof c.collection !== 'string' ||
+      typeof c.rkey !== 'string' ||
+      typeof c.rev !== 'string' ||
+      (c.operation !== 'create' && c.operation !== 'update' && c.operation !== 'delete')
+    ) {
+      this.opts.hooks.onError(new SourceError(`Jetstream sent a malformed commit of ${did}`))
+      return
+    }
+    // A DID we do not follow (an instance ignoring the filter, or an update not applied yet).
+    if (!this.dids.has(did)) return
+    const op = c.operation
+    const collection = c.collection
+    const rkey = c.rkey
+    const rev = c.rev
+    const uri = `at://${did}/${collection}/${rkey}`
+    const cid = op === 'delete' ? null : typeof c.cid === 'string' ? c.cid : undefined
+    const record = c.record
+    const previous = this.chains.get(did) ?? Promise.resolve()
+    const next = previous.then(async () => {
+      if (this.stopped) return
+      if (cid === undefined) {
+        this.opts.hooks.onDropped({ did, collection, rkey, uri, reason: 'not confirmed: no CID' })
+        return
+      }
+      const confirmed = await confirmClaim(this.opts.identity, {
+        did,
+        collection,
+        rkey,
+        cid,
+        ...(record !== undefined ? { record } : {}),
+      })
+      if (this.stopped) return
+      if (!confirmed.ok) {
+        this.opts.hooks.onDropped({ did, collection, rkey, uri, reason: confirmed.reason })
+        return
+      }
+      this.opts.hooks.onCommit({
+        event: op,
+        did,
+        collection,
+        rkey,
+        uri,
+        rev,
+        ...(op !== 'delete' ? { cid: confirmed.cid!, record: confirmed.record } : {}),
+      })
+    })
+    const settled = next
+      .catch((err: unknown) =>
+        this.opts.hooks.onError(new SourceError(`confirming ${uri} failed`, { cause: err })),
+      )
+      .finally(() => {
+        this.opts.cursors?.advance(CURSOR_KEY, time)
+        if (this.chains.get(did) === settled) this.chains.delete(did)
+      })
+    this.chains.set(did, settled)
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    clearTimeout(this.retry)
+    const ws = this.ws
+    if (ws && ws.readyState !== WebSocket.CLOSED) {
+      await new Promise<void>((resolve) => {
+        ws.once('close', () => resolve())
+        ws.terminate()
+      })
+    }
+    await Promise.all([...this.chains.values()])
+  }
+}
