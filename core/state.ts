@@ -25,6 +25,10 @@ export class RecordStore {
   readonly deletedWorkloads = new Set<string>()
   private readonly bids = new Map<string, BidView>()
   private readonly statuses = new Map<string, StatusView>()
+  // The same records by the workload they name, so a workload's bids and statuses are a lookup,
+  // not a scan of every record seen (the scan made planning quadratic in the number of bids).
+  private readonly bidsByWorkload = new Index<BidView>()
+  private readonly statusesByWorkload = new Index<StatusView>()
 
   /** Applies a validated record event; returns what kind of state changed, or a reason the
    *  record was refused beyond its lexicon (e.g. a meshlet record keyed by another DID). */
@@ -62,22 +66,28 @@ export class RecordStore {
           this.deletedWorkloads.delete(uri)
         } else if (this.workloads.delete(uri)) {
           this.deletedWorkloads.add(uri)
-          for (const [k, b] of this.bids) if (b.record.workload.uri === uri) this.bids.delete(k)
+          for (const b of this.bidsByWorkload.take(uri)) this.bids.delete(b.uri)
         }
         return { change: 'workload' }
       case NSID.bid:
+        this.bidsByWorkload.remove(this.bids.get(uri))
         if (put) {
-          this.bids.set(uri, { uri, cid: evt.cid, meshlet: did, record: evt.record as BidRecord })
+          const bid = { uri, cid: evt.cid, meshlet: did, record: evt.record as BidRecord }
+          this.bids.set(uri, bid)
+          this.bidsByWorkload.add(bid)
         } else this.bids.delete(uri)
         return { change: 'bid' }
       case NSID.workloadStatus:
+        this.statusesByWorkload.remove(this.statuses.get(uri))
         if (put) {
-          this.statuses.set(uri, {
+          const status = {
             uri,
             cid: evt.cid,
             meshlet: did,
             record: evt.record as WorkloadStatusRecord,
-          })
+          }
+          this.statuses.set(uri, status)
+          this.statusesByWorkload.add(status)
         } else this.statuses.delete(uri)
         return { change: 'status' }
     }
@@ -92,10 +102,41 @@ export class RecordStore {
   }
 
   bidsFor(workloadUri: string): BidView[] {
-    return this.allBids().filter((b) => b.record.workload.uri === workloadUri)
+    return this.bidsByWorkload.get(workloadUri)
   }
 
   statusesFor(workloadUri: string): StatusView[] {
-    return this.allStatuses().filter((s) => s.record.workload.uri === workloadUri)
+    return this.statusesByWorkload.get(workloadUri)
+  }
+}
+
+/** Records (bids or statuses) by the URI of the workload they name, each keyed by its own URI. */
+class Index<T extends { uri: string; record: { workload: { uri: string } } }> {
+  private readonly byWorkload = new Map<string, Map<string, T>>()
+
+  add(item: T): void {
+    const key = item.record.workload.uri
+    let items = this.byWorkload.get(key)
+    if (items === undefined) this.byWorkload.set(key, (items = new Map()))
+    items.set(item.uri, item)
+  }
+
+  remove(item: T | undefined): void {
+    if (item === undefined) return
+    const key = item.record.workload.uri
+    const items = this.byWorkload.get(key)
+    items?.delete(item.uri)
+    if (items?.size === 0) this.byWorkload.delete(key)
+  }
+
+  get(workloadUri: string): T[] {
+    return [...(this.byWorkload.get(workloadUri)?.values() ?? [])]
+  }
+
+  /** Removes and returns every record naming the workload. */
+  take(workloadUri: string): T[] {
+    const items = this.get(workloadUri)
+    this.byWorkload.delete(workloadUri)
+    return items
   }
 }

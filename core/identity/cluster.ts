@@ -10,8 +10,19 @@ export class LinkageRecords {
   readonly meshletOwner = new Map<string, string>()
   /** meshlet DID → owner DIDs listed by its commune.scheduler.membership record */
   readonly membership = new Map<string, readonly string[]>()
+  // Answers derived from the three maps, per owner, built on first use and dropped on any
+  // change: selection asks isMutual once per bid, and scanning an owner's meshlets on every
+  // call made it quadratic in the number of bids. Records change rarely; questions are many.
+  private readonly verifiedCache = new Map<string, readonly string[]>()
+  private readonly recognisedCache = new Map<string, ReadonlySet<string>>()
+
+  private changed(): void {
+    this.verifiedCache.clear()
+    this.recognisedCache.clear()
+  }
 
   setOwnerMeshlet(owner: string, meshlet: string, present: boolean): void {
+    this.changed()
     let set = this.ownerMeshlets.get(owner)
     if (present) {
       if (!set) this.ownerMeshlets.set(owner, (set = new Set()))
@@ -23,11 +34,13 @@ export class LinkageRecords {
   }
 
   setMeshletOwner(meshlet: string, owner: string | undefined): void {
+    this.changed()
     if (owner === undefined) this.meshletOwner.delete(meshlet)
     else this.meshletOwner.set(meshlet, owner)
   }
 
   setMembership(meshlet: string, members: readonly string[] | undefined): void {
+    this.changed()
     if (members === undefined) this.membership.delete(meshlet)
     else this.membership.set(meshlet, [...new Set(members)])
   }
@@ -41,19 +54,32 @@ export class LinkageRecords {
 
   /** Meshlets of an owner whose linkage is verified both ways. */
   verifiedMeshlets(owner: string): string[] {
-    const named = this.ownerMeshlets.get(owner)
-    if (!named) return []
-    return [...named].filter((m) => this.meshletOwner.get(m) === owner).sort()
+    return [...this.verified(owner)]
+  }
+
+  private verified(owner: string): readonly string[] {
+    let list = this.verifiedCache.get(owner)
+    if (list === undefined) {
+      const named = this.ownerMeshlets.get(owner)
+      list = named ? [...named].filter((m) => this.meshletOwner.get(m) === owner).sort() : []
+      this.verifiedCache.set(owner, list)
+    }
+    return list
   }
 
   /** Whether some verified meshlet of `owner` lists `member`. */
   recognises(owner: string, member: string): boolean {
-    return this.verifiedMeshlets(owner).some((m) => this.membership.get(m)?.includes(member))
+    let members = this.recognisedCache.get(owner)
+    if (members === undefined) {
+      members = new Set(this.verified(owner).flatMap((m) => this.membership.get(m) ?? []))
+      this.recognisedCache.set(owner, members)
+    }
+    return members.has(member)
   }
 
   /** A and B are mutual when a meshlet of each lists the other (DESIGN §1). */
   isMutual(a: string, b: string): boolean {
-    if (a === b) return this.verifiedMeshlets(a).length > 0
+    if (a === b) return this.verified(a).length > 0
     return this.recognises(a, b) && this.recognises(b, a)
   }
 }

@@ -219,8 +219,24 @@ export function roundHistory(
     for (const status of latest.values()) active.add(status.record.round)
   }
   const activeRounds = [...active].sort((a, b) => a - b)
+  // Without bids, statuses stand in for winners: index them by round once, not per round.
+  const statusesByRound = new Map<number, StatusView[]>()
+  if (bids === undefined) {
+    for (const status of latest.values()) {
+      const list = statusesByRound.get(status.record.round)
+      if (list === undefined) statusesByRound.set(status.record.round, [status])
+      else list.push(status)
+    }
+  }
+  // The next round with bids or statuses, for the fast-forward; rounds only grow, so a cursor.
+  let activeIndex = 0
 
   const placements: Placement[] = []
+  // Placements not yet replaced (at most `replicas` of them): the only ones that hold a slot or
+  // can release one, so each round looks at these instead of the whole history.
+  let holding: Placement[] = []
+  let excludedSorted: string[] = []
+  let excludedSize = -1
   const selections = new Map<number, Selection>()
   const excluded = new Set<string>()
   let failures = 0
@@ -230,7 +246,11 @@ export function roundHistory(
   if (Number.isNaN(opensAt)) opensAt = Infinity
 
   for (;;) {
-    const holding = placements.filter((p) => p.replacedIn === undefined)
+    // `excluded` only grows, so its size says whether the sorted copy is stale.
+    if (excluded.size !== excludedSize) {
+      excludedSorted = sorted(excluded)
+      excludedSize = excluded.size
+    }
     const closesAt = opensAt + window
     const decideAt = closesAt + config.graceMs
     const info: RoundInfo = {
@@ -239,7 +259,7 @@ export function roundHistory(
       closesAt,
       decideAt,
       slots: Math.max(0, replicas - holding.length),
-      excluded: sorted(excluded),
+      excluded: excludedSorted,
       holders: sorted(holding.map((p) => p.meshlet)),
       exhausted,
       failures,
@@ -251,8 +271,8 @@ export function roundHistory(
       if (selection.ranked.length > 0) selections.set(round, selection)
       winners = selection.winners
     } else {
-      winners = [...latest.values()]
-        .filter((s) => s.record.round === round && s.record.state !== 'yielded')
+      winners = (statusesByRound.get(round) ?? [])
+        .filter((s) => s.record.state !== 'yielded')
         .map((s) => s.meshlet)
         .filter((m) => !info.excluded.includes(m) && !info.holders.includes(m))
         .sort(compareStrings)
@@ -261,14 +281,16 @@ export function roundHistory(
     for (const meshlet of winners) {
       const status = latest.get(`${round} ${meshlet}`)
       const fate = fateOf(decideAt, status, policy, now, config)
-      placements.push({ meshlet, round, decideAt, fate, ...(status ? { status } : {}) })
+      const placement: Placement = { meshlet, round, decideAt, fate, ...(status ? { status } : {}) }
+      placements.push(placement)
+      holding.push(placement)
     }
 
     // Find where the next round opens. Usually one pass; another when the only slots due were
     // failures past the budget, which are given up rather than handed on.
     let next: number
     for (;;) {
-      const releases = placements
+      const releases = holding
         .map((p) => releaseAt(p, policy.delayMs, failures))
         .filter((t) => t !== Infinity)
       const minRelease = Math.min(...releases)
@@ -292,7 +314,10 @@ export function roundHistory(
         const byNow = Math.floor((now - opensAt) / period)
         const byRelease =
           minRelease === Infinity ? Infinity : Math.ceil((minRelease - opensAt) / period) - 1
-        const nextActive = activeRounds.find((r) => r > round)
+        while (activeIndex < activeRounds.length && activeRounds[activeIndex]! <= round) {
+          activeIndex += 1
+        }
+        const nextActive = activeRounds[activeIndex]
         const byActivity = nextActive === undefined ? Infinity : nextActive - round
         const skip = Math.min(byNow, byRelease, byActivity, MAX_ROUND - round)
         if (skip >= 2) {
@@ -303,7 +328,7 @@ export function roundHistory(
       }
 
       // Hand on every slot released by `next`, oldest first.
-      const due = placements
+      const due = holding
         .filter((p) => releaseAt(p, policy.delayMs, failures) <= next)
         .sort(
           (a, b) =>
@@ -330,6 +355,7 @@ export function roundHistory(
           if (fate.kind === 'lost' && fate.cause === 'no-show') excluded.add(p.meshlet)
         }
       }
+      holding = holding.filter((p) => p.replacedIn === undefined)
       if (handedOn) break
     }
     round += 1

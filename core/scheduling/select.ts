@@ -15,6 +15,8 @@ export function checkBid(
   workload: WorkloadView,
   info: RoundInfo,
   cluster: ClusterView,
+  // Meshlets barred from this round (excluded and holders), when the caller judges many bids.
+  barred: ReadonlySet<string> = new Set([...info.excluded, ...info.holders]),
 ): BidCheck {
   const record = bid.record
   if (record.workload.uri !== workload.uri) return { valid: false, reason: 'wrong-workload' }
@@ -30,7 +32,7 @@ export function checkBid(
   if (author !== workload.owner && !cluster.isMutual(author, workload.owner)) {
     return { valid: false, reason: 'author-not-mutual' }
   }
-  if (info.excluded.includes(bid.meshlet) || info.holders.includes(bid.meshlet)) {
+  if (barred.has(bid.meshlet)) {
     return { valid: false, reason: 'author-excluded' }
   }
   const constraints = workload.record.constraints
@@ -79,8 +81,9 @@ export function select(
 ): Selection {
   const valid: BidView[] = []
   const invalid: RankedBid[] = []
+  const barred = new Set([...info.excluded, ...info.holders])
   for (const bid of bids) {
-    const check = checkBid(bid, workload, info, cluster)
+    const check = checkBid(bid, workload, info, cluster, barred)
     if (check.valid) valid.push(bid)
     else invalid.push({ bid, valid: false, reason: check.reason, winner: false })
   }
