@@ -247,13 +247,19 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     if (opts.stopReplicas && this.opts.runtime) {
       await Promise.all([...this.inflight.values()].map((j) => j.done))
       await this.enqueue(async () => {
-        // Each on its own: a status that cannot be published (offline, session gone) must not
-        // leave the next guest running.
-        for (const r of await this.opts.runtime!.list()) {
-          await this.stopReplica(r, 'stopped').catch((err: unknown) =>
-            this.fail('stop', err as Error),
-          )
-        }
+        // Each on its own and all at once: a status that cannot be published (offline, session
+        // gone) must not leave the next guest running, and a process manager's stop timeout
+        // should not run out while guests stop one by one. `draining`: this meshlet goes away,
+        // and peers place its guests again at once. A container that already ended keeps the
+        // ending its status says (a finished batch job must not look drained and run again).
+        const replicas = await this.opts.runtime!.list()
+        await Promise.all(
+          replicas.map((r) =>
+            this.stopReplica(r, r.state === 'running' ? 'draining' : undefined).catch(
+              (err: unknown) => this.fail('stop', err as Error),
+            ),
+          ),
+        )
       })
     }
     await this.queue

@@ -64,6 +64,9 @@ run     Runs the meshlet daemon: publishes its membership record, forms the clus
           --storage <MiB>           scratch storage to lend (default 1024)
           --allow-egress            let guest workloads that ask for it reach the network
           --no-docker               follow and explain only; never bid or run containers
+          --no-drain                on SIGINT/SIGTERM leave guests running for a restart,
+                                    which adopts them; by default stopping drains: guests
+                                    stop, \`draining\` is published and peers re-place them
           --log-level <level>       debug, info, warn or error (default info)
           --ui-port <port>          serve the dashboard on 127.0.0.1:<port> (0: any free
                                     port) and print its address, token included
@@ -205,6 +208,7 @@ async function run(argv: string[], io: Io): Promise<number> {
     storage: { type: 'string' },
     'allow-egress': { type: 'boolean' },
     'no-docker': { type: 'boolean' },
+    'no-drain': { type: 'boolean' },
     'log-level': { type: 'string' },
     'ui-port': { type: 'string' },
     ...network,
@@ -272,8 +276,10 @@ async function run(argv: string[], io: Io): Promise<number> {
     await (io.stopSignal ?? signalled())
   } finally {
     await ui?.close()
-    // Guests keep running across a daemon restart; the next start adopts them (reconcile).
-    await app.close({ drain: false })
+    // Stopping drains like the app's Quit: guests stop and `draining` is published, so peers
+    // place them again at once instead of after a timeout. With --no-drain guests keep running
+    // for a restart, which adopts them (reconcile).
+    await app.close({ drain: !values['no-drain'] })
   }
   return 0
 }
@@ -317,7 +323,6 @@ async function submit(argv: string[], io: Io): Promise<number> {
     ...(command.length > 0 ? { command } : {}),
     network: values.egress ? 'egress' : 'none',
     bidWindowMs: intFlag(values, 'bid-window', 5000, 1000, 300_000),
-    createdAt: new Date().toISOString(),
   }
   const identity = identityFrom(values)
   const owner = await passwordSession(
@@ -325,7 +330,12 @@ async function submit(argv: string[], io: Io): Promise<number> {
     values.owner!,
     secretFromEnv('OWNER_PASSWORD', io.env),
   )
-  const written = await owner.create(NSID.workload, record)
+  // Dated when written, after signing in: round 0 opens at createdAt, and a record dated before
+  // a slow sign-in could arrive after its own bid window had closed.
+  const written = await owner.create(NSID.workload, {
+    ...record,
+    createdAt: new Date().toISOString(),
+  })
   io.out(written.uri)
   return 0
 }

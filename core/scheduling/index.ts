@@ -41,6 +41,7 @@ export {
   backoffMs,
   bidWindowOf,
   fateOf,
+  retryDelayMs,
   roundHistory,
   roundOf,
   versionOpensAt,
@@ -50,4 +51,12 @@ export {
   type RoundHistory,
 } from './rounds.js'
 export { MAX_PRIORITY, clampPriority, plan } from './plan.js'
-export { authorityOf, bidRkey, bidUri, compareStrings, statusUri, timeOf } from './util.js'
+export {
+  authorityOf,
+  bidRkey,
+  bidUri,
+  compareStrings,
+  spreadKey,
+  statusUri,
+  timeOf,
+} from './util.js'

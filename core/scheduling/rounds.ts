@@ -201,7 +201,6 @@ export function roundHistory(
   const policy = restartPolicyOf(workload)
   const window = bidWindowOf(workload, config)
   const replicas = Math.max(0, record.replicas)
-  const period = window + config.graceMs + config.lostAfterMs
   const latest = latestStatuses(workload, statuses)
 
   const bidsByRound = new Map<number, BidView[]>()
@@ -240,6 +239,9 @@ export function roundHistory(
   const selections = new Map<number, Selection>()
   const excluded = new Set<string>()
   let failures = 0
+  /** Consecutive short rounds that had winners: the retry back-off. Empty rounds cost nobody a
+   *  write, so they do not count (and stay cheap to fast-forward over). */
+  let shortRuns = 0
   let exhausted = false
   let round = 0
   let opensAt = versionOpensAt(workload)
@@ -294,9 +296,11 @@ export function roundHistory(
         .map((p) => releaseAt(p, policy.delayMs, failures))
         .filter((t) => t !== Infinity)
       const minRelease = Math.min(...releases)
-      // A round that placed fewer replicas than it had slots tries again once a no-show would
-      // have been noticed: a workload published while every meshlet was asleep still gets placed.
-      const retryAt = winners.length < info.slots ? decideAt + config.lostAfterMs : Infinity
+      // A round that placed fewer replicas than it had slots tries again within seconds: bids
+      // that came late (a stream cut, a loaded machine, a winner declining) get another window
+      // at a time every peer computes alike. Repeated short rounds with bids back off.
+      const retryDelay = retryDelayMs(config, shortRuns)
+      const retryAt = winners.length < info.slots ? decideAt + retryDelay : Infinity
       next = Math.max(decideAt, Math.min(minRelease, retryAt))
 
       if (!(next <= now) || round >= MAX_ROUND) {
@@ -311,6 +315,7 @@ export function roundHistory(
       // Fast-forward over rounds that nobody bid in: each opens one period after the last, and
       // replaying them one by one would only cost time on a workload nobody can take.
       if (winners.length === 0 && retryAt < minRelease) {
+        const period = window + config.graceMs + retryDelay
         const byNow = Math.floor((now - opensAt) / period)
         const byRelease =
           minRelease === Infinity ? Infinity : Math.ceil((minRelease - opensAt) / period) - 1
@@ -358,9 +363,19 @@ export function roundHistory(
       holding = holding.filter((p) => p.replacedIn === undefined)
       if (handedOn) break
     }
+    if (winners.length >= info.slots) shortRuns = 0
+    else if (winners.length > 0) shortRuns += 1
     round += 1
     opensAt = next
   }
+}
+
+/** How long after decideAt a short round reopens, after `shortRuns` earlier short rounds. */
+export function retryDelayMs(config: SchedulingConfig, shortRuns: number): number {
+  return Math.min(
+    Math.max(config.maxRetryMs, config.retryMs),
+    config.retryMs * 2 ** Math.min(shortRuns, 20),
+  )
 }
 
 /**

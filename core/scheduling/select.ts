@@ -8,7 +8,7 @@ import type {
   Selection,
   WorkloadView,
 } from './types.js'
-import { compareStrings, fits, listed, timeOf } from './util.js'
+import { compareStrings, fits, listed, spreadKey, timeOf } from './util.js'
 
 export function checkBid(
   bid: BidView,
@@ -48,11 +48,13 @@ export function checkBid(
   return { valid: true }
 }
 
-// Rank order: priority descending, then meshlet DID ascending, then record CID ascending (which
-// picks a meshlet's best bid when it made several).
-function byRank(a: BidView, b: BidView): number {
+// Rank order: priority descending, then the spread key ascending (so equal priorities do not
+// always favour the same DIDs), then meshlet DID, then record CID ascending (which picks a
+// meshlet's best bid when it made several).
+function byRank(a: BidView, b: BidView, key: (bid: BidView) => string): number {
   return (
     b.record.priority - a.record.priority ||
+    compareStrings(key(a), key(b)) ||
     compareStrings(a.meshlet, b.meshlet) ||
     compareStrings(a.cid, b.cid) ||
     compareStrings(a.uri, b.uri)
@@ -70,7 +72,7 @@ function byIdentity(a: BidView, b: BidView): number {
 }
 
 /**
- * Valid bids ranked by priority (desc) then meshlet DID (asc), one per meshlet; the first
+ * Valid bids ranked by priority (desc) then spreadKey (asc), one per meshlet; the first
  * `info.slots` win. The result does not depend on the order of `bids`.
  */
 export function select(
@@ -87,7 +89,13 @@ export function select(
     if (check.valid) valid.push(bid)
     else invalid.push({ bid, valid: false, reason: check.reason, winner: false })
   }
-  valid.sort(byRank)
+  const keys = new Map<string, string>()
+  const key = (bid: BidView) => {
+    let k = keys.get(bid.meshlet)
+    if (k === undefined) keys.set(bid.meshlet, (k = spreadKey(workload.uri, bid.meshlet)))
+    return k
+  }
+  valid.sort((a, b) => byRank(a, b, key))
   const ranked: RankedBid[] = []
   const outranked: RankedBid[] = []
   const seen = new Set<string>()

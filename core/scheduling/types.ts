@@ -63,6 +63,10 @@ export interface SchedulingConfig {
   lostAfterMs: number
   /** How often a running replica rewrites its status. */
   heartbeatMs: number
+  /** A round that placed fewer replicas than it had slots reopens this long after decideAt;
+   *  doubled for each further short round that had bids, up to maxRetryMs. */
+  retryMs: number
+  maxRetryMs: number
 }
 
 export const DEFAULT_CONFIG: SchedulingConfig = Object.freeze({
@@ -70,6 +74,8 @@ export const DEFAULT_CONFIG: SchedulingConfig = Object.freeze({
   graceMs: 2_000,
   lostAfterMs: 90_000,
   heartbeatMs: 30_000,
+  retryMs: 1_000,
+  maxRetryMs: 60_000,
 })
 
 /** One bidding/selection cycle of one workload version, as every peer computes it. */

@@ -57,6 +57,15 @@ export function add(a: Resources, b: Resources): Resources {
   }
 }
 
+/**
+ * The tie-break between equal priorities: sha256 of (workload URI, meshlet DID) in hex. Every peer
+ * computes it alike, and it orders meshlets differently for every workload, so replicas spread
+ * across meshlets instead of always landing on the lowest DIDs.
+ */
+export function spreadKey(workloadUri: string, meshlet: string): string {
+  return createHash('sha256').update(`${workloadUri} ${meshlet}`, 'utf8').digest('hex')
+}
+
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
 
 function base32(bytes: Uint8Array): string {

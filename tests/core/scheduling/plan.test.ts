@@ -250,7 +250,8 @@ describe('plan: stopping', () => {
       bids: [bid(BOB_M, failing)],
       statuses: [failed],
       running: [{ ...local(0, 'exited'), workloadUri: failing.uri }],
-      now: DECIDE + 60 * SEC,
+      // Round 1 opens after the failure's back-off (5 s) and is still open.
+      now: DECIDE + 8 * SEC,
     })
     expect(p.actions).toEqual([])
     expect(p.explain.get(failing.uri)).toMatchObject({ round: 1, noBid: 'failed-here-before' })
@@ -280,8 +281,8 @@ describe('plan: nextWakeAt', () => {
   })
 
   it('is when a round that nobody could fill will be retried', () => {
-    const p = run({ self: { owner: BOB, lending: false }, now: DECIDE + SEC })
-    expect(p.nextWakeAt).toBe(DECIDE + LOST)
+    const p = run({ self: { owner: BOB, lending: false }, now: DECIDE })
+    expect(p.nextWakeAt).toBe(DECIDE + DEFAULT_CONFIG.retryMs)
   })
 
   it('is absent when nothing will change without new records', () => {

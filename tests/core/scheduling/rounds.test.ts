@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import {
   DEFAULT_CONFIG,
   backoffMs,
+  retryDelayMs,
   roundHistory,
   roundOf,
   type BidView,
@@ -23,8 +24,9 @@ import {
 
 const LOST = DEFAULT_CONFIG.lostAfterMs
 const DECIDE0 = T0 + 7 * SEC
-/** One empty round: window + grace + lostAfter. */
-const PERIOD = 7 * SEC + LOST
+const RETRY = DEFAULT_CONFIG.retryMs
+/** One empty round: window + grace + the first retry delay. */
+const PERIOD = 7 * SEC + RETRY
 
 function at(w: WorkloadView, statuses: StatusView[], bids: BidView[], now: number) {
   return roundOf(w, statuses, { bids, cluster: cluster() }, now, DEFAULT_CONFIG)
@@ -237,10 +239,11 @@ describe('restart policy', () => {
 })
 
 describe('rounds nobody filled', () => {
-  it('retry every window + grace + lostAfter until someone bids', () => {
+  it('retry within seconds, every window + grace + retry delay, until someone bids', () => {
     const w = workload()
-    expect(at(w, [], [], DECIDE0 + LOST - 1).round).toBe(0)
-    expect(at(w, [], [], DECIDE0 + LOST)).toMatchObject({ round: 1, opensAt: T0 + PERIOD })
+    expect(RETRY).toBeLessThanOrEqual(2 * SEC)
+    expect(at(w, [], [], DECIDE0 + RETRY - 1).round).toBe(0)
+    expect(at(w, [], [], DECIDE0 + RETRY)).toMatchObject({ round: 1, opensAt: T0 + PERIOD })
     const day = 24 * 3600 * SEC
     const k = Math.floor(day / PERIOD)
     expect(at(w, [], [], T0 + day)).toMatchObject({ round: k, opensAt: T0 + k * PERIOD })
@@ -259,14 +262,37 @@ describe('rounds nobody filled', () => {
     expect(h.current.nextChangeAt).toBe(opensAt + 60 * SEC + LOST)
   })
 
-  it('a partly filled round retries the missing replicas only', () => {
+  it('a partly filled round retries the missing replicas only, seconds after it closed', () => {
     const w = workload({ replicas: 2 })
-    const statuses = [status(BOB_M, w, { updatedAt: DECIDE0 + LOST })]
-    expect(at(w, statuses, [bid(BOB_M, w)], DECIDE0 + LOST)).toMatchObject({
+    const statuses = [status(BOB_M, w, { updatedAt: DECIDE0 + SEC })]
+    expect(at(w, statuses, [bid(BOB_M, w)], DECIDE0 + RETRY)).toMatchObject({
       round: 1,
+      opensAt: DECIDE0 + RETRY,
       slots: 1,
       holders: [BOB_M],
     })
+  })
+
+  it('short rounds with bids back off, doubling up to maxRetryMs; a filled round resets it', () => {
+    const w = workload({ replicas: 9 })
+    // Each round one new meshlet bids and wins: every round is short and had a winner.
+    const meshlets = [BOB_M, CAROL_M, DAVE_M, ALICE_M]
+    const bids: BidView[] = []
+    const statuses: StatusView[] = []
+    let opensAt = T0
+    const gaps: number[] = []
+    for (const [round, m] of meshlets.entries()) {
+      bids.push(bid(m, w, { round, createdAt: opensAt + SEC }))
+      statuses.push(status(m, w, { round, updatedAt: opensAt + 7 * SEC }))
+      const next = at(w, statuses, bids, opensAt + 7 * SEC).nextChangeAt!
+      gaps.push(next - (opensAt + 7 * SEC))
+      opensAt = next
+    }
+    expect(gaps).toEqual([RETRY, 2 * RETRY, 4 * RETRY, 8 * RETRY])
+    const cfg = { ...DEFAULT_CONFIG, retryMs: 10 * SEC, maxRetryMs: 25 * SEC }
+    expect([0, 1, 2, 3].map((k) => retryDelayMs(cfg, k))).toEqual(
+      [10, 20, 25, 25].map((s) => s * SEC),
+    )
   })
 })
 
@@ -294,7 +320,11 @@ describe('determinism', () => {
     const a = at(w, statuses, bids, now)
     const b = at(w, [...statuses].reverse(), [...bids].reverse(), now)
     expect(b).toEqual(a)
-    // Bob failed (round 1, for one slot); Alice's heartbeat then went stale (round 2).
-    expect(a).toMatchObject({ round: 2, excluded: [BOB_M], holders: [] })
+    // Bob failed (round 1 opens after the 5 s back-off, for one slot); nobody bid in round 1 or
+    // in the rounds retried every PERIOD after it; Alice's heartbeat went stale at 150 s, which
+    // freed her slot too (from the round that opened just after).
+    expect(a).toMatchObject({ excluded: [BOB_M], holders: [], slots: 2 })
+    expect(a.round).toBeGreaterThan(2)
+    expect(now - a.opensAt).toBeLessThan(PERIOD)
   })
 })

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import {
   checkBid,
   compareStrings,
+  spreadKey,
   roundOf,
   select,
   type BidView,
@@ -122,14 +123,16 @@ describe('select (properties)', () => {
     )
   })
 
-  it('winners are the valid bidders with the highest priorities, ties to the smaller DID', () => {
+  it('winners are the valid bidders with the highest priorities, ties to the smaller spread key', () => {
     fc.assert(
       fc.property(arbCase, ({ bids, info }) => {
         const { winners } = select(w, info, bids, view)
         const bidders = MESHLETS.filter((m) => bestPriority(bids, m, info) !== undefined)
         const key = (m: string) => bestPriority(bids, m, info) ?? -Infinity
         const expected = [...bidders]
-          .sort((a, b) => key(b) - key(a) || compareStrings(a, b))
+          .sort(
+            (a, b) => key(b) - key(a) || compareStrings(spreadKey(w.uri, a), spreadKey(w.uri, b)),
+          )
           .slice(0, info.slots)
         expect(winners).toEqual(expected)
       }),
