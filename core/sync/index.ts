@@ -121,6 +121,7 @@ export class RecordSync {
             collections: [`${COLLECTION_PREFIX}*`],
             cursors,
             hooks,
+            ...(config.backoffMs !== undefined ? { backoffMs: config.backoffMs } : {}),
           })
         : config.kind === 'pds'
           ? new PdsSource({ identity: opts.identity, cursors, hooks, match })

@@ -28,7 +28,14 @@ export const PUBLIC_JETSTREAMS = [
 ]
 
 export type SourceConfig =
-  { kind: 'relay'; url: string } | { kind: 'pds' } | { kind: 'jetstream'; urls: readonly string[] }
+  | { kind: 'relay'; url: string }
+  | { kind: 'pds' }
+  | {
+      kind: 'jetstream'
+      urls: readonly string[]
+      /** First wait before trying the next instance (doubles up to a minute); default 1 s. */
+      backoffMs?: number
+    }
 
 /** A change to one record, authenticated by the source. */
 export interface SourceCommit {

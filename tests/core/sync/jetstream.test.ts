@@ -1,0 +1,208 @@
+// The Jetstream source against a Jetstream-protocol server that re-emits a real local PDS's
+// firehose: server-side filters, members followed live with options_update (no reconnect),
+// records confirmed with the author's PDS (forged ones dropped), resume from the cursor after
+// an outage, and an outdated cursor answered by listing the repos again.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { COLLECTION_PREFIX, NSID } from '../../../core/lexicon/index.js'
+import { RepoReader } from '../../../core/repo/reader.js'
+import { RecordSync, type RecordEvent } from '../../../core/sync/index.js'
+import { startTestJetstream, type TestJetstream } from '../../support/jetstream-server.js'
+import {
+  createAccount,
+  eventually,
+  localIdentity,
+  startNetwork,
+  type Account,
+  type Network,
+} from '../../_util.js'
+
+let net: Network
+let js: TestJetstream
+let dir: string
+let alice: Account
+let bob: Account
+let stranger: Account
+
+beforeAll(async () => {
+  net = await startNetwork()
+  js = await startTestJetstream({ service: net.pds.url, plcUrl: net.plc.url })
+  dir = await mkdtemp(join(tmpdir(), 'meshlet-jetstream-'))
+  alice = await createAccount(net, 'alice')
+  bob = await createAccount(net, 'bob')
+  stranger = await createAccount(net, 'stranger')
+})
+
+afterAll(async () => {
+  await js?.close()
+  await net?.close()
+  await rm(dir, { recursive: true, force: true })
+})
+
+function follower(cursorFile?: string) {
+  const events: RecordEvent[] = []
+  const errors: Error[] = []
+  const identity = localIdentity(net)
+  const sync = new RecordSync({
+    identity,
+    reader: new RepoReader(identity),
+    source: { kind: 'jetstream', urls: [js.url], backoffMs: 50 },
+    cursorFile,
+    wants: () => true,
+    onEvent: (e) => events.push(e),
+    onError: (e) => errors.push(e),
+  })
+  return { sync, events, errors }
+}
+
+const membership = (members: string[]) => ({ members, createdAt: new Date().toISOString() })
+
+const livePuts = (events: RecordEvent[]) =>
+  events.filter(
+    (e): e is Extract<RecordEvent, { event: 'put' }> =>
+      e.event === 'put' && e.source === 'firehose',
+  )
+
+const membersOf = (e: { record: unknown }) => (e.record as { members: string[] }).members
+
+describe('the Jetstream source', () => {
+  it('asks only for our collections and the followed DIDs, and follows a new member without reconnecting', async () => {
+    const { sync, events } = follower()
+    await sync.start()
+    await sync.follow(alice.did)
+    await alice.session.put(NSID.membership, 'self', membership(['did:plc:one']))
+    await eventually('alice’s record', () => livePuts(events).some((e) => e.did === alice.did))
+    const before = js.connections
+    expect(js.clientOptions()).toEqual([
+      expect.objectContaining({
+        wantedCollections: [`${COLLECTION_PREFIX}*`],
+        wantedDids: [alice.did],
+      }),
+    ])
+
+    await stranger.session.put(NSID.membership, 'self', membership([alice.did]))
+    await sync.follow(bob.did)
+    await bob.session.put(NSID.membership, 'self', membership(['did:plc:two']))
+    await eventually('bob’s record', () => livePuts(events).some((e) => e.did === bob.did))
+    expect(js.connections).toBe(before)
+    expect(js.updates).toBeGreaterThanOrEqual(1)
+    expect(js.clientOptions()[0]?.wantedDids).toEqual([alice.did, bob.did].sort())
+    // The stranger's record never reached us: filtered on the server.
+    expect(events.some((e) => 'did' in e && e.did === stranger.did)).toBe(false)
+    await sync.stop()
+  })
+
+  it('drops forged events (a record the PDS does not have, a changed field, a false delete) and never delivers them', async () => {
+    const { sync, events } = follower()
+    await sync.start()
+    await sync.follow(alice.did)
+    const real = await alice.session.put(NSID.membership, 'self', membership(['did:plc:real']))
+    await eventually('the real record', () =>
+      livePuts(events).some((e) => membersOf(e).includes('did:plc:real')),
+    )
+    const rev = 'zzzzzzzzzzzzz'
+    // A workload alice never wrote, with a CID of a real record.
+    js.inject({
+      did: alice.did,
+      kind: 'commit',
+      commit: {
+        rev,
+        operation: 'create',
+        collection: NSID.workload,
+        rkey: '3kforgedforge',
+        cid: real.cid,
+        record: {
+          $type: NSID.workload,
+          image: 'evil',
+          resources: { cpuMillis: 100, memoryMiB: 16 },
+          replicas: 1,
+          createdAt: new Date().toISOString(),
+        },
+      },
+    })
+    // The real record's CID, with a field changed.
+    js.inject({
+      did: alice.did,
+      kind: 'commit',
+      commit: {
+        rev,
+        operation: 'update',
+        collection: NSID.membership,
+        rkey: 'self',
+        cid: real.cid,
+        record: { $type: NSID.membership, ...membership(['did:plc:mallory']) },
+      },
+    })
+    // A delete of a record that is still there.
+    js.inject({
+      did: alice.did,
+      kind: 'commit',
+      commit: { rev, operation: 'delete', collection: NSID.membership, rkey: 'self' },
+    })
+    await eventually('three drops', () => events.filter((e) => e.event === 'dropped').length === 3)
+    const reasons = events.flatMap((e) => (e.event === 'dropped' ? [e.reason] : []))
+    expect(reasons).toEqual([
+      expect.stringMatching(/does not have this version/),
+      expect.stringMatching(/differs from the PDS/),
+      expect.stringMatching(/still has the record/),
+    ])
+    expect(events.some((e) => e.event === 'delete')).toBe(false)
+    expect(livePuts(events).some((e) => membersOf(e).includes('did:plc:mallory'))).toBe(false)
+    expect(livePuts(events).some((e) => e.collection === NSID.workload)).toBe(false)
+
+    // A real delete is confirmed by the proof of absence.
+    const wl = await alice.session.create(NSID.workload, {
+      image: 'busybox',
+      resources: { cpuMillis: 100, memoryMiB: 16 },
+      replicas: 1,
+      createdAt: new Date().toISOString(),
+    })
+    await eventually('the workload', () => livePuts(events).some((e) => e.uri === wl.uri))
+    await alice.session.agent.com.atproto.repo.deleteRecord({
+      repo: alice.did,
+      collection: NSID.workload,
+      rkey: wl.uri.split('/').pop()!,
+    })
+    await eventually('the delete', () =>
+      events.some((e) => e.event === 'delete' && e.uri === wl.uri),
+    )
+    await sync.stop()
+  })
+
+  it('resumes from its cursor after an outage, and starts over with a listing when the cursor is too old', async () => {
+    const cursorFile = join(dir, 'cursors.json')
+    const { sync, events } = follower(cursorFile)
+    await sync.start()
+    await sync.follow(alice.did)
+    await alice.session.put(NSID.membership, 'self', membership(['did:plc:before']))
+    await eventually('before the outage', () =>
+      livePuts(events).some((e) => membersOf(e).includes('did:plc:before')),
+    )
+    js.down()
+    const refusedAt = js.refused
+    await alice.session.put(NSID.membership, 'self', membership(['did:plc:during']))
+    // The source keeps trying (with back-off) while the server is away.
+    await eventually('retries refused', () => js.refused >= refusedAt + 2)
+    js.up()
+    await eventually('replayed from the cursor', () =>
+      livePuts(events).some((e) => membersOf(e).includes('did:plc:during')),
+    )
+    await sync.stop()
+
+    // A cursor from two days ago: older than Jetstream keeps.
+    await writeFile(
+      cursorFile,
+      JSON.stringify({ cursors: { jetstream: (Date.now() - 2 * 86_400_000) * 1000 } }),
+    )
+    const again = follower(cursorFile)
+    await again.sync.start()
+    await again.sync.follow(alice.did)
+    expect(again.events).toContainEqual(
+      expect.objectContaining({ event: 'outdated', source: 'jetstream' }),
+    )
+    expect(again.events.some((e) => e.event === 'backfilled' && e.did === alice.did)).toBe(true)
+    await again.sync.stop()
+  })
+})
