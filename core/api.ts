@@ -175,6 +175,15 @@ export interface WorkloadDraft {
   egress?: boolean
 }
 
+export interface MachineAccountDraft {
+  /** The PDS's address (https://…; http only on this machine). */
+  pds: string
+  /** A full handle, a name under the PDS's first domain, or ".domain"; default: generated. */
+  handle?: string
+  email?: string
+  inviteCode?: string
+}
+
 /** Method name → argument and result. One argument object per call (or none). */
 export interface ApiMethods {
   'state.get': { args: void; result: DashboardState }
@@ -185,6 +194,10 @@ export interface ApiMethods {
     args: { role: Role; handle: string; password: string }
     result: Account
   }
+  /** Makes this machine's own account on a PDS the owner chooses (invite code and email when
+   *  it asks), keeps its generated password in the keychain, signs it in and links it. Run
+   *  again, it keeps the machine it made. Needs the owner signed in. */
+  'auth.createMachineAccount': { args: MachineAccountDraft; result: Account }
   'auth.cancelSignIn': { args: void; result: void }
   'auth.signOut': { args: { role: Role }; result: void }
   /** Writes the two linkage records (DESIGN §1); needs both accounts signed in. */
@@ -267,6 +280,9 @@ export class ApiError extends Error {
 export const LIMITS = {
   handle: 253,
   password: 256,
+  url: 2048,
+  email: 254,
+  inviteCode: 128,
   image: 512,
   commandArgs: 64,
   commandArg: 1024,
@@ -326,6 +342,11 @@ function role(o: Record<string, unknown>): Role {
 const ACTOR = /^@?([a-zA-Z0-9.-]+|did:[a-z]+:[a-zA-Z0-9._:%-]+)$/
 const DID = /^did:[a-z]+:[a-zA-Z0-9._:%-]+$/
 const AT_URI = /^at:\/\/did:[a-z]+:[a-zA-Z0-9._:%-]+\/[a-zA-Z0-9.-]+\/[a-zA-Z0-9._:~-]+$/
+const HTTP_URL = /^https?:\/\/[^\s/?#]+[^\s]*$/
+/** A handle, a single name, or ".domain" (the machine account's handle, DNS characters only). */
+const MACHINE_HANDLE = /^@?\.?[a-zA-Z0-9-]+(\.[a-zA-Z0-9-]+)*$/
+const EMAIL = /^[^\s@]+@[^\s@]+$/
+const INVITE_CODE = /^[a-zA-Z0-9._-]+$/
 const CONTAINER_ID = /^[a-f0-9]{12,64}$/
 /** Docker's reference grammar, loosely: no spaces or control characters. */
 const IMAGE = /^[a-zA-Z0-9][a-zA-Z0-9._\-/:@]*$/
@@ -351,6 +372,17 @@ const validators: { [M in MethodName]: Validator<Args<M>> } = {
       role: role(o),
       handle: str(o, 'handle', LIMITS.handle, ACTOR),
       password: str(o, 'password', LIMITS.password),
+    }
+  },
+  'auth.createMachineAccount': (args) => {
+    const o = object(args, ['pds', 'handle', 'email', 'inviteCode'])
+    const opt = (key: string, max: number, pattern: RegExp) =>
+      o[key] === undefined || o[key] === '' ? {} : { [key]: str(o, key, max, pattern) }
+    return {
+      pds: str(o, 'pds', LIMITS.url, HTTP_URL),
+      ...opt('handle', LIMITS.handle, MACHINE_HANDLE),
+      ...opt('email', LIMITS.email, EMAIL),
+      ...opt('inviteCode', LIMITS.inviteCode, INVITE_CODE),
     }
   },
   'auth.cancelSignIn': none,

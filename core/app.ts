@@ -38,6 +38,8 @@ import { NSID } from './lexicon/index.js'
 import { errorFields, silentLogger, type Level, type Logger } from './log.js'
 import { Meshlet } from './meshlet.js'
 import { RepoReader } from './repo/reader.js'
+import { publishLinkage } from './repo/linkage.js'
+import { ensureMachineAccount, machineAccountApiError, savedMachine } from './accounts/index.js'
 import { PasswordSession, type RepoWriter } from './repo/writer.js'
 import { OAuthRestoreError, OAuthSignIn, type OAuthRepoSession } from './repo/oauth.js'
 import { Runtime } from './runtime/index.js'
@@ -331,6 +333,24 @@ export class MeshletApp implements DesktopHost {
       await this.signedIn(role, session)
       return session.account
     },
+    'auth.createMachineAccount': async (draft) => {
+      const owner = this.requireOwner()
+      const made = await ensureMachineAccount({
+        store: this.opts.secrets,
+        owner: owner.account.did,
+        ...(owner.account.handle ? { ownerHandle: owner.account.handle } : {}),
+        ...draft,
+      }).catch((err: unknown) => {
+        throw machineAccountApiError(err)
+      })
+      const { did, handle } = made.credentials
+      this.note('info', `${made.created ? 'Made' : 'Found'} this machine’s account ${handle}`)
+      const session = await this.machineLogin(did)
+      if (!session) throw new ApiError('not-signed-in', `cannot sign in to ${handle}`)
+      await this.signedIn('meshlet', session)
+      await this.handlers['meshlet.link'](undefined)
+      return session.account
+    },
     'auth.cancelSignIn': async () => {
       await this.oauth.cancel()
       this.pending = undefined
@@ -366,12 +386,7 @@ export class MeshletApp implements DesktopHost {
       if (meshletDid === owner.account.did) {
         throw new ApiError('conflict', 'a meshlet needs its own account, not its owner’s')
       }
-      const createdAt = new Date().toISOString()
-      await owner.writer.put(NSID.meshlet, meshletDid, { meshlet: meshletDid, createdAt })
-      await this.machine.writer.put(NSID.meshletOwner, 'self', {
-        owner: owner.account.did,
-        createdAt,
-      })
+      await publishLinkage(owner.writer, this.machine.writer)
       this.linked = true
       this.note('info', `Linked this machine (${this.label(meshletDid)}) to your account`)
       await this.startMeshlet()
@@ -508,6 +523,19 @@ export class MeshletApp implements DesktopHost {
     })
   }
 
+  /** Signs in the machine account this app made (its password kept in the secret store). */
+  private async machineLogin(did: string): Promise<Session | undefined> {
+    const kept = await savedMachine(this.opts.secrets)
+    if (kept?.did !== did) return undefined
+    const agent = this.passwordAgent(did, kept.pds)
+    await agent.login({ identifier: did, password: kept.password })
+    await this.opts.secrets.set(
+      `session:${did}`,
+      JSON.stringify({ pds: kept.pds, data: agent.session }),
+    )
+    return this.sessionOf(new PasswordSession(agent, did), 'app-password', kept.handle)
+  }
+
   private async restore(role: Role, did: string, method: Account['method']) {
     try {
       if (method === 'oauth') {
@@ -516,10 +544,18 @@ export class MeshletApp implements DesktopHost {
         return session ? this.sessionOf(session, 'oauth', session.handle) : undefined
       }
       const stored = await this.opts.secrets.get(`session:${did}`)
-      if (!stored) return undefined
+      if (!stored) return await this.machineLogin(did)
       const { pds, data } = JSON.parse(stored) as { pds: string; data: AtpSessionData }
       const agent = this.passwordAgent(did, pds)
-      await agent.resumeSession(data)
+      try {
+        await agent.resumeSession(data)
+      } catch (err) {
+        // A machine account this app made signs in again with its kept password.
+        if (isNetworkError(err)) throw err
+        const again = await this.machineLogin(did)
+        if (again) return again
+        throw err
+      }
       return this.sessionOf(new PasswordSession(agent, did), 'app-password', data.handle)
     } catch (err) {
       const whose = role === 'owner' ? 'Your' : 'This machine’s'

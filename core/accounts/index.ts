@@ -1,1 +1,2 @@
 export * from './machine-account.js'
+export * from './api-error.js'

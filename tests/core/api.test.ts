@@ -60,6 +60,18 @@ describe('validateArgs', () => {
     })
     expect(validateArgs('guests.stop', { containerId: 'a'.repeat(64) })).toBeTruthy()
     expect(
+      validateArgs('auth.createMachineAccount', {
+        pds: 'http://localhost:2583',
+        handle: '.example',
+        email: 'me+mesh@example.com',
+        inviteCode: 'pds-example-com-abc12-def34',
+      }),
+    ).toMatchObject({ handle: '.example', inviteCode: 'pds-example-com-abc12-def34' })
+    // Empty optional inputs of a form are left out, not refused.
+    expect(
+      validateArgs('auth.createMachineAccount', { pds: 'https://pds.example', email: '' }),
+    ).toEqual({ pds: 'https://pds.example' })
+    expect(
       validateArgs('workloads.delete', {
         uri: 'at://did:plc:abc234/commune.scheduler.workload/3kabc2',
       }),
@@ -85,6 +97,25 @@ describe('validateArgs', () => {
       /password/,
     ],
     ['not a DID', 'members.remove', { did: 'alice.test' }, /not valid/],
+    ['PDS not a URL', 'auth.createMachineAccount', { pds: 'pds.example' }, /pds is not valid/],
+    [
+      'email without @',
+      'auth.createMachineAccount',
+      { pds: 'https://pds.example', email: 'me' },
+      /email is not valid/,
+    ],
+    [
+      'invite code with spaces',
+      'auth.createMachineAccount',
+      { pds: 'https://pds.example', inviteCode: 'a b' },
+      /inviteCode is not valid/,
+    ],
+    [
+      'handle with a slash',
+      'auth.createMachineAccount',
+      { pds: 'https://pds.example', handle: 'a/b' },
+      /handle is not valid/,
+    ],
     ['float cpu', 'capacity.set', { cpuMillis: 1.5, memoryMiB: 64, storageMiB: 0 }, /whole number/],
     [
       'negative memory',

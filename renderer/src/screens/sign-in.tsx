@@ -1,7 +1,7 @@
 // First run: the owner signs in, then this machine's own account, then the two are linked
 // (DESIGN §1: a meshlet has its own DID, linked both ways to its owner).
 import { useEffect, useRef, useState, type FormEvent } from 'react'
-import type { Account, DashboardState, Role } from '../../../core/api.js'
+import type { Account, DashboardState, MachineAccountDraft, Role } from '../../../core/api.js'
 import { ApiError } from '../api/errors.js'
 import { Field } from '../components/field.js'
 import { Banner, ErrorText, Spinner } from '../components/feedback.js'
@@ -61,6 +61,7 @@ export function Onboarding({ state, step }: { state: DashboardState; step: Step 
           <>
             <SignedInAs account={state.owner} role="owner" />
             <AccountSignIn role="meshlet" state={state} />
+            <CreateMachineAccount />
           </>
         )}
         {step === 'link' && state.owner && state.meshlet && (
@@ -363,5 +364,93 @@ function LinkMachine({ owner, meshlet }: { owner: Account; meshlet: Account }) {
         Use a different machine account
       </button>
     </section>
+  )
+}
+
+/** No account for this machine yet: the app makes one on a PDS the owner names, keeps its
+ *  password in the keychain and links it (core/accounts). */
+function CreateMachineAccount() {
+  const client = useApi()
+  const [pds, setPds] = useState('')
+  const [email, setEmail] = useState('')
+  const [inviteCode, setInviteCode] = useState('')
+  const [name, setName] = useState('')
+  const [pdsError, setPdsError] = useState<string>()
+  const create = useAction((draft: MachineAccountDraft) =>
+    client.call('auth.createMachineAccount', draft),
+  )
+  const submit = async (e: FormEvent) => {
+    e.preventDefault()
+    const address = pds.trim()
+    const bad = !/^https?:\/\/\S+$/.test(address)
+      ? 'Enter the PDS’s address, like https://pds.example.com.'
+      : undefined
+    setPdsError(bad)
+    if (bad) return
+    await create.run({
+      pds: address,
+      ...(email.trim() ? { email: email.trim() } : {}),
+      ...(inviteCode.trim() ? { inviteCode: inviteCode.trim() } : {}),
+      ...(name.trim() ? { handle: name.trim() } : {}),
+    })
+  }
+  return (
+    <details className="disclosure">
+      <summary>No account for this machine yet? Create one</summary>
+      <form className="stack" onSubmit={submit} noValidate>
+        <p className="muted small">
+          The app makes the machine’s account on a PDS you choose — yours, or your commune’s — with
+          a strong password kept in this computer’s keychain, and links it to you.
+        </p>
+        <Field
+          label="PDS address"
+          name="pds"
+          type="url"
+          autoCapitalize="none"
+          spellCheck={false}
+          placeholder="https://pds.example.com"
+          value={pds}
+          maxLength={2048}
+          error={pdsError}
+          onChange={(e) => {
+            setPds(e.target.value)
+            setPdsError(undefined)
+          }}
+        />
+        <Field
+          label="Email for the machine’s account"
+          name="email"
+          type="email"
+          hint="Most PDSes ask for one; it must not belong to another account there (you+meshlet@… works)."
+          value={email}
+          maxLength={254}
+          onChange={(e) => setEmail(e.target.value)}
+        />
+        <Field
+          label="Invite code, if the PDS asks"
+          name="invite-code"
+          autoCapitalize="none"
+          spellCheck={false}
+          value={inviteCode}
+          maxLength={128}
+          onChange={(e) => setInviteCode(e.target.value)}
+        />
+        <Field
+          label="Machine name (optional)"
+          name="machine-name"
+          autoCapitalize="none"
+          spellCheck={false}
+          hint="A name under the PDS’s domain, or a full address; left empty, one is made up."
+          value={name}
+          maxLength={253}
+          onChange={(e) => setName(e.target.value)}
+        />
+        <ErrorText error={create.error} />
+        <button type="submit" className="btn btn-secondary btn-block" disabled={create.pending}>
+          {create.pending && <Spinner />}
+          Create this machine’s account
+        </button>
+      </form>
+    </details>
   )
 }
