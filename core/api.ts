@@ -3,6 +3,10 @@
 // the renderer all derive their types from these maps, so a method added here and not handled
 // everywhere does not compile. Every argument that crosses a process or network boundary is
 // checked by `validateArgs` before a handler sees it.
+import type { PolicyAction, RuleName, RuleView } from './policy/decide.js'
+import { checkRules, RulesError, type LendingRules } from './policy/rules.js'
+
+export type { LendingRules, PolicyAction, RuleName, RuleView }
 
 /** What the app is doing, as the tray icon and the dashboard's header show it. */
 export type Phase =
@@ -138,6 +142,21 @@ export interface Settings {
   pauseOnBattery: boolean
   startAtLogin: boolean
   allowEgress: boolean
+  /** When this machine lends: idle time, battery level, quiet hours, host load (core/policy). */
+  rules: LendingRules
+}
+
+/** The lending policy now: what it decided, which rule decided it and why, and every rule. */
+export interface PolicyView {
+  action: PolicyAction
+  reason?: RuleName
+  /** "you are using this computer"; absent while lending. */
+  because?: string
+  /** Guests' CPU share, 0..1: below 1 while throttled. */
+  cpuShare: number
+  rules: RuleView[]
+  /** Whether this machine can tell when it was last used (the idle rule needs it). */
+  idleReadable: boolean
 }
 
 /** Everything the dashboard shows; pushed whole on every change (it is small). */
@@ -161,6 +180,7 @@ export interface DashboardState {
   guests: GuestView[]
   workloads: WorkloadView[]
   activity: ActivityItem[]
+  policy: PolicyView
   /** Present when the host shell can do it (Electron): start at login. */
   canStartAtLogin: boolean
 }
@@ -205,7 +225,9 @@ export interface ApiMethods {
   'lending.set': { args: { lending: boolean }; result: void }
   'capacity.set': { args: Capacity; result: void }
   'settings.set': {
-    args: Partial<Pick<Settings, 'pauseOnBattery' | 'startAtLogin' | 'allowEgress'>>
+    args: Partial<Pick<Settings, 'pauseOnBattery' | 'startAtLogin' | 'allowEgress'>> & {
+      rules?: Partial<LendingRules>
+    }
     result: void
   }
   'members.add': { args: { handle: string }; result: MemberView }
@@ -360,6 +382,19 @@ function capacity(args: unknown): Capacity {
   }
 }
 
+/** A change to some of the lending rules: checked whole, and only the fields given kept. */
+function rulesPatch(value: unknown): Partial<LendingRules> {
+  let checked: LendingRules
+  try {
+    checked = checkRules(value)
+  } catch (err) {
+    if (err instanceof RulesError) fail(`rules: ${err.message}`)
+    throw err
+  }
+  const given = Object.keys(value as object) as (keyof LendingRules)[]
+  return Object.fromEntries(given.map((k) => [k, checked[k]])) as Partial<LendingRules>
+}
+
 const validators: { [M in MethodName]: Validator<Args<M>> } = {
   'state.get': none,
   'auth.signIn': (args) => {
@@ -391,11 +426,12 @@ const validators: { [M in MethodName]: Validator<Args<M>> } = {
   'lending.set': (args) => ({ lending: bool(object(args, ['lending']), 'lending') }),
   'capacity.set': capacity,
   'settings.set': (args) => {
-    const o = object(args, ['pauseOnBattery', 'startAtLogin', 'allowEgress'])
+    const o = object(args, ['pauseOnBattery', 'startAtLogin', 'allowEgress', 'rules'])
     const out: Args<'settings.set'> = {}
     for (const k of ['pauseOnBattery', 'startAtLogin', 'allowEgress'] as const) {
       if (o[k] !== undefined) out[k] = bool(o, k)
     }
+    if (o.rules !== undefined) out.rules = rulesPatch(o.rules)
     return out
   },
   'members.add': (args) => ({

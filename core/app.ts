@@ -37,6 +37,17 @@ import { sampleHost, type HostSample } from './host.js'
 import { NSID } from './lexicon/index.js'
 import { errorFields, silentLogger, type Level, type Logger } from './log.js'
 import { Meshlet } from './meshlet.js'
+import {
+  checkRules,
+  DEFAULT_RULES,
+  GuestThrottle,
+  HostLoadMeter,
+  PolicyRunner,
+  systemBattery,
+  type LendingRules,
+  type PolicyHooks,
+  type ThrottledGuest,
+} from './policy/index.js'
 import { RepoReader } from './repo/reader.js'
 import { publishLinkage } from './repo/linkage.js'
 import { ensureMachineAccount, machineAccountApiError, savedMachine } from './accounts/index.js'
@@ -78,7 +89,12 @@ export interface AppOptions {
   /** The owner this meshlet belongs to, when known without an owner session (the daemon). */
   ownerDid?: string
   /** Settings to use over the saved ones (the daemon's flags). */
-  initial?: Partial<Omit<Settings, 'offer'>> & { offer?: Partial<Capacity> }
+  initial?: Partial<Omit<Settings, 'offer' | 'rules'>> & {
+    offer?: Partial<Capacity>
+    rules?: Partial<LendingRules>
+  }
+  /** Where the lending policy's readings come from (the desktop's idle time), its clock. */
+  policy?: PolicyHooks
   scheduling?: Partial<SchedulingConfig>
   log?: Logger
   /** The first start's failure is thrown from openApp instead of retried (the CLI daemon, which
@@ -156,6 +172,9 @@ export class MeshletApp implements DesktopHost {
   private saving: Promise<void> = Promise.resolve()
   private historyWrite: Promise<void> = Promise.resolve()
   private readonly config: SchedulingConfig
+  /** The lending rules at work (core/policy): they pause lending or throttle guests. */
+  private readonly policy: PolicyRunner
+  private readonly throttle: GuestThrottle
 
   constructor(readonly opts: AppOptions) {
     this.log = opts.log ?? silentLogger
@@ -184,8 +203,14 @@ export class MeshletApp implements DesktopHost {
         pauseOnBattery: false,
         startAtLogin: false,
         allowEgress: false,
+        rules: { ...DEFAULT_RULES },
       },
     }
+    this.throttle = new GuestThrottle({
+      runtime: { updateCpu: (id, cpu) => this.requireRuntime().updateCpu(id, cpu) },
+      onError: (err) => this.fail('throttle', err),
+    })
+    this.policy = this.createPolicy(opts.policy ?? {})
   }
 
   // --- lifecycle --------------------------------------------------------------------------------
@@ -204,12 +229,13 @@ export class MeshletApp implements DesktopHost {
     if (saved?.settings) {
       this.saved = { ...saved, settings: { ...this.saved.settings, ...saved.settings } }
     }
-    const { offer, ...rest } = this.opts.initial ?? {}
+    const { offer, rules, ...rest } = this.opts.initial ?? {}
     this.saved.settings = {
       ...this.saved.settings,
       ...rest,
       // Field by field: `--cpu` alone leaves the saved memory and storage be.
       offer: { ...this.saved.settings.offer, ...offer },
+      rules: { ...this.savedRules(), ...rules },
     }
     this.history =
       (await readJson<BalancesView['history']>(this.historyFile).catch(() => undefined)) ?? []
@@ -239,6 +265,8 @@ export class MeshletApp implements DesktopHost {
       void this.probeNetwork()
     }, this.opts.sampleMs ?? 5000)
     this.historyTimer = setInterval(() => this.recordHistory(), this.opts.historyMs ?? 60_000)
+    // Before the meshlet starts, so it starts paused inside quiet hours.
+    await this.policy.evaluate()
     try {
       await this.startMeshlet()
     } catch (err) {
@@ -252,6 +280,7 @@ export class MeshletApp implements DesktopHost {
     this.closed = true
     clearInterval(this.sampleTimer)
     clearInterval(this.historyTimer)
+    this.policy.close()
     clearTimeout(this.retryTimer)
     clearTimeout(this.emitTimer)
     try {
@@ -420,11 +449,14 @@ export class MeshletApp implements DesktopHost {
       if (patch.startAtLogin !== undefined && !this.opts.canStartAtLogin) {
         throw new ApiError('unavailable', 'starting at login is set by the desktop app only')
       }
-      Object.assign(this.saved.settings, patch)
+      const { rules, ...flags } = patch
+      Object.assign(this.saved.settings, flags)
+      if (rules) this.saved.settings.rules = { ...this.saved.settings.rules, ...rules }
       if (patch.allowEgress !== undefined) await this.meshlet?.setAllowEgress(patch.allowEgress)
       if (patch.pauseOnBattery === false) this.systemPauses.delete('battery')
       await this.applyPause()
       await this.save()
+      if (rules || patch.pauseOnBattery !== undefined) await this.policy.evaluate()
     },
     'members.add': async ({ handle }) => {
       const actor = handle.replace(/^@/, '')
@@ -760,6 +792,8 @@ export class MeshletApp implements DesktopHost {
     for (const e of ['cluster', 'record', 'action', 'replica'] as const) {
       meshlet.on(e, () => this.changed())
     }
+    // A guest started while throttled is throttled too.
+    meshlet.on('replica', () => void this.applyCpuShare())
     meshlet.on('record', (e) => {
       if (e.event === 'outdated') {
         this.note(
@@ -802,6 +836,8 @@ export class MeshletApp implements DesktopHost {
     }
     if (now.allowEgress !== had.allowEgress) await meshlet.setAllowEgress(now.allowEgress)
     await this.applyPause()
+    // Guests a previous run left throttled are restored (or kept throttled) now.
+    await this.applyCpuShare()
     this.recordHistory()
   }
 
@@ -832,7 +868,87 @@ export class MeshletApp implements DesktopHost {
   }
 
   private effectiveLending(): boolean {
-    return this.saved.settings.lending && this.systemPauses.size === 0
+    return this.saved.settings.lending && this.systemPauses.size === 0 && !this.policy.paused
+  }
+
+  // --- the lending policy (core/policy): hook-ins -----------------------------------------------
+
+  private createPolicy(hooks: PolicyHooks): PolicyRunner {
+    const meter = new HostLoadMeter({ guestCpuMs: () => this.guestCpuMs() })
+    return new PolicyRunner({
+      rules: () => ({
+        ...this.saved.settings.rules,
+        pauseOnBattery: this.saved.settings.pauseOnBattery,
+      }),
+      source: {
+        battery: systemBattery,
+        hostLoadPercent: () => meter.read(),
+        ...hooks.source,
+      },
+      enforce: {
+        setPaused: () => this.applyPause(),
+        setCpuShare: (share) => this.applyCpuShare(share),
+      },
+      onTransition: (t) => this.note('info', t.text),
+      onChange: () => this.changed(),
+      onError: (err) => this.fail('policy', err),
+      ...(hooks.now ? { now: hooks.now } : {}),
+      ...(hooks.timeZone ? { timeZone: hooks.timeZone } : {}),
+      ...(hooks.hysteresis ? { hysteresis: hooks.hysteresis } : {}),
+      ...(hooks.fastMs ? { fastMs: hooks.fastMs } : {}),
+      ...(hooks.slowMs ? { slowMs: hooks.slowMs } : {}),
+    })
+  }
+
+  private requireRuntime(): Runtime {
+    const runtime = this.meshlet?.opts.runtime
+    if (!runtime) throw new ApiError('unavailable', 'no container runtime')
+    return runtime
+  }
+
+  /** Running guests with what their workloads asked for, for the throttle. */
+  private throttledGuests(): ThrottledGuest[] {
+    const m = this.meshlet
+    if (!m?.opts.runtime) return []
+    return m.replicas.flatMap((r) => {
+      const asked = m.store.workloads.get(r.workloadUri)?.record.resources.cpuMillis
+      if (r.state !== 'running' || asked === undefined) return []
+      return [
+        {
+          containerId: r.containerId,
+          askedMillis: asked,
+          ...(r.cpuMillis !== undefined ? { currentMillis: r.cpuMillis } : {}),
+        },
+      ]
+    })
+  }
+
+  private applyCpuShare(share = this.policy.cpuShare): Promise<void> {
+    return this.throttle.apply(share, this.throttledGuests())
+  }
+
+  /** Guests' CPU time so far (Docker stats), for the host's own load without them. */
+  private async guestCpuMs(): Promise<Map<string, number>> {
+    const out = new Map<string, number>()
+    const runtime = this.meshlet?.opts.runtime
+    if (!runtime) return out
+    for (const r of this.meshlet!.replicas) {
+      if (r.state !== 'running') continue
+      const usage = await runtime.usage(r.containerId).catch(() => undefined)
+      if (usage) out.set(r.containerId, usage.cpuMilliSeconds)
+    }
+    return out
+  }
+
+  /** The saved rules, checked: a damaged entry falls back to the defaults, not to a crash. */
+  private savedRules(): LendingRules {
+    try {
+      return checkRules(this.saved.settings.rules ?? {}, DEFAULT_RULES)
+    } catch (err) {
+      this.note('warn', 'Your lending rules could not be read; using none')
+      this.fail('settings', err)
+      return { ...DEFAULT_RULES }
+    }
   }
 
   private async applyPause(): Promise<void> {
@@ -865,7 +981,12 @@ export class MeshletApp implements DesktopHost {
     const settings = this.saved.settings
     const state: DashboardState = {
       phase: this.phase(),
-      settings: { ...settings, offer: { ...settings.offer }, members: [...settings.members] },
+      settings: {
+        ...settings,
+        offer: { ...settings.offer },
+        members: [...settings.members],
+        rules: structuredClone(settings.rules),
+      },
       capacity: {
         host: { ...this.host.host },
         used: { ...this.host.used },
@@ -878,6 +999,10 @@ export class MeshletApp implements DesktopHost {
       guests: this.guestViews(),
       workloads: this.workloadViews(),
       activity: [...this.activity].reverse(),
+      policy: {
+        ...this.policy.decision,
+        idleReadable: this.opts.policy?.source?.idleSeconds !== undefined,
+      },
       canStartAtLogin: this.opts.canStartAtLogin ?? false,
     }
     const detail = this.detail(state.phase)
@@ -915,6 +1040,8 @@ export class MeshletApp implements DesktopHost {
         )
       case 'paused': {
         if (!this.saved.settings.lending) return 'Paused by you.'
+        const because = this.policy.decision.because
+        if (this.systemPauses.size === 0 && because) return `${sentence(because)}.`
         const why = [...this.systemPauses].map(
           (p) => ({ battery: 'on battery', suspend: 'asleep', quit: 'quitting' })[p],
         )
@@ -926,6 +1053,12 @@ export class MeshletApp implements DesktopHost {
           : 'Sign in this machine’s own account.'
       case 'starting':
         return 'Reading the commune’s records…'
+      case 'lending': {
+        const d = this.policy.decision
+        return d.action === 'throttle' && d.because
+          ? `Guests throttled to ${Math.round(d.cpuShare * 100)} % CPU: ${d.because}.`
+          : undefined
+      }
       default:
         return undefined
     }
@@ -1313,6 +1446,10 @@ function same(a: Record<string, number>, b: Record<string, number>): boolean {
 
 function cores(cpuMillis: number): string {
   return `${(cpuMillis / 1000).toFixed(cpuMillis % 1000 === 0 ? 0 : 1)} CPU`
+}
+
+function sentence(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1)
 }
 
 function shortUri(uri: string): string {

@@ -1,5 +1,6 @@
 // A dashboard state for shell tests: signed in, lending, nothing running; override what matters.
 import type { DashboardState, Phase } from '../../core/api.js'
+import { DEFAULT_RULES } from '../../core/policy/rules.js'
 
 /** Every phase, as a record so that a phase added to the contract fails to compile here. */
 export const PHASES = Object.keys({
@@ -26,6 +27,7 @@ export function dashboardState(overrides: Partial<DashboardState> = {}): Dashboa
       pauseOnBattery: true,
       startAtLogin: false,
       allowEgress: false,
+      rules: { ...DEFAULT_RULES },
     },
     capacity: { host: zero, used: zero, offer: zero, committed: zero, minimum: zero },
     members: [],
@@ -33,6 +35,7 @@ export function dashboardState(overrides: Partial<DashboardState> = {}): Dashboa
     guests: [],
     workloads: [],
     activity: [],
+    policy: { action: 'lend', cpuShare: 1, rules: [], idleReadable: true },
     canStartAtLogin: true,
     ...overrides,
   }
