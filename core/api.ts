@@ -1,5 +1,5 @@
-// The contract between the UI and the core (STYLE.md §3): one map of methods and one map of push
-// events. The Electron preload, the main process's IPC handler, the daemon's WebSocket bridge and
+// The contract between the UI and the core (docs/style.md, rule 3): one map of methods and one
+// map of push events. The Electron preload, the main process's IPC handler, the daemon's WebSocket bridge and
 // the renderer all derive their types from these maps, so a method added here and not handled
 // everywhere does not compile. Every argument that crosses a process or network boundary is
 // checked by `validateArgs` before a handler sees it.

@@ -1,5 +1,5 @@
 // Which URLs the shell treats as its own page, and which it hands to the system browser. Small and
-// pure so that table tests can cover every misleading form (STYLE.md, after actualbudget's
+// pure so that table tests can cover every misleading form (docs/style.md, after actualbudget's
 // trusted-url.ts). Every decision is made on the parsed URL, and what gets opened is that parsed
 // URL's href, never the raw string: what was checked is exactly what is opened.
 //
