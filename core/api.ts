@@ -8,6 +8,10 @@ import { checkRules, RulesError, type LendingRules } from './policy/rules.js'
 
 export type { LendingRules, PolicyAction, RuleName, RuleView }
 
+import { SOURCE_COSTS, SOURCE_KINDS, type SourceKind } from './sync/source.js'
+
+export { SOURCE_COSTS, SOURCE_KINDS, type SourceKind }
+
 /** What the app is doing, as the tray icon and the dashboard's header show it. */
 export type Phase =
   /** No owner signed in yet. */
@@ -144,6 +148,9 @@ export interface Settings {
   allowEgress: boolean
   /** When this machine lends: idle time, battery level, quiet hours, host load (core/policy). */
   rules: LendingRules
+  /** Where records are read from (what each costs: SOURCE_COSTS). Absent in saved settings:
+   *  the network's default; always present in the pushed state. */
+  source?: SourceKind
 }
 
 /** The lending policy now: what it decided, which rule decided it and why, and every rule. */
@@ -225,7 +232,7 @@ export interface ApiMethods {
   'lending.set': { args: { lending: boolean }; result: void }
   'capacity.set': { args: Capacity; result: void }
   'settings.set': {
-    args: Partial<Pick<Settings, 'pauseOnBattery' | 'startAtLogin' | 'allowEgress'>> & {
+    args: Partial<Pick<Settings, 'pauseOnBattery' | 'startAtLogin' | 'allowEgress' | 'source'>> & {
       rules?: Partial<LendingRules>
     }
     result: void
@@ -426,12 +433,18 @@ const validators: { [M in MethodName]: Validator<Args<M>> } = {
   'lending.set': (args) => ({ lending: bool(object(args, ['lending']), 'lending') }),
   'capacity.set': capacity,
   'settings.set': (args) => {
-    const o = object(args, ['pauseOnBattery', 'startAtLogin', 'allowEgress', 'rules'])
+    const o = object(args, ['pauseOnBattery', 'startAtLogin', 'allowEgress', 'rules', 'source'])
     const out: Args<'settings.set'> = {}
     for (const k of ['pauseOnBattery', 'startAtLogin', 'allowEgress'] as const) {
       if (o[k] !== undefined) out[k] = bool(o, k)
     }
     if (o.rules !== undefined) out.rules = rulesPatch(o.rules)
+    if (o.source !== undefined) {
+      if (!SOURCE_KINDS.includes(o.source as SourceKind)) {
+        fail(`source must be one of ${SOURCE_KINDS.join(', ')}`)
+      }
+      out.source = o.source as SourceKind
+    }
     return out
   },
   'members.add': (args) => ({

@@ -48,6 +48,7 @@ import {
   type PolicyHooks,
   type ThrottledGuest,
 } from './policy/index.js'
+import { PUBLIC_JETSTREAMS, type SourceConfig, type SourceKind } from './sync/source.js'
 import { RepoReader } from './repo/reader.js'
 import { publishLinkage } from './repo/linkage.js'
 import { ensureMachineAccount, machineAccountApiError, savedMachine } from './accounts/index.js'
@@ -67,8 +68,13 @@ import type { SecretStore } from './secrets.js'
 export interface NetworkConfig {
   plcUrl: string
   handleResolverUrl: string
-  /** Relay or PDS whose firehose to follow. */
+  /** Relay or PDS whose firehose to follow (the `relay` source). */
   firehose: string
+  /** The source used unless the settings name one; default `relay` (the real network's
+   *  configurations say `jetstream`). */
+  source?: SourceKind
+  /** Jetstream instances, tried in turn; default the public ones. */
+  jetstream?: readonly string[]
   /** A local network (demo, tests): identity and OAuth may reach loopback services over http. */
   local?: boolean
 }
@@ -449,9 +455,18 @@ export class MeshletApp implements DesktopHost {
       if (patch.startAtLogin !== undefined && !this.opts.canStartAtLogin) {
         throw new ApiError('unavailable', 'starting at login is set by the desktop app only')
       }
+      const source = this.sourceKind()
       const { rules, ...flags } = patch
       Object.assign(this.saved.settings, flags)
       if (rules) this.saved.settings.rules = { ...this.saved.settings.rules, ...rules }
+      if (patch.source !== undefined && patch.source !== source) {
+        // Another source is another subscription: the meshlet starts again on it (guests stay;
+        // the new start adopts them).
+        await this.save()
+        this.note('info', `Reading records from ${patch.source} now`)
+        await this.stopMeshlet(false)
+        void this.startMeshlet().catch((err: unknown) => this.fail('start', err))
+      }
       if (patch.allowEgress !== undefined) await this.meshlet?.setAllowEgress(patch.allowEgress)
       if (patch.pauseOnBattery === false) this.systemPauses.delete('battery')
       await this.applyPause()
@@ -780,6 +795,7 @@ export class MeshletApp implements DesktopHost {
       identity: this.identity,
       writer: this.machine.writer,
       firehose: this.opts.network.firehose,
+      source: this.sourceConfig(),
       dataDir: join(this.opts.dataDir, 'meshlet'),
       offer: settings.offer,
       allowEgress: settings.allowEgress,
@@ -853,6 +869,18 @@ export class MeshletApp implements DesktopHost {
       this.reader.get(meshlet, NSID.meshletOwner, 'self'),
     ])
     return a !== undefined && (b?.value as { owner?: unknown } | undefined)?.owner === owner
+  }
+
+  private sourceKind(): SourceKind {
+    return this.saved.settings.source ?? this.opts.network.source ?? 'relay'
+  }
+
+  private sourceConfig(): SourceConfig {
+    const kind = this.sourceKind()
+    if (kind === 'jetstream') {
+      return { kind, urls: this.opts.network.jetstream ?? PUBLIC_JETSTREAMS }
+    }
+    return kind === 'pds' ? { kind } : { kind, url: this.opts.network.firehose }
   }
 
   private async stopMeshlet(drain: boolean): Promise<void> {
@@ -986,6 +1014,7 @@ export class MeshletApp implements DesktopHost {
         offer: { ...settings.offer },
         members: [...settings.members],
         rules: structuredClone(settings.rules),
+        source: this.sourceKind(),
       },
       capacity: {
         host: { ...this.host.host },

@@ -61,6 +61,9 @@ export function networkFromEnv(env: Record<string, string | undefined>): Network
     plcUrl: stripSlash(plc.href),
     handleResolverUrl: stripSlash(handleResolver.href),
     firehose: stripSlash(firehose.href),
+    // Jetstream on the real network (the settings may choose another); a firehose named in
+    // the environment means a relay, as the daemon's --firehose does.
+    source: env[NETWORK_ENV.firehose]?.trim() ? 'relay' : 'jetstream',
     ...(local ? { local: true } : {}),
   }
 }

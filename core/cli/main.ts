@@ -13,6 +13,7 @@ import { DEFAULT_MACHINE_DIR, init, machineForRun, secretsFile } from './machine
 import { intFlag, list, parse, required, secretFromEnv, UsageError } from './args.js'
 import { printStatus, workloadStatusReport } from '../status.js'
 import { AtUri } from '@atproto/syntax'
+import { SOURCE_KINDS, type SourceKind } from '../sync/source.js'
 
 export const DEFAULT_PLC = 'https://plc.directory'
 export const DEFAULT_FIREHOSE = 'wss://bsky.network'
@@ -57,7 +58,22 @@ run     Runs the meshlet daemon: publishes its membership record, forms the clus
         status. Logs one JSON line per event. Credentials: the account \`meshlet init\`
         kept in --data-dir (then --did may be left out), or MESHLET_PASSWORD with --did.
           --cluster-members <list>  owner DIDs or handles, comma-separated
-          --data-dir <dir>          where the firehose cursor is kept (default ./.meshlet/<did>,
+          --source <source>         where records are read from (default jetstream; relay
+                                    when --firehose is given):
+                                      jetstream  Bluesky's Jetstream, filtered on the server
+                                                 to your commune's DIDs and records: a few MB
+                                                 a day, ~0 CPU; each record is confirmed with
+                                                 its author's PDS before it counts
+                                      pds        one signed stream per member PDS: cheap when
+                                                 members self-host; a big shared PDS sends all
+                                                 of its accounts' changes
+                                      relay      the whole network (--firehose): tens to
+                                                 hundreds of GB a day and a large share of a
+                                                 core; for servers and tests
+          --jetstream <urls>        Jetstream instances, comma-separated, tried in turn
+                                    (default the four public ones, jetstream1/2.us-east and
+                                    jetstream1/2.us-west.bsky.network)
+          --data-dir <dir>          where the cursors are kept (default ./.meshlet/<did>,
                                     or ${DEFAULT_MACHINE_DIR} without --did)
           --cpu <millicores>        CPU to lend (default 1000)
           --memory <MiB>            memory to lend (default 1024)
@@ -91,7 +107,7 @@ delete  Deletes a workload record, which stops its replicas everywhere. OWNER_PA
 
 Network flags (defaults point at the real network):
   --plc <url>              PLC directory (default ${DEFAULT_PLC})
-  --firehose <url>         relay or PDS to follow (default ${DEFAULT_FIREHOSE})
+  --firehose <url>         relay or PDS to follow with --source relay (default ${DEFAULT_FIREHOSE})
   --handle-resolver <url>  service for handles DNS cannot resolve (default ${DEFAULT_HANDLE_RESOLVER})
 `
 
@@ -202,6 +218,8 @@ async function run(argv: string[], io: Io): Promise<number> {
     owner: { type: 'string' },
     'cluster-members': { type: 'string' },
     firehose: { type: 'string' },
+    source: { type: 'string' },
+    jetstream: { type: 'string' },
     'data-dir': { type: 'string' },
     cpu: { type: 'string' },
     memory: { type: 'string' },
@@ -228,6 +246,14 @@ async function run(argv: string[], io: Io): Promise<number> {
     values['ui-port'] === undefined ? undefined : intFlag(values, 'ui-port', 0, 0, 65535)
   const firehose = values.firehose ?? DEFAULT_FIREHOSE
   if (!URL.canParse(firehose)) throw new UsageError(`not a URL: ${firehose}`)
+  const source = values.source as SourceKind | undefined
+  if (source !== undefined && !SOURCE_KINDS.includes(source)) {
+    throw new UsageError(`--source must be one of ${SOURCE_KINDS.join(', ')}`)
+  }
+  const jetstream = values.jetstream === undefined ? undefined : list(values.jetstream)
+  for (const u of jetstream ?? []) {
+    if (!/^wss?:\/\//.test(u) || !URL.canParse(u)) throw new UsageError(`not a ws(s) URL: ${u}`)
+  }
   const identity = identityFrom(values)
   const { did, dataDir, writer: meshletWriter } = await machineForRun(values, identity, io.env)
   const owner = await identity.resolveActor(values.owner!)
@@ -245,6 +271,9 @@ async function run(argv: string[], io: Io): Promise<number> {
       plcUrl: values.plc ?? DEFAULT_PLC,
       handleResolverUrl: values['handle-resolver'] ?? DEFAULT_HANDLE_RESOLVER,
       firehose,
+      // Jetstream on the real network; a firehose named on the command line means a relay.
+      source: values.firehose !== undefined ? 'relay' : 'jetstream',
+      ...(jetstream ? { jetstream } : {}),
       local: isLocal(values.plc ?? DEFAULT_PLC),
     },
     // No keychain here: sessions signed in from the dashboard rest in a file only this user
@@ -256,6 +285,7 @@ async function run(argv: string[], io: Io): Promise<number> {
     ownerDid: owner,
     initial: {
       members,
+      ...(source ? { source } : {}),
       offer: {
         ...(values.cpu !== undefined ? { cpuMillis: offer.cpuMillis } : {}),
         ...(values.memory !== undefined ? { memoryMiB: offer.memoryMiB } : {}),

@@ -51,6 +51,10 @@ describe('validateArgs', () => {
     })
     expect(validateArgs('settings.set', {})).toEqual({})
     expect(validateArgs('settings.set', { pauseOnBattery: true })).toEqual({ pauseOnBattery: true })
+    expect(validateArgs('settings.set', { source: 'pds' })).toEqual({ source: 'pds' })
+    expect(() => validateArgs('settings.set', { source: 'firehose' })).toThrow(
+      /source must be one of jetstream, pds, relay/,
+    )
     expect(validateArgs('workloads.submit', draft)).toEqual(draft)
     expect(validateArgs('workloads.submit', { ...draft, command: undefined })).toMatchObject({
       command: [],

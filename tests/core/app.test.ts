@@ -216,6 +216,17 @@ describe('the desktop flow', () => {
     expect(state(app).phase).toBe('lending')
   })
 
+  it('reads records from the source chosen in the settings, and says so', async () => {
+    expect(state(app).settings.source).toBe('relay')
+    await app.call('settings.set', { source: 'pds' })
+    expect(state(app).settings.source).toBe('pds')
+    expect(state(app).activity.some((a) => a.text === 'Reading records from pds now')).toBe(true)
+    await eventually('lending again, on the members’ PDS', () => state(app).phase === 'lending')
+    await app.call('settings.set', { source: 'relay' })
+    await eventually('lending again, on the relay', () => state(app).phase === 'lending')
+    expect(state(app).settings.source).toBe('relay')
+  })
+
   it('refuses capacity beyond the host or below one step', async () => {
     const host = state(app).capacity.host
     await rejects(

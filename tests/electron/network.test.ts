@@ -22,6 +22,7 @@ describe('networkFromEnv', () => {
       plcUrl: DEFAULT_PLC,
       handleResolverUrl: DEFAULT_HANDLE_RESOLVER,
       firehose: DEFAULT_FIREHOSE,
+      source: 'jetstream',
     })
     expect(networkFromEnv({ MESHLET_PLC: '  ', MESHLET_FIREHOSE: '' }).plcUrl).toBe(DEFAULT_PLC)
   })
@@ -37,6 +38,7 @@ describe('networkFromEnv', () => {
       plcUrl: 'http://127.0.0.1:2582',
       handleResolverUrl: 'http://localhost:2583',
       firehose: 'ws://127.0.0.1:2583',
+      source: 'relay',
       local: true,
     })
   })

@@ -1,6 +1,14 @@
 // The screen the tray opens to: whether this machine lends, how much, and on what terms.
 import { useEffect, useRef, type ReactNode } from 'react'
-import type { Account, Capacity, DashboardState, Role } from '../../../core/api.js'
+import {
+  SOURCE_COSTS,
+  SOURCE_KINDS,
+  type Account,
+  type Capacity,
+  type DashboardState,
+  type Role,
+  type SourceKind,
+} from '../../../core/api.js'
 import { CapacitySlider } from '../components/capacity-slider.js'
 import { ConfirmAction } from '../components/confirm.js'
 import { ErrorText } from '../components/feedback.js'
@@ -197,6 +205,12 @@ function CapacityCard({ state }: { state: DashboardState }) {
   )
 }
 
+const SOURCE_NAMES: Record<SourceKind, string> = {
+  jetstream: 'Jetstream',
+  pds: 'Members’ PDSes',
+  relay: 'The relay',
+}
+
 function SettingsCard({ state }: { state: DashboardState }) {
   const client = useApi()
   const battery = useConfirmed(state.settings.pauseOnBattery, (v: boolean) =>
@@ -207,6 +221,9 @@ function SettingsCard({ state }: { state: DashboardState }) {
   )
   const egress = useConfirmed(state.settings.allowEgress, (v: boolean) =>
     client.call('settings.set', { allowEgress: v }),
+  )
+  const source = useConfirmed<SourceKind>(state.settings.source ?? 'relay', (v) =>
+    client.call('settings.set', { source: v }),
   )
   return (
     <section className="card" aria-labelledby="settings-title">
@@ -237,8 +254,26 @@ function SettingsCard({ state }: { state: DashboardState }) {
           busy={egress.busy}
           onChange={egress.set}
         />
+        <fieldset className="switch-row source-choice" aria-busy={source.busy}>
+          <legend className="switch-label">Read records from</legend>
+          {SOURCE_KINDS.map((kind) => (
+            <label key={kind} className="source-option">
+              <input
+                type="radio"
+                name="source"
+                value={kind}
+                checked={source.value === kind}
+                onChange={() => source.set(kind)}
+              />
+              <span>
+                <span className="source-name">{SOURCE_NAMES[kind]}</span>
+                <span className="switch-desc">{SOURCE_COSTS[kind]}</span>
+              </span>
+            </label>
+          ))}
+        </fieldset>
       </div>
-      <ErrorText error={battery.error ?? login.error ?? egress.error} />
+      <ErrorText error={battery.error ?? login.error ?? egress.error ?? source.error} />
     </section>
   )
 }
