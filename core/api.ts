@@ -151,6 +151,8 @@ export interface Settings {
   /** Where records are read from (what each costs: SOURCE_COSTS). Absent in saved settings:
    *  the network's default; always present in the pushed state. */
   source?: SourceKind
+  /** Serve the meshlet API (farm.meshlet.*) on the local network; off by default. */
+  serveApi: boolean
 }
 
 /** The lending policy now: what it decided, which rule decided it and why, and every rule. */
@@ -232,7 +234,9 @@ export interface ApiMethods {
   'lending.set': { args: { lending: boolean }; result: void }
   'capacity.set': { args: Capacity; result: void }
   'settings.set': {
-    args: Partial<Pick<Settings, 'pauseOnBattery' | 'startAtLogin' | 'allowEgress' | 'source'>> & {
+    args: Partial<
+      Pick<Settings, 'pauseOnBattery' | 'startAtLogin' | 'allowEgress' | 'source' | 'serveApi'>
+    > & {
       rules?: Partial<LendingRules>
     }
     result: void
@@ -243,6 +247,26 @@ export interface ApiMethods {
   'guests.stop': { args: { containerId: string }; result: void }
   'workloads.submit': { args: WorkloadDraft; result: { uri: string } }
   'workloads.delete': { args: { uri: string }; result: void }
+  /** What a workload's replicas printed, asked of each host (or of `meshlet` only). */
+  'workloads.logs': { args: { uri: string; meshlet?: string }; result: WorkloadLogsView }
+}
+
+/** Logs of one workload, per host of its replicas. */
+export interface WorkloadLogsView {
+  uri: string
+  hosts: {
+    meshlet: string
+    /** False: the host publishes no endpoint or does not answer ("cannot be reached"). */
+    reachable: boolean
+    /** Why there are no logs from this host, when there are none. */
+    reason?: string
+    replicas: {
+      round: number
+      state: string
+      truncated: boolean
+      lines: { at: string; stream: string; text: string }[]
+    }[]
+  }[]
 }
 
 /** Push event name → payload. */
@@ -433,9 +457,16 @@ const validators: { [M in MethodName]: Validator<Args<M>> } = {
   'lending.set': (args) => ({ lending: bool(object(args, ['lending']), 'lending') }),
   'capacity.set': capacity,
   'settings.set': (args) => {
-    const o = object(args, ['pauseOnBattery', 'startAtLogin', 'allowEgress', 'rules', 'source'])
+    const o = object(args, [
+      'pauseOnBattery',
+      'startAtLogin',
+      'allowEgress',
+      'serveApi',
+      'rules',
+      'source',
+    ])
     const out: Args<'settings.set'> = {}
-    for (const k of ['pauseOnBattery', 'startAtLogin', 'allowEgress'] as const) {
+    for (const k of ['pauseOnBattery', 'startAtLogin', 'allowEgress', 'serveApi'] as const) {
       if (o[k] !== undefined) out[k] = bool(o, k)
     }
     if (o.rules !== undefined) out.rules = rulesPatch(o.rules)
@@ -475,6 +506,11 @@ const validators: { [M in MethodName]: Validator<Args<M>> } = {
     }
   },
   'workloads.delete': (args) => ({ uri: str(object(args, ['uri']), 'uri', 8192, AT_URI) }),
+  'workloads.logs': (args) => {
+    const o = object(args, ['uri', 'meshlet'])
+    const uri = str(o, 'uri', 8192, AT_URI)
+    return o.meshlet === undefined ? { uri } : { uri, meshlet: str(o, 'meshlet', 2048, DID) }
+  },
 }
 
 export const METHOD_NAMES = Object.keys(validators) as MethodName[]

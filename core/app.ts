@@ -64,6 +64,9 @@ import {
   type StatusView,
 } from './scheduling/index.js'
 import type { SecretStore } from './secrets.js'
+import { ApiService } from './xrpc/service.js'
+import { meshletHost } from './xrpc/meshlet-host.js'
+import { workloadLogs } from './xrpc/owner-logs.js'
 
 export interface NetworkConfig {
   plcUrl: string
@@ -106,6 +109,8 @@ export interface AppOptions {
   /** The first start's failure is thrown from openApp instead of retried (the CLI daemon, which
    *  should exit with a clear message rather than wait). */
   failFast?: boolean
+  /** Serve farm.meshlet.* here whatever the setting says (the daemon's --xrpc-port). */
+  xrpc?: { port: number; hostname?: string; publicUrl?: string }
   /** How long to wait before trying again to start (Docker away, records unreadable); 10 s. */
   retryMs?: number
   /** How often the host's use and the balances are sampled (default 5 s; history: 60 s). */
@@ -181,6 +186,7 @@ export class MeshletApp implements DesktopHost {
   /** The lending rules at work (core/policy): they pause lending or throttle guests. */
   private readonly policy: PolicyRunner
   private readonly throttle: GuestThrottle
+  private readonly api: ApiService
 
   constructor(readonly opts: AppOptions) {
     this.log = opts.log ?? silentLogger
@@ -209,6 +215,7 @@ export class MeshletApp implements DesktopHost {
         pauseOnBattery: false,
         startAtLogin: false,
         allowEgress: false,
+        serveApi: false,
         rules: { ...DEFAULT_RULES },
       },
     }
@@ -217,6 +224,29 @@ export class MeshletApp implements DesktopHost {
       onError: (err) => this.fail('throttle', err),
     })
     this.policy = this.createPolicy(opts.policy ?? {})
+    this.api = new ApiService({
+      host: meshletHost({
+        meshlet: () => this.meshlet,
+        total: () => ({ ...this.host.host }),
+        setLending: (lending) => this.call('lending.set', { lending }),
+      }),
+      identity: this.identity,
+      localNetwork: network.local ?? false,
+      log: this.log,
+    })
+  }
+
+  /** Where farm.meshlet.* is served, when it is. */
+  get xrpcUrl(): string | undefined {
+    return this.api.url
+  }
+
+  /** The daemon's flags win; the app's setting serves on every interface, on a port the
+   *  system picks (published in the meshlet's record, where callers look). */
+  private apiWish() {
+    const x = this.opts.xrpc
+    if (x) return { port: x.port, hostname: x.hostname ?? '127.0.0.1', publicUrl: x.publicUrl }
+    return this.saved.settings.serveApi ? { port: 0, hostname: '0.0.0.0' } : undefined
   }
 
   // --- lifecycle --------------------------------------------------------------------------------
@@ -274,6 +304,7 @@ export class MeshletApp implements DesktopHost {
     // Before the meshlet starts, so it starts paused inside quiet hours.
     await this.policy.evaluate()
     try {
+      await this.api.apply(this.apiWish())
       await this.startMeshlet()
     } catch (err) {
       await this.close({ drain: false })
@@ -294,6 +325,7 @@ export class MeshletApp implements DesktopHost {
       // Guests drain by default: a laptop's app quitting should leave nothing of others running.
       await this.stopMeshlet(opts.drain ?? true)
       await this.stopping
+      await this.api.close()
       await this.historyWrite
       await this.identity.flush().catch((err: unknown) => this.fail('identity', err))
     } finally {
@@ -469,6 +501,10 @@ export class MeshletApp implements DesktopHost {
       }
       if (patch.allowEgress !== undefined) await this.meshlet?.setAllowEgress(patch.allowEgress)
       if (patch.pauseOnBattery === false) this.systemPauses.delete('battery')
+      if (patch.serveApi !== undefined) {
+        await this.api.apply(this.apiWish())
+        if (this.machine && this.meshlet) void this.api.publish(this.reader, this.machine.writer)
+      }
       await this.applyPause()
       await this.save()
       if (rules || patch.pauseOnBattery !== undefined) await this.policy.evaluate()
@@ -524,6 +560,19 @@ export class MeshletApp implements DesktopHost {
       })
       this.note('info', `Submitted ${draft.image} (${draft.replicas} × ${cores(draft.cpuMillis)})`)
       return { uri: written.uri }
+    },
+    'workloads.logs': async ({ uri, meshlet }) => {
+      const owner = this.requireOwner()
+      return workloadLogs({
+        owner: owner.writer,
+        reader: this.reader,
+        uri,
+        hosts: meshlet
+          ? [meshlet]
+          : (this.workloadViews()
+              .find((w) => w.uri === uri)
+              ?.placements.map((p) => p.meshlet) ?? []),
+      })
     },
     'workloads.delete': async ({ uri }) => {
       const owner = this.requireOwner()
@@ -841,6 +890,7 @@ export class MeshletApp implements DesktopHost {
     }
     this.meshlet = meshlet
     this.startedOnce = true
+    void this.api.publish(this.reader, this.machine.writer)
     this.setProblem(undefined)
     // Settings changed while it started (the user paused, moved a slider, the lid closed) were
     // kept but had no meshlet to reach: apply what differs now.
@@ -1426,6 +1476,7 @@ const STOP_REASONS: Record<string, string> = {
   'not-selected': 'another machine was selected',
   paused: 'lending is paused',
   'stopped-by-lender': 'you stopped it',
+  'stopped-by-owner': 'its owner stopped it here',
 }
 
 const BROKEN = new Set<string>([

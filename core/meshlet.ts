@@ -333,11 +333,14 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   }
 
   /**
-   * The lender stops a guest: the container is removed and `stopped` published, which peers read
-   * as a lost replica and place elsewhere in a new round. This meshlet does not bid on that
-   * workload version again.
+   * The lender (or, over XRPC, the workload's owner) stops a guest: the container is removed and
+   * `stopped` published, which peers read as a lost replica and place elsewhere in a new round.
+   * This meshlet does not bid on that workload version again.
    */
-  async stopGuest(containerId: string): Promise<boolean> {
+  async stopGuest(
+    containerId: string,
+    reason: 'stopped-by-lender' | 'stopped-by-owner' = 'stopped-by-lender',
+  ): Promise<boolean> {
     const runtime = this.opts.runtime
     if (!runtime || !this.running) return false
     const r = (await runtime.list()).find((x) => x.containerId === containerId)
@@ -347,7 +350,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.log.log('info', 'replica.stop', {
       workload: r.workloadUri,
       round: r.round,
-      reason: 'stopped-by-lender',
+      reason,
     })
     let done!: Promise<void>
     await this.enqueue(async () => {

@@ -10,10 +10,11 @@ import { fileURLToPath } from 'node:url'
 import { passwordSession } from '../repo/writer.js'
 import { publishLinkage } from '../repo/linkage.js'
 import { DEFAULT_MACHINE_DIR, init, machineForRun, secretsFile } from './machine.js'
-import { intFlag, list, parse, required, secretFromEnv, UsageError } from './args.js'
+import { intFlag, list, parse, required, secretFromEnv, UsageError, type Options } from './args.js'
 import { printStatus, workloadStatusReport } from '../status.js'
 import { AtUri } from '@atproto/syntax'
 import { SOURCE_KINDS, type SourceKind } from '../sync/source.js'
+import { capacity, logs, ps } from './api-commands.js'
 
 export const DEFAULT_PLC = 'https://plc.directory'
 export const DEFAULT_FIREHOSE = 'wss://bsky.network'
@@ -29,6 +30,9 @@ Usage:
   meshlet submit --owner <owner> --image <ref> [options] [-- command...]
   meshlet status <workload at-uri> [network flags]
   meshlet delete <workload at-uri> [network flags]
+  meshlet capacity <meshlet> [--owner <owner>] [network flags]
+  meshlet ps <meshlet> [--owner <owner>] [network flags]
+  meshlet logs <workload at-uri> [--follow] [--lines <n>] [--owner <owner>] [network flags]
   meshlet help | --help
 
 DIDs and handles are accepted wherever a DID is asked for.
@@ -86,6 +90,12 @@ run     Runs the meshlet daemon: publishes its membership record, forms the clus
           --log-level <level>       debug, info, warn or error (default info)
           --ui-port <port>          serve the dashboard on 127.0.0.1:<port> (0: any free
                                     port) and print its address, token included
+          --xrpc-port <port>        serve the meshlet API (farm.meshlet.*, service auth) on
+                                    <port> (0: any free port) and print its address
+          --xrpc-host <host>        address to serve it on (default 127.0.0.1; 0.0.0.0 for
+                                    the LAN). Off loopback, the meshlet publishes where it
+                                    serves in its meshletOwner record, where callers look
+          --xrpc-url <url>          publish this URL instead (a forwarded port)
         Settings changed in the dashboard are kept in the data directory; flags given
         win over them. With OWNER_PASSWORD set too, the dashboard can submit workloads.
 
@@ -105,6 +115,20 @@ status  Shows a workload's round, bids and which won, replica states, and why me
 
 delete  Deletes a workload record, which stops its replicas everywhere. OWNER_PASSWORD.
 
+capacity, ps, logs ask meshlets over their API (farm.meshlet.*), with service-auth tokens
+        from the owner's PDS. The owner's session: OWNER_PASSWORD (then kept, sealed to this
+        user, in --data-dir, default .meshlet/<owner>), or --owner alone with that saved
+        session. --owner defaults to the meshlet's own owner (capacity, ps) or the
+        workload's (logs). A meshlet that publishes no endpoint (behind NAT) cannot be
+        asked; everything essential also works through records.
+capacity  What a meshlet has, lends and uses (cluster members may ask).
+ps        The guest replicas a meshlet runs (cluster members may ask).
+logs      What a workload's replicas printed, from each host that runs it (its owner only;
+          --owner defaults to the workload's). Lines go to stdout; a host that cannot be
+          reached is named on stderr.
+          --lines <n>               last lines per replica (default 200, at most 1000)
+          --follow                  keep printing new lines until interrupted
+
 Network flags (defaults point at the real network):
   --plc <url>              PLC directory (default ${DEFAULT_PLC})
   --firehose <url>         relay or PDS to follow with --source relay (default ${DEFAULT_FIREHOSE})
@@ -114,7 +138,7 @@ Network flags (defaults point at the real network):
 /** The built dashboard, beside the sources (npm run build:renderer). */
 export const RENDERER_DIR = fileURLToPath(new URL('../../dist/renderer', import.meta.url))
 
-const network = {
+export const network = {
   plc: { type: 'string' },
   'handle-resolver': { type: 'string' },
 } as const
@@ -155,6 +179,12 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return await status(rest, io)
       case 'delete':
         return await remove(rest, io)
+      case 'capacity':
+        return await capacity(rest, io)
+      case 'ps':
+        return await ps(rest, io)
+      case 'logs':
+        return await logs(rest, io)
       default:
         throw new UsageError(`unknown command: ${command}`)
     }
@@ -174,7 +204,7 @@ function describe(err: unknown): string {
   return parts.join(': ') || String(err)
 }
 
-function isLocal(url: string): boolean {
+export function isLocal(url: string): boolean {
   const host = new URL(url).hostname
   return host === 'localhost' || host.startsWith('127.') || host === '[::1]'
 }
@@ -229,9 +259,13 @@ async function run(argv: string[], io: Io): Promise<number> {
     'no-drain': { type: 'boolean' },
     'log-level': { type: 'string' },
     'ui-port': { type: 'string' },
+    'xrpc-port': { type: 'string' },
+    'xrpc-host': { type: 'string' },
+    'xrpc-url': { type: 'string' },
     ...network,
   })
   required(values, 'owner', 'cluster-members')
+  const xrpc = xrpcFlags(values)
   const level = (values['log-level'] ?? 'info') as Level
   if (!['debug', 'info', 'warn', 'error'].includes(level)) {
     throw new UsageError(`--log-level must be debug, info, warn or error`)
@@ -295,6 +329,7 @@ async function run(argv: string[], io: Io): Promise<number> {
     },
     failFast: true,
     log,
+    ...(xrpc ? { xrpc } : {}),
   })
   let ui: UiServer | undefined
   try {
@@ -303,6 +338,7 @@ async function run(argv: string[], io: Io): Promise<number> {
       // The token is for the person at this terminal: printed here, never logged.
       io.err(`meshlet: dashboard at ${ui.url}`)
     }
+    if (app.xrpcUrl) io.err(`meshlet: xrpc at ${app.xrpcUrl}`)
     await (io.stopSignal ?? signalled())
   } finally {
     await ui?.close()
@@ -314,7 +350,27 @@ async function run(argv: string[], io: Io): Promise<number> {
   return 0
 }
 
-function signalled(): Promise<void> {
+function xrpcFlags(values: Record<string, unknown>) {
+  if (values['xrpc-port'] === undefined) {
+    if (values['xrpc-host'] !== undefined || values['xrpc-url'] !== undefined) {
+      throw new UsageError('--xrpc-host and --xrpc-url need --xrpc-port')
+    }
+    return undefined
+  }
+  const port = intFlag(values, 'xrpc-port', 0, 0, 65535)
+  const hostname = (values['xrpc-host'] as string | undefined) ?? '127.0.0.1'
+  if (!/^[\w.:-]+$/.test(hostname)) throw new UsageError(`not a host: ${hostname}`)
+  const publicUrl = values['xrpc-url'] as string | undefined
+  if (
+    publicUrl !== undefined &&
+    (!URL.canParse(publicUrl) || !/^https?:$/.test(new URL(publicUrl).protocol))
+  ) {
+    throw new UsageError(`--xrpc-url must be an http(s) URL`)
+  }
+  return { port, hostname, ...(publicUrl ? { publicUrl } : {}) }
+}
+
+export function signalled(): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       process.off('SIGINT', done)
@@ -370,8 +426,8 @@ async function submit(argv: string[], io: Io): Promise<number> {
   return 0
 }
 
-function workloadUri(argv: string[]) {
-  const { values, positionals } = parse(argv, network, 1)
+export function workloadUri<O extends Options>(argv: string[], options: O = network as never) {
+  const { values, positionals } = parse(argv, { ...network, ...options }, 1)
   const raw = positionals[0]
   if (!raw) throw new UsageError('give the workload at-uri')
   let uri: AtUri

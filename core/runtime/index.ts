@@ -35,6 +35,15 @@ export {
   RuntimeUnavailableError,
   type PolicyReason,
 } from './errors.js'
+export {
+  MAX_LOG_BYTES,
+  MAX_LOG_LINES,
+  MAX_LOG_LINE_CHARS,
+  tailLines,
+  type LogFrame,
+  type LogLine,
+  type LogTail,
+} from './logs.js'
 export { parseImageRef, registryAllowed, type ImageRef } from './image-ref.js'
 export {
   Runtime,

@@ -1,6 +1,7 @@
 // The executor: applies decisions to the Docker engine. It runs guests hardened by
 // containerConfig, finds them again by label after a restart, samples their usage, stops them,
 // and follows the engine's events. It decides nothing; the scheduler does.
+import { Readable, Writable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import Docker from 'dockerode'
 import {
@@ -35,6 +36,7 @@ import {
   wrapDockerError,
 } from './errors.js'
 import { parseImageRef, type ImageRef } from './image-ref.js'
+import { MAX_LOG_LINES, tailLines, type LogFrame, type LogTail } from './logs.js'
 
 export interface RuntimeOptions {
   meshletDid: string
@@ -446,6 +448,49 @@ export class Runtime {
       if (statusOf(err) === 404) throw new ReplicaNotFoundError(containerId, { cause: err })
       throw wrapDockerError(err, 'update cpu')
     }
+  }
+
+  /**
+   * The last lines one of our containers printed (stdout and stderr, oldest first), bounded by
+   * `tailLines`: at most `lines` (≤ MAX_LOG_LINES) lines and MAX_LOG_BYTES of text. `since` (ms
+   * since the epoch) skips what was printed before it, for following. Docker keeps the output
+   * of stopped containers too, until they are removed.
+   */
+  async logs(containerId: string, opts: { lines?: number; since?: number } = {}): Promise<LogTail> {
+    const lines = Math.max(1, Math.min(MAX_LOG_LINES, Math.floor(opts.lines ?? 200)))
+    const info = await this.#inspectOurs(containerId, 'logs')
+    let raw: Buffer
+    try {
+      const options = {
+        stdout: true,
+        stderr: true,
+        timestamps: true,
+        tail: lines,
+        follow: false,
+        // Docker takes seconds with a fraction; a line at exactly `since` was seen already.
+        ...(opts.since !== undefined ? { since: (opts.since + 1) / 1000 } : {}),
+      } as const
+      raw = (await this.#docker.getContainer(info.Id).logs(options)) as unknown as Buffer
+    } catch (err) {
+      if (statusOf(err) === 404) throw new ReplicaNotFoundError(containerId, { cause: err })
+      throw wrapDockerError(err, 'logs')
+    }
+    const frames: LogFrame[] = []
+    const sink = (stream: LogFrame['stream']) =>
+      new Writable({
+        write(chunk: Buffer, _enc, done) {
+          frames.push({ stream, data: chunk.toString('utf8') })
+          done()
+        },
+      })
+    // Docker's multiplexed framing, split by the engine client's own demuxer.
+    const source = Readable.from([Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw))])
+    const ended = new Promise<void>((resolve, reject) => {
+      source.once('end', resolve).once('error', reject)
+    })
+    this.#docker.modem.demuxStream(source, sink('stdout'), sink('stderr'))
+    await ended
+    return tailLines(frames, lines)
   }
 
   /**

@@ -27,6 +27,7 @@ export function dashboardState(overrides: Partial<DashboardState> = {}): Dashboa
       pauseOnBattery: true,
       startAtLogin: false,
       allowEgress: false,
+      serveApi: false,
       rules: { ...DEFAULT_RULES },
     },
     capacity: { host: zero, used: zero, offer: zero, committed: zero, minimum: zero },

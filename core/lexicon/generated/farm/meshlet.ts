@@ -5,6 +5,7 @@
 export * as defs from './meshlet/defs.js'
 export * as deleteWorkload from './meshlet/deleteWorkload.js'
 export * as getCapacity from './meshlet/getCapacity.js'
+export * as getWorkloadLogs from './meshlet/getWorkloadLogs.js'
 export * as getWorkloadStatus from './meshlet/getWorkloadStatus.js'
 export * as listWorkloads from './meshlet/listWorkloads.js'
 export * as pause from './meshlet/pause.js'

@@ -15,6 +15,11 @@ type Main = {
   $type: 'commune.scheduler.meshletOwner'
   owner: l.DidString
   createdAt: l.DatetimeString
+
+  /**
+   * Where this meshlet serves farm.meshlet.* over XRPC (an http(s) origin), when it does on an address others can reach. Absent: reachable through records only.
+   */
+  endpoint?: l.UriString
 }
 
 export type { Main }
@@ -26,6 +31,9 @@ const main = /*#__PURE__*/ l.record<'literal:self', Main>(
   /*#__PURE__*/ l.object({
     owner: /*#__PURE__*/ l.string({ format: 'did' }),
     createdAt: /*#__PURE__*/ l.string({ format: 'datetime' }),
+    endpoint: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.string({ format: 'uri', maxLength: 512 }),
+    ),
   }),
 )
 

@@ -175,3 +175,57 @@ const statusView = /*#__PURE__*/ l.typedObject<StatusView>(
 )
 
 export { statusView }
+
+type ReplicaLogs = {
+  $type?: 'farm.meshlet.defs#replicaLogs'
+  round: number
+  state: string
+  lines: LogLine[]
+
+  /**
+   * Older output exists beyond what was returned.
+   */
+  truncated: boolean
+}
+
+export type { ReplicaLogs }
+
+const replicaLogs = /*#__PURE__*/ l.typedObject<ReplicaLogs>(
+  $nsid,
+  'replicaLogs',
+  /*#__PURE__*/ l.object({
+    round: /*#__PURE__*/ l.integer({ minimum: 0 }),
+    state: /*#__PURE__*/ l.string({ maxLength: 32 }),
+    lines: /*#__PURE__*/ l.array(
+      /*#__PURE__*/ l.ref<LogLine>((() => logLine) as any),
+      { maxLength: 1000 },
+    ),
+    truncated: /*#__PURE__*/ l.boolean(),
+  }),
+)
+
+export { replicaLogs }
+
+type LogLine = {
+  $type?: 'farm.meshlet.defs#logLine'
+  at: l.DatetimeString
+  stream: 'stdout' | 'stderr' | l.UnknownString
+  text: string
+}
+
+export type { LogLine }
+
+const logLine = /*#__PURE__*/ l.typedObject<LogLine>(
+  $nsid,
+  'logLine',
+  /*#__PURE__*/ l.object({
+    at: /*#__PURE__*/ l.string({ format: 'datetime' }),
+    stream: /*#__PURE__*/ l.string<{
+      knownValues: ['stdout', 'stderr']
+      maxLength: 16
+    }>({ maxLength: 16 }),
+    text: /*#__PURE__*/ l.string({ maxLength: 4096 }),
+  }),
+)
+
+export { logLine }

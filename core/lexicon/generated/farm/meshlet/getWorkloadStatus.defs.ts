@@ -42,7 +42,7 @@ export type $OutputBody<B = l.BinaryData> = l.InferPayloadBody<
   B
 >
 
-/** This meshlet's view of a workload: its round, the bids seen and which won, the replicas' states. Cluster members may call it. */
+/** This meshlet's view of a workload: its round, the bids seen and which won, the replicas' states. Only the workload's owner may call it. */
 const main = /*#__PURE__*/ l.query($nsid, $params, $output, [
   'WorkloadNotFound',
 ])

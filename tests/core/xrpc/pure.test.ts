@@ -1,0 +1,85 @@
+// The pure parts of the API: the replay cache, who may call what, which endpoint to publish.
+import { describe, expect, it } from 'vitest'
+import { authorize, workloadOwner } from '../../../core/xrpc/authorize.js'
+import { endpointFor } from '../../../core/xrpc/endpoint.js'
+import { ReplayCache } from '../../../core/xrpc/replay-cache.js'
+
+describe('ReplayCache', () => {
+  it('accepts a jti once until it expires', () => {
+    const c = new ReplayCache()
+    expect(c.check('a', 2000, 1000)).toBe('fresh')
+    expect(c.check('a', 2000, 1500)).toBe('replayed')
+    expect(c.check('b', 2000, 1500)).toBe('fresh')
+    // Expired tokens are refused by the verifier anyway; the entry may be reused.
+    expect(c.check('a', 5000, 3000)).toBe('fresh')
+  })
+
+  it('stays bounded: forgets expired entries, refuses rather than forget live ones', () => {
+    const c = new ReplayCache({ maxEntries: 3 })
+    for (const j of ['a', 'b', 'c']) expect(c.check(j, 2000, 1000)).toBe('fresh')
+    expect(c.check('d', 2000, 1000)).toBe('full')
+    expect(c.check('a', 2000, 1000)).toBe('replayed')
+    expect(c.size).toBe(3)
+    expect(c.check('d', 9000, 2001)).toBe('fresh')
+    expect(c.size).toBe(1)
+  })
+
+  it('refuses a nonsensical bound', () => {
+    expect(() => new ReplayCache({ maxEntries: 0 })).toThrow(RangeError)
+  })
+})
+
+describe('authorize', () => {
+  const facts = {
+    owner: 'did:plc:alice',
+    members: new Set(['did:plc:bob', 'did:plc:bobmesh']),
+    workloadUri: 'at://did:plc:bob/commune.scheduler.workload/3k',
+  }
+  const table: [Parameters<typeof authorize>[0], string, boolean][] = [
+    ['member', 'did:plc:alice', true],
+    ['member', 'did:plc:bob', true],
+    ['member', 'did:plc:bobmesh', true],
+    ['member', 'did:plc:carol', false],
+    ['meshlet-owner', 'did:plc:alice', true],
+    ['meshlet-owner', 'did:plc:bob', false],
+    ['workload-owner', 'did:plc:bob', true],
+    ['workload-owner', 'did:plc:alice', false],
+    ['workload-owner', 'did:plc:carol', false],
+  ]
+  it.each(table)('%s: %s → %s', (rule, caller, ok) => {
+    const d = authorize(rule, caller, facts)
+    expect(d.ok).toBe(ok)
+    if (!d.ok) expect(d.reason.length).toBeGreaterThan(10)
+  })
+
+  it('knows no owner for a handle authority or garbage', () => {
+    expect(workloadOwner('at://bob.test/commune.scheduler.workload/3k')).toBeUndefined()
+    expect(workloadOwner('nonsense')).toBeUndefined()
+    expect(authorize('workload-owner', 'did:plc:bob', { ...facts, workloadUri: 'x' }).ok).toBe(
+      false,
+    )
+  })
+})
+
+describe('endpointFor', () => {
+  const lan = () => ({
+    lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true }],
+    eth0: [{ address: '192.168.1.20', family: 'IPv4', internal: false }],
+  })
+  it('publishes loopback only on a local network', () => {
+    expect(endpointFor({ hostname: '127.0.0.1', port: 80 })).toBeUndefined()
+    expect(endpointFor({ hostname: '127.0.0.1', port: 80 }, { localNetwork: true })).toBe(
+      'http://127.0.0.1:80',
+    )
+  })
+  it('publishes the LAN address for a wildcard bind, the host given otherwise', () => {
+    const interfaces = lan as never
+    expect(endpointFor({ hostname: '0.0.0.0', port: 7000 }, { interfaces })).toBe(
+      'http://192.168.1.20:7000',
+    )
+    expect(endpointFor({ hostname: '10.0.0.5', port: 7000 })).toBe('http://10.0.0.5:7000')
+    expect(
+      endpointFor({ hostname: '0.0.0.0', port: 7000 }, { publicUrl: 'https://home.example/x' }),
+    ).toBe('https://home.example')
+  })
+})
