@@ -296,7 +296,16 @@ describe('farm.meshlet.* with service auth', () => {
     expect(ps).toEqual([expect.stringContaining(`${uri}  round 0  running`)])
   })
 
-  it('lets the meshlet’s owner pause and resume it, and no one else', async () => {
+  it('lets the owner stop a replica on one host', async () => {
+    const client = ownerClient(alice.owner.session, new RepoReader(localIdentity(net)))
+    const host = (await containersOf(uri))[0]!.Labels['commune.meshlet']!
+    const res = await client.deleteWorkload(host, uri)
+    expect(res.stopped).toBe(1)
+    const left = await containersOf(uri, true)
+    expect(left.every((c) => c.Labels['commune.meshlet'] !== host)).toBe(true)
+  })
+  // Last: pausing drains this meshlet's guests.
+  it('lets the meshlet’s owner pause and resume it', async () => {
     const t = await token(alice.owner, alice.meshlet.did, farm.meshlet.pause.$lxm)
     const res = await call(urlOf(alice), farm.meshlet.pause, { token: t })
     expect(res.status).toBe(200)
@@ -306,14 +315,5 @@ describe('farm.meshlet.* with service auth', () => {
     const res2 = await call(urlOf(alice), farm.meshlet.resume, { token: t2 })
     expect(res2.status).toBe(200)
     expect(res2.body.paused).toBe(false)
-  })
-
-  it('lets the owner stop a replica on one host', async () => {
-    const client = ownerClient(alice.owner.session, new RepoReader(localIdentity(net)))
-    const host = (await containersOf(uri))[0]!.Labels['commune.meshlet']!
-    const res = await client.deleteWorkload(host, uri)
-    expect(res.stopped).toBe(1)
-    const left = await containersOf(uri, true)
-    expect(left.every((c) => c.Labels['commune.meshlet'] !== host)).toBe(true)
   })
 })
