@@ -192,6 +192,9 @@ export interface DashboardState {
   policy: PolicyView
   /** Present when the host shell can do it (Electron): start at login. */
   canStartAtLogin: boolean
+  /** A new version of the desktop app is downloaded: it installs when the app restarts, after
+   *  guests drain (the tray's "Restart to update", or the next quit). */
+  update?: { version: string }
 }
 
 export interface WorkloadDraft {
@@ -549,6 +552,8 @@ export interface DesktopHost extends ApiHost {
   setSystemPause(reason: SystemPause, paused: boolean): Promise<void>
   /** Stops the meshlet (guests drain and are removed) and closes every resource. */
   close(): Promise<void>
+  /** The shell downloaded an update (electron-updater); the dashboard says so. */
+  setUpdateReady(version: string): void
 }
 
 // --- wire formats ---------------------------------------------------------------------------------

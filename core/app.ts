@@ -183,6 +183,7 @@ export class MeshletApp implements DesktopHost {
   private saving: Promise<void> = Promise.resolve()
   private historyWrite: Promise<void> = Promise.resolve()
   private readonly config: SchedulingConfig
+  private updateReady?: string
   /** The lending rules at work (core/policy): they pause lending or throttle guests. */
   private readonly policy: PolicyRunner
   private readonly throttle: GuestThrottle
@@ -332,6 +333,13 @@ export class MeshletApp implements DesktopHost {
       await this.oauth[Symbol.asyncDispose]()
       this.events.removeAllListeners()
     }
+  }
+
+  setUpdateReady(version: string): void {
+    if (this.updateReady === version) return
+    this.updateReady = version
+    this.note('info', `Version ${version} is ready; it installs when the app restarts`)
+    this.changed()
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -1083,6 +1091,7 @@ export class MeshletApp implements DesktopHost {
         idleReadable: this.opts.policy?.source?.idleSeconds !== undefined,
       },
       canStartAtLogin: this.opts.canStartAtLogin ?? false,
+      ...(this.updateReady ? { update: { version: this.updateReady } } : {}),
     }
     const detail = this.detail(state.phase)
     if (detail) state.detail = detail

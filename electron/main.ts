@@ -19,6 +19,7 @@ import {
   type NativeImage,
   type WebContents,
 } from 'electron'
+import electronUpdater from 'electron-updater'
 import { createWriteStream, mkdirSync, renameSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -46,6 +47,7 @@ import {
 import { networkFromEnv } from './network.js'
 import { POWER_EVENTS, PowerController, type PowerEvent } from './power-policy.js'
 import { openingSignInPages } from './sign-in.js'
+import { TICK_MS, UpdateController, updatesEnabled } from './update-policy.js'
 import {
   APP_NAME,
   menuTemplate,
@@ -182,6 +184,10 @@ class Shell {
   private lastState: DashboardState | undefined
   private lastStartAtLogin: boolean | undefined
   private readonly power: PowerController
+  private updates: UpdateController | undefined
+  /** Set once a quit is under way; with `installUpdate`, the quit ends in the installer. */
+  private quitting = false
+  private installUpdate = false
 
   constructor(
     private readonly core: DesktopHost,
@@ -199,9 +205,17 @@ class Shell {
   async start(wantDashboard: boolean): Promise<void> {
     const { core, opts } = this
     const { log } = opts
+    app.on('before-quit', () => (this.quitting = true))
     app.on(
       'before-quit',
-      createQuitHandler({ host: core, log, exit: () => app.quit(), timeoutMs: QUIT_TIMEOUT_MS }),
+      createQuitHandler({
+        host: core,
+        log,
+        // Guests have drained by now: a ready update installs and relaunches the app.
+        exit: () =>
+          this.installUpdate ? electronUpdater.autoUpdater.quitAndInstall(true, true) : app.quit(),
+        timeoutMs: QUIT_TIMEOUT_MS,
+      }),
     )
 
     const ui = openingSignInPages(core, {
@@ -247,6 +261,50 @@ class Shell {
       })
     }
     log.log('info', 'shell.started', { phase: initial.phase, atLogin })
+    this.startUpdates()
+  }
+
+  /** electron-updater against the release feed; update-policy.ts decides when. */
+  private startUpdates(): void {
+    const { log } = this.opts
+    const enabled = updatesEnabled({
+      packaged: app.isPackaged,
+      platform: process.platform,
+      appImage: process.env.APPIMAGE,
+      disabled: process.env.MESHLET_NO_UPDATES,
+    })
+    if (!enabled.ok) {
+      log.log('info', 'updates.off', { reason: enabled.reason })
+      return
+    }
+    const { autoUpdater } = electronUpdater
+    autoUpdater.autoDownload = true
+    // A plain quit drains guests first (the quit handler), so installing then is safe too.
+    autoUpdater.autoInstallOnAppQuit = true
+    autoUpdater.logger = null
+    const updates = new UpdateController({
+      updater: autoUpdater,
+      now: Date.now,
+      facts: () => ({
+        guests: this.lastState?.guests.length ?? 0,
+        dashboardOpen: this.liveDashboard()?.isVisible() ?? false,
+        quitting: this.quitting,
+      }),
+      installOnQuit: (version) => {
+        log.log('info', 'updates.install', { version })
+        this.installUpdate = true
+        app.quit()
+      },
+      onReady: (version) => {
+        log.log('info', 'updates.ready', { version })
+        this.core.setUpdateReady(version)
+      },
+      onError: (err) => log.log('warn', 'updates.failed', { error: err }),
+    })
+    this.updates = updates
+    void updates.tick()
+    setInterval(() => void updates.tick(), TICK_MS).unref()
+    powerMonitor.on('resume', () => void updates.tick())
   }
 
   showDashboard(): void {
@@ -351,6 +409,11 @@ class Shell {
       case 'open-sign-in':
         openExternal(action.url, 'tray', this.opts.policy, log)
         return
+      case 'install-update': {
+        const decision = this.updates?.restartNow()
+        log.log('info', 'updates.asked', { decision })
+        return
+      }
       case 'quit':
         app.quit()
         return

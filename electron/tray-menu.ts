@@ -12,6 +12,7 @@ export type TrayAction =
   | { kind: 'set-lending'; lending: boolean }
   | { kind: 'open-dashboard' }
   | { kind: 'open-sign-in'; url: string }
+  | { kind: 'install-update' }
   | { kind: 'quit' }
 
 export type TrayItem =
@@ -130,6 +131,17 @@ export function trayModel(state: DashboardState, extras: TrayExtras = {}): TrayM
     enabled: true,
     action: { kind: 'open-dashboard' },
   })
+  if (state.update) {
+    // Guests drain before the restart; the label says so, since it may take a while.
+    items.push({ type: 'separator' })
+    items.push({ type: 'status', label: truncate(`Version ${state.update.version} is ready`) })
+    items.push({
+      type: 'action',
+      label: state.guests.length > 0 ? 'Drain guests and restart to update' : 'Restart to update',
+      enabled: true,
+      action: { kind: 'install-update' },
+    })
+  }
   items.push({ type: 'separator' })
   items.push({ type: 'action', label: `Quit ${APP_NAME}`, enabled: true, action: { kind: 'quit' } })
 

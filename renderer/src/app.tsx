@@ -177,6 +177,12 @@ function Dashboard({ state, connection }: { state: DashboardState; connection: C
               {state.detail ?? 'The meshlet stopped because of an error. See Activity for more.'}
             </Banner>
           )}
+          {state.update && (
+            <Banner tone="info" title={`Version ${state.update.version} is ready`} testId="update">
+              It installs when the app restarts: choose Restart to update in the tray menu, or quit.
+              Guests running here drain first, so nobody’s work is cut off.
+            </Banner>
+          )}
         </div>
         <div className="page">
           {section === 'overview' && <Overview state={state} go={setSection} />}

@@ -83,6 +83,10 @@ describe('creating this machine’s account from the dashboard', () => {
       rkey: machine.did,
     })
     expect(rec.data.value).toMatchObject({ meshlet: machine.did })
+
+    // The desktop shell downloaded an update: the dashboard says so, in one line.
+    app.setUpdateReady('9.9.9')
+    await p.getByTestId('update').getByText('Version 9.9.9 is ready').waitFor()
     await context.close()
   })
 })

@@ -248,3 +248,30 @@ describe('trayIconFile', () => {
     expect(trayIconFile(icon, platform)).toBe(file)
   })
 })
+
+describe('an update ready', () => {
+  const guest = {
+    containerId: 'b'.repeat(12),
+    workloadUri: 'at://did:plc:bob/commune.scheduler.workload/3k',
+    owner: 'did:plc:bob',
+    image: 'busybox',
+    cpuMillis: 500,
+    memoryMiB: 64,
+    round: 0,
+    state: 'running',
+  }
+  it('says so and offers the restart, naming the drain when guests run', () => {
+    const idle = trayModel(dashboardState({ update: { version: '1.4.0' } }))
+    expect(labels(idle.items)).toEqual(
+      expect.arrayContaining(['Version 1.4.0 is ready', 'Restart to update']),
+    )
+    const item = idle.items.find((i) => i.type === 'action' && i.label === 'Restart to update')
+    expect(item).toMatchObject({ enabled: true, action: { kind: 'install-update' } })
+    const busy = trayModel(dashboardState({ update: { version: '1.4.0' }, guests: [guest] }))
+    expect(labels(busy.items)).toContain('Drain guests and restart to update')
+  })
+
+  it('offers nothing without one', () => {
+    expect(labels(trayModel(dashboardState()).items).join('|')).not.toMatch(/update/i)
+  })
+})
