@@ -124,6 +124,10 @@ async function main(): Promise<void> {
         '--memory',
         '512',
         ...network,
+        // The meshlet API on loopback; on this local network its address is published in the
+        // meshlet's record, where `meshlet logs` looks.
+        '--xrpc-port',
+        '0',
         ...(m.name === 'alice' ? ['--ui-port', process.env.MESHLET_DEMO_UI_PORT ?? '0'] : []),
       ],
       {
@@ -188,6 +192,23 @@ async function main(): Promise<void> {
   for (const c of containers) {
     const owner = members.find((m) => m.meshlet.did === c.Labels[LABEL_MESHLET])
     say(`  ${c.Names[0]} on ${owner?.name}'s meshlet: ${c.Status}`)
+  }
+  // What the guests printed, asked of each host over its API with alice's service tokens.
+  const logsArgs = ['logs', wl.uri, '--lines', '3', '--data-dir', join(dataDir, 'cli'), ...network]
+  say(`meshlet ${logsArgs.slice(0, 4).join(' ')} …  (what alice's replicas printed)`)
+  try {
+    const printed = await runCli(logsArgs, { OWNER_PASSWORD: alice.owner.password })
+    for (const line of printed.split('\n')) {
+      say(
+        '  ' +
+          line.replace(/did:plc:[a-z0-9]+/g, (d) => {
+            const m = members.find((x) => x.meshlet.did === d)
+            return m ? `${m.name}'s meshlet` : d
+          }),
+      )
+    }
+  } catch (err) {
+    say(`  meshlet logs failed: ${(err as Error).message}`)
   }
   if (dashboard) {
     say(`alice's dashboard (open it in a browser): ${dashboard}`)
