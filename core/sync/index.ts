@@ -17,7 +17,7 @@ import { PdsSource } from './pds.js'
 import { RelaySource } from './relay.js'
 import type { EventSource, SourceCommit, SourceConfig, SourceKind } from './source.js'
 
-export { CursorStore }
+export { CursorStore, JetstreamSource, PdsSource, RelaySource }
 export * from './source.js'
 
 /** Where a record came from; `own` is a meshlet's own write, applied before the firehose echo.

@@ -5,6 +5,8 @@ import { NSID } from '../../core/lexicon/index.js'
 import { LABEL_MESHLET, LABEL_WORKLOAD, Runtime } from '../../core/runtime/index.js'
 import { jsonLogger } from '../../core/log.js'
 import { Meshlet, type MeshletOptions } from '../../core/meshlet.js'
+import type { SourceConfig, SourceKind } from '../../core/sync/index.js'
+import { startTestJetstream, type TestJetstream } from '../support/jetstream-server.js'
 import { localIdentity, type Member, type Network } from '../_util.js'
 
 export const docker = new Docker()
@@ -57,6 +59,38 @@ export async function statusesOf(
   return out
 }
 
+let source: SourceKind = 'relay'
+const jetstreams = new WeakMap<Network, TestJetstream>()
+
+/** The event source the meshlets of this test file read from (a sibling file runs the same
+ *  suite on another source). */
+export function useSource(kind: SourceKind): void {
+  source = kind
+}
+
+/** Starts what the chosen source needs beside the network: for `jetstream`, a
+ *  Jetstream-protocol server over the network's PDS, closed with the network. */
+export async function prepareSource(net: Network): Promise<void> {
+  if (source !== 'jetstream' || jetstreams.has(net)) return
+  const js = await startTestJetstream({ service: net.pds.url, plcUrl: net.plc.url })
+  jetstreams.set(net, js)
+  const close = net.close.bind(net)
+  net.close = async () => {
+    await js.close()
+    await close()
+  }
+}
+
+function sourceConfig(net: Network): SourceConfig {
+  if (source === 'pds') return { kind: 'pds' }
+  if (source === 'jetstream') {
+    const js = jetstreams.get(net)
+    if (!js) throw new Error('prepareSource(net) first: the jetstream source needs its server')
+    return { kind: 'jetstream', urls: [js.url], backoffMs: 100 }
+  }
+  return { kind: 'relay', url: net.pds.url }
+}
+
 /** A member's meshlet in this process on the local network, running guests in the real Docker
  *  engine, with a short grace. MESHLET_TEST_LOG=1 prints its decisions, for debugging. */
 export function dockerMeshlet(
@@ -72,6 +106,7 @@ export function dockerMeshlet(
     identity: localIdentity(net),
     writer: m.meshlet.session,
     firehose: net.pds.url,
+    source: sourceConfig(net),
     offer: { cpuMillis: 1000, memoryMiB: 256 },
     runtime: new Runtime({ meshletDid: m.meshlet.did }),
     ...(process.env.MESHLET_TEST_LOG

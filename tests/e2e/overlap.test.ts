@@ -16,7 +16,13 @@ import {
   type Member,
   type Network,
 } from '../_util.js'
-import { containersOf, removeContainersOf, statusesOf as statuses, dockerMeshlet } from './_util.js'
+import {
+  containersOf,
+  removeContainersOf,
+  statusesOf as statuses,
+  dockerMeshlet,
+  prepareSource,
+} from './_util.js'
 
 let net: Network
 let alice: Member, bob: Member, carol: Member
@@ -56,6 +62,7 @@ function submit(extra: Record<string, unknown>) {
 
 beforeAll(async () => {
   net = await startNetwork()
+  await prepareSource(net)
   alice = await createMember(net, 'alice')
   bob = await createMember(net, 'bob')
   carol = await createMember(net, 'carol')

@@ -19,7 +19,13 @@ import {
   type Member,
   type Network,
 } from '../_util.js'
-import { containersOf, removeContainersOf, statusesOf, dockerMeshlet } from './_util.js'
+import {
+  containersOf,
+  removeContainersOf,
+  statusesOf,
+  dockerMeshlet,
+  prepareSource,
+} from './_util.js'
 
 let net: Network
 let members: Member[]
@@ -50,6 +56,7 @@ const statusesFor = (uri: string) => statusesOf(members[0]!, members, uri)
 
 beforeAll(async () => {
   net = await startNetwork()
+  await prepareSource(net)
   members = []
   for (const name of ['alice', 'bob', 'carol']) members.push(await createMember(net, name))
   eve = await createMember(net, 'eve')
