@@ -975,7 +975,11 @@ export class MeshletApp implements DesktopHost {
         setPaused: () => this.applyPause(),
         setCpuShare: (share) => this.applyCpuShare(share),
       },
-      onTransition: (t) => this.note('info', t.text),
+      onTransition: (t) => {
+        // The daemon's log says it too: a headless lender reads that, not the activity list.
+        this.log.log('info', 'policy', { action: t.to, reason: t.reason, text: t.text })
+        this.note('info', t.text)
+      },
       onChange: () => this.changed(),
       onError: (err) => this.fail('policy', err),
       ...(hooks.now ? { now: hooks.now } : {}),

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { passwordSession } from '../repo/writer.js'
 import { publishLinkage } from '../repo/linkage.js'
 import { DEFAULT_MACHINE_DIR, init, machineForRun, secretsFile } from './machine.js'
+import { POLICY_FLAGS, POLICY_HELP, policyFromFlags } from './policy-flags.js'
 import { intFlag, list, parse, required, secretFromEnv, UsageError, type Options } from './args.js'
 import { printStatus, workloadStatusReport } from '../status.js'
 import { AtUri } from '@atproto/syntax'
@@ -96,7 +97,7 @@ run     Runs the meshlet daemon: publishes its membership record, forms the clus
                                     the LAN). Off loopback, the meshlet publishes where it
                                     serves in its meshletOwner record, where callers look
           --xrpc-url <url>          publish this URL instead (a forwarded port)
-        Settings changed in the dashboard are kept in the data directory; flags given
+${POLICY_HELP}        Settings changed in the dashboard are kept in the data directory; flags given
         win over them. With OWNER_PASSWORD set too, the dashboard can submit workloads.
 
 submit  Publishes a workload in the owner's repo and prints its at-uri.
@@ -262,10 +263,13 @@ async function run(argv: string[], io: Io): Promise<number> {
     'xrpc-port': { type: 'string' },
     'xrpc-host': { type: 'string' },
     'xrpc-url': { type: 'string' },
+    ...POLICY_FLAGS,
     ...network,
   })
   required(values, 'owner', 'cluster-members')
   const xrpc = xrpcFlags(values)
+  // Before anything reaches the network: a rule that cannot work here is a usage error.
+  const policy = await policyFromFlags(values, io.env)
   const level = (values['log-level'] ?? 'info') as Level
   if (!['debug', 'info', 'warn', 'error'].includes(level)) {
     throw new UsageError(`--log-level must be debug, info, warn or error`)
@@ -326,7 +330,10 @@ async function run(argv: string[], io: Io): Promise<number> {
         ...(values.storage !== undefined ? { storageMiB: offer.storageMiB } : {}),
       },
       ...(values['allow-egress'] !== undefined ? { allowEgress: values['allow-egress'] } : {}),
+      rules: policy.rules,
+      ...(policy.pauseOnBattery !== undefined ? { pauseOnBattery: policy.pauseOnBattery } : {}),
     },
+    policy: policy.hooks,
     failFast: true,
     log,
     ...(xrpc ? { xrpc } : {}),

@@ -110,6 +110,8 @@ export interface IdleReader {
 
 export interface IdleProbe {
   name: string
+  /** Whether this environment could have it at all (no session bus: no D-Bus probe). */
+  possible(env: NodeJS.ProcessEnv): boolean
   command: string
   args: string[]
   /** The command's stdout → seconds idle; undefined when it does not say. */
@@ -121,6 +123,7 @@ export const IDLE_PROBES: readonly IdleProbe[] = [
   {
     // X11: milliseconds since the last input.
     name: 'xprintidle',
+    possible: (env) => Boolean(env.DISPLAY),
     command: 'xprintidle',
     args: [],
     parse: (out) => msToSeconds(/^\s*(\d+)\s*$/.exec(out)?.[1]),
@@ -128,6 +131,7 @@ export const IDLE_PROBES: readonly IdleProbe[] = [
   {
     // GNOME (X11 and Wayland): "(uint64 12345,)" in milliseconds.
     name: 'GNOME Mutter IdleMonitor',
+    possible: sessionBus,
     command: 'gdbus',
     args: [
       'call',
@@ -144,6 +148,7 @@ export const IDLE_PROBES: readonly IdleProbe[] = [
   {
     // The freedesktop screensaver interface (KDE and others): seconds, by the specification.
     name: 'org.freedesktop.ScreenSaver',
+    possible: sessionBus,
     command: 'gdbus',
     args: [
       'call',
@@ -163,6 +168,7 @@ export const IDLE_PROBES: readonly IdleProbe[] = [
   {
     // logind: coarse (the desktop sets IdleHint after its own idle delay), but everywhere.
     name: 'logind IdleHint',
+    possible: (env) => Boolean(env.XDG_SESSION_ID),
     command: 'loginctl',
     args: ['show-session', 'auto', '-p', 'IdleHint', '-p', 'IdleSinceHint'],
     parse: (out, now) => {
@@ -175,6 +181,10 @@ export const IDLE_PROBES: readonly IdleProbe[] = [
     },
   },
 ]
+
+function sessionBus(env: NodeJS.ProcessEnv): boolean {
+  return Boolean(env.DBUS_SESSION_BUS_ADDRESS)
+}
 
 function msToSeconds(ms: string | undefined): number | undefined {
   return ms === undefined ? undefined : Number(ms) / 1000
@@ -207,7 +217,8 @@ export class IdleUnavailableError extends Error {
   constructor(readonly tried: string[]) {
     super(
       `cannot read the desktop session's idle time here (tried ${tried.join(', ')}); ` +
-        'run the daemon inside the desktop session (DISPLAY or DBUS_SESSION_BUS_ADDRESS set), ' +
+        'run the daemon inside the desktop session (DISPLAY, DBUS_SESSION_BUS_ADDRESS or ' +
+        'XDG_SESSION_ID set), ' +
         'install xprintidle, or use the desktop app',
     )
     this.name = 'IdleUnavailableError'
@@ -220,6 +231,8 @@ export async function findIdleReader(
   probes: readonly IdleProbe[] = IDLE_PROBES,
 ): Promise<IdleReader> {
   for (const probe of probes) {
+    // Nothing is started where it cannot answer: a server without a session spawns nothing.
+    if (!probe.possible(env)) continue
     const reader = readerOf(probe, env)
     if ((await reader.read()) !== undefined) return reader
   }

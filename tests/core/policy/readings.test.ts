@@ -55,7 +55,7 @@ async function pathWith(scripts: Record<string, string>): Promise<string> {
 describe('findIdleReader', () => {
   it('uses xprintidle when it answers (milliseconds)', async () => {
     const PATH = await pathWith({ xprintidle: 'echo 4200' })
-    const reader = await findIdleReader({ PATH })
+    const reader = await findIdleReader({ PATH, DISPLAY: ':0' })
     expect(reader.name).toBe('xprintidle')
     expect(await reader.read()).toBe(4.2)
   })
@@ -65,7 +65,7 @@ describe('findIdleReader', () => {
       xprintidle: 'echo "couldn’t open display" >&2; exit 1',
       gdbus: 'case "$*" in *Mutter*) echo "(uint64 61000,)";; *) exit 1;; esac',
     })
-    const reader = await findIdleReader({ PATH })
+    const reader = await findIdleReader({ PATH, DISPLAY: ':0', DBUS_SESSION_BUS_ADDRESS: 'x' })
     expect(reader.name).toBe('GNOME Mutter IdleMonitor')
     expect(await reader.read()).toBe(61)
   })
@@ -75,16 +75,22 @@ describe('findIdleReader', () => {
     const PATH = await pathWith({
       loginctl: `printf 'IdleHint=yes\\nIdleSinceHint=${since}\\n'`,
     })
-    const reader = await findIdleReader({ PATH })
+    const reader = await findIdleReader({ PATH, XDG_SESSION_ID: '2' })
     expect(reader.name).toBe('logind IdleHint')
     expect(await reader.read()).toBeGreaterThanOrEqual(119)
   })
 
   it('says clearly what it tried when nothing answers', async () => {
     const PATH = await pathWith({ xprintidle: 'echo garbage' })
-    const err = await findIdleReader({ PATH }).catch((e: unknown) => e)
+    const err = await findIdleReader({ PATH, DISPLAY: ':0' }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(IdleUnavailableError)
     expect((err as Error).message).toContain(`tried ${IDLE_PROBES.map((p) => p.name).join(', ')}`)
     expect((err as Error).message).toMatch(/desktop app/)
+  })
+
+  it('starts nothing where there is no desktop session', async () => {
+    // xprintidle would answer, but without DISPLAY it is not even tried.
+    const PATH = await pathWith({ xprintidle: 'echo 1000' })
+    await expect(findIdleReader({ PATH })).rejects.toBeInstanceOf(IdleUnavailableError)
   })
 })
