@@ -205,6 +205,8 @@ export interface WorkloadDraft {
   command: string[]
   /** Ask for outbound network; only machines whose owner allows it bid (default: none). */
   egress?: boolean
+  /** Secret environment variables: sealed to the meshlets that may run it, never published. */
+  secrets?: { name: string; value: string }[]
 }
 
 export interface MachineAccountDraft {
@@ -489,7 +491,15 @@ const validators: { [M in MethodName]: Validator<Args<M>> } = {
     containerId: str(object(args, ['containerId']), 'containerId', 64, CONTAINER_ID),
   }),
   'workloads.submit': (args) => {
-    const o = object(args, ['image', 'cpuMillis', 'memoryMiB', 'replicas', 'command', 'egress'])
+    const o = object(args, [
+      'image',
+      'cpuMillis',
+      'memoryMiB',
+      'replicas',
+      'command',
+      'egress',
+      'secrets',
+    ])
     const command = o.command ?? []
     if (!Array.isArray(command)) fail('command must be a list of strings')
     if (command.length > LIMITS.commandArgs)
@@ -506,6 +516,7 @@ const validators: { [M in MethodName]: Validator<Args<M>> } = {
       replicas: int(o, 'replicas', 1, LIMITS.replicas),
       command: command as string[],
       ...(o.egress !== undefined ? { egress: bool(o, 'egress') } : {}),
+      ...(o.secrets !== undefined ? { secrets: secretsArg(o.secrets) } : {}),
     }
   },
   'workloads.delete': (args) => ({ uri: str(object(args, ['uri']), 'uri', 8192, AT_URI) }),
@@ -514,6 +525,25 @@ const validators: { [M in MethodName]: Validator<Args<M>> } = {
     const uri = str(o, 'uri', 8192, AT_URI)
     return o.meshlet === undefined ? { uri } : { uri, meshlet: str(o, 'meshlet', 2048, DID) }
   },
+}
+
+/** Secrets of a workload draft: checked here so a bad one never reaches the core; messages name
+ *  the secret, never its value. */
+function secretsArg(raw: unknown): { name: string; value: string }[] {
+  if (!Array.isArray(raw)) fail('secrets must be a list of { name, value }')
+  const map = new Map<string, string>()
+  for (const s of raw as unknown[]) {
+    const o = object(s, ['name', 'value'])
+    const name = str(o, 'name', 128, /^[A-Za-z_][A-Za-z0-9_]*$/)
+    if (typeof o.value !== 'string') fail(`secret ${name} needs a string value`)
+    if (map.has(name)) fail(`secret ${name} is given twice`)
+    map.set(name, o.value as string)
+  }
+  // The core checks again (core/sealing/secrets.ts); these bounds are its bounds.
+  if (map.size > 16) fail('at most 16 secrets per workload')
+  const size = new TextEncoder().encode(JSON.stringify(Object.fromEntries(map))).length
+  if (size > 4096) fail(`secrets take ${size} bytes; at most 4096 together`)
+  return [...map].map(([name, value]) => ({ name, value }))
 }
 
 export const METHOD_NAMES = Object.keys(validators) as MethodName[]

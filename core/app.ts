@@ -67,6 +67,13 @@ import type { SecretStore } from './secrets.js'
 import { ApiService } from './xrpc/service.js'
 import { meshletHost } from './xrpc/meshlet-host.js'
 import { workloadLogs } from './xrpc/owner-logs.js'
+import {
+  publishWorkloadWithSecrets,
+  SealingKeyring,
+  sealedLogSource,
+  SecretsSharer,
+  shareRequest,
+} from './sealing/index.js'
 
 export interface NetworkConfig {
   plcUrl: string
@@ -95,6 +102,8 @@ export interface AppOptions {
   /** Sessions made up front (the daemon's app passwords), instead of signing in from the UI. */
   meshletWriter?: RepoWriter
   ownerWriter?: RepoWriter
+  /** Where the owner's sealing key rests (default: `secrets`; the daemon shares the CLI's file). */
+  ownerKeyStore?: SecretStore
   /** The owner this meshlet belongs to, when known without an owner session (the daemon). */
   ownerDid?: string
   /** Settings to use over the saved ones (the daemon's flags). */
@@ -188,6 +197,7 @@ export class MeshletApp implements DesktopHost {
   private readonly policy: PolicyRunner
   private readonly throttle: GuestThrottle
   private readonly api: ApiService
+  private sharer?: { owner: string; sharer: SecretsSharer }
 
   constructor(readonly opts: AppOptions) {
     this.log = opts.log ?? silentLogger
@@ -561,7 +571,12 @@ export class MeshletApp implements DesktopHost {
         bidWindowMs: this.config.defaultBidWindowMs,
         createdAt: new Date().toISOString(),
       }
-      const written = await owner.writer.create(NSID.workload, record).catch((err: unknown) => {
+      const secrets = new Map((draft.secrets ?? []).map((s) => [s.name, s.value]))
+      const written = await publishWorkloadWithSecrets(
+        { reader: this.reader, writer: owner.writer, keys: this.ownerKeys(owner.account.did) },
+        record,
+        secrets,
+      ).catch((err: unknown) => {
         throw new ApiError('unavailable', `could not publish the workload: ${messageOf(err)}`, {
           cause: err,
         })
@@ -575,6 +590,14 @@ export class MeshletApp implements DesktopHost {
         owner: owner.writer,
         reader: this.reader,
         uri,
+        // A host that cannot be reached live: the result it sealed to us when the replica ended.
+        fallbacks: [
+          sealedLogSource({
+            reader: this.reader,
+            caller: owner.account.did,
+            keys: this.ownerKeys(owner.account.did),
+          }),
+        ],
         hosts: meshlet
           ? [meshlet]
           : (this.workloadViews()
@@ -860,6 +883,8 @@ export class MeshletApp implements DesktopHost {
       paused: !this.effectiveLending(),
       config: this.config,
       log: this.teeLog(),
+      // The machine's sealing key rests with the sessions: the keychain here, 0600 for the daemon.
+      keyStore: this.opts.secrets,
     })
     meshlet.on('error', (err) => this.onMeshletError(err))
     for (const e of ['cluster', 'record', 'action', 'replica'] as const) {
@@ -875,6 +900,9 @@ export class MeshletApp implements DesktopHost {
         )
       }
       if (this.problem?.phase === 'offline') this.setProblem(undefined)
+      if (e.event === 'put' && e.collection === NSID.workloadStatus) {
+        this.shareSecrets(meshlet, e.did, e.record as never)
+      }
     })
     try {
       await meshlet.start()
@@ -897,6 +925,8 @@ export class MeshletApp implements DesktopHost {
       return
     }
     this.meshlet = meshlet
+    // Winners that waited for our secrets while this side was away are served now.
+    for (const s of meshlet.store.allStatuses()) this.shareSecrets(meshlet, s.meshlet, s.record)
     this.startedOnce = true
     void this.api.publish(this.reader, this.machine.writer)
     this.setProblem(undefined)
@@ -913,6 +943,43 @@ export class MeshletApp implements DesktopHost {
     // Guests a previous run left throttled are restored (or kept throttled) now.
     await this.applyCpuShare()
     this.recordHistory()
+  }
+
+  /** Owner's side of secrets (core/sealing): a winner waiting for one of our workloads' secrets
+   *  gets them sealed to its key, if it may run our workloads. */
+  private shareSecrets(
+    meshlet: Meshlet,
+    from: string,
+    status: Parameters<typeof shareRequest>[2],
+  ): void {
+    const owner = this.owner
+    if (!owner) return
+    const ask = shareRequest(owner.account.did, from, status)
+    if (!ask) return
+    if (this.sharer?.owner !== owner.account.did) {
+      const linkage = meshlet.store.linkage
+      const ownerDid = owner.account.did
+      this.sharer = {
+        owner: ownerDid,
+        sharer: new SecretsSharer({
+          reader: this.reader,
+          writer: owner.writer,
+          keys: this.ownerKeys(ownerDid),
+          isEligible: (m) => {
+            const o = linkage.verifiedOwner(m)
+            return o !== undefined && linkage.isMutual(ownerDid, o)
+          },
+          log: this.log,
+        }),
+      }
+    }
+    void this.sharer.sharer
+      .share(ask.workloadUri, ask.meshlet)
+      .catch((err: unknown) => this.fail('secrets', err))
+  }
+
+  private ownerKeys(did: string): SealingKeyring {
+    return new SealingKeyring(this.opts.ownerKeyStore ?? this.opts.secrets, did)
   }
 
   private retryLater(): void {

@@ -17,7 +17,7 @@ import type { IdentityResolver } from './identity/resolver.js'
 import { NSID, type Resources, type WorkloadStatusRecord } from './lexicon/index.js'
 import { errorFields, silentLogger, type Logger } from './log.js'
 import { RepoReader } from './repo/reader.js'
-import type { RepoWriter } from './repo/writer.js'
+import type { RepoWriter, UploadedBlob } from './repo/writer.js'
 import { RecordSync, type RecordEvent, type SourceConfig } from './sync/index.js'
 import { RecordStore, type WorkloadView } from './state.js'
 import {
@@ -34,6 +34,21 @@ import {
 } from './scheduling/index.js'
 import { ledger, priority } from './fairshare/index.js'
 import type { ManagedReplica, ReplicaUsage, Runtime } from './runtime/index.js'
+import { MemorySecretStore, type SecretStore } from './secrets.js'
+import {
+  envWithSecrets,
+  openWorkloadSecrets,
+  ownerKeyOf,
+  publishMeshletKey,
+  redact,
+  RESULT_MIME,
+  RESULT_TAIL_BYTES,
+  sealResult,
+  SealingKeyring,
+  tailOf,
+  WAITING_FOR_SECRETS,
+  type ResultSummary,
+} from './sealing/index.js'
 
 export interface MeshletOptions {
   did: string
@@ -58,6 +73,9 @@ export interface MeshletOptions {
   config?: Partial<SchedulingConfig>
   log?: Logger
   now?: () => number
+  /** Where the meshlet's sealing key rests (the OS keychain in the app, a 0600 file for the
+   *  daemon); default: memory, so a new key on every start. */
+  keyStore?: SecretStore
 }
 
 export interface MeshletEvents {
@@ -131,6 +149,11 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private explain = new Map<string, unknown>()
   /** Containers as the last plan saw them (undefined before the first listing). */
   private lastReplicas?: ManagedReplica[]
+  /** This meshlet's sealing key: owners seal secrets to it (core/sealing). */
+  readonly sealingKeys: SealingKeyring
+  /** Won replicas (uri|cid|round) whose secrets we cannot open yet: not retried until the
+   *  workload's secrets record changes. */
+  private readonly waitingSecrets = new Set<string>()
 
   constructor(readonly opts: MeshletOptions) {
     super()
@@ -143,6 +166,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.members = [...opts.members]
     this.allowEgress = opts.allowEgress ?? false
     this.view = clusterView(this.store.linkage)
+    this.sealingKeys = new SealingKeyring(opts.keyStore ?? new MemorySecretStore(), opts.did)
     const reader = (this.reader = new RepoReader(opts.identity))
     this.sync = new RecordSync({
       identity: opts.identity,
@@ -201,6 +225,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     // anything that invites work.
     await this.opts.runtime?.ping()
     await this.loadDeclined()
+    await this.publishSealingKey()
     await this.publishMembership()
     await this.sync.start()
     for (const did of [this.opts.did, this.opts.owner, ...this.members]) this.followed.add(did)
@@ -359,6 +384,28 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     })
     await done
     return true
+  }
+
+  /** Replaces the sealing key: secrets sealed to the old one can no longer be opened here; the
+   *  owner's side shares them again once a round picks this meshlet. */
+  async rotateSealingKey(): Promise<void> {
+    await this.sealingKeys.rotate()
+    await this.publishSealingKey()
+    this.waitingSecrets.clear()
+  }
+
+  private async publishSealingKey(): Promise<void> {
+    try {
+      const linked = await publishMeshletKey(
+        this.reader,
+        this.opts.writer,
+        await this.sealingKeys.current(),
+      )
+      // Not linked yet: `meshlet link` writes the record; the next start adds the key.
+      if (!linked) this.log.log('warn', 'sealing.unpublished', { reason: 'not linked yet' })
+    } catch (err) {
+      this.fail('sealing', err as Error)
+    }
   }
 
   /** The lender's refusals outlive a restart: kept beside the cursor. */
@@ -530,6 +577,13 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       }
       if (this.synced) this.recomputeCluster()
     }
+    if (change === 'secrets') {
+      // The owner shared (again): replicas waiting for this workload's secrets may try now.
+      const workload = evt.uri.replace(`/${NSID.workloadSecrets}/`, `/${NSID.workload}/`)
+      for (const k of this.waitingSecrets) {
+        if (k.startsWith(`${workload}|`)) this.waitingSecrets.delete(k)
+      }
+    }
     if (change === 'workload') {
       this.log.log('info', evt.event === 'put' ? 'workload.seen' : 'workload.deleted', {
         uri: evt.uri,
@@ -640,6 +694,9 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     for (const action of result.actions) {
       if (!this.running) break
       if (action.type === 'start' && this.startRuledOut(action.workload, action.round)) continue
+      if (action.type === 'start' && this.waitingSecrets.has(replicaKey(replicaOf(action)))) {
+        continue
+      }
       if (this.isDeclined(action)) continue
       if (action.type !== 'bid' && this.inflight.has(replicaKey(replicaOf(action)))) continue
       this.emit('action', action)
@@ -782,6 +839,24 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     const runtime = this.opts.runtime
     if (!runtime) return
     const base = { workload: { uri: w.uri, cid: w.cid }, round, resources: w.record.resources }
+    let secrets: Map<string, string> | undefined
+    if ((w.record.secrets ?? []).length > 0) {
+      const opened = await openWorkloadSecrets(this.reader, this.sealingKeys, w)
+      if (!opened.ok) {
+        // Holds the win while the owner's side shares (it looks for this message); if nobody
+        // does within lostAfter, peers declare the replica lost and a new round places it.
+        const key = replicaKey({ workloadUri: w.uri, cid: w.cid, round })
+        this.waitingSecrets.add(key)
+        await this.publishStatus(w.uri, round, {
+          ...base,
+          state: 'starting',
+          message: WAITING_FOR_SECRETS,
+        })
+        this.log.log('warn', 'replica.waiting', { workload: w.uri, round, why: opened.why })
+        return
+      }
+      secrets = opened.secrets
+    }
     await this.publishStatus(w.uri, round, { ...base, state: 'starting' })
     this.log.log('info', 'replica.starting', { workload: w.uri, round, image: w.record.image })
     try {
@@ -791,7 +866,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
         round,
         image: w.record.image,
         command: w.record.command,
-        env: w.record.env,
+        // Secrets reach the guest's environment and nowhere else (docs/security.md).
+        env: envWithSecrets(w.record.env, secrets),
         resources: w.record.resources,
         network: w.record.network === 'egress' ? 'egress' : 'none',
       })
@@ -805,7 +881,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       this.emit('replica', { workloadUri: w.uri, state: 'running', round })
     } catch (err) {
       this.failedStarts.add(`${w.uri}|${w.cid}|${round}`)
-      const message = (err as Error).message.slice(0, 1000)
+      const message = redact((err as Error).message, secrets).slice(0, 1000)
       await this.publishStatus(w.uri, round, { ...base, state: 'failed', message })
       this.log.log('warn', 'replica.failed', { workload: w.uri, round, error: err as Error })
       this.emit('replica', { workloadUri: w.uri, state: 'failed', round })
@@ -820,6 +896,12 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   ): Promise<void> {
     const runtime = this.opts.runtime!
     const usage = await runtime.usage(r.containerId).catch(() => undefined)
+    const finishedAt = new Date(this.now()).toISOString()
+    // Read before the container is removed; a yielded replica's output is not worth a blob.
+    const result =
+      state === 'stopped' || state === 'draining'
+        ? await this.sealedResult(r, { state, finishedAt })
+        : undefined
     await runtime.stop(r.containerId)
     if (state === undefined) {
       this.emit('replica', { workloadUri: r.workloadUri, state: 'removed', round: r.round })
@@ -827,7 +909,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     }
     await this.publishStatus(r.workloadUri, r.round, {
       ...this.replicaStatus(r, state, usage),
-      finishedAt: new Date(this.now()).toISOString(),
+      finishedAt,
+      ...(result ? { result } : {}),
     })
     this.emit('replica', { workloadUri: r.workloadUri, state, round: r.round })
   }
@@ -846,11 +929,20 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     const code = r.exitCode ?? exitCode ?? -1
     const usage = await runtime.usage(containerId).catch(() => undefined)
     const state = code === 0 && !r.oomKilled ? 'exited' : 'failed'
+    const clamped = Math.max(-1, Math.min(255, code))
+    const finishedAt = r.finishedAt ?? new Date(this.now()).toISOString()
+    const result = await this.sealedResult(r, {
+      state,
+      exitCode: clamped,
+      finishedAt,
+      ...(r.oomKilled ? { oomKilled: true } : {}),
+    })
     await this.publishStatus(r.workloadUri, r.round, {
       ...this.replicaStatus(r, state, usage),
-      exitCode: Math.max(-1, Math.min(255, code)),
+      exitCode: clamped,
       ...(r.oomKilled ? { message: 'killed: exceeded its memory limit' } : {}),
-      finishedAt: r.finishedAt ?? new Date(this.now()).toISOString(),
+      finishedAt,
+      ...(result ? { result } : {}),
     })
     this.log.log('info', 'replica.ended', {
       workload: r.workloadUri,
@@ -911,6 +1003,40 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
           }
         : {}),
       ...(r.startedAt ? { startedAt: r.startedAt } : {}),
+    }
+  }
+
+  /** The output tail and exit summary of an ended replica, sealed to the workload owner's key
+   *  and uploaded as a blob for the final status to reference. Best effort: without an owner key
+   *  or on any failure the status goes out without it. */
+  private async sealedResult(
+    r: ManagedReplica,
+    end: Pick<ResultSummary, 'state' | 'exitCode' | 'oomKilled' | 'finishedAt'>,
+  ): Promise<UploadedBlob | undefined> {
+    const upload = this.opts.writer.uploadBlob?.bind(this.opts.writer)
+    if (!upload) return undefined
+    try {
+      const ownerKey = await ownerKeyOf(this.reader, authorityOf(r.workloadUri))
+      if (!ownerKey) {
+        this.log.log('info', 'result.skipped', {
+          workload: r.workloadUri,
+          reason: 'its owner has published no sealing key',
+        })
+        return undefined
+      }
+      const text = await this.opts.runtime!.outputTail(r.containerId, RESULT_TAIL_BYTES + 4)
+      const summary: ResultSummary = {
+        workload: r.workloadUri,
+        round: r.round,
+        meshlet: this.opts.did,
+        ...end,
+        ...(r.startedAt ? { startedAt: r.startedAt } : {}),
+        ...tailOf(text),
+      }
+      return await upload(sealResult(summary, ownerKey), RESULT_MIME)
+    } catch (err) {
+      this.fail('result', err as Error)
+      return undefined
     }
   }
 

@@ -16,7 +16,7 @@ import type { RecordEvent } from './sync/index.js'
 
 export type { BidView, StatusView, WorkloadView }
 
-export type Change = 'linkage' | 'workload' | 'bid' | 'status' | 'none'
+export type Change = 'linkage' | 'workload' | 'bid' | 'status' | 'secrets' | 'none'
 
 export class RecordStore {
   readonly linkage = new LinkageRecords()
@@ -90,6 +90,11 @@ export class RecordStore {
           this.statusesByWorkload.add(status)
         } else this.statuses.delete(uri)
         return { change: 'status' }
+      // Sealed material is read when needed (core/sealing); its arrival only wakes the planner.
+      case NSID.workloadSecrets:
+        return { change: 'secrets' }
+      case NSID.sealingKey:
+        return { change: 'none' }
     }
   }
 

@@ -60,6 +60,60 @@ export interface StatusReport {
   headline: string
 }
 
+/** The commune around an owner as its public records stand: the owner's meshlets, the owners
+ *  those list, and those owners' meshlets; `meshlets` are the ones that may run the owner's
+ *  workloads (linkage verified both ways, owners mutual). */
+export async function communeAround(
+  reader: RepoReader,
+  owner: string,
+): Promise<{
+  linkage: LinkageRecords
+  membership: Map<string, MembershipRecord>
+  meshletOwners: Map<string, MeshletOwnerRecord>
+  meshlets: string[]
+}> {
+  const linkage = new LinkageRecords()
+  const membership = new Map<string, MembershipRecord>()
+  const meshletOwners = new Map<string, MeshletOwnerRecord>()
+  const loadOwner = async (o: string) => {
+    for (const r of await reader.listAll(o, NSID.meshlet).catch(() => [])) {
+      const c = checkRecord(NSID.meshlet, r.value)
+      if (c.ok) linkage.setOwnerMeshlet(o, (c.value as MeshletRecord).meshlet, true)
+    }
+  }
+  const loadMeshlet = async (m: string) => {
+    const [mo, ms] = await Promise.all([
+      reader.get(m, NSID.meshletOwner, 'self').catch(() => undefined),
+      reader.get(m, NSID.membership, 'self').catch(() => undefined),
+    ])
+    const co = mo && checkRecord(NSID.meshletOwner, mo.value)
+    if (co?.ok) {
+      meshletOwners.set(m, co.value)
+      linkage.setMeshletOwner(m, co.value.owner)
+    }
+    const cm = ms && checkRecord(NSID.membership, ms.value)
+    if (cm?.ok) {
+      membership.set(m, cm.value)
+      linkage.setMembership(m, cm.value.members)
+    }
+  }
+  await loadOwner(owner)
+  const ownMeshlets = [...(linkage.ownerMeshlets.get(owner) ?? [])]
+  await Promise.all(ownMeshlets.map(loadMeshlet))
+  const others = new Set<string>(ownMeshlets.flatMap((m) => membership.get(m)?.members ?? []))
+  others.delete(owner)
+  await Promise.all([...others].map(loadOwner))
+  const otherMeshlets = [...others].flatMap((o) => [...(linkage.ownerMeshlets.get(o) ?? [])])
+  await Promise.all(otherMeshlets.filter((m) => !ownMeshlets.includes(m)).map(loadMeshlet))
+  const meshlets = [...new Set([...ownMeshlets, ...otherMeshlets])]
+    .filter((m) => {
+      const o = linkage.verifiedOwner(m)
+      return o !== undefined && linkage.isMutual(owner, o)
+    })
+    .sort()
+  return { linkage, membership, meshletOwners, meshlets }
+}
+
 export async function workloadStatusReport(
   identity: IdentityResolver,
   uri: string,
@@ -79,44 +133,8 @@ export async function workloadStatusReport(
     return { ...empty, found: true, headline: `The workload record is invalid: ${check.reason}` }
   const workload: WorkloadView = { uri, cid: rec.cid, owner, record: check.value }
 
-  // The commune around the owner: their meshlets, the owners those list, and those owners' meshlets.
-  const linkage = new LinkageRecords()
-  const membership = new Map<string, MembershipRecord>()
-  const loadOwner = async (o: string) => {
-    for (const r of await reader.listAll(o, NSID.meshlet).catch(() => [])) {
-      const c = checkRecord(NSID.meshlet, r.value)
-      if (c.ok) linkage.setOwnerMeshlet(o, (c.value as MeshletRecord).meshlet, true)
-    }
-  }
-  const loadMeshlet = async (m: string) => {
-    const [mo, ms] = await Promise.all([
-      reader.get(m, NSID.meshletOwner, 'self').catch(() => undefined),
-      reader.get(m, NSID.membership, 'self').catch(() => undefined),
-    ])
-    const co = mo && checkRecord(NSID.meshletOwner, mo.value)
-    if (co?.ok) linkage.setMeshletOwner(m, (co.value as MeshletOwnerRecord).owner)
-    const cm = ms && checkRecord(NSID.membership, ms.value)
-    if (cm?.ok) {
-      membership.set(m, cm.value)
-      linkage.setMembership(m, cm.value.members)
-    }
-  }
-  await loadOwner(owner)
-  const ownMeshlets = [...(linkage.ownerMeshlets.get(owner) ?? [])]
-  await Promise.all(ownMeshlets.map(loadMeshlet))
-  const others = new Set(ownMeshlets.flatMap((m) => membership.get(m)?.members ?? []))
-  others.delete(owner)
-  await Promise.all([...others].map(loadOwner))
-  const otherMeshlets = [...others].flatMap((o) => [...(linkage.ownerMeshlets.get(o) ?? [])])
-  await Promise.all(otherMeshlets.filter((m) => !ownMeshlets.includes(m)).map(loadMeshlet))
-
+  const { linkage, membership, meshlets } = await communeAround(reader, owner)
   const cluster = clusterView(linkage)
-  const meshlets = [...new Set([...ownMeshlets, ...otherMeshlets])]
-    .filter((m) => {
-      const o = linkage.verifiedOwner(m)
-      return o !== undefined && linkage.isMutual(owner, o)
-    })
-    .sort()
 
   const bids: BidView[] = []
   const statuses: StatusView[] = []

@@ -108,7 +108,12 @@ export async function ps(argv: string[], io: Io): Promise<number> {
 /** How often `logs --follow` asks again. */
 const FOLLOW_MS = 2000
 
-export async function logs(argv: string[], io: Io, fallbacks: LogSource[] = []): Promise<number> {
+export async function logs(
+  argv: string[],
+  io: Io,
+  /** Sources after the host itself, made once the caller is known (sealed results). */
+  fallbacks: (ctx: { reader: RepoReader; owner: string }) => LogSource[] = () => [],
+): Promise<number> {
   const { values, uri } = workloadUri(argv, {
     ...session,
     follow: { type: 'boolean' },
@@ -117,7 +122,8 @@ export async function logs(argv: string[], io: Io, fallbacks: LogSource[] = []):
   const lines = intFlag(values, 'lines', 200, 1, 1000)
   const identity = identityFrom(values)
   const owner = await ownerSession(identity, values.owner ?? uri.host, values['data-dir'], io)
-  const client = ownerClient(owner, new RepoReader(identity))
+  const reader = new RepoReader(identity)
+  const client = ownerClient(owner, reader)
   // The hosts: every meshlet that published a status for the workload.
   const report = await workloadStatusReport(identity, uri.toString(), Date.now())
   if (!report.found) throw new UsageError(`no such workload: ${uri.toString()}`)
@@ -126,7 +132,7 @@ export async function logs(argv: string[], io: Io, fallbacks: LogSource[] = []):
     io.err('meshlet: no machine has run this workload yet')
     return 1
   }
-  const sources = [xrpcLogSource(client), ...fallbacks]
+  const sources = [xrpcLogSource(client), ...fallbacks({ reader, owner: owner.did })]
   const since = new Map<string, string>()
   const stop = values.follow ? (io.stopSignal ?? signalled()) : undefined
   let stopped = false

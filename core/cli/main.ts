@@ -16,6 +16,9 @@ import { printStatus, workloadStatusReport } from '../status.js'
 import { AtUri } from '@atproto/syntax'
 import { SOURCE_KINDS, type SourceKind } from '../sync/source.js'
 import { capacity, logs, ps } from './api-commands.js'
+import { ownerKeyFile, ownerKeys, secretsFromFlags } from './sealing.js'
+import { RepoReader } from '../repo/reader.js'
+import { publishWorkloadWithSecrets, sealedLogSource } from '../sealing/index.js'
 
 export const DEFAULT_PLC = 'https://plc.directory'
 export const DEFAULT_FIREHOSE = 'wss://bsky.network'
@@ -110,6 +113,12 @@ submit  Publishes a workload in the owner's repo and prints its at-uri.
                                     absent: the image's own default command
           --egress                  ask for outbound network
           --bid-window <ms>         default 5000
+          --secret NAME=VALUE       a secret environment variable (repeatable); sealed to
+                                    the meshlets that may run the workload, never published
+                                    in plain text. Prefer --secret-file: arguments show in ps
+          --secret-file NAME=PATH   the same, the value read from a file (at most 4096 bytes)
+        With secrets, the owner's sealing key is kept in $MESHLET_CONFIG_DIR (default
+        ~/.config/commune-meshlet/owner-keys.json, mode 0600) and its public half published.
 
 status  Shows a workload's round, bids and which won, replica states, and why meshlets did
         not bid or why a bid did not count.
@@ -129,6 +138,9 @@ logs      What a workload's replicas printed, from each host that runs it (its o
           reached is named on stderr.
           --lines <n>               last lines per replica (default 200, at most 1000)
           --follow                  keep printing new lines until interrupted
+          A host that cannot be reached: the output tail and exit summary it sealed to the
+          owner's key when the replica ended, read from its PDS (the owner's key rests where
+          \`submit\` keeps it, below). Anyone but the owner is refused.
 
 Network flags (defaults point at the real network):
   --plc <url>              PLC directory (default ${DEFAULT_PLC})
@@ -185,7 +197,10 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       case 'ps':
         return await ps(rest, io)
       case 'logs':
-        return await logs(rest, io)
+        // Live from the host first; sealed results when it cannot be reached.
+        return await logs(rest, io, ({ reader, owner }) => [
+          sealedLogSource({ reader, caller: owner, keys: ownerKeys(io.env, owner) }),
+        ])
       default:
         throw new UsageError(`unknown command: ${command}`)
     }
@@ -320,6 +335,9 @@ async function run(argv: string[], io: Io): Promise<number> {
     docker: !values['no-docker'],
     meshletWriter,
     ...(ownerWriter ? { ownerWriter } : {}),
+    // The owner's sealing key where `meshlet submit` keeps it: this daemon shares secrets with
+    // meshlets that win the owner's workloads later.
+    ownerKeyStore: new FileSecretStore(ownerKeyFile(io.env)),
     ownerDid: owner,
     initial: {
       members,
@@ -402,9 +420,12 @@ async function submit(argv: string[], io: Io): Promise<number> {
     command: { type: 'string', multiple: true },
     egress: { type: 'boolean' },
     'bid-window': { type: 'string' },
+    secret: { type: 'string', multiple: true },
+    'secret-file': { type: 'string', multiple: true },
     ...network,
   })
   required(values, 'owner', 'image')
+  const secrets = await secretsFromFlags(values)
   const command = [...(values.command ?? []), ...tail]
   const record = {
     image: values.image!,
@@ -425,11 +446,24 @@ async function submit(argv: string[], io: Io): Promise<number> {
   )
   // Dated when written, after signing in: round 0 opens at createdAt, and a record dated before
   // a slow sign-in could arrive after its own bid window had closed.
-  const written = await owner.create(NSID.workload, {
-    ...record,
-    createdAt: new Date().toISOString(),
-  })
-  io.out(written.uri)
+  const dated = { ...record, createdAt: new Date().toISOString() }
+  if (secrets.size === 0) {
+    const written = await owner.create(NSID.workload, dated)
+    io.out(written.uri)
+    return 0
+  }
+  const sealed = await publishWorkloadWithSecrets(
+    { reader: new RepoReader(identity), writer: owner, keys: ownerKeys(io.env, owner.did) },
+    dated,
+    secrets,
+  )
+  io.out(sealed.uri)
+  io.err(
+    `meshlet: secrets sealed to ${sealed.sealedTo.length - 1} meshlet(s) and to your key (${ownerKeyFile(io.env)})` +
+      (sealed.withoutKey.length > 0
+        ? `; ${sealed.withoutKey.length} meshlet(s) have no sealing key yet and wait until your side shares`
+        : ''),
+  )
   return 0
 }
 

@@ -11,6 +11,9 @@ export type MembershipRecord = commune.scheduler.membership.Main
 export type MeshletRecord = commune.scheduler.meshlet.Main
 export type MeshletOwnerRecord = commune.scheduler.meshletOwner.Main
 export type Resources = commune.scheduler.defs.Resources
+export type SealingKeyRecord = commune.scheduler.sealingKey.Main
+export type WorkloadSecretsRecord = commune.scheduler.workloadSecrets.Main
+export type SealingKey = commune.scheduler.defs.SealingKey
 
 export const NSID = {
   meshlet: commune.scheduler.meshlet.$nsid,
@@ -19,6 +22,8 @@ export const NSID = {
   workload: commune.scheduler.workload.$nsid,
   bid: commune.scheduler.bid.$nsid,
   workloadStatus: commune.scheduler.workloadStatus.$nsid,
+  sealingKey: commune.scheduler.sealingKey.$nsid,
+  workloadSecrets: commune.scheduler.workloadSecrets.$nsid,
 } as const
 
 export type Collection = (typeof NSID)[keyof typeof NSID]
@@ -33,6 +38,8 @@ const schemas = {
   [NSID.workload]: commune.scheduler.workload.main,
   [NSID.bid]: commune.scheduler.bid.main,
   [NSID.workloadStatus]: commune.scheduler.workloadStatus.main,
+  [NSID.sealingKey]: commune.scheduler.sealingKey.main,
+  [NSID.workloadSecrets]: commune.scheduler.workloadSecrets.main,
 } as const
 
 export interface RecordTypes {
@@ -42,11 +49,15 @@ export interface RecordTypes {
   [NSID.workload]: WorkloadRecord
   [NSID.bid]: BidRecord
   [NSID.workloadStatus]: WorkloadStatusRecord
+  [NSID.sealingKey]: SealingKeyRecord
+  [NSID.workloadSecrets]: WorkloadSecretsRecord
 }
 
 /** Largest record we accept, in bytes of its JSON form. A PDS caps records near 1 MiB; ours are
  *  a few hundred bytes, so anything much larger is hostile or broken. */
 export const MAX_RECORD_BYTES = 64 * 1024
+/** Sealed secrets hold one box per meshlet that may run the workload (at most 64 of 8 KiB). */
+const MAX_BYTES: Partial<Record<Collection, number>> = { [NSID.workloadSecrets]: 768 * 1024 }
 
 export function isCollection(nsid: string): nsid is Collection {
   return Object.hasOwn(schemas, nsid)
@@ -61,19 +72,41 @@ export function checkRecord<C extends Collection>(
 ): RecordCheck<RecordTypes[C]> {
   let size: number
   try {
-    size = Buffer.byteLength(JSON.stringify(value) ?? '')
+    // Bytes count as their JSON form (base64), not as the object JSON.stringify makes of them.
+    size = Buffer.byteLength(JSON.stringify(value, bytesAsBase64) ?? '')
   } catch (err) {
     return { ok: false, reason: `not serialisable: ${(err as Error).message}` }
   }
-  if (size > MAX_RECORD_BYTES) {
-    return { ok: false, reason: `oversized: ${size} bytes > ${MAX_RECORD_BYTES}` }
+  const max = MAX_BYTES[collection] ?? MAX_RECORD_BYTES
+  if (size > max) {
+    return { ok: false, reason: `oversized: ${size} bytes > ${max}` }
   }
   if (typeof value !== 'object' || value === null) return { ok: false, reason: 'not an object' }
   const type = (value as { $type?: unknown }).$type
   if (type !== collection) {
     return { ok: false, reason: `wrong $type: ${String(type)} in collection ${collection}` }
   }
-  const result = schemas[collection].$safeParse(value)
+  const result = schemas[collection].$safeParse(plainBlobs(value))
   if (!result.success) return { ok: false, reason: `invalid: ${result.reason.message}` }
   return { ok: true, value: result.value as RecordTypes[C] }
+}
+
+function bytesAsBase64(_key: string, v: unknown): unknown {
+  return v instanceof Uint8Array ? { $bytes: Buffer.from(v).toString('base64') } : v
+}
+
+/** @atproto/api hands blob references out as its own BlobRef class; the lexicon validators want
+ *  their plain data form ({ $type: 'blob', ref, mimeType, size }), which the firehose gives. */
+function plainBlobs(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null || v instanceof Uint8Array) return v
+  const ipld = (v as { ipld?: unknown }).ipld
+  if (typeof ipld === 'function' && 'original' in v) return (ipld as () => unknown).call(v)
+  if (Array.isArray(v)) return v.some((x) => plainBlobs(x) !== x) ? v.map(plainBlobs) : v
+  if (Object.getPrototypeOf(v) !== Object.prototype) return v
+  let out: Record<string, unknown> | undefined
+  for (const [k, x] of Object.entries(v)) {
+    const y = plainBlobs(x)
+    if (y !== x) (out ??= { ...(v as Record<string, unknown>) })[k] = y
+  }
+  return out ?? v
 }

@@ -57,6 +57,21 @@ export class RepoReader {
     }
   }
 
+  /** A blob of a repo, refused when larger than `max` bytes (the PDS serves it to anyone). */
+  async blob(did: string, cid: string, max: number): Promise<Uint8Array> {
+    const agent = await this.agentFor(did)
+    let data: Uint8Array
+    try {
+      data = (await agent.com.atproto.sync.getBlob({ did, cid })).data
+    } catch (err) {
+      throw new RepoReadError(`getBlob ${cid} of ${did} failed`, { cause: err })
+    }
+    if (data.length > max) {
+      throw new RepoReadError(`blob ${cid} of ${did} is ${data.length} bytes (at most ${max})`)
+    }
+    return data
+  }
+
   /** The repo's current revision: events at or before it are already in a listing made after. */
   async latestRev(did: string): Promise<string> {
     const agent = await this.agentFor(did)

@@ -1,5 +1,6 @@
 import { Agent, AtpAgent } from '@atproto/api'
 import type { IdentityResolver } from '../identity/resolver.js'
+import type { WorkloadStatusRecord } from '../lexicon/index.js'
 import { RepoWriteError, SessionError } from './errors.js'
 
 export interface WrittenRecord {
@@ -14,7 +15,12 @@ export interface RepoWriter {
   put(collection: string, rkey: string, record: Record<string, unknown>): Promise<WrittenRecord>
   create(collection: string, record: Record<string, unknown>): Promise<WrittenRecord>
   delete(collection: string, rkey: string): Promise<void>
+  /** Uploads a blob for a record to reference (sealed results). */
+  uploadBlob?(data: Uint8Array, mimeType: string): Promise<UploadedBlob>
 }
+
+/** A blob reference as a record carries it. */
+export type UploadedBlob = NonNullable<WorkloadStatusRecord['result']>
 
 /** Signs in with an app password; the PDS is found from the DID document. */
 export async function passwordSession(
@@ -81,6 +87,15 @@ export class AgentWriter<A extends Agent = Agent> implements RepoWriter {
       await this.agent.com.atproto.repo.deleteRecord({ repo: this.did, collection, rkey })
     } catch (err) {
       throw this.writeError(`deleteRecord ${collection}/${rkey} as ${this.did} failed`, err)
+    }
+  }
+
+  async uploadBlob(data: Uint8Array, mimeType: string): Promise<UploadedBlob> {
+    try {
+      const res = await this.agent.com.atproto.repo.uploadBlob(data, { encoding: mimeType })
+      return res.data.blob.ipld() as unknown as UploadedBlob
+    } catch (err) {
+      throw this.writeError(`uploadBlob as ${this.did} failed`, err)
     }
   }
 

@@ -395,6 +395,27 @@ export class Runtime {
   }
 
   /**
+   * The end of one of our containers' output, stdout and stderr interleaved as the engine kept
+   * them: at most `maxBytes`, read from the last 10,000 lines. For sealed results (core/sealing).
+   */
+  async outputTail(containerId: string, maxBytes: number): Promise<string> {
+    const info = await this.#inspectOurs(containerId, 'logs')
+    let raw: Buffer
+    try {
+      raw = (await this.#docker
+        .getContainer(info.Id)
+        .logs({ stdout: true, stderr: true, follow: false, tail: 10_000 })) as unknown as Buffer
+    } catch (err) {
+      if (statusOf(err) === 404) throw new ReplicaNotFoundError(containerId, { cause: err })
+      throw wrapDockerError(err, 'logs')
+    }
+    const text = demuxLogs(raw)
+    return text.length > maxBytes
+      ? text.subarray(text.length - maxBytes).toString('utf8')
+      : text.toString('utf8')
+  }
+
+  /**
    * Stops (SIGTERM, then SIGKILL after `timeoutSec`, default 10) and removes one of our
    * containers. A container already gone is fine; one without our labels is refused.
    */
@@ -894,4 +915,17 @@ export class Runtime {
     }
     return event
   }
+}
+
+/** The payloads of Docker's multiplexed log frames (8-byte header: stream, 0, 0, 0, length as
+ *  uint32 big-endian), as the engine sends them for a container without a TTY. */
+function demuxLogs(raw: Buffer): Buffer {
+  const parts: Buffer[] = []
+  let at = 0
+  while (at + 8 <= raw.length) {
+    const size = raw.readUInt32BE(at + 4)
+    parts.push(raw.subarray(at + 8, Math.min(raw.length, at + 8 + size)))
+    at += 8 + size
+  }
+  return Buffer.concat(parts)
 }

@@ -168,3 +168,29 @@ const usage = /*#__PURE__*/ l.typedObject<Usage>(
 )
 
 export { usage }
+
+/** A public key others seal to (secrets for a meshlet, results for an owner). Replacing it rotates the key: what was sealed to the old one cannot be opened with the new one. */
+type SealingKey = {
+  $type?: 'commune.scheduler.defs#sealingKey'
+  algorithm: 'x25519-hkdf-sha256-xchacha20poly1305' | l.UnknownString
+  publicKey: Uint8Array
+  createdAt: l.DatetimeString
+}
+
+export type { SealingKey }
+
+/** A public key others seal to (secrets for a meshlet, results for an owner). Replacing it rotates the key: what was sealed to the old one cannot be opened with the new one. */
+const sealingKey = /*#__PURE__*/ l.typedObject<SealingKey>(
+  $nsid,
+  'sealingKey',
+  /*#__PURE__*/ l.object({
+    algorithm: /*#__PURE__*/ l.string<{
+      maxLength: 64
+      knownValues: ['x25519-hkdf-sha256-xchacha20poly1305']
+    }>({ maxLength: 64 }),
+    publicKey: /*#__PURE__*/ l.bytes({ minLength: 32, maxLength: 32 }),
+    createdAt: /*#__PURE__*/ l.string({ format: 'datetime' }),
+  }),
+)
+
+export { sealingKey }

@@ -3,6 +3,7 @@
  */
 
 import { l } from '@atproto/lex'
+import * as SchedulerDefs from './defs.defs.js'
 
 const $nsid = 'commune.scheduler.meshletOwner'
 
@@ -20,6 +21,11 @@ type Main = {
    * Where this meshlet serves farm.meshlet.* over XRPC (an http(s) origin), when it does on an address others can reach. Absent: reachable through records only.
    */
   endpoint?: l.UriString
+
+  /**
+   * Owners seal workload secrets to this key.
+   */
+  sealingKey?: SchedulerDefs.SealingKey
 }
 
 export type { Main }
@@ -33,6 +39,11 @@ const main = /*#__PURE__*/ l.record<'literal:self', Main>(
     createdAt: /*#__PURE__*/ l.string({ format: 'datetime' }),
     endpoint: /*#__PURE__*/ l.optional(
       /*#__PURE__*/ l.string({ format: 'uri', maxLength: 512 }),
+    ),
+    sealingKey: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.ref<SchedulerDefs.SealingKey>(
+        (() => SchedulerDefs.sealingKey) as any,
+      ),
     ),
   }),
 )

@@ -32,6 +32,11 @@ type Main = {
   env?: EnvVar[]
 
   /**
+   * Names of secret environment variables. Their values are sealed, per meshlet, in the commune.scheduler.workloadSecrets record with this record's key; a meshlet starts the workload only once it can open them.
+   */
+  secrets?: string[]
+
+  /**
    * Per replica.
    */
   resources: SchedulerDefs.Resources
@@ -80,6 +85,12 @@ const main = /*#__PURE__*/ l.record<'tid', Main>(
       /*#__PURE__*/ l.array(
         /*#__PURE__*/ l.ref<EnvVar>((() => envVar) as any),
         { maxLength: 64 },
+      ),
+    ),
+    secrets: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.array(
+        /*#__PURE__*/ l.string({ minLength: 1, maxLength: 128 }),
+        { maxLength: 16 },
       ),
     ),
     resources: /*#__PURE__*/ l.ref<SchedulerDefs.Resources>(

@@ -45,6 +45,11 @@ type Main = {
    * What the replica was given; with usage.wallMs it makes the fair-share ledger without the workload record.
    */
   resources?: SchedulerDefs.Resources
+
+  /**
+   * On an ending: the tail of the replica's output and its exit summary, sealed to the workload owner's sealing key.
+   */
+  result?: l.BlobRef
 }
 
 export type { Main }
@@ -92,6 +97,12 @@ const main = /*#__PURE__*/ l.record<'any', Main>(
       /*#__PURE__*/ l.ref<SchedulerDefs.Resources>(
         (() => SchedulerDefs.resources) as any,
       ),
+    ),
+    result: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.blob({
+        accept: ['application/octet-stream'],
+        maxSize: 131072,
+      }),
     ),
   }),
 )

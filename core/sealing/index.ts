@@ -1,0 +1,7 @@
+export * from './box.js'
+export * from './keys.js'
+export * from './secrets.js'
+export * from './host.js'
+export * from './owner.js'
+export * from './results.js'
+export * from './log-source.js'
