@@ -79,6 +79,10 @@ beforeAll(async () => {
       '512',
       '--ui-port',
       '0',
+      // alice's machine serves the meshlet API (on loopback, published on this local network);
+      // bob's in-process meshlet does not, so it cannot be reached.
+      '--xrpc-port',
+      '0',
       '--log-level',
       'warn',
     ],
@@ -286,6 +290,17 @@ describe('the dashboard, in Chromium, against a running daemon', () => {
     expect(running).toHaveLength(1)
     expect(running[0]!.Command).toContain('sleep 600')
     await shoot('workloads')
+
+    // Logs of the replica, from its host when reachable: alice's serves, bob's does not.
+    const host = running[0]!.Labels[LABEL_MESHLET]
+    await row.getByTestId('logs-button').first().click()
+    const panel = row.getByTestId('replica-logs')
+    if (host === alice.meshlet.did) {
+      await panel.getByText('(nothing printed yet)').waitFor({ timeout: 15_000 })
+    } else {
+      await panel.getByTestId('logs-unreachable').waitFor({ timeout: 15_000 })
+      expect(await panel.textContent()).toContain('This machine cannot be reached')
+    }
 
     await row.getByRole('button', { name: `Delete ${TEST_IMAGE}` }).click()
     await page.getByRole('dialog').getByRole('button', { name: 'Delete', exact: true }).click()

@@ -222,6 +222,9 @@ function SettingsCard({ state }: { state: DashboardState }) {
   const egress = useConfirmed(state.settings.allowEgress, (v: boolean) =>
     client.call('settings.set', { allowEgress: v }),
   )
+  const serveApi = useConfirmed(state.settings.serveApi, (v: boolean) =>
+    client.call('settings.set', { serveApi: v }),
+  )
   const source = useConfirmed<SourceKind>(state.settings.source ?? 'relay', (v) =>
     client.call('settings.set', { source: v }),
   )
@@ -254,6 +257,13 @@ function SettingsCard({ state }: { state: DashboardState }) {
           busy={egress.busy}
           onChange={egress.set}
         />
+        <Switch
+          label="Serve the meshlet API"
+          description="Members on your network can ask this machine directly, and you can read your guests' logs from it. A machine behind a home router cannot be reached from outside; it works fully through records without this."
+          checked={serveApi.value}
+          busy={serveApi.busy}
+          onChange={serveApi.set}
+        />
         <fieldset className="switch-row source-choice" aria-busy={source.busy}>
           <legend className="switch-label">Read records from</legend>
           {SOURCE_KINDS.map((kind) => (
@@ -273,7 +283,9 @@ function SettingsCard({ state }: { state: DashboardState }) {
           ))}
         </fieldset>
       </div>
-      <ErrorText error={battery.error ?? login.error ?? egress.error ?? source.error} />
+      <ErrorText
+        error={battery.error ?? login.error ?? egress.error ?? serveApi.error ?? source.error}
+      />
     </section>
   )
 }

@@ -7,6 +7,7 @@ import {
   type DashboardState,
   type ReplicaView,
   type WorkloadDraft,
+  type WorkloadLogsView,
   type WorkloadView,
 } from '../../../core/api.js'
 import { ConfirmAction } from '../components/confirm.js'
@@ -278,12 +279,29 @@ function WorkloadRow({ workload: w }: { workload: WorkloadView }) {
         </ConfirmAction>
       </div>
       {/* Beside the title the Delete button; below, the placements take the full width. */}
-      {w.placements.length > 0 && <Placements placements={w.placements} now={now} />}
+      {w.placements.length > 0 && <Placements uri={w.uri} placements={w.placements} now={now} />}
     </li>
   )
 }
 
-function Placements({ placements, now }: { placements: ReplicaView[]; now: number }) {
+function Placements({
+  uri,
+  placements,
+  now,
+}: {
+  uri: string
+  placements: ReplicaView[]
+  now: number
+}) {
+  const client = useApi()
+  const [shown, setShown] = useState<string>()
+  const [logs, setLogs] = useState<WorkloadLogsView['hosts'][number]>()
+  const fetchLogs = useAction(async (meshlet: string) => {
+    setShown(meshlet)
+    setLogs(undefined)
+    const res = await client.call('workloads.logs', { uri, meshlet })
+    setLogs(res.hosts.find((h) => h.meshlet === meshlet))
+  })
   return (
     <div className="table-scroll placements">
       <table className="table table-compact">
@@ -302,6 +320,9 @@ function Placements({ placements, now }: { placements: ReplicaView[]; now: numbe
             </th>
             <th scope="col">State</th>
             <th scope="col">Updated</th>
+            <th scope="col">
+              <span className="sr-only">Logs</span>
+            </th>
           </tr>
         </thead>
         <tbody>
@@ -333,10 +354,47 @@ function Placements({ placements, now }: { placements: ReplicaView[]; now: numbe
               <td data-label="Updated" title={formatDateTime(p.updatedAt)}>
                 {formatRelative(p.updatedAt, now)}
               </td>
+              <td data-label="Logs">
+                <button
+                  type="button"
+                  className="btn btn-secondary btn-sm"
+                  data-testid="logs-button"
+                  aria-expanded={shown === p.meshlet}
+                  disabled={fetchLogs.pending}
+                  onClick={() => void fetchLogs.run(p.meshlet)}
+                >
+                  Logs
+                </button>
+              </td>
             </tr>
           ))}
         </tbody>
       </table>
+      {shown && (
+        <div className="replica-logs" data-testid="replica-logs" aria-live="polite">
+          {fetchLogs.pending && <Spinner label="Asking the machine…" />}
+          <ErrorText error={fetchLogs.error} />
+          {logs && !logs.reachable && (
+            <p className="muted" data-testid="logs-unreachable">
+              This machine cannot be reached: it does not serve the meshlet API where you can reach
+              it (it may be behind a home router). Its status still arrives through records.
+            </p>
+          )}
+          {logs?.reachable && logs.replicas.length === 0 && (
+            <p className="muted">{logs.reason ?? 'No output from this machine.'}</p>
+          )}
+          {logs?.replicas.map((r) => (
+            <div key={r.round}>
+              <p className="small muted">
+                Round {r.round} ({r.state}){r.truncated ? ', older lines omitted' : ''}
+              </p>
+              <pre className="log-lines">
+                {r.lines.map((l) => l.text).join('\n') || '(nothing printed yet)'}
+              </pre>
+            </div>
+          ))}
+        </div>
+      )}
     </div>
   )
 }

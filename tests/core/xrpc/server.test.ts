@@ -296,6 +296,24 @@ describe('farm.meshlet.* with service auth', () => {
     expect(ps).toEqual([expect.stringContaining(`${uri}  round 0  running`)])
   })
 
+  it('gives the app’s Logs view each host’s lines, or says a machine cannot be reached', async () => {
+    const app = apps.get(alice.meshlet.did)!
+    const view = await eventually('both hosts in the view', async () => {
+      const v = await app.call('workloads.logs', { uri })
+      return v.hosts.length === 2 ? v : undefined
+    })
+    for (const h of view.hosts) {
+      expect(h.reachable).toBe(true)
+      expect(h.replicas[0]!.lines.map((l) => l.text)).toContain('hello from the guest')
+    }
+    // carol's account serves nothing and publishes no endpoint.
+    const none = await app.call('workloads.logs', { uri, meshlet: carol.did })
+    expect(none.hosts).toEqual([
+      expect.objectContaining({ meshlet: carol.did, reachable: false, replicas: [] }),
+    ])
+    expect(none.hosts[0]!.reason).toMatch(/publishes no API endpoint/)
+  })
+
   it('lets the owner stop a replica on one host', async () => {
     const client = ownerClient(alice.owner.session, new RepoReader(localIdentity(net)))
     const host = (await containersOf(uri))[0]!.Labels['commune.meshlet']!
