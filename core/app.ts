@@ -95,6 +95,9 @@ export interface AppOptions {
   network: NetworkConfig
   /** Sessions rest here (sealed with safeStorage in Electron). */
   secrets: SecretStore
+  /** The released app's hosted OAuth client_id (set at build time); absent: the development
+   *  loopback client. */
+  oauthClientId?: string
   /** Run containers with the local Docker engine (default true). */
   docker?: boolean
   /** The shell can register the app to start at login (Electron). */
@@ -215,6 +218,7 @@ export class MeshletApp implements DesktopHost {
       plcDirectoryUrl: network.plcUrl,
       handleResolver: network.handleResolverUrl,
       allowHttp: network.local ?? false,
+      ...(opts.oauthClientId ? { clientId: opts.oauthClientId } : {}),
       log: this.log,
       onSessionExpired: (did) => void this.expired(did),
     })

@@ -65,6 +65,9 @@ import {
   type ExternalUrlPolicy,
 } from './trusted-url.js'
 
+/** Set at build time (vite.config.ts): the released app's hosted OAuth client_id, or ''. */
+declare const __MESHLET_OAUTH_CLIENT_ID__: string
+
 // dist/electron/main.js → dist/electron/preload.cjs and dist/renderer/.
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const PRELOAD = path.join(HERE, 'preload.cjs')
@@ -163,6 +166,11 @@ function start(): void {
         network,
         secrets,
         canStartAtLogin: supportsLoginItem(process.platform),
+        // A local network's PDS cannot fetch the hosted client document: it keeps the loopback
+        // client, as development builds do.
+        ...(__MESHLET_OAUTH_CLIENT_ID__ && !network.local
+          ? { oauthClientId: __MESHLET_OAUTH_CLIENT_ID__ }
+          : {}),
         log,
       })
       running = new Shell(core, tray, { log, policy, keychain })

@@ -44,6 +44,11 @@ const main: UserConfig = {
   // A dependency that is not in package.json `dependencies` (a devDependency pulled in by
   // mistake) is bundled rather than left as an import the packaged app could not resolve.
   ssr: { noExternal: true },
+  // The released app's hosted OAuth client (docs/oauth.md); empty: the development loopback
+  // client. The release workflow sets it.
+  define: {
+    __MESHLET_OAUTH_CLIENT_ID__: JSON.stringify(process.env.MESHLET_OAUTH_CLIENT_ID ?? ''),
+  },
 }
 
 const preload: UserConfig = {

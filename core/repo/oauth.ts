@@ -27,6 +27,7 @@ import type { Role } from '../api.js'
 import { NSID, type Collection } from '../lexicon/index.js'
 import { silentLogger, type Logger } from '../log.js'
 import type { SecretStore } from '../secrets.js'
+import { releaseClientMetadata } from './client-metadata.js'
 import { RepoWriteError } from './errors.js'
 import { AgentWriter } from './writer.js'
 
@@ -59,7 +60,7 @@ export function scopeFor(role: Role): string {
 
 /** What the client may ever ask for: the union of the roles' scopes. A sign-in asks for its
  *  role's part, which the server checks is declared here. */
-function clientScope(): string {
+export function clientScope(): string {
   return [...new Set(Object.keys(ROLE_COLLECTIONS).flatMap((r) => scopeFor(r as Role).split(' ')))]
     .sort((a, b) => (a === 'atproto' ? -1 : b === 'atproto' ? 1 : a.localeCompare(b)))
     .join(' ')
@@ -251,6 +252,9 @@ export interface OAuthSignInOptions {
   handleResolver: string
   /** Only for a local network: lets the client talk to an http:// PDS and authorization server. */
   allowHttp?: boolean
+  /** A released build's hosted client-metadata URL (client-metadata.ts); absent: the
+   *  development loopback client. */
+  clientId?: string
   /** How long a sign-in waits for the browser; default five minutes. */
   timeoutMs?: number
   log?: Logger
@@ -496,10 +500,12 @@ export class OAuthSignIn implements AsyncDisposable {
   }
 
   private newClient(redirectUri: typeof REGISTERED_REDIRECT | LoopbackRedirect): NodeOAuthClient {
-    const metadata = buildAtprotoLoopbackClientMetadata({
-      scope: clientScope(),
-      redirect_uris: [REGISTERED_REDIRECT],
-    })
+    const metadata = this.opts.clientId
+      ? releaseClientMetadata(this.opts.clientId, clientScope())
+      : buildAtprotoLoopbackClientMetadata({
+          scope: clientScope(),
+          redirect_uris: [REGISTERED_REDIRECT],
+        })
     return new NodeOAuthClient({
       // The id keeps the registered, port-less redirect; the client itself checks the redirect it
       // sends against this list, so this sign-in's port goes here.
