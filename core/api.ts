@@ -350,6 +350,9 @@ export const LIMITS = {
   storageMiB: 67_108_864,
   /** Docker refuses smaller memory limits. */
   minMemoryMiB: 6,
+  /** A workload's secrets: how many, and their values together in bytes of JSON (core/sealing). */
+  secrets: 16,
+  secretsBytes: 4096,
 } as const
 
 type Validator<T> = (args: unknown) => T
@@ -540,9 +543,11 @@ function secretsArg(raw: unknown): { name: string; value: string }[] {
     map.set(name, o.value as string)
   }
   // The core checks again (core/sealing/secrets.ts); these bounds are its bounds.
-  if (map.size > 16) fail('at most 16 secrets per workload')
+  if (map.size > LIMITS.secrets) fail(`at most ${LIMITS.secrets} secrets per workload`)
   const size = new TextEncoder().encode(JSON.stringify(Object.fromEntries(map))).length
-  if (size > 4096) fail(`secrets take ${size} bytes; at most 4096 together`)
+  if (size > LIMITS.secretsBytes) {
+    fail(`secrets take ${size} bytes; at most ${LIMITS.secretsBytes} together`)
+  }
   return [...map].map(([name, value]) => ({ name, value }))
 }
 

@@ -26,6 +26,8 @@ export interface WorkloadForm {
   memoryMiB: string
   replicas: string
   command: string
+  /** One NAME=VALUE per line. */
+  secrets?: string
 }
 
 export type WorkloadField = keyof WorkloadForm
@@ -81,7 +83,11 @@ export function checkWorkload(form: WorkloadForm): DraftCheck {
     errors.command = `Each word of the command is at most ${LIMITS.commandArg} characters.`
   } else command = split.words
 
+  const secrets = checkSecretLines(form.secrets ?? '')
+  if (typeof secrets === 'string') errors.secrets = secrets
+
   if (
+    typeof secrets === 'string' ||
     Object.keys(errors).length > 0 ||
     typeof cpu !== 'number' ||
     typeof memory !== 'number' ||
@@ -89,5 +95,43 @@ export function checkWorkload(form: WorkloadForm): DraftCheck {
   ) {
     return { ok: false, errors }
   }
-  return { ok: true, draft: { image, cpuMillis: cpu, memoryMiB: memory, replicas, command } }
+  return {
+    ok: true,
+    draft: {
+      image,
+      cpuMillis: cpu,
+      memoryMiB: memory,
+      replicas,
+      command,
+      ...(secrets.length > 0 ? { secrets } : {}),
+    },
+  }
+}
+
+const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+/** NAME=VALUE lines (blank lines skipped; the value is the rest of the line). Errors name the
+ *  line or the secret, never a value. */
+function checkSecretLines(text: string): { name: string; value: string }[] | string {
+  const out: { name: string; value: string }[] = []
+  const lines = text.split('\n')
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.replace(/\r$/, '')
+    if (line.trim() === '') continue
+    const eq = line.indexOf('=')
+    const name = eq > 0 ? line.slice(0, eq).trim() : ''
+    if (!SECRET_NAME.test(name) || name.length > 128) {
+      return `Line ${i + 1}: write NAME=VALUE; a name is letters, digits and _, not starting with a digit.`
+    }
+    if (out.some((s) => s.name === name)) return `${name} is given twice.`
+    out.push({ name, value: line.slice(eq + 1) })
+  }
+  if (out.length > LIMITS.secrets) return `At most ${LIMITS.secrets} secrets.`
+  const size = new TextEncoder().encode(
+    JSON.stringify(Object.fromEntries(out.map((s) => [s.name, s.value]))),
+  ).length
+  if (size > LIMITS.secretsBytes) {
+    return `Secrets take at most ${LIMITS.secretsBytes.toLocaleString('en-US')} bytes together.`
+  }
+  return out
 }

@@ -1,7 +1,7 @@
 // The owner's own workloads: publish one, see where its replicas landed, delete it (which stops
 // it everywhere: DESIGN §1).
 import { Switch } from '../components/switch.js'
-import { useState, type ChangeEvent, type FormEvent } from 'react'
+import { useId, useState, type ChangeEvent, type FormEvent } from 'react'
 import {
   LIMITS,
   type DashboardState,
@@ -58,6 +58,7 @@ const EMPTY_FORM: WorkloadForm = {
   memoryMiB: '256',
   replicas: '1',
   command: '',
+  secrets: '',
 }
 
 export function Workloads({ state }: { state: DashboardState }) {
@@ -82,6 +83,50 @@ export function Workloads({ state }: { state: DashboardState }) {
           </ul>
         )}
       </section>
+    </div>
+  )
+}
+
+/** Secret environment variables: sealed to the machines that may run the workload (core/sealing),
+ *  never published in plain text. A textarea: one NAME=VALUE per line. */
+function SecretsField(props: {
+  value: string
+  error?: string | undefined
+  onChange: (v: string) => void
+}) {
+  const id = useId()
+  const described = props.error ? `${id}-error` : `${id}-hint`
+  return (
+    <div className="field span-2">
+      <label htmlFor={id} className="field-label">
+        Secrets
+      </label>
+      <div className="input-wrap">
+        <textarea
+          id={id}
+          name="secrets"
+          className="input"
+          rows={2}
+          autoCapitalize="none"
+          autoComplete="off"
+          spellCheck={false}
+          placeholder="API_TOKEN=…"
+          aria-invalid={props.error ? true : undefined}
+          aria-describedby={described}
+          value={props.value}
+          onChange={(e) => props.onChange(e.target.value)}
+        />
+      </div>
+      {props.error ? (
+        <p id={`${id}-error`} className="field-error" data-testid="field-error">
+          {props.error}
+        </p>
+      ) : (
+        <p id={`${id}-hint`} className="field-hint">
+          Optional. One NAME=VALUE per line. Sealed to the machines that may run it and passed to
+          the guest as environment variables; never published in plain text.
+        </p>
+      )}
     </div>
   )
 }
@@ -197,6 +242,15 @@ function SubmitWorkload() {
           error={errors.command}
           hint="Optional. Split into words like a shell does; quotes keep spaces. Nothing is expanded."
           onChange={edit('command')}
+        />
+        <SecretsField
+          value={form.secrets ?? ''}
+          error={errors.secrets}
+          onChange={(v) => {
+            setForm((f) => ({ ...f, secrets: v }))
+            setErrors((es) => ({ ...es, secrets: undefined }))
+            setPublished(undefined)
+          }}
         />
         <div className="span-2">
           <Switch

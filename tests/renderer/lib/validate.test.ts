@@ -261,3 +261,56 @@ describe('checkWorkload', () => {
     expect(accepted).toBeLessThan(950)
   })
 })
+
+describe('checkWorkload secrets', () => {
+  const base = { image: 'busybox:1', cpuMillis: '100', memoryMiB: '64', replicas: '1', command: '' }
+
+  it('reads NAME=VALUE lines into a draft the core accepts', () => {
+    const check = checkWorkload({ ...base, secrets: 'TOKEN=a=b c\n\nOTHER_1=x\r\n' })
+    expect(check).toMatchObject({
+      ok: true,
+      draft: {
+        secrets: [
+          { name: 'TOKEN', value: 'a=b c' },
+          { name: 'OTHER_1', value: 'x' },
+        ],
+      },
+    })
+    expect(check.ok && coreAccepts('workloads.submit', check.draft)).toBe(true)
+    expect(checkWorkload({ ...base, secrets: '  ' })).toMatchObject({ ok: true })
+    expect((checkWorkload({ ...base, secrets: '' }) as { draft: object }).draft).not.toHaveProperty(
+      'secrets',
+    )
+  })
+
+  it('names the line or the secret at fault, never a value', () => {
+    for (const [secrets, message] of [
+      ['novalue', /Line 1/],
+      ['1BAD=hunter2', /Line 1/],
+      ['A=x\nA=hunter2', /A is given twice/],
+      [`BIG=${'hunter2'.repeat(700)}`, /at most 4,096 bytes/],
+      [Array.from({ length: 17 }, (_, i) => `S${i}=hunter2`).join('\n'), /At most 16/],
+    ] as const) {
+      const check = checkWorkload({ ...base, secrets })
+      expect(check.ok).toBe(false)
+      const error = (check as { errors: { secrets?: string } }).errors.secrets ?? ''
+      expect(error).toMatch(message)
+      expect(error).not.toContain('hunter2')
+    }
+  })
+
+  it('the core refuses what the form refuses (bad name, duplicate, too large)', () => {
+    const draft = { image: 'busybox:1', cpuMillis: 100, memoryMiB: 64, replicas: 1, command: [] }
+    expect(
+      coreAccepts('workloads.submit', { ...draft, secrets: [{ name: '1X', value: 'v' }] }),
+    ).toBe(false)
+    const dup = [
+      { name: 'A', value: '1' },
+      { name: 'A', value: '2' },
+    ]
+    expect(coreAccepts('workloads.submit', { ...draft, secrets: dup })).toBe(false)
+    const big = [{ name: 'B', value: 'x'.repeat(5000) }]
+    expect(coreAccepts('workloads.submit', { ...draft, secrets: big })).toBe(false)
+    expect(coreAccepts('workloads.submit', { ...draft, secrets: 'A=1' })).toBe(false)
+  })
+})
