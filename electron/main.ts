@@ -45,7 +45,7 @@ import {
   supportsLoginItem,
 } from './lifecycle.js'
 import { networkFromEnv } from './network.js'
-import { POWER_EVENTS, PowerController, type PowerEvent } from './power-policy.js'
+import { desktopReadings, POWER_EVENTS, PowerController, type PowerEvent } from './power-policy.js'
 import { openingSignInPages } from './sign-in.js'
 import { TICK_MS, UpdateController, updatesEnabled } from './update-policy.js'
 import {
@@ -171,6 +171,8 @@ function start(): void {
         ...(__MESHLET_OAUTH_CLIENT_ID__ && !network.local
           ? { oauthClientId: __MESHLET_OAUTH_CLIENT_ID__ }
           : {}),
+        // The lending rules read idle time and battery from powerMonitor (core/policy decides).
+        policy: { source: desktopReadings(powerMonitor) },
         log,
       })
       running = new Shell(core, tray, { log, policy, keychain })
@@ -380,7 +382,7 @@ class Shell {
   private onState(state: DashboardState): void {
     this.lastState = state
     this.renderTray(state)
-    void this.power.setSettings(state.settings)
+    void this.power.retry()
     this.syncLoginItem(state.settings.startAtLogin)
   }
 

@@ -1,9 +1,12 @@
-// When the system (not the user) pauses lending: asleep, or on battery when the user asked for
-// that. The policy keeps the facts (on battery? suspended?) apart from the decision, and the
-// decision apart from what was already told to the core, so that a setting changed while on
-// battery takes effect at once, repeated events cause no repeated calls, and the core hears each
+// The power facts the shell gives the core. Sleep is a system pause (the machine is about to
+// stop; guests drain at once, no hysteresis). Being on battery and for how long nobody touched
+// the keyboard or mouse are readings for the lending policy in core/policy, which decides with
+// the lender's rules (pause on battery below a level, lend only when idle) and with hysteresis;
+// this file only reads them from Electron's powerMonitor. The facts stay apart from what was
+// already told to the core, so repeated events cause no repeated calls and the core hears each
 // change exactly once. Quitting is handled by the lifecycle (lifecycle.ts), not here.
-import type { Settings, SystemPause } from '../core/api.js'
+import type { SystemPause } from '../core/api.js'
+import { systemBattery, type BatteryReading, type ReadingsSource } from '../core/policy/index.js'
 
 export type PowerEvent = 'suspend' | 'resume' | 'on-battery' | 'on-ac'
 export const POWER_EVENTS: readonly PowerEvent[] = ['suspend', 'resume', 'on-battery', 'on-ac']
@@ -13,11 +16,11 @@ export interface PowerFacts {
   suspended: boolean
 }
 
-/** The pauses this policy owns ('quit' is the lifecycle's). */
-export type PowerPause = Exclude<SystemPause, 'quit'>
+/** The pauses this file owns ('quit' is the lifecycle's; battery is the lending policy's). */
+export type PowerPause = Extract<SystemPause, 'suspend'>
 export type PowerPauses = Record<PowerPause, boolean>
 
-export const NO_PAUSES: PowerPauses = { battery: false, suspend: false }
+export const NO_PAUSES: PowerPauses = { suspend: false }
 
 export function applyPowerEvent(facts: PowerFacts, event: PowerEvent): PowerFacts {
   switch (event) {
@@ -32,11 +35,8 @@ export function applyPowerEvent(facts: PowerFacts, event: PowerEvent): PowerFact
   }
 }
 
-export function wantedPauses(
-  facts: PowerFacts,
-  settings: Pick<Settings, 'pauseOnBattery'>,
-): PowerPauses {
-  return { battery: facts.onBattery && settings.pauseOnBattery, suspend: facts.suspended }
+export function wantedPauses(facts: PowerFacts): PowerPauses {
+  return { suspend: facts.suspended }
 }
 
 export interface PauseChange {
@@ -44,13 +44,39 @@ export interface PauseChange {
   paused: boolean
 }
 
-/** The calls that take the core from `applied` to `wanted`. A suspend comes first: the machine is
- *  about to sleep and the draining status should leave before it does. */
+/** The calls that take the core from `applied` to `wanted`. */
 export function pauseChanges(applied: PowerPauses, wanted: PowerPauses): PauseChange[] {
-  const order: PowerPause[] = ['suspend', 'battery']
+  const order: PowerPause[] = ['suspend']
   return order
     .filter((reason) => applied[reason] !== wanted[reason])
     .map((reason) => ({ reason, paused: wanted[reason] }))
+}
+
+/** The part of Electron's powerMonitor the policy reads. */
+export interface PowerMonitorLike {
+  /** Seconds since the last keyboard or mouse input, system-wide. */
+  getSystemIdleTime(): number
+  isOnBatteryPower(): boolean
+}
+
+/**
+ * The lending policy's readings in the desktop app: idle time and on-battery from powerMonitor
+ * (event-backed and cheap, read only when a rule asks), the battery's level from the core's
+ * reading (Electron has no API for it).
+ */
+export function desktopReadings(
+  monitor: PowerMonitorLike,
+  level: () => Promise<BatteryReading> = systemBattery,
+): ReadingsSource {
+  return {
+    idleSeconds: () => monitor.getSystemIdleTime(),
+    battery: async () => {
+      const onBattery = monitor.isOnBatteryPower()
+      if (!onBattery) return { onBattery }
+      const reading = await level().catch(() => undefined)
+      return { onBattery, ...(reading?.percent !== undefined ? { percent: reading.percent } : {}) }
+    },
+  }
 }
 
 export interface PowerControllerOptions {
@@ -60,13 +86,12 @@ export interface PowerControllerOptions {
 }
 
 /**
- * Feeds power events and settings into the policy and tells the core about each change, one call
- * at a time and in order (a resume must not overtake the suspend before it). A failed call is
- * reported and not marked applied, so the next event or state push retries it.
+ * Feeds power events into the policy and tells the core about each change, one call at a time
+ * and in order (a resume must not overtake the suspend before it). A failed call is reported
+ * and not marked applied, so the next event or `retry` tries it again.
  */
 export class PowerController {
   private facts: PowerFacts
-  private settings: Pick<Settings, 'pauseOnBattery'> | undefined
   private applied: PowerPauses = { ...NO_PAUSES }
   private queue: Promise<void> = Promise.resolve()
 
@@ -80,16 +105,14 @@ export class PowerController {
     return this.sync()
   }
 
-  /** The settings as of the latest state push; nothing is decided before the first. */
-  setSettings(settings: Pick<Settings, 'pauseOnBattery'>): Promise<void> {
-    this.settings = { pauseOnBattery: settings.pauseOnBattery }
+  /** Tries again what failed (called on every state push). */
+  retry(): Promise<void> {
     return this.sync()
   }
 
   private sync(): Promise<void> {
     this.queue = this.queue.then(async () => {
-      if (!this.settings) return
-      for (const change of pauseChanges(this.applied, wantedPauses(this.facts, this.settings))) {
+      for (const change of pauseChanges(this.applied, wantedPauses(this.facts))) {
         try {
           await this.opts.setSystemPause(change.reason, change.paused)
           this.applied = { ...this.applied, [change.reason]: change.paused }

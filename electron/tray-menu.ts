@@ -90,12 +90,23 @@ export function formatMemory(mib: number): string {
   return `${Math.round((mib / 1024) * 10) / 10} GiB`
 }
 
+/** Paused by a lending rule (not by the user, not asleep): the rule's reason, in the words the
+ *  activity list uses ("Paused: you are using this computer"). */
+function heldBy(state: DashboardState): string | undefined {
+  const p = state.policy
+  if (state.phase !== 'paused' || !state.settings.lending || p?.action !== 'pause') return undefined
+  return p.because
+}
+
 function statusLines(state: DashboardState): string[] {
   const title = PHASE_TITLE[state.phase]
   const lines: string[] = []
+  const held = heldBy(state)
   if (state.phase === 'lending') {
     const { cpuMillis, memoryMiB } = state.settings.offer
     lines.push(`Lending ${formatCores(cpuMillis)}, ${formatMemory(memoryMiB)}`)
+  } else if (held) {
+    lines.push(`${title}: ${held}`)
   } else {
     lines.push(state.detail ? `${title}: ${state.detail}` : title)
   }
@@ -145,7 +156,9 @@ export function trayModel(state: DashboardState, extras: TrayExtras = {}): TrayM
   items.push({ type: 'separator' })
   items.push({ type: 'action', label: `Quit ${APP_NAME}`, enabled: true, action: { kind: 'quit' } })
 
-  const tooltipDetail = state.phase === 'lending' ? '' : state.detail ? `: ${state.detail}` : ''
+  const held = heldBy(state)
+  const tooltipDetail =
+    state.phase === 'lending' ? '' : held ? `: ${held}` : state.detail ? `: ${state.detail}` : ''
   return {
     icon: trayIcon(state.phase),
     tooltip: truncate(`${APP_NAME}: ${PHASE_TITLE[state.phase]}${tooltipDetail}`, 127),

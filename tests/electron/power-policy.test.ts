@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   applyPowerEvent,
+  desktopReadings,
   NO_PAUSES,
   pauseChanges,
   POWER_EVENTS,
@@ -31,18 +32,14 @@ describe('applyPowerEvent', () => {
 
 describe('wantedPauses', () => {
   it.each([
-    [false, false, false, { battery: false, suspend: false }],
-    [true, false, false, { battery: false, suspend: false }],
-    [true, false, true, { battery: true, suspend: false }],
-    [false, false, true, { battery: false, suspend: false }],
-    [false, true, false, { battery: false, suspend: true }],
-    [true, true, true, { battery: true, suspend: true }],
-  ])(
-    'onBattery=%s suspended=%s pauseOnBattery=%s → %j',
-    (onBattery, suspended, pauseOnBattery, wanted) => {
-      expect(wantedPauses({ onBattery, suspended }, { pauseOnBattery })).toEqual(wanted)
-    },
-  )
+    [false, false, { suspend: false }],
+    // Battery is the lending policy's (core/policy), with the lender's level and hysteresis.
+    [true, false, { suspend: false }],
+    [false, true, { suspend: true }],
+    [true, true, { suspend: true }],
+  ])('onBattery=%s suspended=%s → %j', (onBattery, suspended, wanted) => {
+    expect(wantedPauses({ onBattery, suspended })).toEqual(wanted)
+  })
 })
 
 describe('pauseChanges', () => {
@@ -50,14 +47,43 @@ describe('pauseChanges', () => {
     expect(pauseChanges(NO_PAUSES, NO_PAUSES)).toEqual([])
   })
 
-  it('lists each change, suspend first', () => {
-    expect(pauseChanges(NO_PAUSES, { battery: true, suspend: true })).toEqual([
+  it('lists each change', () => {
+    expect(pauseChanges(NO_PAUSES, { suspend: true })).toEqual([
       { reason: 'suspend', paused: true },
-      { reason: 'battery', paused: true },
     ])
-    expect(
-      pauseChanges({ battery: true, suspend: true }, { battery: true, suspend: false }),
-    ).toEqual([{ reason: 'suspend', paused: false }])
+    expect(pauseChanges({ suspend: true }, { suspend: false })).toEqual([
+      { reason: 'suspend', paused: false },
+    ])
+  })
+})
+
+describe('desktopReadings', () => {
+  it('reads idle time and battery from powerMonitor, the level only on battery', async () => {
+    let idle = 42
+    let onBattery = false
+    let levelReads = 0
+    const source = desktopReadings(
+      { getSystemIdleTime: () => idle, isOnBatteryPower: () => onBattery },
+      async () => {
+        levelReads++
+        return { onBattery: true, percent: 37 }
+      },
+    )
+    expect(await source.idleSeconds!()).toBe(42)
+    idle = 3
+    expect(await source.idleSeconds!()).toBe(3)
+    expect(await source.battery!()).toEqual({ onBattery: false })
+    expect(levelReads).toBe(0)
+    onBattery = true
+    expect(await source.battery!()).toEqual({ onBattery: true, percent: 37 })
+  })
+
+  it('still says on battery when the level cannot be read', async () => {
+    const source = desktopReadings(
+      { getSystemIdleTime: () => 0, isOnBatteryPower: () => true },
+      () => Promise.reject(new Error('no power_supply')),
+    )
+    expect(await source.battery!()).toEqual({ onBattery: true })
   })
 })
 
@@ -76,48 +102,21 @@ function controller(initial: PowerFacts = AC, failing = new Set<string>()) {
 }
 
 describe('PowerController', () => {
-  it('decides nothing before it knows the settings', async () => {
-    const { power, calls } = controller({ onBattery: true, suspended: false })
+  it('pauses for sleep, not for battery (the lending policy decides that)', async () => {
+    const { power, calls } = controller()
+    await power.event('on-battery')
     await power.event('suspend')
-    expect(calls).toEqual([])
-    await power.setSettings({ pauseOnBattery: true })
+    await power.event('resume')
     expect(calls).toEqual([
       { reason: 'suspend', paused: true },
-      { reason: 'battery', paused: true },
-    ])
-  })
-
-  it('pauses on battery only when the user asked for it', async () => {
-    const { power, calls } = controller()
-    await power.setSettings({ pauseOnBattery: false })
-    await power.event('on-battery')
-    expect(calls).toEqual([])
-    await power.event('on-ac')
-    await power.setSettings({ pauseOnBattery: true })
-    await power.event('on-battery')
-    await power.event('on-ac')
-    expect(calls).toEqual([
-      { reason: 'battery', paused: true },
-      { reason: 'battery', paused: false },
-    ])
-  })
-
-  it('applies a setting changed while on battery at once, both ways', async () => {
-    const { power, calls } = controller({ onBattery: true, suspended: false })
-    await power.setSettings({ pauseOnBattery: false })
-    await power.setSettings({ pauseOnBattery: true })
-    await power.setSettings({ pauseOnBattery: false })
-    expect(calls).toEqual([
-      { reason: 'battery', paused: true },
-      { reason: 'battery', paused: false },
+      { reason: 'suspend', paused: false },
     ])
   })
 
   it('tells the core once however often the state is pushed', async () => {
     const { power, calls } = controller()
-    await power.setSettings({ pauseOnBattery: true })
     await power.event('suspend')
-    for (let i = 0; i < 5; i++) await power.setSettings({ pauseOnBattery: true })
+    for (let i = 0; i < 5; i++) await power.retry()
     await power.event('suspend')
     expect(calls).toEqual([{ reason: 'suspend', paused: true }])
   })
@@ -140,75 +139,63 @@ describe('PowerController', () => {
         throw err
       },
     })
-    const settled = power.setSettings({ pauseOnBattery: true })
     const suspended = power.event('suspend')
-    // The suspend call is under way; the machine wakes and unplugs before the core answers.
+    // The suspend call is under way; the machine wakes before the core answers.
     while (gates.length === 0) await new Promise((resolve) => setImmediate(resolve))
     const resumed = power.event('resume')
-    const unplugged = power.event('on-battery')
     while (gates.length > 0 || inFlight > 0) {
       gates.shift()?.()
       await new Promise((resolve) => setImmediate(resolve))
     }
-    await Promise.all([settled, suspended, resumed, unplugged])
+    await Promise.all([suspended, resumed])
     expect(maxInFlight).toBe(1)
     expect(calls).toEqual([
       { reason: 'suspend', paused: true },
       { reason: 'suspend', paused: false },
-      { reason: 'battery', paused: true },
     ])
   })
 
   it('skips changes that undo each other before the core is asked', async () => {
     const { power, calls } = controller()
-    await power.setSettings({ pauseOnBattery: true })
-    const a = power.event('on-battery')
-    const b = power.event('on-ac')
+    const a = power.event('suspend')
+    const b = power.event('resume')
     await Promise.all([a, b])
     expect(calls).toEqual([])
   })
 
   it('reports a failed call and retries it on the next push', async () => {
     const { power, calls, errors, failing } = controller()
-    await power.setSettings({ pauseOnBattery: true })
     failing.add('suspend:true')
     await power.event('suspend')
     expect(errors).toEqual([{ reason: 'suspend', paused: true }])
     expect(calls).toEqual([])
     failing.clear()
-    await power.setSettings({ pauseOnBattery: true })
+    await power.retry()
     expect(calls).toEqual([{ reason: 'suspend', paused: true }])
   })
 
-  it('always ends where the facts and settings say, whatever the sequence', async () => {
-    const step = fc.oneof(
-      fc.constantFrom(...POWER_EVENTS).map((event) => ({ event })),
-      fc.boolean().map((pauseOnBattery) => ({ pauseOnBattery })),
-    )
+  it('always ends where the facts say, whatever the sequence', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.boolean(), fc.array(step, { maxLength: 30 }), async (battery, steps) => {
-        const { power, calls } = controller({ onBattery: battery, suspended: false })
-        let facts: PowerFacts = { onBattery: battery, suspended: false }
-        let settings = { pauseOnBattery: false }
-        await power.setSettings(settings)
-        for (const s of steps) {
-          if ('event' in s) {
-            facts = applyPowerEvent(facts, s.event)
-            await power.event(s.event)
-          } else {
-            settings = s
-            await power.setSettings(s)
+      fc.asyncProperty(
+        fc.boolean(),
+        fc.array(fc.constantFrom(...POWER_EVENTS), { maxLength: 30 }),
+        async (battery, events) => {
+          const { power, calls } = controller({ onBattery: battery, suspended: false })
+          let facts: PowerFacts = { onBattery: battery, suspended: false }
+          for (const e of events) {
+            facts = applyPowerEvent(facts, e)
+            await power.event(e)
           }
-        }
-        // Replaying the calls from no pauses gives the wanted pauses, and no call repeats the
-        // value before it.
-        const applied = { ...NO_PAUSES }
-        for (const call of calls) {
-          expect(applied[call.reason]).not.toBe(call.paused)
-          applied[call.reason] = call.paused
-        }
-        expect(applied).toEqual(wantedPauses(facts, settings))
-      }),
+          // Replaying the calls from no pauses gives the wanted pauses, and no call repeats the
+          // value before it.
+          const applied = { ...NO_PAUSES }
+          for (const call of calls) {
+            expect(applied[call.reason]).not.toBe(call.paused)
+            applied[call.reason] = call.paused
+          }
+          expect(applied).toEqual(wantedPauses(facts))
+        },
+      ),
     )
   })
 })

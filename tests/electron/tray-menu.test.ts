@@ -74,6 +74,49 @@ describe('the lend toggle', () => {
   })
 })
 
+describe('the lending rules in the status line', () => {
+  const held = {
+    action: 'pause' as const,
+    reason: 'idle' as const,
+    because: 'you are using this computer',
+    cpuShare: 1,
+    rules: [],
+    idleReadable: true,
+  }
+
+  it('say which rule holds lending back, as the activity list does', () => {
+    const model = trayModel(
+      dashboardState({ phase: 'paused', detail: 'You are using this computer.', policy: held }),
+    )
+    expect(model.items[0]).toEqual({
+      type: 'status',
+      label: 'Paused: you are using this computer',
+    })
+    expect(model.tooltip).toBe('Commune meshlet: Paused: you are using this computer')
+    expect(toggle(model.items).checked).toBe(true)
+  })
+
+  it('say paused by you when the lender switched it off, whatever the rules', () => {
+    const state = dashboardState({ phase: 'paused', detail: 'Paused by you.', policy: held })
+    const model = trayModel({ ...state, settings: { ...state.settings, lending: false } })
+    expect(model.items[0]).toEqual({ type: 'status', label: 'Paused: Paused by you.' })
+  })
+
+  it('say guests are throttled while lending', () => {
+    const model = trayModel(
+      dashboardState({
+        phase: 'lending',
+        detail: 'Guests throttled to 25 % CPU: you are using this computer.',
+        policy: { ...held, action: 'throttle', cpuShare: 0.25 },
+      }),
+    )
+    expect(model.items.slice(0, 2).map((i) => (i.type === 'status' ? i.label : ''))).toEqual([
+      'Lending 2 cores, 4 GiB',
+      'Guests throttled to 25 % CPU: you are using this computer.',
+    ])
+  })
+})
+
 describe('status lines', () => {
   it('say why, and who is signed in', () => {
     const model = trayModel(
