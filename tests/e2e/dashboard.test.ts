@@ -97,6 +97,9 @@ beforeAll(async () => {
     printed.find((l) => l.includes('#token=')),
   )
   url = /(http:\/\/127\.0\.0\.1:\d+\/#token=\S+)/.exec(line)![1]!
+  expect(printed).toContainEqual(
+    expect.stringMatching(/^meshlet: xrpc at http:\/\/127\.0\.0\.1:\d+$/),
+  )
   browser = await launchChromium()
   context = await browser.newContext({ locale: 'en-US', viewport: { width: 1200, height: 800 } })
   page = await context.newPage()

@@ -15,7 +15,17 @@ describe('meshlet command line', () => {
     const t = io()
     expect(await main(['--help'], t.io)).toBe(0)
     const help = t.out.join('\n')
-    for (const word of ['init', 'link', 'run', 'submit', 'status', 'delete'])
+    for (const word of [
+      'init',
+      'link',
+      'run',
+      'submit',
+      'status',
+      'delete',
+      'capacity',
+      'ps',
+      'logs',
+    ])
       expect(help).toContain(`meshlet ${word}`)
     for (const flag of [
       '--did',
@@ -35,6 +45,11 @@ describe('meshlet command line', () => {
       '--handle',
       '--email',
       '--invite-code',
+      '--xrpc-port',
+      '--xrpc-host',
+      '--xrpc-url',
+      '--follow',
+      '--lines',
     ]) {
       expect(help).toContain(flag)
     }
@@ -73,6 +88,37 @@ describe('meshlet command line', () => {
       ['run', '--did', 'x', '--owner', 'y', '--cluster-members', 'z', '--log-level', 'loud'],
       /--log-level/,
     ],
+    [
+      ['run', '--did', 'x', '--owner', 'y', '--cluster-members', 'z', '--xrpc-host', '0.0.0.0'],
+      /need --xrpc-port/,
+    ],
+    [
+      ['run', '--did', 'x', '--owner', 'y', '--cluster-members', 'z', '--xrpc-port', '70000'],
+      /--xrpc-port must be between 0 and 65535/,
+    ],
+    [
+      [
+        'run',
+        '--did',
+        'x',
+        '--owner',
+        'y',
+        '--cluster-members',
+        'z',
+        '--xrpc-port',
+        '0',
+        '--xrpc-url',
+        'ftp://x',
+      ],
+      /--xrpc-url must be an http\(s\) URL/,
+    ],
+    [['logs'], /give the workload at-uri/],
+    [
+      ['logs', 'at://did:plc:a/commune.scheduler.workload/3k', '--lines', '0'],
+      /--lines must be between 1 and 1000/,
+    ],
+    [['capacity'], /give the meshlet/],
+    [['ps', '--bogus'], /Unknown option '--bogus'/],
   ])('refuses %j with exit code 2', async (argv, message) => {
     const t = io()
     expect(await main(argv, t.io)).toBe(2)
