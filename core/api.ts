@@ -46,7 +46,7 @@ export interface Capacity {
 }
 
 export interface CapacityView {
-  /** This machine's totals (systeminformation): the sliders' upper bounds. */
+  /** This machine's totals (core/host.ts): the sliders' upper bounds. */
   host: Capacity
   /** Used right now by everything on the machine, guests included. */
   used: Capacity

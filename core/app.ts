@@ -33,7 +33,7 @@ import { clusterView, RejectReason, type ClusterReport } from './identity/cluste
 import { IdentityError, IdentityResolver, InvalidActorError } from './identity/resolver.js'
 import { accounts, ledger } from './fairshare/index.js'
 import { setAside, writeFileAtomic } from './files.js'
-import { sampleHost, type HostSample } from './host.js'
+import { HostMonitor, type HostSample } from './host.js'
 import { NSID } from './lexicon/index.js'
 import { errorFields, silentLogger, type Level, type Logger } from './log.js'
 import { Meshlet } from './meshlet.js'
@@ -49,11 +49,12 @@ import {
   type ThrottledGuest,
 } from './policy/index.js'
 import { PUBLIC_JETSTREAMS, type SourceConfig, type SourceKind } from './sync/source.js'
+import { ReachabilityProbe, type Reachability } from './reachability.js'
 import { RepoReader } from './repo/reader.js'
 import { publishLinkage } from './repo/linkage.js'
 import { ensureMachineAccount, machineAccountApiError, savedMachine } from './accounts/index.js'
 import { PasswordSession, type RepoWriter } from './repo/writer.js'
-import { OAuthRestoreError, OAuthSignIn, type OAuthRepoSession } from './repo/oauth.js'
+import type { OAuthRepoSession, OAuthSignIn } from './repo/oauth.js'
 import { Runtime } from './runtime/index.js'
 import { endingsOf, freshRunning, headlineOf } from './status.js'
 import {
@@ -125,7 +126,8 @@ export interface AppOptions {
   xrpc?: { port: number; hostname?: string; publicUrl?: string }
   /** How long to wait before trying again to start (Docker away, records unreadable); 10 s. */
   retryMs?: number
-  /** How often the host's use and the balances are sampled (default 5 s; history: 60 s). */
+  /** How often the host's use is sampled while the state is watched (default 5 s), and the
+   *  first delay between reachability probes after a failure (default 2 s); history: 60 s. */
   sampleMs?: number
   historyMs?: number
 }
@@ -159,7 +161,9 @@ export class MeshletApp implements DesktopHost {
   private readonly log: Logger
   private readonly identity: IdentityResolver
   private readonly reader: RepoReader
-  private readonly oauth: OAuthSignIn
+  /** Loaded on first use: a daemon signed in with app passwords never needs OAuth, and its
+   *  client library is among the heaviest imports of a start. */
+  private oauthLoaded?: Promise<{ mod: typeof import('./repo/oauth.js'); signIn: OAuthSignIn }>
   private saved: Saved
   private owner?: Session
   private ownerDid?: string
@@ -178,12 +182,14 @@ export class MeshletApp implements DesktopHost {
     used: { cpuMillis: 0, memoryMiB: 0, storageMiB: 0 },
   }
   private history: BalancesView['history'] = []
+  private readonly hostMonitor: HostMonitor
+  /** Samples the host while someone watches the state (the UI); nobody watching, no timer. */
   private sampleTimer?: NodeJS.Timeout
+  private readonly reach: ReachabilityProbe
   private historyTimer?: NodeJS.Timeout
   private retryTimer?: NodeJS.Timeout
   private emitTimer?: NodeJS.Timeout
   private lastEmit = -Infinity
-  private probing = false
   /** Sessions that could not be restored because the network was away: tried again. */
   private readonly restoreLater = new Set<Role>()
   /** Bumped whenever what the meshlet should be changes (sign-out, another account, close):
@@ -213,14 +219,11 @@ export class MeshletApp implements DesktopHost {
       cacheFile: join(opts.dataDir, 'identity-cache.json'),
     })
     this.reader = new RepoReader(this.identity)
-    this.oauth = new OAuthSignIn({
-      secrets: opts.secrets,
-      plcDirectoryUrl: network.plcUrl,
-      handleResolver: network.handleResolverUrl,
-      allowHttp: network.local ?? false,
-      ...(opts.oauthClientId ? { clientId: opts.oauthClientId } : {}),
-      log: this.log,
-      onSessionExpired: (did) => void this.expired(did),
+    this.hostMonitor = new HostMonitor(opts.dataDir)
+    this.reach = new ReachabilityProbe({
+      url: network.firehose,
+      onChange: (state) => this.onReachability(state),
+      ...(opts.sampleMs !== undefined ? { initialMs: opts.sampleMs } : {}),
     })
     this.saved = {
       settings: {
@@ -311,10 +314,6 @@ export class MeshletApp implements DesktopHost {
     }
     for (const a of [this.owner?.account, this.machine?.account]) if (a) this.nameOf(a.did)
     await this.save()
-    this.sampleTimer = setInterval(() => {
-      void this.sampleHost()
-      void this.probeNetwork()
-    }, this.opts.sampleMs ?? 5000)
     this.historyTimer = setInterval(() => this.recordHistory(), this.opts.historyMs ?? 60_000)
     // Before the meshlet starts, so it starts paused inside quiet hours.
     await this.policy.evaluate()
@@ -331,6 +330,7 @@ export class MeshletApp implements DesktopHost {
     if (this.closed) return
     this.closed = true
     clearInterval(this.sampleTimer)
+    this.reach.close()
     clearInterval(this.historyTimer)
     this.policy.close()
     clearTimeout(this.retryTimer)
@@ -344,7 +344,7 @@ export class MeshletApp implements DesktopHost {
       await this.historyWrite
       await this.identity.flush().catch((err: unknown) => this.fail('identity', err))
     } finally {
-      await this.oauth[Symbol.asyncDispose]()
+      if (this.oauthLoaded) await (await this.oauthLoaded).signIn[Symbol.asyncDispose]()
       this.events.removeAllListeners()
     }
   }
@@ -365,7 +365,11 @@ export class MeshletApp implements DesktopHost {
   subscribe<E extends EventName>(event: E, listener: (payload: ApiEvents[E]) => void): () => void {
     const l = listener as (p: ApiEvents[EventName]) => void
     this.events.on(event, l as never)
-    return () => this.events.off(event, l as never)
+    if (event === 'state') this.watchHost()
+    return () => {
+      this.events.off(event, l as never)
+      if (event === 'state') this.watchHost()
+    }
   }
 
   async call<M extends MethodName>(method: M, args: Args<M>): Promise<Result<M>> {
@@ -377,10 +381,11 @@ export class MeshletApp implements DesktopHost {
   private readonly handlers: { [M in MethodName]: (args: Args<M>) => Promise<Result<M>> } = {
     'state.get': async () => this.snapshot(),
     'auth.signIn': async ({ role, handle }) => {
-      if (this.pending) await this.oauth.cancel(this.pending.role)
+      if (this.pending) await (await this.oauth()).cancel(this.pending.role)
       const actor = handle.replace(/^@/, '')
       this.checkDistinct(role, await this.resolve(actor))
-      const { url, done } = await this.oauth.begin(actor, role).catch((err: unknown) => {
+      const oauth = await this.oauth()
+      const { url, done } = await oauth.begin(actor, role).catch((err: unknown) => {
         throw new ApiError('invalid-args', `cannot sign in as ${actor}: ${messageOf(err)}`, {
           cause: err,
         })
@@ -441,7 +446,8 @@ export class MeshletApp implements DesktopHost {
       return session.account
     },
     'auth.cancelSignIn': async () => {
-      await this.oauth.cancel()
+      // Nothing to cancel unless a sign-in ever began.
+      if (this.oauthLoaded) await (await this.oauth()).cancel()
       this.pending = undefined
       this.changed()
     },
@@ -671,7 +677,7 @@ export class MeshletApp implements DesktopHost {
     try {
       if (method === 'oauth') {
         // Refreshed now, so a session revoked while the app was closed shows at once.
-        const session = await this.oauth.restore(did, { refresh: true })
+        const session = await (await this.oauth()).restore(did, { refresh: true })
         return session ? this.sessionOf(session, 'oauth', session.handle) : undefined
       }
       const stored = await this.opts.secrets.get(`session:${did}`)
@@ -690,7 +696,8 @@ export class MeshletApp implements DesktopHost {
       return this.sessionOf(new PasswordSession(agent, did), 'app-password', data.handle)
     } catch (err) {
       const whose = role === 'owner' ? 'Your' : 'This machine’s'
-      if (err instanceof OAuthRestoreError || isNetworkError(err)) {
+      const oauthMod = this.oauthLoaded && (await this.oauthLoaded).mod
+      if ((oauthMod && err instanceof oauthMod.OAuthRestoreError) || isNetworkError(err)) {
         // The PDS is away (or Wi-Fi not up yet at login): the session is kept and tried again.
         if (!this.restoreLater.has(role)) {
           this.note('warn', `${whose} session could not be restored yet: ${messageOf(err)}`)
@@ -734,7 +741,7 @@ export class MeshletApp implements DesktopHost {
   private async forget(session: Session): Promise<void> {
     const did = session.account.did
     if (session.account.method === 'oauth') {
-      await this.oauth.signOut(did).catch((err: unknown) => this.fail('sign-out', err))
+      await (await this.oauth()).signOut(did).catch((err: unknown) => this.fail('sign-out', err))
     } else if (session.writer instanceof PasswordSession) {
       await session.writer.agent.logout().catch(() => undefined)
     }
@@ -1031,7 +1038,15 @@ export class MeshletApp implements DesktopHost {
   // --- the lending policy (core/policy): hook-ins -----------------------------------------------
 
   private createPolicy(hooks: PolicyHooks): PolicyRunner {
-    const meter = new HostLoadMeter({ guestCpuMs: () => this.guestCpuMs() })
+    // The machine's load and cores from the host monitor: no programs started to read them.
+    const meter = new HostLoadMeter({
+      guestCpuMs: () => this.guestCpuMs(),
+      cores: () => Promise.resolve(this.hostMonitor.facts.cpus),
+      hostLoadPercent: async () => {
+        const { host, used } = await this.hostMonitor.sample()
+        return (used.cpuMillis / host.cpuMillis) * 100
+      },
+    })
     return new PolicyRunner({
       rules: () => ({
         ...this.saved.settings.rules,
@@ -1123,7 +1138,9 @@ export class MeshletApp implements DesktopHost {
 
   private onMeshletError(err: Error): void {
     if (/SyncError|IdentityError|fetch failed|ECONNREFUSED/.test(chainOf(err))) {
-      this.setProblem('offline', `cannot reach the network: ${messageOf(err)}`)
+      // Whether this is the network going away is for the service itself to say: the probe
+      // sets offline, with the host it could not reach, or clears it.
+      this.reach.suspect()
     }
     this.changed()
   }
@@ -1485,35 +1502,49 @@ export class MeshletApp implements DesktopHost {
 
   private async sampleHost(): Promise<void> {
     try {
-      this.host = await sampleHost(this.opts.dataDir)
+      this.host = await this.hostMonitor.sample()
       this.changed()
     } catch (err) {
       this.fail('host', err)
     }
   }
 
-  /** The firehose reconnects quietly when its service goes away, so ask the service itself:
-   *  offline while it does not answer, back as soon as it does. */
-  private async probeNetwork(): Promise<void> {
-    if (!this.meshlet || this.probing) return
-    this.probing = true
-    const service = new URL(this.opts.network.firehose)
-    service.protocol =
-      service.protocol === 'ws:'
-        ? 'http:'
-        : service.protocol === 'wss:'
-          ? 'https:'
-          : service.protocol
-    try {
-      const res = await fetch(new URL('/xrpc/_health', service), {
-        signal: AbortSignal.timeout(3000),
-      })
-      await res.body?.cancel()
+  private async oauth(): Promise<OAuthSignIn> {
+    const { network } = this.opts
+    this.oauthLoaded ??= import('./repo/oauth.js').then((mod) => ({
+      mod,
+      signIn: new mod.OAuthSignIn({
+        secrets: this.opts.secrets,
+        plcDirectoryUrl: network.plcUrl,
+        handleResolver: network.handleResolverUrl,
+        allowHttp: network.local ?? false,
+        ...(this.opts.oauthClientId ? { clientId: this.opts.oauthClientId } : {}),
+        log: this.log,
+        onSessionExpired: (did) => void this.expired(did),
+      }),
+    }))
+    return (await this.oauthLoaded).signIn
+  }
+
+  /** The host's use is shown only while someone watches the state: sample it then, and stop
+   *  when the last watcher goes. */
+  private watchHost(): void {
+    const watched = !this.closed && this.events.listenerCount('state') > 0
+    if (watched && !this.sampleTimer) {
+      this.sampleTimer = setInterval(() => void this.sampleHost(), this.opts.sampleMs ?? 5000)
+    } else if (!watched && this.sampleTimer) {
+      clearInterval(this.sampleTimer)
+      this.sampleTimer = undefined
+    }
+  }
+
+  /** The event stream reconnects quietly when its service goes away, so once something failed,
+   *  ask the service itself: offline while it does not answer, back as soon as it does. */
+  private onReachability(state: Reachability): void {
+    if (state.reachable) {
       if (this.problem?.phase === 'offline') this.setProblem(undefined)
-    } catch (err) {
-      this.setProblem('offline', `cannot reach ${service.host}: ${messageOf(err)}; retrying`)
-    } finally {
-      this.probing = false
+    } else if (this.meshlet) {
+      this.setProblem('offline', `cannot reach ${this.reach.host}: ${state.detail}; retrying`)
     }
   }
 

@@ -3,16 +3,14 @@
 import { IdentityResolver, InvalidActorError } from '../identity/resolver.js'
 import { NSID } from '../lexicon/index.js'
 import { jsonLogger, type Level } from '../log.js'
-import { openApp } from '../app.js'
 import { FileSecretStore } from '../secrets.js'
-import { serveUi, type UiServer } from '../ui-server.js'
+import type { UiServer } from '../ui-server.js'
 import { fileURLToPath } from 'node:url'
 import { passwordSession } from '../repo/writer.js'
 import { publishLinkage } from '../repo/linkage.js'
 import { DEFAULT_MACHINE_DIR, init, machineForRun, secretsFile } from './machine.js'
 import { POLICY_FLAGS, POLICY_HELP, policyFromFlags } from './policy-flags.js'
 import { intFlag, list, parse, required, secretFromEnv, UsageError, type Options } from './args.js'
-import { printStatus, workloadStatusReport } from '../status.js'
 import { AtUri } from '@atproto/syntax'
 import { SOURCE_KINDS, type SourceKind } from '../sync/source.js'
 import { capacity, logs, ps } from './api-commands.js'
@@ -318,6 +316,9 @@ async function run(argv: string[], io: Io): Promise<number> {
     ? await passwordSession(identity, owner, io.env.OWNER_PASSWORD)
     : undefined
   const log = jsonLogger(io.out, { level, base: { meshlet: did } })
+  // Each command loads what it needs when it runs: the daemon's whole graph is not the
+  // price of `meshlet submit`, nor the dashboard's server that of a daemon without --ui-port.
+  const { openApp } = await import('../app.js')
   const app = await openApp({
     dataDir,
     network: {
@@ -359,6 +360,7 @@ async function run(argv: string[], io: Io): Promise<number> {
   let ui: UiServer | undefined
   try {
     if (uiPort !== undefined) {
+      const { serveUi } = await import('../ui-server.js')
       ui = await serveUi({ host: app, port: uiPort, staticDir: RENDERER_DIR, log })
       // The token is for the person at this terminal: printed here, never logged.
       io.err(`meshlet: dashboard at ${ui.url}`)
@@ -485,6 +487,7 @@ export function workloadUri<O extends Options>(argv: string[], options: O = netw
 
 async function status(argv: string[], io: Io): Promise<number> {
   const { values, uri } = workloadUri(argv)
+  const { printStatus, workloadStatusReport } = await import('../status.js')
   const report = await workloadStatusReport(identityFrom(values), uri.toString(), Date.now())
   printStatus(report, io.out)
   return report.found ? 0 : 1

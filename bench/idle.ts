@@ -1,0 +1,249 @@
+// `npm run bench` (issue 8 item 6): is idle really idle? Three figures, each beside a baseline
+// measured in the same run:
+// - a real `meshlet run` daemon, started and left alone for BENCH_IDLE_SECONDS (default 60) on a
+//   local dev-env PDS: its CPU (% of one core) and RSS, beside a bare subscriber (a plain `ws`
+//   client on the same PDS firehose) measured over the same seconds;
+// - cold start: spawning `meshlet run` until it logs `started`, beside spawning plain `node`;
+// (Selection over the cluster view is bench/selection.ts.)
+// CPU and RSS come from /proc (Linux only), so the figures cover every thread of the process.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { NSID } from '../core/lexicon/index.js'
+import { createLocalAccount, startNetwork, type Network } from '../scripts/local-network.js'
+
+const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 60)
+const COLD_STARTS = Number(process.env.BENCH_COLD_STARTS ?? 3)
+const BIN = new URL('../bin/meshlet.js', import.meta.url).pathname
+const ROOT = new URL('..', import.meta.url).pathname
+const TICKS_PER_SECOND = 100 // USER_HZ: what Linux reports /proc/<pid>/stat times in
+
+const TARGETS = { idleCpuPercent: 0.5, idleRssMiB: 100, coldStartMs: 2000 }
+
+interface Daemon {
+  child: ChildProcess
+  output: () => string
+}
+
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  // The command name may hold spaces; fields after it are space-separated.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND
+}
+
+async function rssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN)
+  return kb / 1024
+}
+
+function waitFor(what: string, check: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const t0 = Date.now()
+  return new Promise((resolve, reject) => {
+    const poll = setInterval(() => {
+      if (check()) {
+        clearInterval(poll)
+        resolve()
+      } else if (Date.now() - t0 > timeoutMs) {
+        clearInterval(poll)
+        reject(new Error(`timed out waiting for ${what}`))
+      }
+    }, 5)
+  })
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  return child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((r) => child.once('exit', () => r()))
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+  await exited(child)
+  clearTimeout(timer)
+}
+
+interface Setup {
+  net: Network
+  args: string[]
+  env: NodeJS.ProcessEnv
+}
+
+async function setup(): Promise<Setup> {
+  const net = await startNetwork()
+  const owner = await createLocalAccount(net, 'idle-owner.test')
+  const meshlet = await createLocalAccount(net, 'idle-mesh.test')
+  const peer = await createLocalAccount(net, 'idle-peer.test')
+  const createdAt = new Date().toISOString()
+  await owner.session.put(NSID.meshlet, meshlet.did, { meshlet: meshlet.did, createdAt })
+  await meshlet.session.put(NSID.meshletOwner, 'self', { owner: owner.did, createdAt })
+  const args = [
+    BIN,
+    'run',
+    '--did',
+    meshlet.did,
+    '--owner',
+    owner.did,
+    '--cluster-members',
+    peer.did,
+    '--plc',
+    net.plc.url,
+    '--handle-resolver',
+    net.pds.url,
+    '--firehose',
+    net.pds.url,
+  ]
+  return { net, args, env: { ...process.env, MESHLET_PASSWORD: meshlet.password } }
+}
+
+function startDaemon(s: Setup, dataDir: string): Daemon {
+  let output = ''
+  // BENCH_PROFILE_DIR: write a CPU profile of each daemon (node --cpu-prof) to look into.
+  const profile = process.env.BENCH_PROFILE_DIR
+  const flags = profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : []
+  const child = spawn(process.execPath, [...flags, ...s.args, '--data-dir', dataDir], {
+    env: s.env,
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()))
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()))
+  return { child, output: () => output }
+}
+
+const BARE_SUBSCRIBER = `
+import WebSocket from 'ws'
+let frames = 0
+const ws = new WebSocket(process.argv[1] + '/xrpc/com.atproto.sync.subscribeRepos')
+ws.on('message', () => frames++)
+ws.on('open', () => console.log('open'))
+ws.on('error', (err) => console.error(String(err)))
+`
+
+function startBareSubscriber(net: Network): Daemon {
+  let output = ''
+  const url = net.pds.url.replace(/^http/, 'ws')
+  const child = spawn(process.execPath, ['--input-type=module', '-e', BARE_SUBSCRIBER, url], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()))
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()))
+  return { child, output: () => output }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor((s.length - 1) / 2)]!
+}
+
+async function coldStarts(s: Setup): Promise<{ meshlet: number[]; node: number[] }> {
+  const meshlet: number[] = []
+  const node: number[] = []
+  for (let i = 0; i < COLD_STARTS; i++) {
+    const t0 = performance.now()
+    const bare = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' })
+    await exited(bare)
+    node.push(performance.now() - t0)
+
+    const dataDir = await mkdtemp(join(tmpdir(), 'meshlet-bench-cold-'))
+    const t1 = performance.now()
+    const d = startDaemon(s, dataDir)
+    try {
+      await waitFor('started', () => d.output().includes('"event":"started"'))
+      meshlet.push(performance.now() - t1)
+    } finally {
+      await stop(d.child)
+      await rm(dataDir, { recursive: true, force: true })
+    }
+  }
+  return { meshlet, node }
+}
+
+interface Usage {
+  cpuPercent: number
+  rssMeanMiB: number
+  rssMaxMiB: number
+}
+
+/** CPU and RSS of each process over the same window, RSS sampled every second. */
+async function usageOver(seconds: number, pids: number[]): Promise<Usage[]> {
+  const cpu0 = await Promise.all(pids.map(cpuSeconds))
+  const t0 = performance.now()
+  const rss: number[][] = pids.map(() => [])
+  for (let i = 0; i < seconds; i++) {
+    await new Promise((r) => setTimeout(r, 1000))
+    const now = await Promise.all(pids.map(rssMiB))
+    now.forEach((v, j) => rss[j]!.push(v))
+  }
+  const cpu1 = await Promise.all(pids.map(cpuSeconds))
+  const wall = (performance.now() - t0) / 1000
+  return pids.map((_, j) => ({
+    cpuPercent: ((cpu1[j]! - cpu0[j]!) / wall) * 100,
+    rssMeanMiB: rss[j]!.reduce((a, b) => a + b, 0) / rss[j]!.length,
+    rssMaxMiB: Math.max(...rss[j]!),
+  }))
+}
+
+function verdict(ok: boolean): string {
+  return ok ? 'met' : 'NOT met'
+}
+
+async function main(): Promise<void> {
+  const s = await setup()
+  const dataDir = await mkdtemp(join(tmpdir(), 'meshlet-bench-idle-'))
+  let daemon: Daemon | undefined
+  let bare: Daemon | undefined
+  try {
+    const cold = await coldStarts(s)
+
+    daemon = startDaemon(s, dataDir)
+    bare = startBareSubscriber(s.net)
+    await waitFor('the daemon started', () => daemon!.output().includes('"event":"started"'))
+    await waitFor('the bare subscriber', () => bare!.output().includes('open'))
+    // Let start-up work (backfill, first plan, JIT) settle before measuring idleness.
+    await new Promise((r) => setTimeout(r, 5000))
+    const [d, b] = await usageOver(IDLE_SECONDS, [daemon.child.pid!, bare.child.pid!])
+    if (daemon.child.exitCode !== null) throw new Error(`the daemon died:\n${daemon.output()}`)
+
+    console.log(`\nidle over ${IDLE_SECONDS} s (nothing published), same window`)
+    console.log('                       CPU % core   RSS mean MiB   RSS max MiB')
+    const row = (name: string, u: Usage) =>
+      console.log(
+        `${name.padEnd(22)} ${u.cpuPercent.toFixed(2).padStart(10)} ${u.rssMeanMiB
+          .toFixed(1)
+          .padStart(14)} ${u.rssMaxMiB.toFixed(1).padStart(13)}`,
+      )
+    row('meshlet run', d!)
+    row('bare ws subscriber', b!)
+    console.log(
+      `ratio daemon / bare: CPU ${(d!.cpuPercent / Math.max(b!.cpuPercent, 0.01)).toFixed(1)}×, RSS ${(
+        d!.rssMeanMiB / b!.rssMeanMiB
+      ).toFixed(1)}×`,
+    )
+    console.log(
+      `targets: CPU ≤ ${TARGETS.idleCpuPercent} % ${verdict(d!.cpuPercent <= TARGETS.idleCpuPercent)}; RSS ≤ ${TARGETS.idleRssMiB} MiB ${verdict(d!.rssMaxMiB <= TARGETS.idleRssMiB)}`,
+    )
+
+    const med = median(cold.meshlet)
+    console.log(`\ncold start to "started" (${COLD_STARTS} runs, fresh data directory each)`)
+    console.log(
+      `meshlet run: median ${med.toFixed(0)} ms (runs: ${cold.meshlet.map((x) => x.toFixed(0)).join(', ')})`,
+    )
+    console.log(
+      `plain node:  median ${median(cold.node).toFixed(0)} ms; ratio ${(med / median(cold.node)).toFixed(1)}×`,
+    )
+    console.log(`target ≤ ${TARGETS.coldStartMs} ms: ${verdict(med <= TARGETS.coldStartMs)}`)
+  } finally {
+    if (daemon) await stop(daemon.child)
+    if (bare) await stop(bare.child)
+    await s.net.close()
+    await rm(dataDir, { recursive: true, force: true })
+  }
+}
+
+await main()

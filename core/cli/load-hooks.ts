@@ -1,0 +1,40 @@
+// What a daemon's start loads, trimmed where two libraries load more than they use:
+//
+// - @atproto-labs/fetch-node (the SSRF guard @atproto/identity and the OAuth client use) imports
+//   an undici of every major Node may bundle (6, 7 and 8) and uses only the one whose major
+//   matches the undici inside this Node, since its dispatcher must speak that version's
+//   interface. The unused majors are pointed at the used one: one undici is loaded, and the one
+//   fetch-node picks is still the genuine match (the others are never instantiated).
+// - dockerode requires its BuildKit session helper, and with it gRPC and protobuf, when it is
+//   loaded, though only a BuildKit image build uses it, and a meshlet never builds. The helper is
+//   loaded on its first use instead (lazy-docker-session.cjs), with the same behaviour.
+//
+// Together they were some 700 ms of CPU at each start of `meshlet run`.
+import { registerHooks } from 'node:module'
+
+const UNDICI_ALIAS = /^undici_v\d+$/
+const SESSION_SHIM = new URL('./lazy-docker-session.cjs', import.meta.url).href
+
+/** Installs the hooks; a no-op where Node lacks in-thread module hooks. */
+export function installLoadHooks(): void {
+  if (typeof registerHooks !== 'function') return
+  const major = process.versions.undici?.split('.')[0]
+  const undici = major ? `undici_v${major}` : undefined
+  registerHooks({
+    resolve(specifier, context, next) {
+      const parent = context.parentURL ?? ''
+      if (
+        undici !== undefined &&
+        specifier !== undici &&
+        UNDICI_ALIAS.test(specifier) &&
+        parent.includes('/node_modules/@atproto-labs/fetch-node/')
+      ) {
+        return next(undici, context)
+      }
+      if (specifier === './session' && parent.includes('/node_modules/dockerode/lib/docker.js')) {
+        return { url: SESSION_SHIM, shortCircuit: true }
+      }
+      return next(specifier, context)
+    },
+  })
+}

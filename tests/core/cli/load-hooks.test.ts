@@ -1,0 +1,57 @@
+// The start-up load hooks of `meshlet`, in a fresh Node process (the hooks act on Node's own
+// loader, which the test runner's module graph does not go through): one undici instead of
+// three, gRPC only once a BuildKit session is asked for, and that session helper unchanged.
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { describe, expect, it } from 'vitest'
+
+const ROOT = new URL('../../../', import.meta.url).pathname
+
+const SCRIPT = `
+import { register } from 'tsx/esm/api'
+import { createRequire } from 'node:module'
+register()
+if (process.argv[1] === 'hooks') (await import('./core/cli/load-hooks.ts')).installLoadHooks()
+await import('@atproto/identity')
+const { default: Docker } = await import('dockerode')
+const require = createRequire(import.meta.url)
+const loaded = () => Object.keys(require.cache)
+const undici = [...new Set(loaded().map((k) => /node_modules\\/(undici[^/]*)\\//.exec(k)?.[1]).filter(Boolean))]
+const grpcAtStart = loaded().some((k) => k.includes('/@grpc/grpc-js/'))
+// A BuildKit session over a modem that cannot dial: the helper must load and report the error.
+const withSession = require(require.resolve('./core/cli/lazy-docker-session.cjs'))
+const dialError = await new Promise((resolve) =>
+  withSession({ modem: { dial: (_opts, cb) => cb(new Error('no docker here')) } }, undefined, (err) => resolve(err.message)),
+)
+console.log(JSON.stringify({ undici, grpcAtStart, dialError, grpcAfter: loaded().some((k) => k.includes('/@grpc/grpc-js/')), docker: typeof Docker }))
+`
+
+async function run(mode: 'hooks' | 'plain') {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--input-type=module', '-e', SCRIPT, mode],
+    { cwd: ROOT },
+  )
+  return JSON.parse(stdout.trim().split('\n').pop()!) as {
+    undici: string[]
+    grpcAtStart: boolean
+    dialError: string
+    grpcAfter: boolean
+    docker: string
+  }
+}
+
+describe('start-up load hooks', () => {
+  it('load one undici and no gRPC at start, and gRPC once a session is asked for', async () => {
+    const major = process.versions.undici!.split('.')[0]
+    const [plain, hooked] = await Promise.all([run('plain'), run('hooks')])
+    // Without them, what the libraries load on their own (the hooks would be pointless if not).
+    expect(plain.undici.sort()).toEqual(['undici_v6', 'undici_v7', 'undici_v8'])
+    expect(plain.grpcAtStart).toBe(true)
+    expect(hooked.undici).toEqual([`undici_v${major}`])
+    expect(hooked.grpcAtStart).toBe(false)
+    expect(hooked.docker).toBe('function')
+    expect(hooked.dialError).toBe('no docker here')
+    expect(hooked.grpcAfter).toBe(true)
+  }, 120_000)
+})
