@@ -40,7 +40,8 @@ async function rssMiB(pid: number): Promise<number> {
   return kb / 1024
 }
 
-function waitFor(what: string, check: () => boolean, timeoutMs = 60_000): Promise<void> {
+// Generous: on a loaded shared machine a start can take a minute of wall time.
+function waitFor(what: string, check: () => boolean, timeoutMs = 180_000): Promise<void> {
   const t0 = Date.now()
   return new Promise((resolve, reject) => {
     const poll = setInterval(() => {
@@ -158,7 +159,9 @@ async function coldStarts(s: Setup): Promise<{ meshlet: number[]; cpu: number[];
     const t1 = performance.now()
     const d = startDaemon(s, dataDir)
     try {
-      await waitFor('started', () => d.output().includes('"event":"started"'))
+      await waitFor('started', () => d.output().includes('"event":"started"')).catch((err) => {
+        throw new Error(`${(err as Error).message}; the daemon said:\n${d.output()}`)
+      })
       meshlet.push(performance.now() - t1)
       cpu.push((await cpuSeconds(d.child.pid!)) * 1000)
     } finally {
