@@ -130,6 +130,8 @@ export interface WorkloadView {
   /** One sentence: what is happening with it. */
   headline: string
   placements: ReplicaView[]
+  /** Bids of the current round that do not count, with the named reason and a sentence. */
+  voidBids?: { meshlet: string; ownerHandle?: string; reason: string; sentence: string }[]
 }
 
 export interface ActivityItem {

@@ -31,7 +31,7 @@ import {
 } from './api.js'
 import { clusterView, RejectReason, type ClusterReport } from './identity/cluster.js'
 import { IdentityError, IdentityResolver, InvalidActorError } from './identity/resolver.js'
-import { accounts, ledger } from './fairshare/index.js'
+import type { Account as LedgerAccount } from './fairshare/index.js'
 import { setAside, writeFileAtomic } from './files.js'
 import { HostMonitor, type HostSample } from './host.js'
 import { NSID } from './lexicon/index.js'
@@ -59,7 +59,7 @@ import { Runtime } from './runtime/index.js'
 import { endingsOf, freshRunning, headlineOf } from './status.js'
 import {
   DEFAULT_CONFIG,
-  roundOf,
+  describeReason,
   select,
   type SchedulingConfig,
   type StatusView,
@@ -1306,9 +1306,7 @@ export class MeshletApp implements DesktopHost {
       ...(this.ownerDid ? [this.ownerDid] : []),
       ...this.saved.settings.members,
     ])
-    const split = m
-      ? accounts(m.store.allStatuses(), clusterView(m.store.linkage), Date.now())
-      : new Map()
+    const split = m ? m.accountsAt() : new Map<string, LedgerAccount>()
     for (const did of split.keys()) dids.add(did)
     return {
       members: [...dids].map((did) => {
@@ -1323,8 +1321,7 @@ export class MeshletApp implements DesktopHost {
   private recordHistory(): void {
     const m = this.meshlet
     if (!m) return
-    const book = ledger(m.store.allStatuses(), clusterView(m.store.linkage), Date.now())
-    const balances = Object.fromEntries(book)
+    const balances = Object.fromEntries([...m.accountsAt()].map(([did, a]) => [did, a.balance]))
     const last = this.history.at(-1)
     // A flat line needs only its ends: skip a sample equal to the last two.
     const prev = this.history.at(-2)
@@ -1370,14 +1367,29 @@ export class MeshletApp implements DesktopHost {
     if (!m || !owner) return []
     const view = clusterView(m.store.linkage)
     const now = Date.now()
+    const audit = m.audit()
     return [...m.store.workloads.values()]
       .filter((w) => w.owner === owner)
       .sort((a, b) => (a.record.createdAt < b.record.createdAt ? 1 : -1))
       .map((w) => {
         const statuses = m.store.statusesFor(w.uri).filter((s) => s.record.workload.cid === w.cid)
         const bids = m.store.bidsFor(w.uri)
-        const info = roundOf(w, statuses, { bids, cluster: view }, now, this.config)
-        const winners = select(w, info, bids, view).winners
+        const info = audit.history(w, now).current
+        const selection = select(w, info, bids, view, audit.expected)
+        const winners = selection.winners
+        // Bids of this round that do not count, and why (an inflated priority among them).
+        const voided = selection.ranked
+          .filter((r) => !r.valid && r.reason !== undefined && r.bid.record.round === info.round)
+          .map((r) => {
+            const mo = view.ownerOf(r.bid.meshlet)
+            const handle = mo ? this.named(mo).handle : undefined
+            return {
+              meshlet: r.bid.meshlet,
+              ...(handle ? { ownerHandle: handle } : {}),
+              reason: r.reason!,
+              sentence: describeReason(r.reason!),
+            }
+          })
         const placements = latestPerMeshlet(statuses).map((s) => {
           const mo = view.ownerOf(s.meshlet)
           const handle = mo ? this.named(mo).handle : undefined
@@ -1412,6 +1424,7 @@ export class MeshletApp implements DesktopHost {
           createdAt: w.record.createdAt,
           headline,
           placements,
+          ...(voided.length > 0 ? { voidBids: voided } : {}),
         }
       })
   }

@@ -32,7 +32,7 @@ import {
   type SchedulingConfig,
   type SelfState,
 } from './scheduling/index.js'
-import { ledger, priority } from './fairshare/index.js'
+import { Audit, type Account } from './fairshare/index.js'
 import type { ManagedReplica, ReplicaUsage, Runtime } from './runtime/index.js'
 import { MemorySecretStore, type SecretStore } from './secrets.js'
 import {
@@ -742,11 +742,9 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     }
     const now = this.now()
     const self = this.selfState(local)
-    const book = ledger(this.store.allStatuses(), this.view, now)
-    const free: Resources = {
-      cpuMillis: Math.max(0, self.offer.cpuMillis - self.committed.cpuMillis),
-      memoryMiB: Math.max(0, self.offer.memoryMiB - self.committed.memoryMiB),
-    }
+    // Peers audit every bid's priority against the public ledger (docs/fair-share.md): we
+    // declare exactly what they will recompute.
+    const audit = this.audit()
     return plan({
       self,
       workloads: [...this.store.workloads.values()],
@@ -757,8 +755,25 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       cluster: this.view,
       now,
       config: this.config,
-      priorityOf: () => priority(this.opts.owner, book, free),
+      priorityOf: (_w, info) => audit.priorityAt(this.opts.owner, audit.cutoffOf(info)),
+      audit: audit.expected,
     })
+  }
+
+  /** The public ledger and bid audit over the records seen (docs/fair-share.md). */
+  audit(): Audit {
+    return new Audit({
+      workloads: [...this.store.workloads.values()],
+      bids: this.store.allBids(),
+      statuses: this.store.allStatuses(),
+      cluster: this.view,
+      config: this.config,
+    })
+  }
+
+  /** Each owner's audited account as of `at`: what the commune ranks bids by. */
+  accountsAt(at: number = this.now()): Map<string, Account> {
+    return this.audit().accountsAt(at)
   }
 
   /** A start is ruled out when it failed here already or our own status for that round is

@@ -12,13 +12,13 @@ import {
   type MeshletOwnerRecord,
   type MeshletRecord,
 } from './lexicon/index.js'
+import { Audit } from './fairshare/index.js'
 import { RepoReader } from './repo/reader.js'
 import {
   DEFAULT_CONFIG,
   ENDING_STATES,
   describeReason,
   eligibility,
-  roundOf,
   select,
   type BidInvalidReason,
   type BidView,
@@ -40,6 +40,8 @@ export interface StatusReport {
     meshlet: string
     owner?: string
     priority: number
+    /** The priority the public ledger gives the bid's owner in this round (NaN: unlinked). */
+    audited: number
     valid: boolean
     reason?: BidInvalidReason
     winner: boolean
@@ -136,26 +138,44 @@ export async function workloadStatusReport(
   const { linkage, membership, meshlets } = await communeAround(reader, owner)
   const cluster = clusterView(linkage)
 
-  const bids: BidView[] = []
-  const statuses: StatusView[] = []
-  await Promise.all(
-    meshlets.map(async (m) => {
+  // Every bid is audited against the commune's public ledger (docs/fair-share.md), which needs
+  // every member's workloads, bids and statuses, not only this workload's.
+  const allBids: BidView[] = []
+  const allStatuses: StatusView[] = []
+  const workloads: WorkloadView[] = [workload]
+  const owners = [...new Set([owner, ...others])]
+  await Promise.all([
+    ...meshlets.map(async (m) => {
       for (const r of await reader.listAll(m, NSID.bid).catch(() => [])) {
         const c = checkRecord(NSID.bid, r.value)
-        if (c.ok && c.value.workload.uri === uri)
-          bids.push({ uri: r.uri, cid: r.cid, meshlet: m, record: c.value })
+        if (c.ok) allBids.push({ uri: r.uri, cid: r.cid, meshlet: m, record: c.value })
       }
       for (const r of await reader.listAll(m, NSID.workloadStatus).catch(() => [])) {
         const c = checkRecord(NSID.workloadStatus, r.value)
-        if (c.ok && c.value.workload.uri === uri) {
-          statuses.push({ uri: r.uri, cid: r.cid, meshlet: m, record: c.value })
+        if (c.ok) allStatuses.push({ uri: r.uri, cid: r.cid, meshlet: m, record: c.value })
+      }
+    }),
+    ...owners.map(async (o) => {
+      for (const r of await reader.listAll(o, NSID.workload).catch(() => [])) {
+        const c = checkRecord(NSID.workload, r.value)
+        if (c.ok && r.uri !== uri) {
+          workloads.push({ uri: r.uri, cid: r.cid, owner: o, record: c.value })
         }
       }
     }),
-  )
+  ])
+  const bids = allBids.filter((b) => b.record.workload.uri === uri)
+  const statuses = allStatuses.filter((s) => s.record.workload.uri === uri)
 
-  const info = roundOf(workload, statuses, { bids, cluster }, now, config)
-  const selection = select(workload, info, bids, cluster)
+  const audit = new Audit({
+    workloads,
+    bids: allBids,
+    statuses: allStatuses,
+    cluster,
+    config,
+  })
+  const info = audit.history(workload, now).current
+  const selection = select(workload, info, bids, cluster, audit.expected)
   const decided = now >= info.decideAt
   const bidders = new Set(
     bids
@@ -194,6 +214,7 @@ export async function workloadStatusReport(
         meshlet: r.bid.meshlet,
         owner: linkage.verifiedOwner(r.bid.meshlet),
         priority: r.bid.record.priority,
+        audited: audit.expected(r.bid, info),
         valid: r.valid,
         ...(r.reason ? { reason: r.reason } : {}),
         winner: r.winner,
@@ -293,7 +314,7 @@ export function printStatus(r: StatusReport, out: (line: string) => void): void 
   for (const b of r.bids) {
     const mark = b.winner ? 'WON ' : b.valid ? 'lost' : 'void'
     out(
-      `    ${mark} ${b.meshlet} priority ${b.priority}${b.reason ? ` — ${describeReason(b.reason)}` : ''}`,
+      `    ${mark} ${b.meshlet} priority ${b.priority}${b.reason ? ` — ${b.reason}: ${describeReason(b.reason)}` : ''}${b.reason === 'priority-mismatch' ? ` (the ledger gives ${b.audited})` : ''}`,
     )
   }
   if (r.noBid.length > 0) {

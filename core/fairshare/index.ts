@@ -3,7 +3,11 @@ export {
   DEFAULT_HALF_LIFE_MS,
   decay,
   accounts,
+  accountsOf,
+  balancesOf,
+  decayedUsage,
   ledger,
+  type Transfer,
   type Account,
   usageMilliUnits,
   type Ledger,
@@ -13,8 +17,10 @@ export {
   FREE_BITS,
   MAX_DEFICIT,
   PRIORITY_BOUND,
+  auditedPriority,
   belowFloor,
   freeScore,
   meanBalance,
   priority,
 } from './priority.js'
+export { Audit, type AuditInput, type Credit } from './audit.js'

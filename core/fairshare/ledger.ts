@@ -75,6 +75,16 @@ function decayed(numerator: bigint, denominator: bigint, ageMs: number, halfLife
   return divRound(numerator * factor, (denominator * SCALE) << halvings)
 }
 
+/** What running `resources` for `wallMs` is worth, decayed by `ageMs`, rounded once. */
+export function decayedUsage(
+  resources: Resources,
+  wallMs: number,
+  ageMs: number,
+  halfLifeMs: number,
+): bigint {
+  return decayed(usageNumerator(resources, wallMs), usageDenominator(), ageMs, halfLifeMs)
+}
+
 /** `amount × 2^(-ageMs / halfLifeMs)`, rounded to the nearest integer. */
 export function decay(amount: bigint, ageMs: number, halfLifeMs: number): bigint {
   return decayed(amount, 1n, ageMs, halfLifeMs)
@@ -159,6 +169,48 @@ function sums(
     entry(user).debit += milli
   }
   return out
+}
+
+/** One amount that moves between two owners: credited to `lender`, debited from `user`. */
+export interface Transfer {
+  lender: string
+  user: string
+  /** Decayed milli-units. */
+  milli: bigint
+}
+
+/** The two sides of each owner's account from a list of transfers (owners sorted). */
+export function accountsOf(transfers: Iterable<Transfer>): Map<string, Account> {
+  const all = new Map<string, { credit: bigint; debit: bigint }>()
+  const entry = (owner: string) => {
+    let e = all.get(owner)
+    if (!e) all.set(owner, (e = { credit: 0n, debit: 0n }))
+    return e
+  }
+  for (const t of transfers) {
+    if (t.milli === 0n || t.lender === t.user) continue
+    entry(t.lender).credit += t.milli
+    entry(t.user).debit += t.milli
+  }
+  const owners = [...all.keys()].sort(compareStrings)
+  return new Map(
+    owners.map((owner) => {
+      const { credit, debit } = all.get(owner)!
+      return [
+        owner,
+        {
+          contributed: toSafeNumber(credit),
+          consumed: toSafeNumber(debit),
+          balance: toSafeNumber(credit - debit),
+        },
+      ]
+    }),
+  )
+}
+
+/** The ledger (balances only) of a set of accounts. */
+export function balancesOf(accounts: Map<string, Account>): Ledger {
+  return new Map([...accounts].map(([owner, a]) => [owner, a.balance]))
 }
 
 /**

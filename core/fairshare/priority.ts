@@ -46,3 +46,14 @@ export function priority(bidderOwner: string, book: Ledger, free: Resources): nu
 export function belowFloor(owner: string, book: Ledger, floor: number): boolean {
   return (book.get(owner) ?? 0) < floor
 }
+
+/**
+ * The priority a bid must declare (DESIGN §11, docs/fair-share.md): how far its owner's balance
+ * lies below the commune's mean, in milli-units, clamped to the lexicon's bound. Unlike
+ * `priority`, it has no free-capacity key: a bidder's free capacity is private, so no peer could
+ * check it, and a key nobody can check is a key anybody can inflate.
+ */
+export function auditedPriority(bidderOwner: string, book: Ledger): number {
+  const deficit = meanBalance(book) - (book.get(bidderOwner) ?? 0)
+  return Math.max(-PRIORITY_BOUND, Math.min(PRIORITY_BOUND, deficit))
+}

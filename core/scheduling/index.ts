@@ -3,6 +3,7 @@ export {
   DEFAULT_CONFIG,
   ENDING_STATES,
   type Action,
+  type BidAudit,
   type BidAction,
   type BidCheck,
   type BidSummary,

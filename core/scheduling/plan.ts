@@ -125,7 +125,11 @@ export function plan(input: PlanInput): Plan {
       history: roundHistory(
         workload,
         statusesByUri.get(workload.uri) ?? [],
-        { bids: bidsByUri.get(workload.uri) ?? [], cluster },
+        {
+          bids: bidsByUri.get(workload.uri) ?? [],
+          cluster,
+          ...(input.audit ? { audit: input.audit } : {}),
+        },
         now,
         config,
       ),
@@ -156,7 +160,7 @@ export function plan(input: PlanInput): Plan {
           type: 'bid',
           workload,
           round: info.round,
-          priority: clampPriority(input.priorityOf(workload)),
+          priority: clampPriority(input.priorityOf(workload, info)),
           offer: resources,
           rkey: bidRkey(workload.uri, info.round),
         })

@@ -36,6 +36,7 @@ export const BID_INVALID_REASONS = [
   'author-excluded',
   'constraint-violated',
   'offer-too-small',
+  'priority-mismatch',
 ] as const
 
 export type BidInvalidReason = (typeof BID_INVALID_REASONS)[number]
@@ -73,6 +74,8 @@ const SENTENCES: Record<NoBidReason | BidInvalidReason, string> = {
     'The bidding meshlet already holds a replica of this workload, or one failed there.',
   'constraint-violated': "The workload's constraints do not allow the bidding meshlet.",
   'offer-too-small': "The bid offers less than the workload's resources.",
+  'priority-mismatch':
+    'The bid declares a priority other than the one the public ledger gives its owner; it does not count.',
 }
 
 /** A sentence for people, for the UI and CLI. */

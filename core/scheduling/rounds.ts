@@ -269,7 +269,13 @@ export function roundHistory(
 
     let winners: string[]
     if (bids !== undefined) {
-      const selection = select(workload, info, bidsByRound.get(round) ?? [], bids.cluster)
+      const selection = select(
+        workload,
+        info,
+        bidsByRound.get(round) ?? [],
+        bids.cluster,
+        bids.audit,
+      )
       if (selection.ranked.length > 0) selections.set(round, selection)
       winners = selection.winners
     } else {

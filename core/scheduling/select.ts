@@ -1,5 +1,6 @@
 // Bid validity and the deterministic selection every meshlet computes alike (DESIGN §4).
 import type {
+  BidAudit,
   BidCheck,
   BidView,
   ClusterView,
@@ -17,6 +18,7 @@ export function checkBid(
   cluster: ClusterView,
   // Meshlets barred from this round (excluded and holders), when the caller judges many bids.
   barred: ReadonlySet<string> = new Set([...info.excluded, ...info.holders]),
+  audit?: BidAudit,
 ): BidCheck {
   const record = bid.record
   if (record.workload.uri !== workload.uri) return { valid: false, reason: 'wrong-workload' }
@@ -44,6 +46,11 @@ export function checkBid(
   }
   if (!fits(workload.record.resources, record.offer)) {
     return { valid: false, reason: 'offer-too-small' }
+  }
+  // Checked last: the audit reads the ledger, the costliest check, and only for bids that
+  // would otherwise count.
+  if (audit !== undefined && audit(bid, info) !== record.priority) {
+    return { valid: false, reason: 'priority-mismatch' }
   }
   return { valid: true }
 }
@@ -80,12 +87,13 @@ export function select(
   info: RoundInfo,
   bids: readonly BidView[],
   cluster: ClusterView,
+  audit?: BidAudit,
 ): Selection {
   const valid: BidView[] = []
   const invalid: RankedBid[] = []
   const barred = new Set([...info.excluded, ...info.holders])
   for (const bid of bids) {
-    const check = checkBid(bid, workload, info, cluster, barred)
+    const check = checkBid(bid, workload, info, cluster, barred, audit)
     if (check.valid) valid.push(bid)
     else invalid.push({ bid, valid: false, reason: check.reason, winner: false })
   }

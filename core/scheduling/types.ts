@@ -101,10 +101,18 @@ export interface RoundInfo {
   nextChangeAt?: number
 }
 
+/**
+ * The priority a bid must declare to count in a round, recomputed by the peer judging it from the
+ * public ledger (DESIGN §11, docs/fair-share.md). A bid that declares another is void
+ * (`priority-mismatch`). Without an audit, declared priorities are taken on their word.
+ */
+export type BidAudit = (bid: BidView, info: RoundInfo) => number
+
 /** Records the selection of earlier rounds depends on; without them, statuses stand in. */
 export interface RoundBids {
   bids: readonly BidView[]
   cluster: ClusterView
+  audit?: BidAudit
 }
 
 export type Eligibility = { ok: true } | { ok: false; reason: NoBidReason }
@@ -191,7 +199,10 @@ export interface PlanInput {
   cluster: ClusterView
   now: number
   config: SchedulingConfig
-  priorityOf: (workload: WorkloadView) => number
+  /** The priority this meshlet declares in a bid for the workload's round `info`. */
+  priorityOf: (workload: WorkloadView, info: RoundInfo) => number
+  /** Recomputes the priority each bid must declare; see BidAudit. */
+  audit?: BidAudit
   /** Free-rider policy (DESIGN §6): true when this meshlet declines the owner's workloads. */
   declineOwner?: (ownerDid: string) => boolean
 }

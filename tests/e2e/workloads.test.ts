@@ -155,31 +155,51 @@ describe('workloads end to end', () => {
     })
   })
 
-  it('yields to a late, better bid: the loser stops and says yielded, the new winner starts', async () => {
+  it('voids an inflated priority: the bid loses, the winner keeps its replica, status says why', async () => {
     const { uri: u, cid } = await submit(members[0]!, { replicas: 1 })
     const [first] = await eventually('one container', async () => {
       const list = await containersOf(u)
       return list.length === 1 && list
     })
     const winner = first!.Labels[LABEL_MESHLET]!
-    const late = members.find((m) => m.meshlet.did !== winner)!
-    // A bid made inside the window that reaches everyone only now (as a slow firehose would
-    // deliver it), with a priority that beats the winner's.
+    const cheat = members.find((m) => m.meshlet.did !== winner)!
+    // A member's meshlet declares the highest priority the lexicon allows, inside the window:
+    // before the audit, this bid won and the replica moved to it.
     const w = meshlets.get(winner)!.store.workloads.get(u)!
-    await late.meshlet.session.put(NSID.bid, bidRkey(u, 0), {
+    await cheat.meshlet.session.put(NSID.bid, bidRkey(u, 0), {
       workload: { uri: u, cid },
       round: 0,
       priority: MAX_PRIORITY,
       offer: w.record.resources,
       createdAt: new Date(Date.parse(w.record.createdAt) + 100).toISOString(),
     })
-    await eventually('the replica moved to the better bidder', async () => {
-      const list = await containersOf(u)
-      return list.length === 1 && list[0]!.Labels[LABEL_MESHLET] === late.meshlet.did
-    })
-    await eventually('the loser published yielded', async () =>
-      (await statusesFor(u)).some((s) => s.meshlet === winner && s.state === 'yielded'),
+    type Seen = { bids: { meshlet: string; valid: boolean; reason?: string }[] } | undefined
+    await eventually('every meshlet judges the bid void', () =>
+      [...meshlets.values()].every((x) =>
+        (x.explanation(u) as Seen)?.bids.some(
+          (b) => b.meshlet === cheat.meshlet.did && !b.valid && b.reason === 'priority-mismatch',
+        ),
+      ),
     )
+    const list = await containersOf(u)
+    expect(list.map((c) => c.Labels[LABEL_MESHLET])).toEqual([winner])
+    expect((await statusesFor(u)).filter((s) => s.state === 'yielded')).toEqual([])
+    // Anyone can see why, from the public records.
+    const report = await workloadStatusReport(localIdentity(net), u, Date.now())
+    expect(report.winners).toEqual([winner])
+    const voided = report.bids.find((b) => b.meshlet === cheat.meshlet.did)!
+    expect(voided).toMatchObject({ valid: false, reason: 'priority-mismatch', winner: false })
+    expect(voided.audited).not.toBe(MAX_PRIORITY)
+    const out: string[] = []
+    const code = await main(['status', u, '--plc', net.plc.url, '--handle-resolver', net.pds.url], {
+      out: (l) => out.push(l),
+      err: (l) => out.push(l),
+      env: {},
+    })
+    expect(code).toBe(0)
+    const line = out.find((l) => l.includes(cheat.meshlet.did) && l.includes('void'))
+    expect(line).toContain('priority-mismatch')
+    expect(line).toContain(describeReason('priority-mismatch'))
     await members[0]!.owner.session.delete(NSID.workload, u.split('/').pop()!)
     await eventually('cleaned up', async () => (await containersOf(u, true)).length === 0)
   })

@@ -334,6 +334,23 @@ function WorkloadRow({ workload: w }: { workload: WorkloadView }) {
       </div>
       {/* Beside the title the Delete button; below, the placements take the full width. */}
       {w.placements.length > 0 && <Placements uri={w.uri} placements={w.placements} now={now} />}
+      {w.voidBids && w.voidBids.length > 0 && (
+        <ul className="list-sub why-not" aria-label="Bids that do not count">
+          {w.voidBids.map((b) => (
+            <li
+              key={b.meshlet}
+              data-testid="void-bid"
+              data-meshlet={b.meshlet}
+              data-reason={b.reason}
+            >
+              <span className="cell-name" title={b.meshlet}>
+                {b.ownerHandle ?? shortDid(b.meshlet)}
+              </span>
+              : bid void — {b.sentence}
+            </li>
+          ))}
+        </ul>
+      )}
     </li>
   )
 }

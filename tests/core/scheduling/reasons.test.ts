@@ -6,6 +6,7 @@ import {
   describeReason,
   eligibility,
   roundOf,
+  type BidAudit,
   type BidInvalidReason,
   type BidView,
   type ClusterView,
@@ -124,6 +125,7 @@ interface BidCase {
   workload?: WorkloadOpts
   info?: Partial<RoundInfo>
   cluster?: ClusterView
+  audit?: BidAudit
 }
 
 const bidCases: BidCase[] = [
@@ -157,12 +159,17 @@ const bidCases: BidCase[] = [
     reason: 'offer-too-small',
     bid: (w) => bid(BOB_M, w, { offer: { cpuMillis: 100, memoryMiB: 256 } }),
   },
+  // The ledger gives BOB 7; the bid declares more (and less would be void too).
+  { reason: 'priority-mismatch', bid: (w) => bid(BOB_M, w, { priority: 8 }), audit: () => 7 },
+  { reason: 'priority-mismatch', bid: (w) => bid(BOB_M, w, { priority: 6 }), audit: () => 7 },
 ]
 
 describe('checkBid', () => {
   it.each(bidCases)('$reason', (c) => {
     const w = workload(c.workload)
-    expect(checkBid(c.bid(w), w, round0(w, c.info), c.cluster ?? cluster())).toEqual({
+    expect(
+      checkBid(c.bid(w), w, round0(w, c.info), c.cluster ?? cluster(), undefined, c.audit),
+    ).toEqual({
       valid: false,
       reason: c.reason,
     })

@@ -1,0 +1,221 @@
+// Audited fair share (DESIGN §11, docs/fair-share.md). A bid's priority is not taken on its word:
+// every peer recomputes it from the public ledger as of the round's opening, and the ledger counts
+// a status only for a replica the records show was placed there, for no longer than the records
+// show it alive, and for no more than the workload asked for. Everything is a function of records
+// that every peer holds by the time it judges a round, so peers agree.
+import type { Resources } from '../lexicon/index.js'
+import {
+  DEFAULT_CONFIG,
+  ENDING_STATES,
+  roundHistory,
+  timeOf,
+  versionOpensAt,
+  type BidAudit,
+  type BidView,
+  type ClusterView,
+  type Placement,
+  type RoundHistory,
+  type RoundInfo,
+  type SchedulingConfig,
+  type StatusView,
+  type WorkloadView,
+} from '../scheduling/index.js'
+import {
+  DEFAULT_HALF_LIFE_MS,
+  accountsOf,
+  balancesOf,
+  decayedUsage,
+  type Account,
+  type Ledger,
+  type Transfer,
+} from './ledger.js'
+import { auditedPriority } from './priority.js'
+
+export interface AuditInput {
+  /** The workloads as they stand: one current version per URI. */
+  workloads: readonly WorkloadView[]
+  bids: readonly BidView[]
+  statuses: readonly StatusView[]
+  cluster: ClusterView
+  config?: SchedulingConfig
+  halfLifeMs?: number
+}
+
+/** One status the ledger counts, and what it moves. */
+export interface Credit extends Transfer {
+  meshlet: string
+  workload: string
+  round: number
+  /** The milliseconds credited: from the round's decision to `endAt`. */
+  creditedMs: number
+  endAt: number
+  resources: Resources
+}
+
+// A status that will not be rewritten (DESIGN §5: the executor never rewrites an ending).
+function isFinal(state: string): boolean {
+  return ENDING_STATES.has(state) || state === 'draining'
+}
+
+function smaller(a: Resources, b: Resources | undefined): Resources {
+  if (b === undefined) return a
+  return {
+    cpuMillis: Math.max(0, Math.min(a.cpuMillis, b.cpuMillis)),
+    memoryMiB: Math.max(0, Math.min(a.memoryMiB, b.memoryMiB)),
+    ...(a.storageMiB !== undefined
+      ? { storageMiB: Math.max(0, Math.min(a.storageMiB, b.storageMiB ?? 0)) }
+      : {}),
+  }
+}
+
+/**
+ * When the replica a placement's latest status describes stopped counting, as of `cutoff`, the
+ * same whichever version of the status a peer holds: a version written after the cutoff says
+ * the replica was alive at it (an executor never writes again after a loss), and versions written
+ * before it are immutable once final, or alive until a heartbeat goes stale.
+ */
+function endAt(status: StatusView, cutoff: number, lostAfterMs: number): number {
+  const updated = timeOf(status.record.updatedAt)
+  if (Number.isNaN(updated)) return Number.NEGATIVE_INFINITY
+  if (updated > cutoff) return cutoff
+  if (isFinal(status.record.state)) return updated
+  return updated + lostAfterMs >= cutoff ? cutoff : updated
+}
+
+/**
+ * The public ledger, recomputed as of any cutoff, and the priority each bid must declare. One
+ * instance answers for one set of records; answers are memoized by cutoff, so judging the bids of
+ * many rounds costs one ledger per distinct round opening.
+ */
+export class Audit {
+  readonly config: SchedulingConfig
+  private readonly halfLifeMs: number
+  private readonly statusesByUri = new Map<string, StatusView[]>()
+  private readonly bidsByUri = new Map<string, BidView[]>()
+  private readonly credits = new Map<number, Credit[]>()
+  private readonly books = new Map<number, Ledger>()
+  private readonly pending = new Set<number>()
+
+  constructor(private readonly input: AuditInput) {
+    this.config = input.config ?? DEFAULT_CONFIG
+    this.halfLifeMs = input.halfLifeMs ?? DEFAULT_HALF_LIFE_MS
+    for (const s of input.statuses) push(this.statusesByUri, s.record.workload.uri, s)
+    for (const b of input.bids) push(this.bidsByUri, b.record.workload.uri, b)
+  }
+
+  /** The ledger a round is judged by: records older than the grace at its opening, so a record
+   *  every peer has seen by the time it bids. Always strictly before the opening. */
+  cutoffOf(info: RoundInfo): number {
+    return info.opensAt - Math.max(1, this.config.graceMs)
+  }
+
+  /** The priority a bid must declare; NaN (never equal) when its author has no verified owner. */
+  readonly expected: BidAudit = (bid, info) => {
+    const owner = this.input.cluster.ownerOf(bid.meshlet)
+    if (owner === undefined) return Number.NaN
+    return this.priorityAt(owner, this.cutoffOf(info))
+  }
+
+  /** The priority an owner's meshlets declare in a round judged at `cutoff`. */
+  priorityAt(owner: string, cutoff: number): number {
+    return auditedPriority(owner, this.ledgerAt(cutoff))
+  }
+
+  /** A workload's rounds with every bid audited. */
+  history(workload: WorkloadView, now: number): RoundHistory {
+    return roundHistory(
+      workload,
+      this.statusesByUri.get(workload.uri) ?? [],
+      {
+        bids: this.bidsByUri.get(workload.uri) ?? [],
+        cluster: this.input.cluster,
+        audit: this.expected,
+      },
+      now,
+      this.config,
+    )
+  }
+
+  ledgerAt(cutoff: number): Ledger {
+    let book = this.books.get(cutoff)
+    if (book === undefined) {
+      book = balancesOf(accountsOf(this.creditsAt(cutoff)))
+      this.books.set(cutoff, book)
+    }
+    return book
+  }
+
+  accountsAt(cutoff: number): Map<string, Account> {
+    return accountsOf(this.creditsAt(cutoff))
+  }
+
+  /** The statuses that count as of `cutoff`, and what each moves. */
+  creditsAt(cutoff: number): Credit[] {
+    const memo = this.credits.get(cutoff)
+    if (memo !== undefined) return memo
+    // Cutoffs of the rounds a ledger depends on lie strictly before it, so this cannot recur;
+    // the guard only keeps a broken invariant from overflowing the stack.
+    if (this.pending.has(cutoff) || !Number.isFinite(cutoff)) return []
+    this.pending.add(cutoff)
+    const out: Credit[] = []
+    try {
+      for (const workload of this.input.workloads) {
+        // A status for a workload nobody can read, or for a version that is not the current
+        // one, cannot be checked: it counts for nothing (docs/fair-share.md says what that costs).
+        if (!(versionOpensAt(workload) <= cutoff)) continue
+        const statuses = this.statusesByUri.get(workload.uri)
+        if (statuses === undefined || statuses.length === 0) continue
+        const history = this.history(workload, cutoff)
+        for (const p of history.placements) {
+          const credit = this.creditOf(workload, p, cutoff)
+          if (credit !== undefined) out.push(credit)
+        }
+      }
+    } finally {
+      this.pending.delete(cutoff)
+    }
+    out.sort((a, b) => (a.meshlet < b.meshlet ? -1 : a.meshlet > b.meshlet ? 1 : a.round - b.round))
+    this.credits.set(cutoff, out)
+    return out
+  }
+
+  private creditOf(workload: WorkloadView, p: Placement, cutoff: number): Credit | undefined {
+    const status = p.status
+    if (status === undefined) return undefined
+    const lender = this.input.cluster.ownerOf(p.meshlet)
+    if (lender === undefined || lender === workload.owner) return undefined
+    const { lostAfterMs } = this.config
+    // An honest replica's first status is out by its no-show deadline; before that, some peers
+    // may hold it and some not, so nobody counts it yet.
+    if (cutoff < p.decideAt + lostAfterMs) return undefined
+    const end = endAt(status, cutoff, lostAfterMs)
+    let creditedMs = end - p.decideAt
+    const wallMs = status.record.usage?.wallMs
+    // A final status is immutable, so its own claim can bound it too.
+    const final = isFinal(status.record.state) && timeOf(status.record.updatedAt) <= cutoff
+    if (final && wallMs !== undefined) {
+      creditedMs = Math.min(creditedMs, wallMs)
+    }
+    if (!(creditedMs > 0)) return undefined
+    const resources = smaller(workload.record.resources, status.record.resources)
+    const milli = decayedUsage(resources, creditedMs, cutoff - end, this.halfLifeMs)
+    if (milli === 0n) return undefined
+    return {
+      lender,
+      user: workload.owner,
+      milli,
+      meshlet: p.meshlet,
+      workload: workload.uri,
+      round: p.round,
+      creditedMs,
+      endAt: end,
+      resources,
+    }
+  }
+}
+
+function push<T>(map: Map<string, T[]>, key: string, value: T): void {
+  const list = map.get(key)
+  if (list === undefined) map.set(key, [value])
+  else list.push(value)
+}

@@ -1,0 +1,232 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { Audit, usageMilliUnits } from '../../../core/fairshare/index.js'
+import {
+  DEFAULT_CONFIG,
+  MAX_PRIORITY,
+  select,
+  type BidView,
+  type StatusView,
+  type WorkloadView,
+} from '../../../core/scheduling/index.js'
+import {
+  ALICE,
+  ALICE_M,
+  BOB,
+  BOB_M,
+  CAROL,
+  CAROL_M,
+  DAVE,
+  DAVE_M,
+  SEC,
+  T0,
+  bid,
+  cluster,
+  status,
+  workload,
+} from '../scheduling/_util.js'
+
+const HOUR = 3_600_000
+const { graceMs, lostAfterMs } = DEFAULT_CONFIG
+const CORE = { cpuMillis: 1000, memoryMiB: 0 }
+// Alice's job, won by Bob's meshlet in round 0 (window T0..T0+5s, decided at T0+7s).
+const job = workload({ owner: ALICE, resources: CORE })
+const decideAt = T0 + 5 * SEC + graceMs
+const bobsBid = bid(BOB_M, job, { createdAt: T0 + SEC, priority: 0 })
+
+function audit(
+  statuses: StatusView[],
+  bids: BidView[] = [bobsBid],
+  workloads: WorkloadView[] = [job],
+): Audit {
+  return new Audit({ workloads, bids, statuses, cluster: cluster() })
+}
+
+describe('the audited ledger', () => {
+  it('credits the winner of a round from its decision to the cutoff while it stays alive', () => {
+    const beat = status(BOB_M, job, { updatedAt: T0 + HOUR - 10 * SEC, resources: CORE })
+    const book = audit([beat]).ledgerAt(T0 + HOUR)
+    const hour = Number(usageMilliUnits(CORE, T0 + HOUR - decideAt))
+    expect([...book]).toEqual([
+      [ALICE, -hour],
+      [BOB, hour],
+    ])
+  })
+
+  it('gives the same answer whichever version of a status a peer holds', () => {
+    const cutoff = T0 + HOUR
+    const before = status(BOB_M, job, { updatedAt: cutoff - 60 * SEC, resources: CORE })
+    const after = status(BOB_M, job, { updatedAt: cutoff + 30 * SEC, resources: CORE })
+    const ended = status(BOB_M, job, {
+      state: 'stopped',
+      updatedAt: cutoff + 90 * SEC,
+      resources: CORE,
+      wallMs: 2 * HOUR,
+    })
+    const a = audit([before]).ledgerAt(cutoff)
+    expect(audit([after]).ledgerAt(cutoff)).toEqual(a)
+    expect(audit([ended]).ledgerAt(cutoff)).toEqual(a)
+    expect(a.get(BOB)).toBeGreaterThan(0)
+  })
+
+  it('counts nothing before the no-show deadline, when peers may not hold the status yet', () => {
+    const beat = status(BOB_M, job, { updatedAt: decideAt + SEC, resources: CORE })
+    expect(audit([beat]).ledgerAt(decideAt + lostAfterMs - 1).size).toBe(0)
+    expect(
+      audit([beat])
+        .ledgerAt(decideAt + lostAfterMs)
+        .get(BOB),
+    ).toBeGreaterThan(0)
+  })
+
+  it('ends a replica whose heartbeat went stale at its last heartbeat', () => {
+    const last = T0 + 10 * 60 * SEC
+    const beat = status(BOB_M, job, { updatedAt: last, resources: CORE })
+    const book = audit([beat]).ledgerAt(T0 + HOUR)
+    // Decayed by the 50 minutes since; a fraction of a percent under the undecayed amount.
+    const undecayed = Number(usageMilliUnits(CORE, last - decideAt))
+    expect(book.get(BOB)).toBeLessThanOrEqual(undecayed)
+    expect(book.get(BOB)).toBeGreaterThan(undecayed * 0.99)
+  })
+
+  it('credits no more than the workload asked for, nor longer than a final status says', () => {
+    const greedy = status(BOB_M, job, {
+      state: 'exited',
+      updatedAt: T0 + HOUR,
+      resources: { cpuMillis: 64_000, memoryMiB: 65_536 },
+      wallMs: 10 * 60 * SEC,
+    })
+    const credits = audit([greedy]).creditsAt(T0 + HOUR)
+    expect(credits).toHaveLength(1)
+    expect(credits[0]!.resources).toEqual(CORE)
+    expect(credits[0]!.creditedMs).toBe(10 * 60 * SEC)
+  })
+
+  it('counts no forged status: no such workload, a round not won, an old version, a self-run', () => {
+    const ghost = workload({ owner: DAVE, rkey: '3lghost000000', resources: CORE })
+    const forged = [
+      // For a workload that does not exist, with an impossible run time.
+      status(CAROL_M, ghost, { updatedAt: T0 + HOUR, resources: CORE, wallMs: 1e12 }),
+      // For Alice's real job, in the round Bob won: Carol made no bid, so she won nothing.
+      status(CAROL_M, job, { updatedAt: T0 + HOUR, resources: CORE, wallMs: HOUR }),
+      // For a round that never happened.
+      status(CAROL_M, job, { round: 7, updatedAt: T0 + HOUR, resources: CORE, wallMs: HOUR }),
+      // For a version that is not the workload's.
+      status(BOB_M, job, { workloadCid: 'bafyold', updatedAt: T0 + HOUR, resources: CORE }),
+    ]
+    expect(audit(forged).ledgerAt(T0 + 2 * HOUR).size).toBe(0)
+    // Carol's losing bid does not make her status count either.
+    const lost = bid(CAROL_M, job, { createdAt: T0 + 2 * SEC, priority: 0 })
+    expect(audit(forged, [bobsBid, lost]).ledgerAt(T0 + 2 * HOUR).size).toBe(0)
+  })
+
+  it('voids a bid whose declared priority differs from the ledger, so an inflated one loses', () => {
+    // Bob lent an hour to Alice: Alice is furthest below the mean and ranks first.
+    const beat = status(BOB_M, job, { updatedAt: T0 + HOUR, resources: CORE })
+    const next = workload({
+      owner: DAVE,
+      rkey: '3lnext0000000',
+      createdAt: T0 + HOUR + 30 * SEC,
+    })
+    const opens = T0 + HOUR + 30 * SEC
+    const a = audit([beat], [bobsBid], [job, next])
+    const cutoff = opens - graceMs
+    const alice = a.priorityAt(ALICE, cutoff)
+    expect(alice).toBeGreaterThan(0)
+    expect(a.priorityAt(BOB, cutoff)).toBe(-alice)
+    const bids = [
+      bid(ALICE_M, next, { createdAt: opens + SEC, priority: alice }),
+      bid(BOB_M, next, { createdAt: opens + SEC, priority: MAX_PRIORITY }),
+    ]
+    const info = a.history(next, opens + 6 * SEC).current
+    expect(info.round).toBe(0)
+    const s = select(next, info, bids, cluster(), a.expected)
+    expect(s.winners).toEqual([ALICE_M])
+    expect(s.ranked.find((r) => r.bid.meshlet === BOB_M)).toMatchObject({
+      valid: false,
+      reason: 'priority-mismatch',
+    })
+  })
+})
+
+describe('the audit, as a property', () => {
+  // Earlier history: Bob's meshlet ran Alice's job for an hour; Carol's for Dave for a while.
+  const daves = workload({ owner: DAVE, rkey: '3ldave0000000', resources: CORE })
+  const history = {
+    workloads: [job, daves],
+    bids: [bobsBid, bid(CAROL_M, daves, { createdAt: T0 + SEC, priority: 0 })],
+    statuses: [
+      status(BOB_M, job, { updatedAt: T0 + HOUR, resources: CORE }),
+      status(CAROL_M, daves, { state: 'exited', updatedAt: T0 + HOUR / 3, resources: CORE }),
+    ],
+  }
+  const target = workload({ owner: CAROL, rkey: '3ltarget00000', createdAt: T0 + HOUR })
+  const opens = T0 + HOUR
+  const meshlets = [ALICE_M, BOB_M, CAROL_M, DAVE_M]
+
+  it('no declared priority changes who wins: only bids that declare the ledger count', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 3 }),
+        fc.array(
+          fc.record({
+            meshlet: fc.constantFrom(...meshlets),
+            honest: fc.boolean(),
+            lie: fc.integer({ min: -MAX_PRIORITY, max: MAX_PRIORITY }),
+            lie2: fc.integer({ min: -MAX_PRIORITY, max: MAX_PRIORITY }),
+            at: fc.integer({ min: 0, max: 5 * SEC }),
+          }),
+          { maxLength: 6 },
+        ),
+        (replicas, specs) => {
+          const w = { ...target, record: { ...target.record, replicas } }
+          const a = new Audit({
+            ...history,
+            workloads: [...history.workloads, w],
+            cluster: cluster(),
+          })
+          const cutoff = opens - graceMs
+          const owners: Record<string, string> = {
+            [ALICE_M]: ALICE,
+            [BOB_M]: BOB,
+            [CAROL_M]: CAROL,
+            [DAVE_M]: DAVE,
+          }
+          const make = (lie: (s: (typeof specs)[number]) => number) =>
+            specs.map((s, i) => {
+              const honest = a.priorityAt(owners[s.meshlet]!, cutoff)
+              const declared = s.honest || lie(s) === honest ? honest : lie(s)
+              return bid(s.meshlet, w, {
+                createdAt: opens + s.at,
+                priority: declared,
+                cid: `bafybid${i}`,
+              })
+            })
+          const info = a.history(w, opens + 6 * SEC).current
+          expect(info.round).toBe(0)
+          const first = select(
+            w,
+            info,
+            make((s) => s.lie),
+            cluster(),
+            a.expected,
+          )
+          const second = select(
+            w,
+            info,
+            make((s) => s.lie2),
+            cluster(),
+            a.expected,
+          )
+          // Other lies, same winners; and every winner declared what the ledger says.
+          expect(second.winners).toEqual(first.winners)
+          if (specs.some((s) => s.honest)) expect(first.winners.length).toBeGreaterThan(0)
+          for (const r of first.ranked.filter((x) => x.winner)) {
+            expect(r.bid.record.priority).toBe(a.priorityAt(owners[r.bid.meshlet]!, cutoff))
+          }
+        },
+      ),
+      { numRuns: 200 },
+    )
+  })
+})
