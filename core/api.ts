@@ -132,6 +132,9 @@ export interface WorkloadView {
   placements: ReplicaView[]
   /** Bids of the current round that do not count, with the named reason and a sentence. */
   voidBids?: { meshlet: string; ownerHandle?: string; reason: string; sentence: string }[]
+  /** Member meshlets without a bid this round and why, from what they published; without a
+   *  `reason`, the sentence says honestly that it is not known. */
+  noBid?: { meshlet: string; ownerHandle?: string; reason?: string; sentence: string }[]
 }
 
 export interface ActivityItem {
@@ -155,6 +158,8 @@ export interface Settings {
   source?: SourceKind
   /** Serve the meshlet API (farm.meshlet.*) on the local network; off by default. */
   serveApi: boolean
+  /** Free-rider floor in milli-units: no bids for owners whose balance is below it. Absent: off. */
+  minBalance?: number
 }
 
 /** The lending policy now: what it decided, which rule decided it and why, and every rule. */
@@ -241,10 +246,12 @@ export interface ApiMethods {
   'lending.set': { args: { lending: boolean }; result: void }
   'capacity.set': { args: Capacity; result: void }
   'settings.set': {
+    /** minBalance: null turns the free-rider floor off. */
     args: Partial<
       Pick<Settings, 'pauseOnBattery' | 'startAtLogin' | 'allowEgress' | 'source' | 'serveApi'>
     > & {
       rules?: Partial<LendingRules>
+      minBalance?: number | null
     }
     result: void
   }
@@ -350,6 +357,8 @@ export const LIMITS = {
   cpuMillis: 1_024_000,
   memoryMiB: 4_194_304,
   storageMiB: 67_108_864,
+  /** The lexicon's bound on a balance floor, in milli-units. */
+  balance: 1_000_000_000_000,
   /** Docker refuses smaller memory limits. */
   minMemoryMiB: 6,
   /** A workload's secrets: how many, and their values together in bytes of JSON (core/sealing). */
@@ -474,10 +483,15 @@ const validators: { [M in MethodName]: Validator<Args<M>> } = {
       'serveApi',
       'rules',
       'source',
+      'minBalance',
     ])
     const out: Args<'settings.set'> = {}
     for (const k of ['pauseOnBattery', 'startAtLogin', 'allowEgress', 'serveApi'] as const) {
       if (o[k] !== undefined) out[k] = bool(o, k)
+    }
+    if (o.minBalance === null) out.minBalance = null
+    else if (o.minBalance !== undefined) {
+      out.minBalance = int(o, 'minBalance', -LIMITS.balance, LIMITS.balance)
     }
     if (o.rules !== undefined) out.rules = rulesPatch(o.rules)
     if (o.source !== undefined) {

@@ -56,13 +56,19 @@ import { ensureMachineAccount, machineAccountApiError, savedMachine } from './ac
 import { PasswordSession, type RepoWriter } from './repo/writer.js'
 import type { OAuthRepoSession, OAuthSignIn } from './repo/oauth.js'
 import { Runtime } from './runtime/index.js'
-import { endingsOf, freshRunning, headlineOf } from './status.js'
+import { endingsOf, freshRunning, headlineOf, unknownReason } from './status.js'
+import { committedOf, whyNot } from './whynot/index.js'
 import {
   DEFAULT_CONFIG,
   describeReason,
   select,
+  type BidView,
+  type ClusterView,
+  type NoBidReason,
+  type RoundInfo,
   type SchedulingConfig,
   type StatusView,
+  type WorkloadView as SchedWorkload,
 } from './scheduling/index.js'
 import type { SecretStore } from './secrets.js'
 import { ApiService } from './xrpc/service.js'
@@ -282,6 +288,17 @@ export class MeshletApp implements DesktopHost {
     })
     if (saved?.settings) {
       this.saved = { ...saved, settings: { ...this.saved.settings, ...saved.settings } }
+    }
+    const floor: unknown = this.saved.settings.minBalance
+    if (
+      floor !== undefined &&
+      !(Number.isSafeInteger(floor) && Math.abs(floor as number) <= 1e12)
+    ) {
+      this.note(
+        'warn',
+        'The saved free-rider floor was not a whole number of milli-units; it is off',
+      )
+      delete this.saved.settings.minBalance
     }
     const { offer, rules, ...rest } = this.opts.initial ?? {}
     this.saved.settings = {
@@ -516,9 +533,14 @@ export class MeshletApp implements DesktopHost {
         throw new ApiError('unavailable', 'starting at login is set by the desktop app only')
       }
       const source = this.sourceKind()
-      const { rules, ...flags } = patch
+      const { rules, minBalance, ...flags } = patch
       Object.assign(this.saved.settings, flags)
       if (rules) this.saved.settings.rules = { ...this.saved.settings.rules, ...rules }
+      if (minBalance !== undefined) {
+        if (minBalance === null) delete this.saved.settings.minBalance
+        else this.saved.settings.minBalance = minBalance
+        await this.meshlet?.setMinBalance(minBalance ?? undefined)
+      }
       if (patch.source !== undefined && patch.source !== source) {
         // Another source is another subscription: the meshlet starts again on it (guests stay;
         // the new start adopts them).
@@ -890,6 +912,7 @@ export class MeshletApp implements DesktopHost {
       dataDir: join(this.opts.dataDir, 'meshlet'),
       offer: settings.offer,
       allowEgress: settings.allowEgress,
+      ...(settings.minBalance !== undefined ? { minBalance: settings.minBalance } : {}),
       runtime,
       paused: !this.effectiveLending(),
       config: this.config,
@@ -950,6 +973,7 @@ export class MeshletApp implements DesktopHost {
       await meshlet.setMembers(now.members)
     }
     if (now.allowEgress !== had.allowEgress) await meshlet.setAllowEgress(now.allowEgress)
+    if (now.minBalance !== had.minBalance) await meshlet.setMinBalance(now.minBalance)
     await this.applyPause()
     // Guests a previous run left throttled are restored (or kept throttled) now.
     await this.applyCpuShare()
@@ -1367,7 +1391,7 @@ export class MeshletApp implements DesktopHost {
     if (!m || !owner) return []
     const view = clusterView(m.store.linkage)
     const now = Date.now()
-    const audit = m.audit()
+    const audit = m.audit(now)
     return [...m.store.workloads.values()]
       .filter((w) => w.owner === owner)
       .sort((a, b) => (a.record.createdAt < b.record.createdAt ? 1 : -1))
@@ -1405,6 +1429,7 @@ export class MeshletApp implements DesktopHost {
           }
         })
         const want = w.record.replicas
+        const noBid = this.whyNotViews(m, w, info, audit.ledgerAt(info.opensAt), view, bids)
         const headline = headlineOf({
           round: info,
           now,
@@ -1412,7 +1437,7 @@ export class MeshletApp implements DesktopHost {
           running: freshRunning(placements, now, this.config),
           endings: endingsOf(placements),
           winners: winners.length,
-          noBid: [],
+          noBid: noBid.flatMap((n) => (n.reason ? [n.reason as NoBidReason] : [])),
         })
         return {
           uri: w.uri,
@@ -1425,8 +1450,59 @@ export class MeshletApp implements DesktopHost {
           headline,
           placements,
           ...(voided.length > 0 ? { voidBids: voided } : {}),
+          noBid,
         }
       })
+  }
+
+  /** Per member meshlet without a bid in the current round: why, from what it published. */
+  private whyNotViews(
+    m: Meshlet,
+    w: SchedWorkload,
+    info: RoundInfo,
+    book: Map<string, number>,
+    view: ClusterView,
+    bids: readonly BidView[],
+  ): NonNullable<WorkloadView['noBid']> {
+    const bidders = new Set(
+      bids
+        .filter((b) => b.record.workload.cid === w.cid && b.record.round === info.round)
+        .map((b) => b.meshlet),
+    )
+    const statuses = m.store.allStatuses()
+    return [...m.store.policies.keys()]
+      .filter((meshlet) => !bidders.has(meshlet))
+      .flatMap((meshlet) => {
+        const owner = view.ownerOf(meshlet)
+        if (owner === undefined || (owner !== w.owner && !view.isMutual(owner, w.owner))) return []
+        const why = whyNot({
+          workload: w,
+          info,
+          meshlet,
+          owner,
+          policy: m.store.policies.get(meshlet),
+          committed: committedOf(
+            meshlet,
+            statuses,
+            m.store.workloads,
+            info.opensAt,
+            this.config,
+            w.uri,
+          ),
+          book,
+          cluster: view,
+        })
+        const handle = this.named(owner).handle
+        return [
+          {
+            meshlet,
+            ...(handle ? { ownerHandle: handle } : {}),
+            ...(why.reason ? { reason: why.reason } : {}),
+            sentence: why.reason ? describeReason(why.reason) : unknownReason(why),
+          },
+        ]
+      })
+      .sort((a, b) => (a.meshlet < b.meshlet ? -1 : a.meshlet > b.meshlet ? 1 : 0))
   }
 
   // --- activity, names, samples -------------------------------------------------------------------

@@ -32,7 +32,7 @@ import {
   type SchedulingConfig,
   type SelfState,
 } from './scheduling/index.js'
-import { Audit, type Account } from './fairshare/index.js'
+import { Audit, belowFloor, type Account } from './fairshare/index.js'
 import type { ManagedReplica, ReplicaUsage, Runtime } from './runtime/index.js'
 import { MemorySecretStore, type SecretStore } from './secrets.js'
 import {
@@ -68,6 +68,9 @@ export interface MeshletOptions {
   /** Start paused (the desktop app paused by the user or the system): no bids until resumed. */
   paused?: boolean
   allowEgress?: boolean
+  /** Free-rider floor in milli-units (DESIGN §6): no bids for owners whose audited balance is
+   *  below it. Absent: no floor. */
+  minBalance?: number
   /** The Docker engine; without one the meshlet follows and explains but never bids. */
   runtime?: Runtime
   config?: Partial<SchedulingConfig>
@@ -121,6 +124,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private offer: Resources
   private members: string[]
   private allowEgress: boolean
+  private minBalance: number | undefined
   /** Workload versions (uri|cid) whose guest the lender stopped here: never bid on again. */
   private readonly declined = new Set<string>()
   private running = false
@@ -165,6 +169,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.offer = { ...opts.offer }
     this.members = [...opts.members]
     this.allowEgress = opts.allowEgress ?? false
+    this.minBalance = opts.minBalance
     this.view = clusterView(this.store.linkage)
     this.sealingKeys = new SealingKeyring(opts.keyStore ?? new MemorySecretStore(), opts.did)
     const reader = (this.reader = new RepoReader(opts.identity))
@@ -340,11 +345,29 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   async setAllowEgress(allow: boolean): Promise<void> {
     this.allowEgress = allow
     this.opts.runtime?.setAllowEgress(allow)
+    if (this.running) await this.publishMembership()
     this.scheduleTick()
   }
 
-  get settings(): { offer: Resources; members: string[]; allowEgress: boolean } {
-    return { offer: { ...this.offer }, members: [...this.members], allowEgress: this.allowEgress }
+  /** The free-rider floor in milli-units; undefined turns it off. Published, so owners see it. */
+  async setMinBalance(floor: number | undefined): Promise<void> {
+    this.minBalance = floor
+    if (this.running) await this.publishMembership()
+    this.scheduleTick()
+  }
+
+  get settings(): {
+    offer: Resources
+    members: string[]
+    allowEgress: boolean
+    minBalance?: number
+  } {
+    return {
+      offer: { ...this.offer },
+      members: [...this.members],
+      allowEgress: this.allowEgress,
+      ...(this.minBalance !== undefined ? { minBalance: this.minBalance } : {}),
+    }
   }
 
   /** Capacity held now: by replicas running here and by open bids. */
@@ -439,6 +462,11 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       members: [...new Set([this.opts.owner, ...this.members])],
       lending: this.isLending,
       offer: this.offer,
+      // Its policy, so an owner whose workload waits can see why this meshlet does not bid.
+      paused: this.paused,
+      arch: dockerArch(),
+      allowEgress: this.allowEgress,
+      ...(this.minBalance !== undefined ? { minBalance: this.minBalance } : {}),
       createdAt: new Date(this.now()).toISOString(),
     }
     const written = await this.opts.writer.put(NSID.membership, 'self', record)
@@ -744,7 +772,9 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     const self = this.selfState(local)
     // Peers audit every bid's priority against the public ledger (docs/fair-share.md): we
     // declare exactly what they will recompute.
-    const audit = this.audit()
+    const audit = this.audit(now)
+    const floor = this.minBalance
+    const book = floor === undefined ? undefined : audit.ledgerAt(now)
     return plan({
       self,
       workloads: [...this.store.workloads.values()],
@@ -757,12 +787,20 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       config: this.config,
       priorityOf: (_w, info) => audit.priorityAt(this.opts.owner, audit.cutoffOf(info)),
       audit: audit.expected,
+      ...(book !== undefined && floor !== undefined
+        ? {
+            declineOwner: (owner: string) =>
+              // Our own owner's work is never declined here: the floor is about others.
+              owner !== this.opts.owner && belowFloor(owner, book, floor),
+          }
+        : {}),
     })
   }
 
   /** The public ledger and bid audit over the records seen (docs/fair-share.md). */
-  audit(): Audit {
+  audit(now: number = this.now()): Audit {
     return new Audit({
+      now,
       workloads: [...this.store.workloads.values()],
       bids: this.store.allBids(),
       statuses: this.store.allStatuses(),
@@ -773,7 +811,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
 
   /** Each owner's audited account as of `at`: what the commune ranks bids by. */
   accountsAt(at: number = this.now()): Map<string, Account> {
-    return this.audit().accountsAt(at)
+    return this.audit(at).accountsAt(at)
   }
 
   /** A start is ruled out when it failed here already or our own status for that round is

@@ -23,6 +23,8 @@ export class RecordStore {
   readonly workloads = new Map<string, WorkloadView>()
   /** Workloads whose record was deleted while we watched: every replica must stop. */
   readonly deletedWorkloads = new Set<string>()
+  /** Each meshlet's membership record as published: its lending policy, for "why not?". */
+  readonly policies = new Map<string, MembershipRecord>()
   private readonly bids = new Map<string, BidView>()
   private readonly statuses = new Map<string, StatusView>()
   // The same records by the workload they name, so a workload's bids and statuses are a lookup,
@@ -54,6 +56,8 @@ export class RecordStore {
       case NSID.membership:
         if (rkey !== 'self') return { change: 'none', refused: 'membership key is not self' }
         this.linkage.setMembership(did, put ? (evt.record as MembershipRecord).members : undefined)
+        if (put) this.policies.set(did, evt.record as MembershipRecord)
+        else this.policies.delete(did)
         return { change: 'linkage' }
       case NSID.workload:
         if (put) {

@@ -14,11 +14,11 @@ import {
 } from './lexicon/index.js'
 import { Audit } from './fairshare/index.js'
 import { RepoReader } from './repo/reader.js'
+import { committedOf, whyNot, type WhyNot } from './whynot/index.js'
 import {
   DEFAULT_CONFIG,
   ENDING_STATES,
   describeReason,
-  eligibility,
   select,
   type BidInvalidReason,
   type BidView,
@@ -47,7 +47,7 @@ export interface StatusReport {
     winner: boolean
   }[]
   /** Mutual meshlets without a bid this round, with the reason their public records suggest. */
-  noBid: { meshlet: string; owner: string; reason?: NoBidReason }[]
+  noBid: WhyNot[]
   statuses: {
     meshlet: string
     /** The workload version the status is about. */
@@ -168,6 +168,7 @@ export async function workloadStatusReport(
   const statuses = allStatuses.filter((s) => s.record.workload.uri === uri)
 
   const audit = new Audit({
+    now,
     workloads,
     bids: allBids,
     statuses: allStatuses,
@@ -182,24 +183,22 @@ export async function workloadStatusReport(
       .filter((b) => b.record.workload.cid === workload.cid && b.record.round === info.round)
       .map((b) => b.meshlet),
   )
+  const byUri = new Map(workloads.map((w) => [w.uri, w]))
+  const book = audit.ledgerAt(info.opensAt)
   const noBid = meshlets
     .filter((m) => !bidders.has(m))
-    .map((m) => {
-      const ms = membership.get(m)
-      const self = {
+    .map((m) =>
+      whyNot({
+        workload,
+        info,
         meshlet: m,
         owner: linkage.verifiedOwner(m)!,
-        lending: ms?.lending ?? true,
-        paused: false,
-        arch: workload.record.constraints?.arch?.[0] ?? 'amd64',
-        offer: ms?.offer ?? { cpuMillis: 0, memoryMiB: 0 },
-        committed: { cpuMillis: 0, memoryMiB: 0 },
-        allowEgress: true,
-      }
-      // Judged at the window's opening: what the meshlet would have decided in time.
-      const e = eligibility(self, workload, info, cluster, info.opensAt)
-      return { meshlet: m, owner: self.owner, ...(e.ok ? {} : { reason: e.reason }) }
-    })
+        policy: membership.get(m),
+        committed: committedOf(m, allStatuses, byUri, info.opensAt, config, uri),
+        book,
+        cluster,
+      }),
+    )
 
   const report: StatusReport = {
     uri,
@@ -321,7 +320,7 @@ export function printStatus(r: StatusReport, out: (line: string) => void): void 
     out('  no bid:')
     for (const n of r.noBid) {
       out(
-        `    ${n.meshlet} (${n.owner})${n.reason ? ` — ${describeReason(n.reason)}` : ' — could bid, but no bid was seen (offline, or started after the window?)'}`,
+        `    ${n.meshlet} (${n.owner}) — ${n.reason ? `${n.reason}: ${describeReason(n.reason)}` : unknownReason(n)}`,
       )
     }
   }
@@ -333,4 +332,10 @@ export function printStatus(r: StatusReport, out: (line: string) => void): void 
       `    ${s.meshlet} round ${s.round}: ${s.state}${code} (at ${s.updatedAt})${s.message ? ` — ${s.message}` : ''}`,
     )
   }
+}
+
+/** Said when no published fact explains a missing bid: honest about what is not known. */
+export function unknownReason(n: WhyNot): string {
+  const facts = n.unknown.length > 0 ? ` It has not published its ${n.unknown.join(', ')}.` : ''
+  return `reason unknown: by what it published it could bid, but no bid was seen (offline, or started after the window?).${facts}`
 }

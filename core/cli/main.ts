@@ -85,6 +85,10 @@ run     Runs the meshlet daemon: publishes its membership record, forms the clus
           --memory <MiB>            memory to lend (default 1024)
           --storage <MiB>           scratch storage to lend (default 1024)
           --allow-egress            let guest workloads that ask for it reach the network
+          --min-balance <units>     free-rider floor: make no bid for workloads whose owner's
+                                    balance is below this many units (core- or GiB-hours;
+                                    e.g. -5 declines owners who used 5 units more than they
+                                    lent). The owner sees why. Default: off
           --no-docker               follow and explain only; never bid or run containers
           --no-drain                on SIGINT/SIGTERM leave guests running for a restart,
                                     which adopts them; by default stopping drains: guests
@@ -269,6 +273,7 @@ async function run(argv: string[], io: Io): Promise<number> {
     memory: { type: 'string' },
     storage: { type: 'string' },
     'allow-egress': { type: 'boolean' },
+    'min-balance': { type: 'string' },
     'no-docker': { type: 'boolean' },
     'no-drain': { type: 'boolean' },
     'log-level': { type: 'string' },
@@ -293,6 +298,8 @@ async function run(argv: string[], io: Io): Promise<number> {
     memoryMiB: intFlag(values, 'memory', 1024, 6, 4_194_304),
     storageMiB: intFlag(values, 'storage', 1024, 0, 67_108_864),
   }
+  const minBalance =
+    values['min-balance'] === undefined ? undefined : milliUnits(values['min-balance'])
   const uiPort =
     values['ui-port'] === undefined ? undefined : intFlag(values, 'ui-port', 0, 0, 65535)
   const firehose = values.firehose ?? DEFAULT_FIREHOSE
@@ -351,6 +358,7 @@ async function run(argv: string[], io: Io): Promise<number> {
       ...(values['allow-egress'] !== undefined ? { allowEgress: values['allow-egress'] } : {}),
       rules: policy.rules,
       ...(policy.pauseOnBattery !== undefined ? { pauseOnBattery: policy.pauseOnBattery } : {}),
+      ...(minBalance !== undefined ? { minBalance } : {}),
     },
     policy: policy.hooks,
     failFast: true,
@@ -375,6 +383,17 @@ async function run(argv: string[], io: Io): Promise<number> {
     await app.close({ drain: !values['no-drain'] })
   }
   return 0
+}
+
+/** A balance in units (core- or GiB-hours, decimals allowed) as the ledger's milli-units. */
+export function milliUnits(raw: string): number {
+  const units = Number(raw)
+  if (raw.trim() === '' || !Number.isFinite(units)) {
+    throw new UsageError(`--min-balance must be a number of units, e.g. -5 or 0.5: ${raw}`)
+  }
+  const milli = Math.round(units * 1000)
+  if (Math.abs(milli) > 1e12) throw new UsageError('--min-balance must lie within ±10^9 units')
+  return milli === 0 ? 0 : milli
 }
 
 function xrpcFlags(values: Record<string, unknown>) {

@@ -8,12 +8,12 @@ import {
   DEFAULT_CONFIG,
   ENDING_STATES,
   roundHistory,
+  select,
   timeOf,
   versionOpensAt,
   type BidAudit,
   type BidView,
   type ClusterView,
-  type Placement,
   type RoundHistory,
   type RoundInfo,
   type SchedulingConfig,
@@ -31,6 +31,11 @@ import {
 } from './ledger.js'
 import { auditedPriority } from './priority.js'
 
+/** Rounds are judged by the ledger at the last multiple of this before their opening (less the
+ *  grace): a ledger costs a pass over every placement, and fair share has no use for finer
+ *  time. */
+export const CUTOFF_STEP_MS = 5 * 60_000
+
 export interface AuditInput {
   /** The workloads as they stand: one current version per URI. */
   workloads: readonly WorkloadView[]
@@ -39,6 +44,8 @@ export interface AuditInput {
   cluster: ClusterView
   config?: SchedulingConfig
   halfLifeMs?: number
+  /** The latest moment asked about (the plan's `now`): rounds are replayed up to it. */
+  now: number
 }
 
 /** One status the ledger counts, and what it moves. */
@@ -95,18 +102,23 @@ export class Audit {
   private readonly credits = new Map<number, Credit[]>()
   private readonly books = new Map<number, Ledger>()
   private readonly pending = new Set<number>()
+  private readonly rounds = new Map<string, AuditedRound[]>()
+  private readonly horizon: number
 
   constructor(private readonly input: AuditInput) {
     this.config = input.config ?? DEFAULT_CONFIG
     this.halfLifeMs = input.halfLifeMs ?? DEFAULT_HALF_LIFE_MS
+    this.horizon = input.now
     for (const s of input.statuses) push(this.statusesByUri, s.record.workload.uri, s)
     for (const b of input.bids) push(this.bidsByUri, b.record.workload.uri, b)
   }
 
   /** The ledger a round is judged by: records older than the grace at its opening, so a record
-   *  every peer has seen by the time it bids. Always strictly before the opening. */
+   *  every peer has seen by the time it bids, on a grid of CUTOFF_STEP_MS so that rounds opening
+   *  close together share one ledger. Always strictly before the opening. */
   cutoffOf(info: RoundInfo): number {
-    return info.opensAt - Math.max(1, this.config.graceMs)
+    const latest = info.opensAt - Math.max(1, this.config.graceMs)
+    return Math.floor(latest / CUTOFF_STEP_MS) * CUTOFF_STEP_MS
   }
 
   /** The priority a bid must declare; NaN (never equal) when its author has no verified owner. */
@@ -165,8 +177,7 @@ export class Audit {
         if (!(versionOpensAt(workload) <= cutoff)) continue
         const statuses = this.statusesByUri.get(workload.uri)
         if (statuses === undefined || statuses.length === 0) continue
-        const history = this.history(workload, cutoff)
-        for (const p of history.placements) {
+        for (const p of this.placementsBefore(workload, cutoff)) {
           const credit = this.creditOf(workload, p, cutoff)
           if (credit !== undefined) out.push(credit)
         }
@@ -179,7 +190,90 @@ export class Audit {
     return out
   }
 
-  private creditOf(workload: WorkloadView, p: Placement, cutoff: number): Credit | undefined {
+  /**
+   * The rounds of a workload, each with the winners its audited selection gives and their latest
+   * statuses. The rounds' times and slots come from a replay that takes bids on their word (it
+   * needs no ledger, so it never recurs); who won each round is then judged with the audit, once
+   * per round, by the ledger of that round's cutoff. A bid inflated to win changes nothing here
+   * but, at worst, when later rounds of that one workload open.
+   */
+  private roundsOf(workload: WorkloadView): AuditedRound[] {
+    const key = `${workload.uri} ${workload.cid}`
+    const memo = this.rounds.get(key)
+    if (memo !== undefined) return memo
+    const bids = this.bidsByUri.get(workload.uri) ?? []
+    const statuses = this.statusesByUri.get(workload.uri) ?? []
+    const replay = roundHistory(
+      workload,
+      statuses,
+      { bids, cluster: this.input.cluster },
+      this.horizon,
+      this.config,
+    )
+    const latest = new Map<string, StatusView>()
+    for (const s of statuses) {
+      if (s.record.workload.cid !== workload.cid) continue
+      const k = `${s.record.round} ${s.meshlet}`
+      const seen = latest.get(k)
+      if (seen === undefined || newer(s, seen)) latest.set(k, s)
+    }
+    const bidsByRound = new Map<string, BidView[]>()
+    for (const b of bids) {
+      if (b.record.workload.cid === workload.cid) push(bidsByRound, String(b.record.round), b)
+    }
+    const out: AuditedRound[] = []
+    for (const info of replay.rounds) {
+      const roundBids = bidsByRound.get(String(info.round))
+      if (roundBids === undefined) continue
+      out.push({
+        info,
+        lazyWinners: undefined,
+        bids: roundBids,
+        statusOf: (m) => latest.get(`${info.round} ${m}`),
+      })
+    }
+    this.rounds.set(key, out)
+    return out
+  }
+
+  private winnersOf(workload: WorkloadView, round: AuditedRound): string[] {
+    round.lazyWinners ??= select(
+      workload,
+      round.info,
+      round.bids,
+      this.input.cluster,
+      this.expected,
+    ).winners
+    return round.lazyWinners
+  }
+
+  /** The placements of a workload that a ledger at `cutoff` may count, with their statuses. */
+  private placementsBefore(
+    workload: WorkloadView,
+    cutoff: number,
+  ): { meshlet: string; round: number; decideAt: number; status?: StatusView }[] {
+    const lostAfter = this.config.lostAfterMs
+    const out = []
+    for (const r of this.roundsOf(workload)) {
+      if (!(r.info.decideAt + lostAfter <= cutoff)) break
+      for (const meshlet of this.winnersOf(workload, r)) {
+        const status = r.statusOf(meshlet)
+        out.push({
+          meshlet,
+          round: r.info.round,
+          decideAt: r.info.decideAt,
+          ...(status ? { status } : {}),
+        })
+      }
+    }
+    return out
+  }
+
+  private creditOf(
+    workload: WorkloadView,
+    p: { meshlet: string; round: number; decideAt: number; status?: StatusView },
+    cutoff: number,
+  ): Credit | undefined {
     const status = p.status
     if (status === undefined) return undefined
     const lender = this.input.cluster.ownerOf(p.meshlet)
@@ -212,6 +306,25 @@ export class Audit {
       resources,
     }
   }
+}
+
+interface AuditedRound {
+  info: RoundInfo
+  bids: BidView[]
+  /** Computed on first use: judging a round needs the ledger of its cutoff. */
+  lazyWinners: string[] | undefined
+  statusOf: (meshlet: string) => StatusView | undefined
+}
+
+// The newer of two writes of one status record; ties broken by CID, as the rounds do.
+function newer(a: StatusView, b: StatusView): boolean {
+  const ta = timeOf(a.record.updatedAt)
+  const tb = timeOf(b.record.updatedAt)
+  if (Number.isNaN(tb) && !Number.isNaN(ta)) return true
+  if (Number.isNaN(ta) || Number.isNaN(tb) || ta === tb) {
+    return Number.isNaN(ta) === Number.isNaN(tb) && a.cid > b.cid
+  }
+  return ta > tb
 }
 
 function push<T>(map: Map<string, T[]>, key: string, value: T): void {

@@ -23,4 +23,4 @@ export {
   meanBalance,
   priority,
 } from './priority.js'
-export { Audit, type AuditInput, type Credit } from './audit.js'
+export { Audit, CUTOFF_STEP_MS, type AuditInput, type Credit } from './audit.js'

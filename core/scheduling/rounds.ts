@@ -62,6 +62,9 @@ export interface RoundHistory {
   winners: string[]
   /** Selections of the rounds that had bids (only when bids were given). */
   selections: Map<number, Selection>
+  /** Every round replayed (rounds nobody bid in may be skipped), oldest first; the last is
+   *  `current`. */
+  rounds: RoundInfo[]
   placements: Placement[]
 }
 
@@ -237,6 +240,7 @@ export function roundHistory(
   let excludedSorted: string[] = []
   let excludedSize = -1
   const selections = new Map<number, Selection>()
+  const rounds: RoundInfo[] = []
   const excluded = new Set<string>()
   let failures = 0
   /** Consecutive short rounds that had winners: the retry back-off. Empty rounds cost nobody a
@@ -266,6 +270,7 @@ export function roundHistory(
       exhausted,
       failures,
     }
+    rounds.push(info)
 
     let winners: string[]
     if (bids !== undefined) {
@@ -315,7 +320,7 @@ export function roundHistory(
         )
         if (future.length > 0) info.nextChangeAt = Math.min(...future)
         info.exhausted = exhausted
-        return { current: info, winners, selections, placements }
+        return { current: info, winners, selections, placements, rounds }
       }
 
       // Fast-forward over rounds that nobody bid in: each opens one period after the last, and

@@ -347,6 +347,23 @@ function WorkloadRow({ workload: w }: { workload: WorkloadView }) {
                 {b.ownerHandle ?? shortDid(b.meshlet)}
               </span>
               : bid void — {b.sentence}
+              {w.noBid && w.noBid.length > 0 && running < w.replicas && (
+                <ul className="list-sub why-not" aria-label="Why other machines did not bid">
+                  {w.noBid.map((n) => (
+                    <li
+                      key={n.meshlet}
+                      data-testid="no-bid"
+                      data-meshlet={n.meshlet}
+                      data-reason={n.reason ?? 'unknown'}
+                    >
+                      <span className="cell-name" title={n.meshlet}>
+                        {n.ownerHandle ?? shortDid(n.meshlet)}
+                      </span>
+                      : no bid — {n.sentence}
+                    </li>
+                  ))}
+                </ul>
+              )}
             </li>
           ))}
         </ul>

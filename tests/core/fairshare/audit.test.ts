@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { Audit, usageMilliUnits } from '../../../core/fairshare/index.js'
+import { Audit, CUTOFF_STEP_MS, usageMilliUnits } from '../../../core/fairshare/index.js'
 import {
   DEFAULT_CONFIG,
   MAX_PRIORITY,
@@ -39,7 +39,7 @@ function audit(
   bids: BidView[] = [bobsBid],
   workloads: WorkloadView[] = [job],
 ): Audit {
-  return new Audit({ workloads, bids, statuses, cluster: cluster() })
+  return new Audit({ now: T0 + 3 * HOUR, workloads, bids, statuses, cluster: cluster() })
 }
 
 describe('the audited ledger', () => {
@@ -130,7 +130,11 @@ describe('the audited ledger', () => {
     })
     const opens = T0 + HOUR + 30 * SEC
     const a = audit([beat], [bobsBid], [job, next])
-    const cutoff = opens - graceMs
+    const info = a.history(next, opens + 6 * SEC).current
+    expect(info.round).toBe(0)
+    const cutoff = a.cutoffOf(info)
+    expect(cutoff).toBeLessThanOrEqual(opens - graceMs)
+    expect(cutoff).toBeGreaterThan(opens - graceMs - CUTOFF_STEP_MS)
     const alice = a.priorityAt(ALICE, cutoff)
     expect(alice).toBeGreaterThan(0)
     expect(a.priorityAt(BOB, cutoff)).toBe(-alice)
@@ -138,8 +142,6 @@ describe('the audited ledger', () => {
       bid(ALICE_M, next, { createdAt: opens + SEC, priority: alice }),
       bid(BOB_M, next, { createdAt: opens + SEC, priority: MAX_PRIORITY }),
     ]
-    const info = a.history(next, opens + 6 * SEC).current
-    expect(info.round).toBe(0)
     const s = select(next, info, bids, cluster(), a.expected)
     expect(s.winners).toEqual([ALICE_M])
     expect(s.ranked.find((r) => r.bid.meshlet === BOB_M)).toMatchObject({
@@ -181,11 +183,14 @@ describe('the audit, as a property', () => {
         (replicas, specs) => {
           const w = { ...target, record: { ...target.record, replicas } }
           const a = new Audit({
+            now: opens + 6 * SEC,
             ...history,
             workloads: [...history.workloads, w],
             cluster: cluster(),
           })
-          const cutoff = opens - graceMs
+          const info = a.history(w, opens + 6 * SEC).current
+          expect(info.round).toBe(0)
+          const cutoff = a.cutoffOf(info)
           const owners: Record<string, string> = {
             [ALICE_M]: ALICE,
             [BOB_M]: BOB,
@@ -202,8 +207,6 @@ describe('the audit, as a property', () => {
                 cid: `bafybid${i}`,
               })
             })
-          const info = a.history(w, opens + 6 * SEC).current
-          expect(info.round).toBe(0)
           const first = select(
             w,
             info,

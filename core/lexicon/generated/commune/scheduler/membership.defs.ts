@@ -29,6 +29,26 @@ type Main = {
    * What the meshlet lends in total, for people to read; bids carry the binding offer.
    */
   offer?: SchedulerDefs.Resources
+
+  /**
+   * Paused by its owner or the system (draining): it makes no bids for now.
+   */
+  paused?: boolean
+
+  /**
+   * Docker's name for the machine's CPU architecture (amd64, arm64, ...), so owners can see why it does not bid.
+   */
+  arch?: string
+
+  /**
+   * Whether it runs workloads that ask for outbound network.
+   */
+  allowEgress?: boolean
+
+  /**
+   * Free-rider floor in milli-units: it makes no bid for workloads whose owner's balance is below this. Absent: no floor.
+   */
+  minBalance?: number
   createdAt: l.DatetimeString
 }
 
@@ -47,6 +67,15 @@ const main = /*#__PURE__*/ l.record<'literal:self', Main>(
       /*#__PURE__*/ l.ref<SchedulerDefs.Resources>(
         (() => SchedulerDefs.resources) as any,
       ),
+    ),
+    paused: /*#__PURE__*/ l.optional(/*#__PURE__*/ l.boolean()),
+    arch: /*#__PURE__*/ l.optional(/*#__PURE__*/ l.string({ maxLength: 32 })),
+    allowEgress: /*#__PURE__*/ l.optional(/*#__PURE__*/ l.boolean()),
+    minBalance: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.integer({
+        minimum: -1000000000000,
+        maximum: 1000000000000,
+      }),
     ),
     createdAt: /*#__PURE__*/ l.string({ format: 'datetime' }),
   }),
