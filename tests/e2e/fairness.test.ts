@@ -8,6 +8,10 @@ import { NSID } from '../../core/lexicon/index.js'
 import { Meshlet } from '../../core/meshlet.js'
 import { bidRkey } from '../../core/scheduling/index.js'
 import { workloadStatusReport } from '../../core/status.js'
+import { describeReason } from '../../core/scheduling/index.js'
+import { TEST_IMAGE } from '../infra.js'
+import { containersOf, dockerMeshlet, removeContainersOf } from './_util.js'
+import { LABEL_MESHLET } from '../../core/runtime/index.js'
 import {
   createMember,
   eventually,
@@ -50,6 +54,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const m of meshlets) await m.stop()
+  await removeContainersOf([alice, bob, carol].filter(Boolean).map((m) => m.meshlet.did))
   await net?.close()
 })
 
@@ -110,5 +115,45 @@ describe('forged usage', () => {
     // The report anyone can compute agrees: Carol won nothing, so no bid and no winner.
     const report = await workloadStatusReport(localIdentity(net), real.uri, Date.now())
     expect(report.winners).toEqual([])
+  })
+})
+
+describe('the free-rider floor', () => {
+  it('makes a lender decline owners below it, and the owner sees why', async () => {
+    // The same three, now lending with Docker: Bob's meshlet declines anyone below +0.001 units
+    // (everyone here stands at 0), Carol's has no floor.
+    for (const m of meshlets.splice(0)) await m.stop()
+    const all = [alice, bob, carol]
+    const others = (m: Member) => all.filter((o) => o !== m)
+    const bobs = dockerMeshlet(net, bob, others(bob), { minBalance: 1 })
+    const carols = dockerMeshlet(net, carol, others(carol))
+    meshlets.push(bobs, carols)
+    for (const m of meshlets) await m.start()
+    await eventually('both mutual', () => meshlets.every((x) => x.clusterReport.peers.length === 3))
+    await eventually("Bob's floor is published", () =>
+      carols.store.policies.get(bob.meshlet.did)?.minBalance === 1 ? true : undefined,
+    )
+    const { uri } = await alice.owner.session.create(NSID.workload, {
+      image: TEST_IMAGE,
+      command: ['sleep', '600'],
+      resources: { cpuMillis: 100, memoryMiB: 32 },
+      replicas: 2,
+      bidWindowMs: 2500,
+      createdAt: new Date().toISOString(),
+    })
+    const [c] = await eventually('one replica, on Carol’s meshlet', async () => {
+      const list = await containersOf(uri)
+      return list.length === 1 && list
+    })
+    expect(c!.Labels[LABEL_MESHLET]).toBe(carol.meshlet.did)
+    const report = await workloadStatusReport(localIdentity(net), uri, Date.now())
+    expect(report.bids.map((b) => b.meshlet)).toEqual([carol.meshlet.did])
+    expect(report.noBid).toEqual([
+      { meshlet: bob.meshlet.did, owner: bob.owner.did, reason: 'owner-below-floor', unknown: [] },
+    ])
+    expect(report.headline).toBeTruthy()
+    expect(describeReason('owner-below-floor')).toBeTruthy()
+    await alice.owner.session.delete(NSID.workload, uri.split('/').pop()!)
+    await eventually('cleaned up', async () => (await containersOf(uri, true)).length === 0)
   })
 })

@@ -1,11 +1,12 @@
 // Fair share (DESIGN §6): what each member has given and taken, as every meshlet computes it
 // from the same public status records.
-import type { CSSProperties } from 'react'
+import { useState, type CSSProperties, type FormEvent } from 'react'
 import type { DashboardState } from '../../../core/api.js'
 import { BalanceChart } from '../components/balance-chart.js'
-import { EmptyState } from '../components/feedback.js'
+import { EmptyState, ErrorText } from '../components/feedback.js'
 import { BalancesIcon } from '../components/icons.js'
 import { displayName, formatHalfLife, formatSignedUnits, formatUnits } from '../lib/format.js'
+import { useAction, useApi } from '../state/hooks.js'
 
 export function Balances({ state }: { state: DashboardState }) {
   const { members, history, halfLifeMs } = state.balances
@@ -102,6 +103,8 @@ export function Balances({ state }: { state: DashboardState }) {
         )}
       </section>
 
+      <FloorCard floor={state.settings.minBalance} />
+
       <section className="card" aria-labelledby="history-title">
         <div className="card-head">
           <h2 id="history-title">Over time</h2>
@@ -116,5 +119,57 @@ export function Balances({ state }: { state: DashboardState }) {
         )}
       </section>
     </div>
+  )
+}
+
+/** The free-rider floor (DESIGN §6): this machine makes no bid for owners below it. */
+function FloorCard({ floor }: { floor: number | undefined }) {
+  const client = useApi()
+  const [draft, setDraft] = useState(floor === undefined ? '' : String(floor / 1000))
+  const save = useAction((minBalance: number | null) => client.call('settings.set', { minBalance }))
+  const units = Number(draft)
+  const valid = draft.trim() !== '' && Number.isFinite(units)
+  const submit = (e: FormEvent) => {
+    e.preventDefault()
+    if (valid) void save.run(Math.round(units * 1000))
+  }
+  return (
+    <section className="card" aria-labelledby="floor-title">
+      <div className="card-head">
+        <h2 id="floor-title">Free-rider floor</h2>
+        <p className="card-sub" data-testid="floor-state">
+          {floor === undefined
+            ? 'Off: this machine bids for every member.'
+            : `This machine makes no bid for members whose balance is below ${formatSignedUnits(floor)} units; they see why.`}
+        </p>
+      </div>
+      <form className="row" onSubmit={submit}>
+        <label>
+          Minimum balance (units){' '}
+          <input
+            type="number"
+            step="0.1"
+            value={draft}
+            onChange={(e) => setDraft(e.target.value)}
+            data-testid="floor-input"
+          />
+        </label>
+        <button type="submit" className="btn" disabled={!valid || save.pending}>
+          Set floor
+        </button>
+        <button
+          type="button"
+          className="btn btn-ghost"
+          disabled={floor === undefined || save.pending}
+          onClick={() => {
+            setDraft('')
+            void save.run(null)
+          }}
+        >
+          Turn off
+        </button>
+      </form>
+      <ErrorText error={save.error} />
+    </section>
   )
 }
