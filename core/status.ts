@@ -143,7 +143,7 @@ export async function workloadStatusReport(
   const allBids: BidView[] = []
   const allStatuses: StatusView[] = []
   const workloads: WorkloadView[] = [workload]
-  const owners = [...new Set([owner, ...others])]
+  const owners = [...new Set([owner, ...meshlets.flatMap((m) => linkage.verifiedOwner(m) ?? [])])]
   await Promise.all([
     ...meshlets.map(async (m) => {
       for (const r of await reader.listAll(m, NSID.bid).catch(() => [])) {
