@@ -8,7 +8,6 @@ import { NSID } from '../../core/lexicon/index.js'
 import { Meshlet } from '../../core/meshlet.js'
 import { bidRkey } from '../../core/scheduling/index.js'
 import { workloadStatusReport } from '../../core/status.js'
-import { describeReason } from '../../core/scheduling/index.js'
 import { TEST_IMAGE } from '../infra.js'
 import { containersOf, dockerMeshlet, removeContainersOf } from './_util.js'
 import { LABEL_MESHLET } from '../../core/runtime/index.js'
@@ -148,11 +147,15 @@ describe('the free-rider floor', () => {
     expect(c!.Labels[LABEL_MESHLET]).toBe(carol.meshlet.did)
     const report = await workloadStatusReport(localIdentity(net), uri, Date.now())
     expect(report.bids.map((b) => b.meshlet)).toEqual([carol.meshlet.did])
-    expect(report.noBid).toEqual([
-      { meshlet: bob.meshlet.did, owner: bob.owner.did, reason: 'owner-below-floor', unknown: [] },
-    ])
-    expect(report.headline).toBeTruthy()
-    expect(describeReason('owner-below-floor')).toBeTruthy()
+    expect(report.noBid.find((n) => n.meshlet === bob.meshlet.did)).toEqual({
+      meshlet: bob.meshlet.did,
+      owner: bob.owner.did,
+      reason: 'owner-below-floor',
+      unknown: [],
+    })
+    // Alice's own meshlet stopped earlier: by what it published it could bid, so the reason is
+    // honestly unknown rather than made up.
+    expect(report.noBid.find((n) => n.meshlet === alice.meshlet.did)?.reason).toBeUndefined()
     await alice.owner.session.delete(NSID.workload, uri.split('/').pop()!)
     await eventually('cleaned up', async () => (await containersOf(uri, true)).length === 0)
   })
