@@ -898,7 +898,7 @@ export class MeshletApp implements DesktopHost {
       keyStore: this.opts.secrets,
     })
     meshlet.on('error', (err) => this.onMeshletError(err))
-    for (const e of ['cluster', 'record', 'action', 'replica'] as const) {
+    for (const e of ['cluster', 'record', 'action', 'replica', 'budget'] as const) {
       meshlet.on(e, () => this.changed())
     }
     // A guest started while throttled is throttled too.
@@ -1193,6 +1193,8 @@ export class MeshletApp implements DesktopHost {
     }
     if (this.ownerDid) state.ownerDid = this.ownerDid
     if (this.pending) state.pendingSignIn = { ...this.pending }
+    const limited = this.meshlet?.writeBudget.rateLimitedUntil
+    if (limited !== undefined) state.rateLimitedUntil = new Date(limited).toISOString()
     return state
   }
 

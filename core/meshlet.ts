@@ -18,6 +18,7 @@ import { NSID, type Resources, type WorkloadStatusRecord } from './lexicon/index
 import { errorFields, silentLogger, type Logger } from './log.js'
 import { RepoReader } from './repo/reader.js'
 import type { RepoWriter, UploadedBlob } from './repo/writer.js'
+import { BudgetedWriter, type BudgetState, type BudgetedWriterOptions } from './repo/budget.js'
 import { RecordSync, type RecordEvent, type SourceConfig } from './sync/index.js'
 import { RecordStore, type WorkloadView } from './state.js'
 import {
@@ -56,8 +57,10 @@ export interface MeshletOptions {
   /** Owner DIDs this meshlet recognises (--cluster-members). */
   members: string[]
   identity: IdentityResolver
-  /** Signed in as the meshlet's own account. */
+  /** Signed in as the meshlet's own account. Every write goes through a BudgetedWriter over it. */
   writer: RepoWriter
+  /** The account's write budget (default: bsky.social's published limits). */
+  budget?: BudgetedWriterOptions['budget']
   /** Relay or PDS whose firehose to follow (the `relay` source). */
   firehose: string
   /** Where live records come from (sync/source.ts); default the relay at `firehose`. */
@@ -83,6 +86,8 @@ export interface MeshletEvents {
   record: [RecordEvent]
   action: [Action]
   replica: [{ workloadUri: string; state: string; round: number }]
+  /** The write budget changed state (rate limited, or queue length). */
+  budget: [BudgetState]
   error: [Error]
 }
 
@@ -109,6 +114,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   readonly store = new RecordStore()
   readonly config: SchedulingConfig
   private readonly sync: RecordSync
+  /** The one way this meshlet writes: budgeted, 429-aware, endings first. */
+  private readonly writer: BudgetedWriter
   private readonly reader: RepoReader
   private readonly log: Logger
   private readonly now: () => number
@@ -167,6 +174,12 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.allowEgress = opts.allowEgress ?? false
     this.view = clusterView(this.store.linkage)
     this.sealingKeys = new SealingKeyring(opts.keyStore ?? new MemorySecretStore(), opts.did)
+    this.writer = new BudgetedWriter(opts.writer, {
+      ...(opts.budget ? { budget: opts.budget } : {}),
+      now: this.now,
+      onState: (state) => this.emit('budget', state),
+      onError: (err) => this.fail('write', err),
+    })
     const reader = (this.reader = new RepoReader(opts.identity))
     this.sync = new RecordSync({
       identity: opts.identity,
@@ -191,6 +204,11 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
 
   get clusterReport(): ClusterReport {
     return this.report
+  }
+
+  /** Points spent, what waits, and until when the PDS refuses writes. */
+  get writeBudget(): BudgetState {
+    return this.writer.state
   }
 
   get isPaused(): boolean {
@@ -290,6 +308,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     await this.queue
     await Promise.all([...this.inflight.values()].map((j) => j.done))
     await this.heartbeating
+    this.writer.close()
     this.log.log('info', 'stopped', { meshlet: this.opts.did })
   }
 
@@ -398,7 +417,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     try {
       const linked = await publishMeshletKey(
         this.reader,
-        this.opts.writer,
+        this.writer,
         await this.sealingKeys.current(),
       )
       // Not linked yet: `meshlet link` writes the record; the next start adds the key.
@@ -441,7 +460,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       offer: this.offer,
       createdAt: new Date(this.now()).toISOString(),
     }
-    const written = await this.opts.writer.put(NSID.membership, 'self', record)
+    const written = await this.writer.put(NSID.membership, 'self', record)
     // Seen at once, not when the firehose echoes it: a member removed here stops counting now.
     this.applyOwn(NSID.membership, 'self', written, record)
     if (this.synced) this.recomputeCluster()
@@ -790,7 +809,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
           createdAt: new Date(this.now()).toISOString(),
         }
         const rkey = bidRkey(w.uri, action.round)
-        const written = await this.opts.writer.put(NSID.bid, rkey, record)
+        const written = await this.writer.put(NSID.bid, rkey, record)
         this.applyOwn(NSID.bid, rkey, written, record)
         this.log.log('info', 'bid', {
           workload: w.uri,
@@ -1084,7 +1103,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       if (!ending && this.ended.has(key)) return
       const full = { ...record, updatedAt: new Date(this.now()).toISOString() }
       const rkey = bidRkey(workloadUri, round)
-      const written = await this.opts.writer.put(NSID.workloadStatus, rkey, full)
+      const written = await this.writer.put(NSID.workloadStatus, rkey, full)
       this.applyOwn(NSID.workloadStatus, rkey, written, full)
     })
     const settled = write.catch(() => undefined)
