@@ -59,6 +59,7 @@ import { Runtime } from './runtime/index.js'
 import { endingsOf, freshRunning, headlineOf } from './status.js'
 import {
   DEFAULT_CONFIG,
+  presenceTime,
   roundOf,
   select,
   type SchedulingConfig,
@@ -1378,7 +1379,14 @@ export class MeshletApp implements DesktopHost {
       .map((w) => {
         const statuses = m.store.statusesFor(w.uri).filter((s) => s.record.workload.cid === w.cid)
         const bids = m.store.bidsFor(w.uri)
-        const info = roundOf(w, statuses, { bids, cluster: view }, now, this.config)
+        const info = roundOf(
+          w,
+          statuses,
+          { bids, cluster: view },
+          now,
+          this.config,
+          m.store.presence,
+        )
         const winners = select(w, info, bids, view).winners
         const placements = latestPerMeshlet(statuses).map((s) => {
           const mo = view.ownerOf(s.meshlet)
@@ -1399,7 +1407,14 @@ export class MeshletApp implements DesktopHost {
           round: info,
           now,
           want,
-          running: freshRunning(placements, now, this.config),
+          running: freshRunning(
+            placements.map((p) => ({
+              ...p,
+              seenAt: presenceTime(m.store.presence, p.meshlet, w, p.round),
+            })),
+            now,
+            this.config,
+          ),
           endings: endingsOf(placements),
           winners: winners.length,
           noBid: [],
