@@ -17,15 +17,21 @@
 import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { NSID } from '../core/lexicon/index.js'
-import { createLocalAccount, startNetwork, type Account } from '../scripts/local-network.js'
+import { confirmClaim } from '../core/sync/confirm.js'
+import {
+  createLocalAccount,
+  localIdentity,
+  startNetwork,
+  type Account,
+} from '../scripts/local-network.js'
 import { startTestJetstream } from '../tests/support/jetstream-server.js'
 
 const RATE = Number(process.env.BENCH_RATE ?? 2000)
 const OURS_SHARE = 0.0005
-const NOISE = Number(process.env.BENCH_SOURCE_FRAMES ?? 3000)
-const OURS = Number(process.env.BENCH_SOURCE_OURS ?? 60)
+const NOISE = Number(process.env.BENCH_SOURCE_FRAMES ?? 1200)
+const OURS = Number(process.env.BENCH_SOURCE_OURS ?? 40)
 const MEMBERS = 10
-const IDLE_MS = Number(process.env.BENCH_SOURCE_IDLE_MS ?? 20_000)
+const IDLE_MS = Number(process.env.BENCH_SOURCE_IDLE_MS ?? 10_000)
 const DAY = 86_400
 
 interface Result {
@@ -125,6 +131,34 @@ async function main(): Promise<void> {
       '',
     ])
 
+    // What confirmation adds to a record's latency: one getRecord and the proof check, for each
+    // of our records, after the DID document is cached (as it is once a member is followed).
+    const identity = localIdentity(net)
+    const confirmMs: number[] = []
+    for (const m of members) {
+      await identity.resolveDid(m.did)
+      const res = await m.session.agent.com.atproto.repo.listRecords({
+        repo: m.did,
+        collection: NSID.workloadStatus,
+        limit: 100,
+      })
+      for (const r of res.data.records) {
+        const t = performance.now()
+        const ok = await confirmClaim(identity, {
+          did: m.did,
+          collection: NSID.workloadStatus,
+          rkey: r.uri.split('/').pop()!,
+          cid: r.cid,
+          record: r.value,
+        })
+        confirmMs.push(performance.now() - t)
+        if (!ok.ok) throw new Error(`a real record was not confirmed: ${ok.reason}`)
+      }
+    }
+    confirmMs.sort((x, y) => x - y)
+    const q = (p: number) =>
+      confirmMs[Math.min(confirmMs.length - 1, Math.ceil(p * confirmMs.length) - 1)]!
+
     // Per day at RATE events/s, OURS_SHARE of them ours.
     const framesPerDay = RATE * DAY
     const oursPerDay = framesPerDay * OURS_SHARE
@@ -188,6 +222,10 @@ async function main(): Promise<void> {
     console.log(
       `relay CPU per frame: ${fmt(rl.cpuMs * 1000)} µs against bare ws ${fmt(b.cpuMs * 1000)} µs (${fmt(rl.cpuMs / b.cpuMs)}×); ` +
         `Jetstream idle (connected, nothing to read, ${IDLE_MS / 1000} s): ${fmt(idleCoreShare * 100, 2)} % of a core, ${idle.bytes} bytes`,
+    )
+    console.log(
+      `confirmation adds to a record's latency (getRecord from the local PDS + proof check, ${confirmMs.length} records): median ${fmt(q(0.5))} ms, p95 ${fmt(q(0.95))} ms; ` +
+        `baseline bare ws on the filtered stream: ${fmt(jetBare.wallMs / oursInStream)} ms a record (replay wall time)`,
     )
   } finally {
     await js.close()

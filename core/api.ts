@@ -202,6 +202,9 @@ export interface DashboardState {
   /** A new version of the desktop app is downloaded: it installs when the app restarts, after
    *  guests drain (the tray's "Restart to update", or the next quit). */
   update?: { version: string }
+  /** The PDS refuses this machine's writes (429) or its write budget is spent, until then (ISO
+   *  time). Writes wait meanwhile; endings go first once it clears, nothing is lost. */
+  rateLimitedUntil?: string
 }
 
 export interface WorkloadDraft {

@@ -61,6 +61,7 @@ import { committedOf, whyNot } from './whynot/index.js'
 import {
   DEFAULT_CONFIG,
   describeReason,
+  presenceTime,
   select,
   type BidView,
   type ClusterView,
@@ -921,7 +922,7 @@ export class MeshletApp implements DesktopHost {
       keyStore: this.opts.secrets,
     })
     meshlet.on('error', (err) => this.onMeshletError(err))
-    for (const e of ['cluster', 'record', 'action', 'replica'] as const) {
+    for (const e of ['cluster', 'record', 'action', 'replica', 'budget'] as const) {
       meshlet.on(e, () => this.changed())
     }
     // A guest started while throttled is throttled too.
@@ -1217,6 +1218,8 @@ export class MeshletApp implements DesktopHost {
     }
     if (this.ownerDid) state.ownerDid = this.ownerDid
     if (this.pending) state.pendingSignIn = { ...this.pending }
+    const limited = this.meshlet?.writeBudget.rateLimitedUntil
+    if (limited !== undefined) state.rateLimitedUntil = new Date(limited).toISOString()
     return state
   }
 
@@ -1434,7 +1437,14 @@ export class MeshletApp implements DesktopHost {
           round: info,
           now,
           want,
-          running: freshRunning(placements, now, this.config),
+          running: freshRunning(
+            placements.map((p) => ({
+              ...p,
+              seenAt: presenceTime(m.store.presence, p.meshlet, w, p.round),
+            })),
+            now,
+            this.config,
+          ),
           endings: endingsOf(placements),
           winners: winners.length,
           noBid: noBid.flatMap((n) => (n.reason ? [n.reason as NoBidReason] : [])),

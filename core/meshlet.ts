@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import { writeFileAtomic } from './files.js'
-import { checkDates, wakeDelay } from './clock/index.js'
+import { checkDates, clampDelay, wakeDelay } from './clock/index.js'
 import { join } from 'node:path'
 import { arch as osArch } from 'node:os'
 import {
@@ -14,12 +14,15 @@ import {
   type ClusterView,
 } from './identity/cluster.js'
 import type { IdentityResolver } from './identity/resolver.js'
-import { NSID, type Resources, type WorkloadStatusRecord } from './lexicon/index.js'
+import { checkRecord, NSID, type Resources, type WorkloadStatusRecord } from './lexicon/index.js'
 import { errorFields, silentLogger, type Logger } from './log.js'
 import { RepoReader } from './repo/reader.js'
 import type { RepoWriter, UploadedBlob } from './repo/writer.js'
+import { PresencePublisher, vouchFor, type VouchedReplica } from './presence/index.js'
+import { DEFAULT_RETENTION_MS, garbage } from './hygiene/index.js'
+import { BudgetedWriter, type BudgetState, type BudgetedWriterOptions } from './repo/budget.js'
 import { RecordSync, type RecordEvent, type SourceConfig } from './sync/index.js'
-import { RecordStore, type WorkloadView } from './state.js'
+import { RecordStore, type BidView, type StatusView, type WorkloadView } from './state.js'
 import {
   authorityOf,
   bidRkey,
@@ -56,8 +59,13 @@ export interface MeshletOptions {
   /** Owner DIDs this meshlet recognises (--cluster-members). */
   members: string[]
   identity: IdentityResolver
-  /** Signed in as the meshlet's own account. */
+  /** Signed in as the meshlet's own account. Every write goes through a BudgetedWriter over it. */
   writer: RepoWriter
+  /** How long our own bids and statuses nobody needs are kept before they are deleted
+   *  (default a day; core/hygiene). */
+  retentionMs?: number
+  /** The account's write budget (default: bsky.social's published limits). */
+  budget?: BudgetedWriterOptions['budget']
   /** Relay or PDS whose firehose to follow (the `relay` source). */
   firehose: string
   /** Where live records come from (sync/source.ts); default the relay at `firehose`. */
@@ -86,6 +94,8 @@ export interface MeshletEvents {
   record: [RecordEvent]
   action: [Action]
   replica: [{ workloadUri: string; state: string; round: number }]
+  /** The write budget changed state (rate limited, or queue length). */
+  budget: [BudgetState]
   error: [Error]
 }
 
@@ -112,6 +122,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   readonly store = new RecordStore()
   readonly config: SchedulingConfig
   private readonly sync: RecordSync
+  /** The one way this meshlet writes: budgeted, 429-aware, endings first. */
+  private readonly writer: BudgetedWriter
   private readonly reader: RepoReader
   private readonly log: Logger
   private readonly now: () => number
@@ -136,7 +148,10 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private queue: Promise<void> = Promise.resolve()
   private tickPending = false
   private wakeTimer?: NodeJS.Timeout
-  private heartbeatTimer?: NodeJS.Timeout
+  private hygieneTimer?: NodeJS.Timeout
+  private cleaning?: Promise<void>
+  /** Liveness: one presence record for all replicas, at a steady interval. */
+  private readonly presence: PresencePublisher
   private retryTimer?: NodeJS.Timeout
   private readonly watchAbort = new AbortController()
   /** Replicas whose start failed here (uri|cid|round): never retried in the same round. */
@@ -144,7 +159,6 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   /** Starts and stops under way (uri|cid|round). They run beside the action queue so that a
    *  slow container start never delays a bid past its window. */
   private readonly inflight = new Map<string, InflightJob>()
-  private heartbeating?: Promise<void>
   /** Replicas (uri|cid|round) whose ending was published: nothing but another ending follows. */
   private readonly ended = new Set<string>()
   private readonly statusWrites = new Map<string, Promise<void>>()
@@ -172,6 +186,24 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.minBalance = opts.minBalance
     this.view = clusterView(this.store.linkage)
     this.sealingKeys = new SealingKeyring(opts.keyStore ?? new MemorySecretStore(), opts.did)
+    this.presence = new PresencePublisher({
+      intervalMs: this.config.heartbeatMs,
+      // Off the action queue: a bid never waits behind the container listing.
+      replicas: async () => this.vouchable(),
+      state: () => (this.paused || !this.lending ? 'paused' : 'lending'),
+      publish: async (record) => {
+        const written = await this.writer.put(NSID.presence, 'self', { ...record })
+        this.applyOwn(NSID.presence, 'self', written, record as unknown as Record<string, unknown>)
+      },
+      onError: (err) => this.fail('presence', err),
+      now: this.now,
+    })
+    this.writer = new BudgetedWriter(opts.writer, {
+      ...(opts.budget ? { budget: opts.budget } : {}),
+      now: this.now,
+      onState: (state) => this.emit('budget', state),
+      onError: (err) => this.fail('write', err),
+    })
     const reader = (this.reader = new RepoReader(opts.identity))
     this.sync = new RecordSync({
       identity: opts.identity,
@@ -196,6 +228,11 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
 
   get clusterReport(): ClusterReport {
     return this.report
+  }
+
+  /** Points spent, what waits, and until when the PDS refuses writes. */
+  get writeBudget(): BudgetState {
+    return this.writer.state
   }
 
   get isPaused(): boolean {
@@ -243,13 +280,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
         this.log.log('info', 'container', { ...e })
         this.enqueue(() => this.onContainerEvent(e.containerId, e.action, e.exitCode))
       }, this.watchAbort.signal)
-      this.heartbeatTimer = setInterval(() => {
-        // Off the action queue (stats are slow) so bids never wait behind a heartbeat.
-        if (this.heartbeating) return
-        this.heartbeating = this.heartbeat()
-          .catch((err: unknown) => this.fail('heartbeat', err as Error))
-          .finally(() => (this.heartbeating = undefined))
-      }, this.config.heartbeatMs)
+      this.presence.start()
+      this.scheduleHygiene()
     }
     this.log.log('info', 'started', {
       meshlet: this.opts.did,
@@ -271,7 +303,6 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.ready = false
     clearTimeout(this.wakeTimer)
     clearTimeout(this.retryTimer)
-    clearInterval(this.heartbeatTimer)
     this.watchAbort.abort()
     await this.sync.stop()
     if (opts.stopReplicas && this.opts.runtime) {
@@ -294,7 +325,10 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     }
     await this.queue
     await Promise.all([...this.inflight.values()].map((j) => j.done))
-    await this.heartbeating
+    clearTimeout(this.hygieneTimer)
+    await this.presence.stop()
+    await this.cleaning
+    this.writer.close()
     this.log.log('info', 'stopped', { meshlet: this.opts.did })
   }
 
@@ -421,7 +455,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     try {
       const linked = await publishMeshletKey(
         this.reader,
-        this.opts.writer,
+        this.writer,
         await this.sealingKeys.current(),
       )
       // Not linked yet: `meshlet link` writes the record; the next start adds the key.
@@ -469,7 +503,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       ...(this.minBalance !== undefined ? { minBalance: this.minBalance } : {}),
       createdAt: new Date(this.now()).toISOString(),
     }
-    const written = await this.opts.writer.put(NSID.membership, 'self', record)
+    const written = await this.writer.put(NSID.membership, 'self', record)
     // Seen at once, not when the firehose echoes it: a member removed here stops counting now.
     this.applyOwn(NSID.membership, 'self', written, record)
     if (this.synced) this.recomputeCluster()
@@ -781,6 +815,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       deleted: [...this.store.deletedWorkloads],
       bids: this.store.allBids(),
       statuses: this.store.allStatuses(),
+      presence: [...this.store.presence.values()],
       running: local,
       cluster: this.view,
       now,
@@ -801,6 +836,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   audit(now: number = this.now()): Audit {
     return new Audit({
       now,
+      presence: this.store.presence,
       workloads: [...this.store.workloads.values()],
       bids: this.store.allBids(),
       statuses: this.store.allStatuses(),
@@ -843,7 +879,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
           createdAt: new Date(this.now()).toISOString(),
         }
         const rkey = bidRkey(w.uri, action.round)
-        const written = await this.opts.writer.put(NSID.bid, rkey, record)
+        const written = await this.writer.put(NSID.bid, rkey, record)
         this.applyOwn(NSID.bid, rkey, written, record)
         this.log.log('info', 'bid', {
           workload: w.uri,
@@ -1007,30 +1043,87 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.scheduleTick()
   }
 
-  private async heartbeat(): Promise<void> {
-    const runtime = this.opts.runtime
-    if (!runtime || !this.running) return
-    for (const r of await runtime.list()) {
-      if (r.state !== 'running') continue
-      const w = this.store.workloads.get(r.workloadUri)
-      if (!w || w.cid !== r.cid) continue
-      // A replica whose last heartbeat is already older than lostAfter has been declared lost
-      // by every peer; refreshing it would rewrite that history. The next plan stops it.
-      const own = this.ownStatus(r.workloadUri, r.cid, r.round)
-      if (own && this.now() - Date.parse(own.record.updatedAt) > this.config.lostAfterMs) continue
-      const usage = await runtime.usage(r.containerId).catch(() => undefined)
-      // Checked after the slow stats call: a replica being stopped, or already reported ended,
-      // must not be reported running again.
-      const latest = this.ownStatus(r.workloadUri, r.cid, r.round)
-      if (this.inflight.has(replicaKey(r)) || (latest && ENDING_STATES.has(latest.record.state)))
-        continue
-      if (!this.running) return
-      await this.publishStatus(
-        r.workloadUri,
-        r.round,
-        this.replicaStatus(r, this.paused ? 'draining' : 'running', usage),
-      )
+  /** Clean-up runs every retention period (at most every 10 min, at least every second). */
+  private scheduleHygiene(): void {
+    if (!this.running) return
+    const retention = this.opts.retentionMs ?? DEFAULT_RETENTION_MS
+    this.hygieneTimer = setTimeout(
+      () => {
+        this.cleaning = this.cleanUp()
+          .catch((err: unknown) => this.fail('hygiene', err as Error))
+          .finally(() => {
+            this.cleaning = undefined
+            this.scheduleHygiene()
+          })
+      },
+      clampDelay(Math.max(1000, Math.min(retention, 10 * 60_000))),
+    )
+  }
+
+  /** Deletes our own records nobody needs any more (core/hygiene). Our repo is listed afresh:
+   *  the store forgets bids of deleted workloads, but the repo still holds them. */
+  private async cleanUp(): Promise<void> {
+    const did = this.opts.did
+    const [bidRecords, statusRecords] = await Promise.all([
+      this.reader.listAll(did, NSID.bid),
+      this.reader.listAll(did, NSID.workloadStatus),
+    ])
+    const bids: BidView[] = []
+    for (const r of bidRecords) {
+      const c = checkRecord(NSID.bid, r.value)
+      if (c.ok) bids.push({ uri: r.uri, cid: r.cid, meshlet: did, record: c.value })
     }
+    const statuses: StatusView[] = []
+    for (const r of statusRecords) {
+      const c = checkRecord(NSID.workloadStatus, r.value)
+      if (c.ok) statuses.push({ uri: r.uri, cid: r.cid, meshlet: did, record: c.value })
+    }
+    const doomed = garbage({
+      meshlet: did,
+      bids,
+      statuses,
+      workloads: this.store.workloads,
+      isGone: (uri) => !this.store.workloads.has(uri) && this.sync.isBackfilled(authorityOf(uri)),
+      bidsFor: (uri) => this.store.bidsFor(uri),
+      statusesFor: (uri) => this.store.statusesFor(uri),
+      cluster: this.view,
+      now: this.now(),
+      config: this.config,
+      retentionMs: this.opts.retentionMs ?? DEFAULT_RETENTION_MS,
+    })
+    for (const g of doomed) {
+      if (!this.running) return
+      await this.writer.delete(g.collection, g.rkey, 'hygiene')
+      this.store.apply({
+        event: 'delete',
+        source: 'own',
+        did,
+        collection: g.collection,
+        rkey: g.rkey,
+        uri: g.uri,
+      })
+    }
+    if (doomed.length > 0) this.log.log('info', 'hygiene', { deleted: doomed.length })
+  }
+
+  /** The running replicas every peer still counts alive here: what our presence vouches for. */
+  private async vouchable(): Promise<VouchedReplica[]> {
+    const runtime = this.opts.runtime
+    if (!runtime || !this.running) return []
+    const running = (await runtime.list()).filter(
+      (r) => r.state === 'running' && !this.inflight.has(replicaKey(r)),
+    )
+    return vouchFor({
+      meshlet: this.opts.did,
+      running,
+      workloads: this.store.workloads,
+      statusesFor: (uri) => this.store.statusesFor(uri),
+      bidsFor: (uri) => this.store.bidsFor(uri),
+      cluster: this.view,
+      presence: this.store.presence,
+      now: this.now(),
+      config: this.config,
+    })
   }
 
   /** The fields every status of a local replica carries; with resources and usage, peers can
@@ -1137,7 +1230,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       if (!ending && this.ended.has(key)) return
       const full = { ...record, updatedAt: new Date(this.now()).toISOString() }
       const rkey = bidRkey(workloadUri, round)
-      const written = await this.opts.writer.put(NSID.workloadStatus, rkey, full)
+      const written = await this.writer.put(NSID.workloadStatus, rkey, full)
       this.applyOwn(NSID.workloadStatus, rkey, written, full)
     })
     const settled = write.catch(() => undefined)
@@ -1150,7 +1243,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
 
   /** Our own write, seen at once: the next plan must not wait for the firehose to echo it. */
   private applyOwn(
-    collection: typeof NSID.bid | typeof NSID.workloadStatus | typeof NSID.membership,
+    collection:
+      typeof NSID.bid | typeof NSID.workloadStatus | typeof NSID.membership | typeof NSID.presence,
     rkey: string,
     written: { uri: string; cid: string },
     record: Record<string, unknown>,

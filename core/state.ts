@@ -8,10 +8,11 @@ import {
   type MembershipRecord,
   type MeshletOwnerRecord,
   type MeshletRecord,
+  type PresenceRecord,
   type WorkloadRecord,
   type WorkloadStatusRecord,
 } from './lexicon/index.js'
-import type { BidView, StatusView, WorkloadView } from './scheduling/types.js'
+import type { BidView, PresenceView, StatusView, WorkloadView } from './scheduling/types.js'
 import type { RecordEvent } from './sync/index.js'
 
 export type { BidView, StatusView, WorkloadView }
@@ -27,6 +28,8 @@ export class RecordStore {
   readonly policies = new Map<string, MembershipRecord>()
   private readonly bids = new Map<string, BidView>()
   private readonly statuses = new Map<string, StatusView>()
+  /** Each meshlet's presence (liveness), by meshlet DID. */
+  readonly presence = new Map<string, PresenceView>()
   // The same records by the workload they name, so a workload's bids and statuses are a lookup,
   // not a scan of every record seen (the scan made planning quadratic in the number of bids).
   private readonly bidsByWorkload = new Index<BidView>()
@@ -46,6 +49,17 @@ export class RecordStore {
         this.linkage.setOwnerMeshlet(did, rkey, put)
         return { change: 'linkage' }
       }
+      case NSID.presence:
+        if (rkey !== 'self') return { change: 'none', refused: 'presence key is not self' }
+        if (put) {
+          this.presence.set(did, {
+            uri,
+            cid: evt.cid,
+            meshlet: did,
+            record: evt.record as PresenceRecord,
+          })
+        } else this.presence.delete(did)
+        return { change: 'status' }
       case NSID.meshletOwner:
         if (rkey !== 'self') return { change: 'none', refused: 'meshletOwner key is not self' }
         this.linkage.setMeshletOwner(

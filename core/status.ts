@@ -19,9 +19,11 @@ import {
   DEFAULT_CONFIG,
   ENDING_STATES,
   describeReason,
+  presenceTime,
   select,
   type BidInvalidReason,
   type BidView,
+  type PresenceView,
   type NoBidReason,
   type RoundInfo,
   type SchedulingConfig,
@@ -57,6 +59,8 @@ export interface StatusReport {
     exitCode?: number
     message?: string
     updatedAt: string
+    /** When the host's presence last listed this replica (NaN: it does not). */
+    seenAt?: number
   }[]
   /** One sentence: the state in brief. */
   headline: string
@@ -144,8 +148,14 @@ export async function workloadStatusReport(
   const allStatuses: StatusView[] = []
   const workloads: WorkloadView[] = [workload]
   const owners = [...new Set([owner, ...meshlets.flatMap((m) => linkage.verifiedOwner(m) ?? [])])]
+  const presence = new Map<string, PresenceView>()
   await Promise.all([
     ...meshlets.map(async (m) => {
+      // Liveness: a replica is running while its host's presence lists it (statuses change on
+      // transitions only).
+      const p = await reader.get(m, NSID.presence, 'self').catch(() => undefined)
+      const cp = p && checkRecord(NSID.presence, p.value)
+      if (p && cp?.ok) presence.set(m, { uri: p.uri, cid: p.cid, meshlet: m, record: cp.value })
       for (const r of await reader.listAll(m, NSID.bid).catch(() => [])) {
         const c = checkRecord(NSID.bid, r.value)
         if (c.ok) allBids.push({ uri: r.uri, cid: r.cid, meshlet: m, record: c.value })
@@ -174,6 +184,7 @@ export async function workloadStatusReport(
     statuses: allStatuses,
     cluster,
     config,
+    presence,
   })
   const info = audit.history(workload, now).current
   const selection = select(workload, info, bids, cluster, audit.expected)
@@ -228,6 +239,7 @@ export async function workloadStatusReport(
         ...(s.record.exitCode !== undefined ? { exitCode: s.record.exitCode } : {}),
         ...(s.record.message ? { message: s.record.message } : {}),
         updatedAt: s.record.updatedAt,
+        seenAt: presenceTime(presence, s.meshlet, workload, s.record.round),
       }))
       .sort((a, b) => (a.meshlet < b.meshlet ? -1 : a.meshlet > b.meshlet ? 1 : a.round - b.round)),
     headline: '',
@@ -263,15 +275,19 @@ export interface HeadlineFacts {
   noBid: NoBidReason[]
 }
 
-/** Replicas reported running whose last heartbeat is within lostAfter. */
+/** Replicas reported running whose status, or their host's presence that lists them
+ *  (`seenAt`), is within lostAfter. */
 export function freshRunning(
-  statuses: { state: string; updatedAt: string }[],
+  statuses: { state: string; updatedAt: string; seenAt?: number }[],
   now: number,
   config: SchedulingConfig,
 ): number {
-  return statuses.filter(
-    (s) => s.state === 'running' && now - Date.parse(s.updatedAt) <= config.lostAfterMs,
-  ).length
+  return statuses.filter((s) => {
+    const updated = Date.parse(s.updatedAt)
+    const fresh =
+      s.seenAt === undefined || Number.isNaN(s.seenAt) ? updated : Math.max(updated, s.seenAt)
+    return s.state === 'running' && now - fresh <= config.lostAfterMs
+  }).length
 }
 
 /** The replicas' final states, when there are some and all have ended. */

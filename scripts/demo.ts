@@ -2,10 +2,11 @@
 // three members (alice, bob, carol) each with a meshlet account, links them, starts three
 // `meshlet run` daemons as processes, submits a workload with two replicas and shows which
 // meshlets won and that their containers run. alice's daemon also serves the dashboard (the
-// renderer, in any browser) and prints its address. Ctrl-C stops everything and removes the
-// containers.
+// renderer, in any browser) and prints its address. Ctrl-C, a closed terminal (SIGHUP) or a
+// closed output pipe stops everything and removes the containers; a demo killed outright is
+// cleaned up by the next one.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -38,6 +39,9 @@ async function main(): Promise<void> {
     )
   }
 
+  const left = await removeLeftovers(docker)
+  if (left > 0) say(`removed ${left} container(s) an earlier demo left behind`)
+
   say('starting a local PLC directory and PDS')
   const net = await startNetwork()
   const dataDir = await mkdtemp(join(tmpdir(), 'meshlet-demo-'))
@@ -61,11 +65,21 @@ async function main(): Promise<void> {
       for (const c of containers) await docker.getContainer(c.Id).remove({ force: true })
       await net.close()
       await rm(dataDir, { recursive: true, force: true })
+      await rm(LEFTOVERS, { force: true })
       say(`done: ${containers.length} container(s) removed`)
     })())
   cleanupOnError = cleanup
-  process.once('SIGINT', () => void cleanup().then(() => process.exit(0)))
-  process.once('SIGTERM', () => void cleanup().then(() => process.exit(0)))
+  const stop = () => void cleanup().then(() => process.exit(0))
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+  // The terminal closed, or whatever read our output went away (`npm run demo | head`): clean
+  // up too, or the guests run on with nobody to stop them.
+  process.once('SIGHUP', stop)
+  for (const out of [process.stdout, process.stderr]) {
+    out.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') stop()
+    })
+  }
 
   const identity = localIdentity(net)
   const account = (handle: string) => createLocalAccount(net, handle)
@@ -76,6 +90,8 @@ async function main(): Promise<void> {
     const meshlet = await account(`${name}-mesh.test`)
     members.push({ name, owner, meshlet })
     meshletDids.push(meshlet.did)
+    // Kept until the cleanup ends, so a demo killed without one is cleaned up by the next.
+    await writeFile(LEFTOVERS, JSON.stringify(meshletDids))
     say(`${name} is ${owner.did}; their meshlet is ${meshlet.did}`)
   }
   const network = ['--plc', net.plc.url, '--handle-resolver', net.pds.url]
@@ -216,6 +232,29 @@ async function main(): Promise<void> {
   }
   say('the commune keeps running; press Ctrl-C to stop everything')
   if (process.env.MESHLET_DEMO_EXIT) await cleanup()
+}
+
+/** The meshlets of a demo that has not cleaned up yet (one file per machine user). */
+const LEFTOVERS = join(tmpdir(), 'commune-meshlet-demo-meshlets.json')
+
+/** Removes the containers of meshlets an earlier demo named and never cleaned up after. */
+async function removeLeftovers(docker: Docker): Promise<number> {
+  let dids: unknown
+  try {
+    dids = JSON.parse(await readFile(LEFTOVERS, 'utf8'))
+  } catch {
+    return 0
+  }
+  if (!Array.isArray(dids)) return 0
+  const list = await docker.listContainers({ all: true, filters: { label: [LABEL_MESHLET] } })
+  let removed = 0
+  for (const c of list) {
+    if (!dids.includes(c.Labels[LABEL_MESHLET])) continue
+    await docker.getContainer(c.Id).remove({ force: true })
+    removed++
+  }
+  await rm(LEFTOVERS, { force: true })
+  return removed
 }
 
 function brief(line: string): string {

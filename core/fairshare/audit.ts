@@ -13,6 +13,7 @@ import {
   versionOpensAt,
   type BidAudit,
   type BidView,
+  type PresenceIndex,
   type ClusterView,
   type RoundHistory,
   type RoundInfo,
@@ -44,6 +45,8 @@ export interface AuditInput {
   cluster: ClusterView
   config?: SchedulingConfig
   halfLifeMs?: number
+  /** The hosts' presence (liveness of the replicas they list), as the rounds use it. */
+  presence?: PresenceIndex
   /** The latest moment asked about (the plan's `now`): rounds are replayed up to it. */
   now: number
 }
@@ -145,6 +148,7 @@ export class Audit {
       },
       now,
       this.config,
+      this.input.presence,
     )
   }
 
@@ -209,6 +213,7 @@ export class Audit {
       { bids, cluster: this.input.cluster },
       this.horizon,
       this.config,
+      this.input.presence,
     )
     const latest = new Map<string, StatusView>()
     for (const s of statuses) {

@@ -10,6 +10,7 @@ export type WorkloadStatusRecord = commune.scheduler.workloadStatus.Main
 export type MembershipRecord = commune.scheduler.membership.Main
 export type MeshletRecord = commune.scheduler.meshlet.Main
 export type MeshletOwnerRecord = commune.scheduler.meshletOwner.Main
+export type PresenceRecord = commune.scheduler.presence.Main
 export type Resources = commune.scheduler.defs.Resources
 export type SealingKeyRecord = commune.scheduler.sealingKey.Main
 export type WorkloadSecretsRecord = commune.scheduler.workloadSecrets.Main
@@ -24,6 +25,7 @@ export const NSID = {
   workloadStatus: commune.scheduler.workloadStatus.$nsid,
   sealingKey: commune.scheduler.sealingKey.$nsid,
   workloadSecrets: commune.scheduler.workloadSecrets.$nsid,
+  presence: commune.scheduler.presence.$nsid,
 } as const
 
 export type Collection = (typeof NSID)[keyof typeof NSID]
@@ -40,6 +42,7 @@ const schemas = {
   [NSID.workloadStatus]: commune.scheduler.workloadStatus.main,
   [NSID.sealingKey]: commune.scheduler.sealingKey.main,
   [NSID.workloadSecrets]: commune.scheduler.workloadSecrets.main,
+  [NSID.presence]: commune.scheduler.presence.main,
 } as const
 
 export interface RecordTypes {
@@ -51,6 +54,7 @@ export interface RecordTypes {
   [NSID.workloadStatus]: WorkloadStatusRecord
   [NSID.sealingKey]: SealingKeyRecord
   [NSID.workloadSecrets]: WorkloadSecretsRecord
+  [NSID.presence]: PresenceRecord
 }
 
 /** Largest record we accept, in bytes of its JSON form. A PDS caps records near 1 MiB; ours are

@@ -48,7 +48,7 @@ type LoopbackRedirect = `http://127.0.0.1:${number}${typeof OAUTH_CALLBACK_PATH}
 
 const ROLE_COLLECTIONS: Record<Role, readonly Collection[]> = {
   owner: [NSID.workload, NSID.meshlet],
-  meshlet: [NSID.meshletOwner, NSID.membership, NSID.bid, NSID.workloadStatus],
+  meshlet: [NSID.meshletOwner, NSID.membership, NSID.bid, NSID.workloadStatus, NSID.presence],
 }
 
 /** The narrowest scope a role needs: create, update and delete in its own collections only. */

@@ -45,6 +45,9 @@ export async function passwordSession(
  * differ only in how the agent authenticates its requests, so the record calls live here once.
  */
 export class AgentWriter<A extends Agent = Agent> implements RepoWriter {
+  /** Sees the headers of every answer (the budgeted writer reads `ratelimit-*` from them). */
+  observer?: (headers: Record<string, string | undefined>) => void
+
   constructor(
     readonly agent: A,
     readonly did: string,
@@ -63,8 +66,10 @@ export class AgentWriter<A extends Agent = Agent> implements RepoWriter {
         rkey,
         record: { $type: collection, ...record },
       })
+      this.observer?.(res.headers)
       return { uri: res.data.uri, cid: res.data.cid }
     } catch (err) {
+      this.observeError(err)
       throw this.writeError(`putRecord ${collection}/${rkey} as ${this.did} failed`, err)
     }
   }
@@ -76,16 +81,24 @@ export class AgentWriter<A extends Agent = Agent> implements RepoWriter {
         collection,
         record: { $type: collection, ...record },
       })
+      this.observer?.(res.headers)
       return { uri: res.data.uri, cid: res.data.cid }
     } catch (err) {
+      this.observeError(err)
       throw this.writeError(`createRecord ${collection} as ${this.did} failed`, err)
     }
   }
 
   async delete(collection: string, rkey: string): Promise<void> {
     try {
-      await this.agent.com.atproto.repo.deleteRecord({ repo: this.did, collection, rkey })
+      const res = await this.agent.com.atproto.repo.deleteRecord({
+        repo: this.did,
+        collection,
+        rkey,
+      })
+      this.observer?.(res.headers)
     } catch (err) {
+      this.observeError(err)
       throw this.writeError(`deleteRecord ${collection}/${rkey} as ${this.did} failed`, err)
     }
   }
@@ -97,6 +110,11 @@ export class AgentWriter<A extends Agent = Agent> implements RepoWriter {
     } catch (err) {
       throw this.writeError(`uploadBlob as ${this.did} failed`, err)
     }
+  }
+
+  private observeError(err: unknown): void {
+    const headers = (err as { headers?: Record<string, string> } | undefined)?.headers
+    if (headers && typeof headers === 'object') this.observer?.(headers)
   }
 
   /** The error a failed write throws. Subclasses add what they know about why (an OAuth session

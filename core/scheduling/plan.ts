@@ -106,6 +106,7 @@ export function plan(input: PlanInput): Plan {
     else list.push(replica)
   }
 
+  const presence = new Map((input.presence ?? []).map((p) => [p.meshlet, p]))
   const workloads = latestVersions(input.workloads, deleted)
   const known = new Set(workloads.map((w) => w.uri))
   for (const replica of input.running) {
@@ -132,6 +133,7 @@ export function plan(input: PlanInput): Plan {
         },
         now,
         config,
+        presence,
       ),
     }))
     .sort(

@@ -4,6 +4,8 @@
 import { select } from './select.js'
 import type {
   BidView,
+  PresenceIndex,
+  PresenceView,
   RoundBids,
   RoundInfo,
   SchedulingConfig,
@@ -142,6 +144,8 @@ export function fateOf(
   policy: { mode: string },
   now: number,
   config: SchedulingConfig,
+  /** When the host's presence last vouched for this replica (NaN: it does not). */
+  seenAt: number = Number.NaN,
 ): Fate {
   if (status === undefined) {
     const deadline = decideAt + config.lostAfterMs
@@ -166,13 +170,38 @@ export function fateOf(
     case 'yielded':
       return { kind: 'lost', cause: state, at }
     default: {
-      // starting, running, and states from newer peers we do not know: a heartbeat.
-      const until = at + config.lostAfterMs
+      // starting, running, and states from newer peers we do not know: alive while the status
+      // or the host's presence that lists the replica is fresh.
+      const fresh = Number.isNaN(seenAt) ? at : Math.max(at, seenAt)
+      const until = fresh + config.lostAfterMs
       return until <= now
         ? { kind: 'lost', cause: 'heartbeat', at: until }
         : { kind: 'alive', until }
     }
   }
+}
+
+const listedCache = new WeakMap<PresenceView, Set<string>>()
+
+/** When `meshlet`'s presence last listed the replica of (workload version, round); NaN when its
+ *  presence does not list it. */
+export function presenceTime(
+  presence: PresenceIndex | undefined,
+  meshlet: string,
+  workload: WorkloadView,
+  round: number,
+): number {
+  const view = presence?.get(meshlet)
+  if (view === undefined) return Number.NaN
+  let listed = listedCache.get(view)
+  if (listed === undefined) {
+    listed = new Set(
+      view.record.replicas.map((r) => `${r.workload.uri} ${r.workload.cid} ${r.round}`),
+    )
+    listedCache.set(view, listed)
+  }
+  if (!listed.has(`${workload.uri} ${workload.cid} ${round}`)) return Number.NaN
+  return timeOf(view.record.updatedAt)
 }
 
 /** When the slot of a placement may be handed to a new round; Infinity when never. */
@@ -199,6 +228,7 @@ export function roundHistory(
   bids: RoundBids | undefined,
   now: number,
   config: SchedulingConfig = DEFAULT_CONFIG,
+  presence?: PresenceIndex,
 ): RoundHistory {
   const record = workload.record
   const policy = restartPolicyOf(workload)
@@ -293,7 +323,8 @@ export function roundHistory(
     }
     for (const meshlet of winners) {
       const status = latest.get(`${round} ${meshlet}`)
-      const fate = fateOf(decideAt, status, policy, now, config)
+      const seenAt = presenceTime(presence, meshlet, workload, round)
+      const fate = fateOf(decideAt, status, policy, now, config, seenAt)
       const placement: Placement = { meshlet, round, decideAt, fate, ...(status ? { status } : {}) }
       placements.push(placement)
       holding.push(placement)
@@ -399,6 +430,7 @@ export function roundOf(
   bids: RoundBids | undefined,
   now: number,
   config: SchedulingConfig = DEFAULT_CONFIG,
+  presence?: PresenceIndex,
 ): RoundInfo {
-  return roundHistory(workload, statuses, bids, now, config).current
+  return roundHistory(workload, statuses, bids, now, config, presence).current
 }

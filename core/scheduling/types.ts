@@ -2,6 +2,7 @@
 // decision can be replayed from the records that produced it.
 import type {
   BidRecord,
+  PresenceRecord,
   Resources,
   WorkloadRecord,
   WorkloadStatusRecord,
@@ -32,6 +33,17 @@ export interface StatusView {
   record: WorkloadStatusRecord
 }
 
+export interface PresenceView {
+  uri: string
+  cid: string
+  /** DID of the meshlet whose liveness this is (the authority of `uri`). */
+  meshlet: string
+  record: PresenceRecord
+}
+
+/** The latest presence of each meshlet, by meshlet DID. */
+export type PresenceIndex = ReadonlyMap<string, PresenceView>
+
 /** What the identity layer knows: verified two-way linkage and mutuality. */
 export interface ClusterView {
   /** The verified owner (both linkage records agree), else undefined. */
@@ -59,9 +71,9 @@ export interface SchedulingConfig {
   defaultBidWindowMs: number
   /** Added after the window closes before deciding, to cover firehose delay. */
   graceMs: number
-  /** A heartbeat older than this means the replica is lost. */
+  /** A replica whose host's presence (or own status) is older than this is lost. */
   lostAfterMs: number
-  /** How often a running replica rewrites its status. */
+  /** How often a meshlet running replicas rewrites its presence. */
   heartbeatMs: number
   /** A round that placed fewer replicas than it had slots reopens this long after decideAt;
    *  doubled for each further short round that had bids, up to maxRetryMs. */
@@ -72,8 +84,11 @@ export interface SchedulingConfig {
 export const DEFAULT_CONFIG: SchedulingConfig = Object.freeze({
   defaultBidWindowMs: 5_000,
   graceMs: 2_000,
-  lostAfterMs: 90_000,
-  heartbeatMs: 30_000,
+  // Presence every 20 s costs 8,640 points a day whatever the number of replicas; lost after
+  // 32 s leaves 12 s for a late write and puts a killed host's replica elsewhere within ~41 s
+  // (32 + window 5 + grace 2 + start). The arithmetic is in docs/write-budget.md.
+  lostAfterMs: 32_000,
+  heartbeatMs: 20_000,
   retryMs: 1_000,
   maxRetryMs: 60_000,
 })
@@ -194,6 +209,8 @@ export interface PlanInput {
   deleted: string[]
   bids: BidView[]
   statuses: StatusView[]
+  /** The latest presence of each meshlet (liveness of the replicas it lists). */
+  presence?: PresenceView[]
   /** This meshlet's local containers. */
   running: LocalReplica[]
   cluster: ClusterView

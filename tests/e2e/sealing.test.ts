@@ -235,6 +235,10 @@ describe('secrets in, results out', () => {
     )
     const mine = results.find((r) => r.meshlet === carol.meshlet.did && r.ok)
     expect(mine?.ok && mine.summary.output).toContain(`token-sha256=${HASH}`)
+    // The app's Logs view: carol serves no API (behind NAT), so the sealed result answers.
+    const view = await aliceApp.call('workloads.logs', { uri: second, meshlet: carol.meshlet.did })
+    const texts = view.hosts.flatMap((h) => h.replicas.flatMap((r) => r.lines.map((l) => l.text)))
+    expect(texts).toContain(`token-sha256=${HASH}`)
   })
 
   it('after a key rotation, what was sealed to the old key cannot be opened', async () => {

@@ -42,6 +42,10 @@ function lendDescription(state: DashboardState, lending: boolean): string {
   return 'This machine bids on the commune’s workloads and runs the ones it wins.'
 }
 
+function clockTime(iso: string): string {
+  return new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
+}
+
 function LendCard({ state }: { state: DashboardState }) {
   const client = useApi()
   const lending = useConfirmed(state.settings.lending, (v: boolean) =>
@@ -59,6 +63,12 @@ function LendCard({ state }: { state: DashboardState }) {
         testId="lend-switch"
       />
       <ErrorText error={lending.error} />
+      {state.rateLimitedUntil !== undefined && (
+        <p className="muted" role="status" data-testid="rate-limited">
+          Rate limited until {clockTime(state.rateLimitedUntil)}: your PDS refuses more writes for
+          now. They wait and go out then, endings first; nothing is lost.
+        </p>
+      )}
     </section>
   )
 }

@@ -34,7 +34,7 @@ describe('scopeFor', () => {
     expect(scopeFor('owner')).toBe(`atproto repo:${NSID.workload} repo:${NSID.meshlet}`)
     expect(scopeFor('meshlet')).toBe(
       `atproto repo:${NSID.meshletOwner} repo:${NSID.membership} repo:${NSID.bid} ` +
-        `repo:${NSID.workloadStatus}`,
+        `repo:${NSID.workloadStatus} repo:${NSID.presence}`,
     )
     const granted = (['owner', 'meshlet'] as const).flatMap((role) =>
       scopeFor(role)

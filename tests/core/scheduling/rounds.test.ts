@@ -6,6 +6,7 @@ import {
   roundHistory,
   roundOf,
   type BidView,
+  type PresenceView,
   type StatusView,
   type WorkloadView,
 } from '../../../core/scheduling/index.js'
@@ -22,14 +23,17 @@ import {
   workload,
 } from './_util.js'
 
-const LOST = DEFAULT_CONFIG.lostAfterMs
+// The rules, with a lostAfter long enough that the times below read easily; the defaults'
+// own arithmetic is in docs/write-budget.md.
+const CONFIG = { ...DEFAULT_CONFIG, lostAfterMs: 90_000 }
+const LOST = CONFIG.lostAfterMs
 const DECIDE0 = T0 + 7 * SEC
 const RETRY = DEFAULT_CONFIG.retryMs
 /** One empty round: window + grace + the first retry delay. */
 const PERIOD = 7 * SEC + RETRY
 
 function at(w: WorkloadView, statuses: StatusView[], bids: BidView[], now: number) {
-  return roundOf(w, statuses, { bids, cluster: cluster() }, now, DEFAULT_CONFIG)
+  return roundOf(w, statuses, { bids, cluster: cluster() }, now, CONFIG)
 }
 
 describe('round 0', () => {
@@ -147,6 +151,66 @@ describe('lost replicas open the next round', () => {
   })
 })
 
+describe('presence', () => {
+  const w = workload()
+  const won = [bid(BOB_M, w)]
+  const running = status(BOB_M, w, { updatedAt: DECIDE0 + SEC })
+  const presenceOf = (meshlet: string, round: number, updatedAt: number, cid = w.cid) =>
+    new Map<string, PresenceView>([
+      [
+        meshlet,
+        {
+          uri: `at://${meshlet}/commune.scheduler.presence/self`,
+          cid: 'bafypresence',
+          meshlet,
+          record: {
+            $type: 'commune.scheduler.presence' as const,
+            state: 'lending',
+            replicas: [{ workload: { uri: w.uri, cid }, round }],
+            seq: 7,
+            updatedAt: new Date(updatedAt).toISOString(),
+          },
+        } as unknown as PresenceView,
+      ],
+    ])
+  const now = DECIDE0 + SEC + LOST + 30 * SEC
+
+  it('keeps a replica alive while its host’s presence lists it, without status rewrites', () => {
+    const presence = presenceOf(BOB_M, 0, now - 10 * SEC)
+    const h = roundHistory(w, [running], { bids: won, cluster: cluster() }, now, CONFIG, presence)
+    expect(h.current.round).toBe(0)
+    expect(h.placements[0]!.fate).toEqual({ kind: 'alive', until: now - 10 * SEC + LOST })
+  })
+
+  it('judges it lost lostAfter after the last presence that listed it', () => {
+    const seen = now - LOST
+    const h = roundHistory(
+      w,
+      [running],
+      { bids: won, cluster: cluster() },
+      now,
+      CONFIG,
+      presenceOf(BOB_M, 0, seen),
+    )
+    expect(h.current).toMatchObject({ round: 1, opensAt: now })
+  })
+
+  it('ignores a presence that lists another round, another version or is another meshlet’s', () => {
+    for (const presence of [
+      presenceOf(BOB_M, 1, now),
+      presenceOf(BOB_M, 0, now, 'bafyother'),
+      presenceOf(CAROL_M, 0, now),
+    ]) {
+      const h = roundHistory(w, [running], { bids: won, cluster: cluster() }, now, CONFIG, presence)
+      expect(h.placements[0]!.fate).toEqual({
+        kind: 'lost',
+        cause: 'heartbeat',
+        at: DECIDE0 + SEC + LOST,
+      })
+    }
+  })
+})
+
 describe('restart policy', () => {
   const failedAt = T0 + 20 * SEC
 
@@ -255,7 +319,13 @@ describe('rounds nobody filled', () => {
     const opensAt = T0 + k * PERIOD
     const late = bid(CAROL_M, w, { round: k, createdAt: opensAt + SEC })
     const beat = status(CAROL_M, w, { round: k, updatedAt: opensAt + 60 * SEC })
-    const h = roundHistory(w, [beat], { bids: [late], cluster: cluster() }, opensAt + 100 * SEC)
+    const h = roundHistory(
+      w,
+      [beat],
+      { bids: [late], cluster: cluster() },
+      opensAt + 100 * SEC,
+      CONFIG,
+    )
     expect(h.current).toMatchObject({ round: k, opensAt, slots: 1 })
     expect(h.winners).toEqual([CAROL_M])
     // Filled: the next round waits for the heartbeat to go stale.
@@ -300,7 +370,7 @@ describe('without bids', () => {
   it('statuses stand in for winners', () => {
     const w = workload({ restartPolicy: { mode: 'on-failure' } })
     const failed = status(BOB_M, w, { state: 'failed', updatedAt: T0 + 20 * SEC })
-    expect(roundOf(w, [failed], undefined, T0 + 25 * SEC)).toMatchObject({
+    expect(roundOf(w, [failed], undefined, T0 + 25 * SEC, CONFIG)).toMatchObject({
       round: 1,
       excluded: [BOB_M],
     })

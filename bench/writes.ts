@@ -1,0 +1,107 @@
+// `npm run bench` (part): write points per day of one meshlet running 1, 10 and 50 replicas,
+// against the account's daily budget (bsky.social: 35,000 points). The real presence loop and
+// the real budgeted writer run on a clock sped up 1000× (the 20 s interval takes 20 ms) over a
+// writer that counts; the baseline, measured the same way in the same process, is the old
+// scheme: every running replica rewrote its status every 30 s.
+import { DEFAULT_CONFIG } from '../core/scheduling/index.js'
+import { PresencePublisher, type VouchedReplica } from '../core/presence/index.js'
+import { BudgetedWriter, DEFAULT_BUDGET } from '../core/repo/budget.js'
+import type { RepoWriter } from '../core/repo/writer.js'
+
+const SPEED = 1000
+const RUN_MS = Number(process.env.BENCH_WRITES_MS ?? 3000)
+const DAY_MS = 86_400_000
+const OLD_HEARTBEAT_MS = 30_000
+// Per placement over its life: bid, starting, running, ending (puts), then clean-up deletes the
+// bid and the status after the retention period.
+const PLACEMENT_POINTS = 4 * DEFAULT_BUDGET.costs.update + 2 * DEFAULT_BUDGET.costs.delete
+
+// The clock is sped up but the writer's hour and day are real ones: measure demand, unthrottled.
+const UNLIMITED = { budget: { hourPoints: 1e12, dayPoints: 1e12 } }
+
+function countingWriter(): RepoWriter & { writes: number } {
+  const w = {
+    did: 'did:plc:bench',
+    writes: 0,
+    put: async () => {
+      w.writes++
+      return { uri: 'at://did:plc:bench/x/y', cid: 'bafy' }
+    },
+    create: async () => {
+      w.writes++
+      return { uri: 'at://did:plc:bench/x/y', cid: 'bafy' }
+    },
+    delete: async () => {
+      w.writes++
+    },
+  }
+  return w
+}
+
+const replicasOf = (n: number): VouchedReplica[] =>
+  Array.from({ length: n }, (_, i) => ({
+    workload: { uri: `at://did:plc:owner/commune.scheduler.workload/w${i}`, cid: 'bafy' },
+    round: 0,
+  }))
+
+async function presenceScheme(n: number) {
+  const inner = countingWriter()
+  const writer = new BudgetedWriter(inner, UNLIMITED)
+  const start = Date.now()
+  const publisher = new PresencePublisher({
+    intervalMs: DEFAULT_CONFIG.heartbeatMs / SPEED,
+    replicas: async () => replicasOf(n),
+    state: () => 'lending',
+    publish: async (r) => void (await writer.put('commune.scheduler.presence', 'self', { ...r })),
+    onError: (e) => console.error(e),
+  })
+  publisher.start()
+  await new Promise((r) => setTimeout(r, RUN_MS))
+  await publisher.stop()
+  const simulated = (Date.now() - start) * SPEED
+  writer.close()
+  return { writes: writer.state.writes.heartbeat, points: writer.state.points.heartbeat, simulated }
+}
+
+async function oldScheme(n: number) {
+  const inner = countingWriter()
+  const writer = new BudgetedWriter(inner, UNLIMITED)
+  const start = Date.now()
+  const timer = setInterval(() => {
+    for (let i = 0; i < n; i++) {
+      writer
+        .put('commune.scheduler.workloadStatus', `s${i}`, { state: 'running' })
+        .catch(() => undefined)
+    }
+  }, OLD_HEARTBEAT_MS / SPEED)
+  await new Promise((r) => setTimeout(r, RUN_MS))
+  clearInterval(timer)
+  const simulated = (Date.now() - start) * SPEED
+  writer.close()
+  return { writes: writer.state.writes.control, points: writer.state.points.control, simulated }
+}
+
+const perDay = (x: number, simulated: number) => (x * DAY_MS) / simulated
+const pct = (points: number) => `${((100 * points) / DEFAULT_BUDGET.dayPoints).toFixed(1)} %`
+
+async function main(): Promise<void> {
+  console.log(
+    `\nWrite budget: points per day of one meshlet (budget ${DEFAULT_BUDGET.dayPoints}/day; presence every ${DEFAULT_CONFIG.heartbeatMs / 1000} s, lostAfter ${DEFAULT_CONFIG.lostAfterMs / 1000} s)`,
+  )
+  console.log(
+    'replicas | presence writes/day | presence pts/day | + one placement each/day | share of budget | old scheme pts/day (share) | ratio',
+  )
+  for (const n of [1, 10, 20, 50]) {
+    const now = await presenceScheme(n)
+    const old = await oldScheme(n)
+    const writes = perDay(now.writes, now.simulated)
+    const points = perDay(now.points, now.simulated)
+    const total = points + n * PLACEMENT_POINTS
+    const oldPoints = perDay(old.points, old.simulated)
+    console.log(
+      `${String(n).padStart(8)} | ${writes.toFixed(0).padStart(19)} | ${points.toFixed(0).padStart(16)} | ${total.toFixed(0).padStart(24)} | ${pct(total).padStart(15)} | ${`${oldPoints.toFixed(0)} (${pct(oldPoints)})`.padStart(26)} | ${(oldPoints / total).toFixed(2)}`,
+    )
+  }
+}
+
+await main()

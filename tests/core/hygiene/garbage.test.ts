@@ -1,0 +1,69 @@
+// What a meshlet may delete of its own records: only what no round history needs any more.
+import { describe, expect, it } from 'vitest'
+import { garbage, type GarbageInput } from '../../../core/hygiene/index.js'
+import { DEFAULT_CONFIG, type WorkloadView } from '../../../core/scheduling/index.js'
+import { BOB_M, CAROL_M, SEC, T0, bid, cluster, status, workload } from '../scheduling/_util.js'
+
+const RETAIN = 60 * SEC
+const w = workload({ replicas: 1 })
+const late = T0 + 3600 * SEC
+
+function input(over: Partial<GarbageInput>): GarbageInput {
+  const bids = over.bids ?? []
+  const statuses = over.statuses ?? []
+  return {
+    meshlet: BOB_M,
+    bids,
+    statuses,
+    workloads: new Map<string, WorkloadView>([[w.uri, w]]),
+    isGone: () => true,
+    bidsFor: () => bids,
+    statusesFor: () => statuses,
+    cluster: cluster(),
+    now: late,
+    config: DEFAULT_CONFIG,
+    retentionMs: RETAIN,
+    ...over,
+  }
+}
+
+describe('garbage', () => {
+  it('keeps the winning bid and the status of a placement of the current version', () => {
+    const won = bid(BOB_M, w)
+    const done = status(BOB_M, w, { state: 'exited', exitCode: 0, updatedAt: T0 + 10 * SEC })
+    expect(garbage(input({ bids: [won], statuses: [done] }))).toEqual([])
+  })
+
+  it('deletes a losing bid of a decided round after the retention period', () => {
+    const mine = bid(BOB_M, w, { priority: 1 })
+    const better = bid(CAROL_M, w, { priority: 9 })
+    const i = input({ bids: [mine, better], bidsFor: () => [mine, better] })
+    expect(garbage(i)).toEqual([
+      {
+        collection: mine.uri.split('/')[3],
+        rkey: mine.uri.split('/').pop(),
+        uri: mine.uri,
+        why: 'bid-lost',
+      },
+    ])
+    expect(garbage({ ...i, now: T0 + 30 * SEC })).toEqual([])
+  })
+
+  it('deletes everything of a gone workload and of a replaced version, once old enough', () => {
+    const b = bid(BOB_M, w)
+    const s = status(BOB_M, w, { state: 'stopped', updatedAt: T0 + 10 * SEC })
+    const gone = input({ bids: [b], statuses: [s], workloads: new Map() })
+    expect(garbage(gone).map((g) => g.why)).toEqual(['workload-gone', 'workload-gone'])
+    expect(garbage({ ...gone, now: T0 + 20 * SEC })).toEqual([])
+    // Unknown rather than gone (its owner's repo not read yet): kept.
+    expect(garbage({ ...gone, isGone: () => false })).toEqual([])
+    const v2 = { ...w, cid: 'bafyworkloadv2' }
+    const replaced = input({ bids: [b], statuses: [s], workloads: new Map([[w.uri, v2]]) })
+    expect(garbage(replaced).map((g) => g.why)).toEqual(['version-replaced', 'version-replaced'])
+  })
+
+  it('never names another meshlet’s records', () => {
+    const theirs = bid(CAROL_M, w)
+    expect(garbage(input({ bids: [theirs], workloads: new Map() }))).toEqual([])
+  })
+})

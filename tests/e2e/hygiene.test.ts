@@ -1,0 +1,113 @@
+// Repos stay small: after many workloads ran and were deleted, each meshlet's repo holds no bid
+// and no status of them once the retention period has passed (a short one here). Real PDS,
+// real Docker.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { NSID } from '../../core/lexicon/index.js'
+import type { Meshlet } from '../../core/meshlet.js'
+import { TEST_IMAGE } from '../infra.js'
+import {
+  createMember,
+  eventually,
+  link,
+  startNetwork,
+  type Member,
+  type Network,
+} from '../_util.js'
+import { containersOf, dockerMeshlet, removeContainersOf } from './_util.js'
+
+const WORKLOADS = Number(process.env.HYGIENE_WORKLOADS ?? 100)
+const RETENTION_MS = 3000
+let net: Network
+let alice: Member, bob: Member
+const meshlets: Meshlet[] = []
+
+beforeAll(async () => {
+  net = await startNetwork()
+  alice = await createMember(net, 'alice')
+  bob = await createMember(net, 'bob')
+  for (const m of [alice, bob]) await link(m)
+  for (const [m, other] of [
+    [alice, bob],
+    [bob, alice],
+  ] as const) {
+    const meshlet = dockerMeshlet(net, m, [other], {
+      retentionMs: RETENTION_MS,
+      offer: { cpuMillis: 1000, memoryMiB: 1024 },
+    })
+    meshlets.push(meshlet)
+    await meshlet.start()
+  }
+  await eventually('mutual', () => meshlets.every((m) => m.clusterReport.peers.length === 2))
+})
+
+afterAll(async () => {
+  for (const m of meshlets) await m.stop({ stopReplicas: true })
+  await removeContainersOf([alice.meshlet.did, bob.meshlet.did])
+  await net?.close()
+})
+
+async function count(did: string, collection: string): Promise<number> {
+  const res = await alice.owner.session.agent.com.atproto.repo.listRecords({
+    repo: did,
+    collection,
+    limit: 100,
+  })
+  return res.data.records.length
+}
+
+describe('record hygiene', () => {
+  it(`leaves a small constant of records after ${WORKLOADS} workloads ran and were deleted`, async () => {
+    const uris: string[] = []
+    for (let i = 0; i < WORKLOADS; i++) {
+      const { uri } = await alice.owner.session.create(NSID.workload, {
+        image: TEST_IMAGE,
+        command: ['true'],
+        resources: { cpuMillis: 10, memoryMiB: 8 },
+        replicas: 1,
+        bidWindowMs: 2000,
+        createdAt: new Date().toISOString(),
+      })
+      uris.push(uri)
+    }
+    // Every one ran to its end somewhere (a batch job: exited 0 under `never`).
+    await eventually(
+      'all exited',
+      async () => {
+        let ended = 0
+        for (const m of meshlets) {
+          ended += m.store.allStatuses().filter((s) => s.record.state === 'exited').length
+        }
+        return ended >= WORKLOADS
+      },
+      300_000,
+    )
+    const before = await Promise.all(
+      [alice, bob].map(
+        async (m) =>
+          (await count(m.meshlet.did, NSID.bid)) +
+          (await count(m.meshlet.did, NSID.workloadStatus)),
+      ),
+    )
+    expect(before[0]! + before[1]!).toBeGreaterThanOrEqual(2 * WORKLOADS)
+    for (const uri of uris) await alice.owner.session.delete(NSID.workload, uri.split('/').pop()!)
+    for (const m of [alice, bob]) {
+      await eventually(
+        `${m.name}’s bids and statuses deleted`,
+        async () =>
+          (await count(m.meshlet.did, NSID.bid)) +
+            (await count(m.meshlet.did, NSID.workloadStatus)) ===
+          0,
+        120_000,
+      )
+      // What remains of ours: the owner link, the membership and the presence.
+      const remaining = await Promise.all(
+        [NSID.meshletOwner, NSID.membership, NSID.presence, NSID.bid, NSID.workloadStatus].map(
+          (c) => count(m.meshlet.did, c),
+        ),
+      )
+      expect(remaining.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(3)
+    }
+    for (const uri of uris.slice(0, 3)) expect(await containersOf(uri, true)).toEqual([])
+    console.log(`hygiene: ${before.join(' + ')} bids and statuses before, 0 after`)
+  })
+})
