@@ -84,12 +84,15 @@ function smaller(a: Resources, b: Resources | undefined): Resources {
  * the replica was alive at it (an executor never writes again after a loss), and versions written
  * before it are immutable once final, or alive until a heartbeat goes stale.
  */
-function endAt(status: StatusView, cutoff: number, lostAfterMs: number): number {
+function endAt(status: StatusView, cutoff: number): number {
+  // Statuses change on transitions only (liveness is in the hosts' presence, which keeps no
+  // history): the one moment every peer can agree on is a final status written before the
+  // cutoff. A replica still running at the cutoff is credited once it ends.
   const updated = timeOf(status.record.updatedAt)
-  if (Number.isNaN(updated)) return Number.NEGATIVE_INFINITY
-  if (updated > cutoff) return cutoff
-  if (isFinal(status.record.state)) return updated
-  return updated + lostAfterMs >= cutoff ? cutoff : updated
+  if (Number.isNaN(updated) || updated > cutoff || !isFinal(status.record.state)) {
+    return Number.NEGATIVE_INFINITY
+  }
+  return updated
 }
 
 /**
@@ -287,7 +290,7 @@ export class Audit {
     // An honest replica's first status is out by its no-show deadline; before that, some peers
     // may hold it and some not, so nobody counts it yet.
     if (cutoff < p.decideAt + lostAfterMs) return undefined
-    const end = endAt(status, cutoff, lostAfterMs)
+    const end = endAt(status, cutoff)
     let creditedMs = end - p.decideAt
     const wallMs = status.record.usage?.wallMs
     // A final status is immutable, so its own claim can bound it too.

@@ -1,6 +1,12 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { Audit, CUTOFF_STEP_MS, usageMilliUnits } from '../../../core/fairshare/index.js'
+import {
+  Audit,
+  CUTOFF_STEP_MS,
+  DEFAULT_HALF_LIFE_MS,
+  decayedUsage,
+  usageMilliUnits,
+} from '../../../core/fairshare/index.js'
 import {
   DEFAULT_CONFIG,
   MAX_PRIORITY,
@@ -44,9 +50,15 @@ function audit(
 
 describe('the audited ledger', () => {
   it('credits the winner of a round from its decision to the cutoff while it stays alive', () => {
-    const beat = status(BOB_M, job, { updatedAt: T0 + HOUR - 10 * SEC, resources: CORE })
+    const beat = status(BOB_M, job, {
+      state: 'stopped',
+      updatedAt: T0 + HOUR - 10 * SEC,
+      resources: CORE,
+    })
     const book = audit([beat]).ledgerAt(T0 + HOUR)
-    const hour = Number(usageMilliUnits(CORE, T0 + HOUR - decideAt))
+    const hour = Number(
+      decayedUsage(CORE, T0 + HOUR - 10 * SEC - decideAt, 10 * SEC, DEFAULT_HALF_LIFE_MS),
+    )
     expect([...book]).toEqual([
       [ALICE, -hour],
       [BOB, hour],
@@ -66,11 +78,21 @@ describe('the audited ledger', () => {
     const a = audit([before]).ledgerAt(cutoff)
     expect(audit([after]).ledgerAt(cutoff)).toEqual(a)
     expect(audit([ended]).ledgerAt(cutoff)).toEqual(a)
-    expect(a.get(BOB)).toBeGreaterThan(0)
+    // Running at the cutoff: credited once it ends, by a final status older than a later cutoff.
+    expect(a.size).toBe(0)
+    expect(
+      audit([ended])
+        .ledgerAt(cutoff + 2 * 60 * SEC)
+        .get(BOB),
+    ).toBeGreaterThan(0)
   })
 
   it('counts nothing before the no-show deadline, when peers may not hold the status yet', () => {
-    const beat = status(BOB_M, job, { updatedAt: decideAt + SEC, resources: CORE })
+    const beat = status(BOB_M, job, {
+      state: 'stopped',
+      updatedAt: decideAt + lostAfterMs / 2,
+      resources: CORE,
+    })
     expect(audit([beat]).ledgerAt(decideAt + lostAfterMs - 1).size).toBe(0)
     expect(
       audit([beat])
@@ -81,7 +103,7 @@ describe('the audited ledger', () => {
 
   it('ends a replica whose heartbeat went stale at its last heartbeat', () => {
     const last = T0 + 10 * 60 * SEC
-    const beat = status(BOB_M, job, { updatedAt: last, resources: CORE })
+    const beat = status(BOB_M, job, { state: 'stopped', updatedAt: last, resources: CORE })
     const book = audit([beat]).ledgerAt(T0 + HOUR)
     // Decayed by the 50 minutes since; a fraction of a percent under the undecayed amount.
     const undecayed = Number(usageMilliUnits(CORE, last - decideAt))
@@ -122,7 +144,7 @@ describe('the audited ledger', () => {
 
   it('voids a bid whose declared priority differs from the ledger, so an inflated one loses', () => {
     // Bob lent an hour to Alice: Alice is furthest below the mean and ranks first.
-    const beat = status(BOB_M, job, { updatedAt: T0 + HOUR, resources: CORE })
+    const beat = status(BOB_M, job, { state: 'stopped', updatedAt: T0 + HOUR, resources: CORE })
     const next = workload({
       owner: DAVE,
       rkey: '3lnext0000000',
@@ -158,7 +180,11 @@ describe('the audit, as a property', () => {
     workloads: [job, daves],
     bids: [bobsBid, bid(CAROL_M, daves, { createdAt: T0 + SEC, priority: 0 })],
     statuses: [
-      status(BOB_M, job, { updatedAt: T0 + HOUR, resources: CORE }),
+      status(BOB_M, job, {
+        state: 'stopped',
+        updatedAt: T0 + HOUR - 10 * 60 * SEC,
+        resources: CORE,
+      }),
       status(CAROL_M, daves, { state: 'exited', updatedAt: T0 + HOUR / 3, resources: CORE }),
     ],
   }
