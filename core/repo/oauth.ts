@@ -25,6 +25,7 @@ import {
 } from '@atproto/oauth-client-node'
 import type { Role } from '../api.js'
 import { NSID, type Collection } from '../lexicon/index.js'
+import { RESULT_MIME } from '../sealing/results.js'
 import { silentLogger, type Logger } from '../log.js'
 import type { SecretStore } from '../secrets.js'
 import { releaseClientMetadata } from './client-metadata.js'
@@ -47,15 +48,25 @@ const HANDLE_INVALID = 'handle.invalid'
 type LoopbackRedirect = `http://127.0.0.1:${number}${typeof OAUTH_CALLBACK_PATH}`
 
 const ROLE_COLLECTIONS: Record<Role, readonly Collection[]> = {
-  owner: [NSID.workload, NSID.meshlet],
+  owner: [NSID.workload, NSID.meshlet, NSID.sealingKey, NSID.workloadSecrets],
   meshlet: [NSID.meshletOwner, NSID.membership, NSID.bid, NSID.workloadStatus, NSID.presence],
+}
+
+/** Blobs a role uploads: a meshlet seals each ended replica's output to its owner as a blob. */
+const ROLE_BLOBS: Record<Role, readonly string[]> = {
+  owner: [],
+  meshlet: [RESULT_MIME],
 }
 
 /** The narrowest scope a role needs: create, update and delete in its own collections only. */
 export function scopeFor(role: Role): string {
   if (!Object.hasOwn(ROLE_COLLECTIONS, role)) throw new TypeError(`unknown role: ${String(role)}`)
   const collections = ROLE_COLLECTIONS[role]
-  return ['atproto', ...collections.map((c) => `repo:${c}`)].join(' ')
+  return [
+    'atproto',
+    ...collections.map((c) => `repo:${c}`),
+    ...ROLE_BLOBS[role].map((mime) => `blob:${mime}`),
+  ].join(' ')
 }
 
 /** What the client may ever ask for: the union of the roles' scopes. A sign-in asks for its

@@ -36,7 +36,7 @@ export class MethodContext {
   }
 
   /** 403 with the reason unless `caller` may act by `rule`; nothing has changed yet. */
-  require(rule: Rule, caller: string, lxm: string, workloadUri?: string): void {
+  authorize(rule: Rule, caller: string, lxm: string, workloadUri?: string): void {
     const { owner } = this.self()
     const decision = authorize(rule, caller, {
       owner,

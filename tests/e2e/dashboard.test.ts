@@ -3,6 +3,7 @@
 // What the user does in the page must change what the meshlet does: its bids, its guests, the
 // workloads it publishes. Screenshots of every screen, light and dark, go to
 // artifacts/screenshots/.
+import { formatClock, minuteOfDay } from '../../core/policy/index.js'
 import { mkdir, mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -174,6 +175,30 @@ describe('the dashboard, in Chromium, against a running daemon', () => {
       await page.getByRole('switch', { name: 'Lend compute' }).getAttribute('aria-checked'),
     ).toBe('true')
     await shoot('overview')
+  })
+
+  it('sets quiet hours in the Overview, which then says which rule holds lending back', async () => {
+    await goTo('Overview')
+    const now = minuteOfDay(Date.now())
+    const rules = page.getByTestId('lending-rules')
+    await rules.getByLabel('Quiet hours').selectOption('quiet')
+    await rules.getByLabel('From', { exact: true }).fill(formatClock(now - 1))
+    await rules.getByLabel('To', { exact: true }).fill(formatClock(now + 3))
+    await expect
+      .poll(() => page.getByTestId('rules-why').textContent())
+      .toBe(`Lending is paused: quiet hours until ${formatClock(now + 3)}.`)
+    await expect
+      .poll(() => page.getByTestId('phase-badge').getAttribute('data-phase'))
+      .toBe('paused')
+    expect(await rules.locator('[data-rule="quiet-hours"]').getAttribute('data-status')).toBe(
+      'holding',
+    )
+    await shoot('overview-quiet-hours')
+    // Off again: lending resumes at once (the lender's choice needs no hysteresis).
+    await rules.getByLabel('Quiet hours').selectOption('off')
+    await expect
+      .poll(() => page.getByTestId('phase-badge').getAttribute('data-phase'))
+      .toBe('lending')
   })
 
   it('moving the CPU slider changes what the meshlet bids for', async () => {

@@ -12,6 +12,7 @@ import {
 import { CapacitySlider } from '../components/capacity-slider.js'
 import { ConfirmAction } from '../components/confirm.js'
 import { ErrorText } from '../components/feedback.js'
+import { LendingRulesCard } from '../components/lending-rules.js'
 import { CpuIcon, MemoryIcon, StorageIcon } from '../components/icons.js'
 import { Switch } from '../components/switch.js'
 import { coresNumber, displayName, formatSignedUnits, gibNumber } from '../lib/format.js'
@@ -24,6 +25,7 @@ export function Overview({ state, go }: { state: DashboardState; go: (section: S
       <LendCard state={state} />
       <Stats state={state} go={go} />
       <CapacityCard state={state} />
+      <LendingRulesCard state={state} />
       <SettingsCard state={state} />
       <AccountsCard state={state} />
     </div>
@@ -223,9 +225,6 @@ const SOURCE_NAMES: Record<SourceKind, string> = {
 
 function SettingsCard({ state }: { state: DashboardState }) {
   const client = useApi()
-  const battery = useConfirmed(state.settings.pauseOnBattery, (v: boolean) =>
-    client.call('settings.set', { pauseOnBattery: v }),
-  )
   const login = useConfirmed(state.settings.startAtLogin, (v: boolean) =>
     client.call('settings.set', { startAtLogin: v }),
   )
@@ -244,13 +243,6 @@ function SettingsCard({ state }: { state: DashboardState }) {
         <h2 id="settings-title">Settings</h2>
       </div>
       <div className="settings">
-        <Switch
-          label="Pause on battery"
-          description="Stop lending while this machine runs on battery; guests move elsewhere."
-          checked={battery.value}
-          busy={battery.busy}
-          onChange={battery.set}
-        />
         {state.canStartAtLogin && (
           <Switch
             label="Start at login"
@@ -293,9 +285,7 @@ function SettingsCard({ state }: { state: DashboardState }) {
           ))}
         </fieldset>
       </div>
-      <ErrorText
-        error={battery.error ?? login.error ?? egress.error ?? serveApi.error ?? source.error}
-      />
+      <ErrorText error={login.error ?? egress.error ?? serveApi.error ?? source.error} />
     </section>
   )
 }

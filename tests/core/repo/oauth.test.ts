@@ -31,15 +31,18 @@ import { launchChromium } from '../../infra.js'
 
 describe('scopeFor', () => {
   it('asks each role for its own collections only, and every collection belongs to one role', () => {
-    expect(scopeFor('owner')).toBe(`atproto repo:${NSID.workload} repo:${NSID.meshlet}`)
+    expect(scopeFor('owner')).toBe(
+      `atproto repo:${NSID.workload} repo:${NSID.meshlet} repo:${NSID.sealingKey} ` +
+        `repo:${NSID.workloadSecrets}`,
+    )
     expect(scopeFor('meshlet')).toBe(
       `atproto repo:${NSID.meshletOwner} repo:${NSID.membership} repo:${NSID.bid} ` +
-        `repo:${NSID.workloadStatus} repo:${NSID.presence}`,
+        `repo:${NSID.workloadStatus} repo:${NSID.presence} blob:application/octet-stream`,
     )
     const granted = (['owner', 'meshlet'] as const).flatMap((role) =>
       scopeFor(role)
         .split(' ')
-        .filter((s) => s !== 'atproto'),
+        .filter((s) => s.startsWith('repo:')),
     )
     expect([...granted].sort()).toEqual(
       Object.values(NSID)

@@ -11,7 +11,7 @@ export function addDeleteWorkload(server: Server, ctx: MethodContext): void {
     auth: ctx.auth(method.$lxm),
     handler: async ({ auth, input }) => {
       const uri = input.body.uri
-      ctx.require('workload-owner', auth.credentials.did, method.$lxm, uri)
+      ctx.authorize('workload-owner', auth.credentials.did, method.$lxm, uri)
       const stopped = await ctx.host.deleteWorkload(uri)
       return { encoding: 'application/json', body: { stopped } }
     },

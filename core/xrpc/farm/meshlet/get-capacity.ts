@@ -9,7 +9,7 @@ export function addGetCapacity(server: Server, ctx: MethodContext): void {
   server.add(method, {
     auth: ctx.auth(method.$lxm),
     handler: ({ auth }) => {
-      ctx.require('member', auth.credentials.did, method.$lxm)
+      ctx.authorize('member', auth.credentials.did, method.$lxm)
       return { encoding: 'application/json', body: ctx.host.capacity() }
     },
   })

@@ -11,7 +11,7 @@ export function addGetWorkloadLogs(server: Server, ctx: MethodContext): void {
   server.add(method, {
     auth: ctx.auth(method.$lxm),
     handler: async ({ auth, params }) => {
-      ctx.require('workload-owner', auth.credentials.did, method.$lxm, params.uri)
+      ctx.authorize('workload-owner', auth.credentials.did, method.$lxm, params.uri)
       const since = params.since === undefined ? undefined : Date.parse(params.since)
       const replicas = await ctx.host.logs(params.uri, {
         lines: params.lines ?? 200,

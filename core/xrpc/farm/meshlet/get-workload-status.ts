@@ -10,7 +10,7 @@ export function addGetWorkloadStatus(server: Server, ctx: MethodContext): void {
   server.add(method, {
     auth: ctx.auth(method.$lxm),
     handler: ({ auth, params }) => {
-      ctx.require('workload-owner', auth.credentials.did, method.$lxm, params.uri)
+      ctx.authorize('workload-owner', auth.credentials.did, method.$lxm, params.uri)
       const body = ctx.host.workloadStatus(params.uri)
       if (!body) throw new InvalidRequestError('this meshlet does not know it', 'WorkloadNotFound')
       return { encoding: 'application/json', body }

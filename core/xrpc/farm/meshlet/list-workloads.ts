@@ -10,7 +10,7 @@ export function addListWorkloads(server: Server, ctx: MethodContext): void {
   server.add(method, {
     auth: ctx.auth(method.$lxm),
     handler: ({ auth, params }) => {
-      ctx.require('member', auth.credentials.did, method.$lxm)
+      ctx.authorize('member', auth.credentials.did, method.$lxm)
       // The cursor is an offset into the stable order the host gives.
       const offset = params.cursor === undefined ? 0 : Number(params.cursor)
       if (!Number.isSafeInteger(offset) || offset < 0) {

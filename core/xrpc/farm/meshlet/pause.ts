@@ -9,7 +9,7 @@ export function addPause(server: Server, ctx: MethodContext): void {
   server.add(method, {
     auth: ctx.auth(method.$lxm),
     handler: async ({ auth }) => {
-      ctx.require('meshlet-owner', auth.credentials.did, method.$lxm)
+      ctx.authorize('meshlet-owner', auth.credentials.did, method.$lxm)
       await ctx.host.pause()
       return { encoding: 'application/json', body: ctx.host.capacity() }
     },

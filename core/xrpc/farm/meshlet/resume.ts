@@ -9,7 +9,7 @@ export function addResume(server: Server, ctx: MethodContext): void {
   server.add(method, {
     auth: ctx.auth(method.$lxm),
     handler: async ({ auth }) => {
-      ctx.require('meshlet-owner', auth.credentials.did, method.$lxm)
+      ctx.authorize('meshlet-owner', auth.credentials.did, method.$lxm)
       await ctx.host.resume()
       return { encoding: 'application/json', body: ctx.host.capacity() }
     },
