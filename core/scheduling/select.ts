@@ -58,10 +58,10 @@ export function checkBid(
 // Rank order: priority descending, then the spread key ascending (so equal priorities do not
 // always favour the same DIDs), then meshlet DID, then record CID ascending (which picks a
 // meshlet's best bid when it made several).
-function byRank(a: BidView, b: BidView, key: (bid: BidView) => string): number {
+function byRank(a: BidView, b: BidView, keyA: string, keyB: string): number {
   return (
     b.record.priority - a.record.priority ||
-    compareStrings(key(a), key(b)) ||
+    compareStrings(keyA, keyB) ||
     compareStrings(a.meshlet, b.meshlet) ||
     compareStrings(a.cid, b.cid) ||
     compareStrings(a.uri, b.uri)
@@ -97,13 +97,11 @@ export function select(
     if (check.valid) valid.push(bid)
     else invalid.push({ bid, valid: false, reason: check.reason, winner: false })
   }
-  const keys = new Map<string, string>()
-  const key = (bid: BidView) => {
-    let k = keys.get(bid.meshlet)
-    if (k === undefined) keys.set(bid.meshlet, (k = spreadKey(workload.uri, bid.meshlet)))
-    return k
-  }
-  valid.sort((a, b) => byRank(a, b, key))
+  // Each bid's spread key is looked up once, not at every comparison of the sort.
+  const keyed = valid.map((bid) => ({ bid, key: spreadKey(workload.uri, bid.meshlet) }))
+  keyed.sort((a, b) => byRank(a.bid, b.bid, a.key, b.key))
+  valid.length = 0
+  for (const { bid } of keyed) valid.push(bid)
   const ranked: RankedBid[] = []
   const outranked: RankedBid[] = []
   const seen = new Set<string>()

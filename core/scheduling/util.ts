@@ -63,8 +63,21 @@ export function add(a: Resources, b: Resources): Resources {
  * across meshlets instead of always landing on the lowest DIDs.
  */
 export function spreadKey(workloadUri: string, meshlet: string): string {
-  return createHash('sha256').update(`${workloadUri} ${meshlet}`, 'utf8').digest('hex')
+  const input = `${workloadUri} ${meshlet}`
+  let key = spreadKeys.get(input)
+  if (key === undefined) {
+    // Every plan ranks the same bids again; hashing them each time was most of a plan's cost.
+    if (spreadKeys.size >= SPREAD_KEYS_KEPT) spreadKeys.clear()
+    key = createHash('sha256').update(input, 'utf8').digest('hex')
+    spreadKeys.set(input, key)
+  }
+  return key
 }
+
+// A memo, not state: the key is a pure function of its input. Bounded so a long-lived daemon
+// does not keep keys of workloads long gone.
+const SPREAD_KEYS_KEPT = 65_536
+const spreadKeys = new Map<string, string>()
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
 
