@@ -109,5 +109,7 @@ describe('record hygiene', () => {
     }
     for (const uri of uris.slice(0, 3)) expect(await containersOf(uri, true)).toEqual([])
     console.log(`hygiene: ${before.join(' + ')} bids and statuses before, 0 after`)
-  })
+    // A hundred real containers start and end one after another: about a minute on an idle
+    // 2-core machine, so the file's default 60 s is no bound for it; its own waits are.
+  }, 480_000)
 })
