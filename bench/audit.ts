@@ -14,6 +14,7 @@ import {
   type StatusView,
   type WorkloadView,
 } from '../core/scheduling/index.js'
+import { medianMs } from './median.js'
 
 const OWNERS = 8
 const T0 = Date.parse('2026-01-01T00:00:00.000Z')
@@ -93,17 +94,6 @@ function world(n: number): World {
   return { workloads, bids, statuses, cluster, now: T0 + n * 60_000 + ROUNDS * period }
 }
 
-function time(runs: number, f: () => void): number {
-  for (let i = 0; i < 2; i++) f()
-  const times: number[] = []
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now()
-    f()
-    times.push(performance.now() - t0)
-  }
-  return times.sort((a, b) => a - b)[Math.floor(runs / 2)]!
-}
-
 export interface AuditFigure {
   workloads: number
   planMs: number
@@ -135,8 +125,8 @@ export function benchAudit(sizes = SIZES): AuditFigure[] {
       config: DEFAULT_CONFIG,
     }
     const runs = n >= 200 ? 5 : 11
-    const planMs = time(runs, () => plan({ ...input, priorityOf: () => 0 }))
-    const auditedPlanMs = time(runs, () => {
+    const planMs = medianMs(runs, () => plan({ ...input, priorityOf: () => 0 }))
+    const auditedPlanMs = medianMs(runs, () => {
       // A new audit per plan, as the meshlet makes one.
       const audit = new Audit({ ...w, config: DEFAULT_CONFIG, now: w.now })
       plan({

@@ -16,6 +16,7 @@ import {
   type BidView,
   type WorkloadView,
 } from '../core/scheduling/index.js'
+import { medianMs } from './median.js'
 
 const OWNERS = 10
 const REPLICAS = 3
@@ -81,19 +82,6 @@ function world(n: number): World {
   return { store, workload, self: meshlets[0]!, selfOwner: owners[0]! }
 }
 
-// The median of several runs after a few warm-up ones: the machine is shared, and the first
-// calls measure the JIT compiler rather than the code.
-function time(runs: number, f: () => void): number {
-  for (let i = 0; i < 3; i++) f()
-  const times: number[] = []
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now()
-    f()
-    times.push(performance.now() - t0)
-  }
-  return times.sort((a, b) => a - b)[Math.floor(runs / 2)]!
-}
-
 export interface SelectionFigure {
   bids: number
   selectMs: number
@@ -109,11 +97,11 @@ export function benchSelection(sizes = SIZES): SelectionFigure[] {
     const bids = store.bidsFor(workload.uri)
     const now = T0 + 60_000
     const runs = Number(process.env.BENCH_RUNS ?? (n >= 30_000 ? 5 : n >= 10_000 ? 9 : 21))
-    const selectMs = time(runs, () => {
+    const selectMs = medianMs(runs, () => {
       const info = roundOf(workload, [], undefined, now)
       select(workload, info, bids, view)
     })
-    const planMs = time(runs, () =>
+    const planMs = medianMs(runs, () =>
       plan({
         self: {
           meshlet: self,
@@ -136,7 +124,7 @@ export function benchSelection(sizes = SIZES): SelectionFigure[] {
         priorityOf: () => 1,
       }),
     )
-    const sortMs = time(runs, () => {
+    const sortMs = medianMs(runs, () => {
       ;[...bids].sort(
         (a: BidView, b: BidView) =>
           b.record.priority - a.record.priority || compareStrings(a.meshlet, b.meshlet),
