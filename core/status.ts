@@ -21,6 +21,7 @@ import {
   describeReason,
   presenceTime,
   select,
+  workloadProblems,
   type BidInvalidReason,
   type BidView,
   type PresenceView,
@@ -62,6 +63,8 @@ export interface StatusReport {
     /** When the host's presence last listed this replica (NaN: it does not). */
     seenAt?: number
   }[]
+  /** What Docker would refuse about the workload (core/scheduling validity); then nobody bids. */
+  problems?: string[]
   /** One sentence: the state in brief. */
   headline: string
 }
@@ -244,6 +247,8 @@ export async function workloadStatusReport(
       .sort((a, b) => (a.meshlet < b.meshlet ? -1 : a.meshlet > b.meshlet ? 1 : a.round - b.round)),
     headline: '',
   }
+  const problems = workloadProblems(workload.record)
+  if (problems.length > 0) report.problems = problems
   report.headline = headline(report, workload, now, config)
   return report
 }
@@ -321,6 +326,7 @@ export function printStatus(r: StatusReport, out: (line: string) => void): void 
   out(
     `  image ${w.image}  replicas ${w.replicas}  cpu ${w.resources.cpuMillis}m  memory ${w.resources.memoryMiB} MiB`,
   )
+  for (const p of r.problems ?? []) out(`  invalid: ${p}`)
   out(
     `  round ${r.round.round}: bids ${new Date(r.round.opensAt).toISOString()} .. ${new Date(r.round.closesAt).toISOString()}, ${r.round.slots} slot(s)${r.decided ? ', decided' : ''}`,
   )

@@ -1,6 +1,7 @@
 // May this meshlet bid in a workload's current round? The first failing check names the reason.
 import type { ClusterView, Eligibility, RoundInfo, SelfState, WorkloadView } from './types.js'
 import { fits, listed, subtract } from './util.js'
+import { registryAdmitted, workloadProblems } from './validity.js'
 
 export interface EligibilityPolicy {
   /** Free-rider policy (DESIGN §6): true when this meshlet declines the owner's workloads. */
@@ -24,7 +25,10 @@ export function eligibility(
 ): Eligibility {
   const record = workload.record
   const constraints = record.constraints
+  // Docker would refuse it on whichever meshlet won it: nobody bids, for the same reason.
+  if (workloadProblems(record).length > 0) return { ok: false, reason: 'invalid-workload' }
   if (!self.lending) return { ok: false, reason: 'not-lending' }
+  if (self.dockerAvailable === false) return { ok: false, reason: 'docker-unavailable' }
   if (self.paused) return { ok: false, reason: 'paused' }
   // Peers would reject our bid as author-unlinked, so bidding would only hold capacity for nothing.
   if (cluster.ownerOf(self.meshlet) !== self.owner) return { ok: false, reason: 'owner-unverified' }
@@ -52,6 +56,9 @@ export function eligibility(
   const network = networkOf(workload)
   if (network === undefined) return { ok: false, reason: 'unsupported-network' }
   if (network === 'egress' && !self.allowEgress) return { ok: false, reason: 'egress-not-allowed' }
+  if (!registryAdmitted(record.image, self.allowRegistries)) {
+    return { ok: false, reason: 'registry-not-allowed' }
+  }
   if (!fits(record.resources, self.offer)) return { ok: false, reason: 'exceeds-offer' }
   if (!fits(record.resources, subtract(self.offer, self.committed))) {
     return { ok: false, reason: 'insufficient-free-capacity' }

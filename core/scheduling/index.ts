@@ -36,6 +36,13 @@ export {
   type NoBidReason,
 } from './reasons.js'
 export { eligibility, networkOf, type EligibilityPolicy } from './eligibility.js'
+export {
+  MIN_CPU_MILLIS,
+  MIN_MEMORY_MIB,
+  registryAdmitted,
+  registryOf,
+  workloadProblems,
+} from './validity.js'
 export { checkBid, select } from './select.js'
 export {
   DEFAULT_RESTART,

@@ -3,7 +3,9 @@
 
 /** Why this meshlet does not bid for a workload's current round, in the order they are checked. */
 export const NO_BID_REASONS = [
+  'invalid-workload',
   'not-lending',
+  'docker-unavailable',
   'paused',
   'owner-unverified',
   'owner-not-mutual',
@@ -17,6 +19,7 @@ export const NO_BID_REASONS = [
   'arch-mismatch',
   'egress-not-allowed',
   'unsupported-network',
+  'registry-not-allowed',
   'exceeds-offer',
   'insufficient-free-capacity',
   'window-not-open',
@@ -42,7 +45,11 @@ export const BID_INVALID_REASONS = [
 export type BidInvalidReason = (typeof BID_INVALID_REASONS)[number]
 
 const SENTENCES: Record<NoBidReason | BidInvalidReason, string> = {
+  'invalid-workload':
+    'Docker would refuse this workload (under 10 millicores, under 6 MiB of memory, or an image reference it cannot parse).',
   'not-lending': 'This meshlet is not lending compute.',
+  'docker-unavailable':
+    'This meshlet cannot reach its Docker engine, so it lends nothing until Docker is back.',
   paused: 'This meshlet is paused.',
   'owner-unverified':
     "This meshlet's link to its owner is not verified yet (both linkage records must exist and agree).",
@@ -58,6 +65,8 @@ const SENTENCES: Record<NoBidReason | BidInvalidReason, string> = {
   'arch-mismatch': "The workload's image does not run on this machine's CPU architecture.",
   'egress-not-allowed': 'The workload needs network access and this meshlet does not allow it.',
   'unsupported-network': 'The workload asks for a network mode this meshlet does not know.',
+  'registry-not-allowed':
+    "The workload's image comes from a registry that is not on this meshlet's allow-list.",
   'exceeds-offer':
     'The workload asks for more CPU, memory or storage than this meshlet lends at all.',
   'insufficient-free-capacity':

@@ -64,6 +64,10 @@ export interface SelfState {
   /** Already held by replicas this meshlet runs or has bid for and not lost. */
   committed: Resources
   allowEgress: boolean
+  /** The lender's registry allow-list (absent: every registry). */
+  allowRegistries?: readonly string[]
+  /** False while the Docker engine does not answer: nothing can run here (absent: true). */
+  dockerAvailable?: boolean
 }
 
 export interface SchedulingConfig {

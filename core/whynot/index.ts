@@ -86,6 +86,8 @@ export function whyNot(input: WhyNotInput): WhyNot {
     },
     committed: input.committed,
     allowEgress: policy?.allowEgress ?? true,
+    ...(policy?.allowRegistries !== undefined ? { allowRegistries: policy.allowRegistries } : {}),
+    ...(policy?.dockerAvailable === false ? { dockerAvailable: false } : {}),
   }
   const floor = policy?.minBalance
   const verdict = eligibility(self, workload, info, input.cluster, info.opensAt, {

@@ -37,6 +37,7 @@ export interface WorkloadOpts {
   owner?: string
   rkey?: string
   cid?: string
+  image?: string
   createdAt?: number
   updatedAt?: number
   replicas?: number
@@ -51,7 +52,7 @@ export function workload(opts: WorkloadOpts = {}): WorkloadView {
   const owner = opts.owner ?? ALICE
   const record = {
     $type: NSID.workload,
-    image: 'commune-test/busybox:1',
+    image: opts.image ?? 'commune-test/busybox:1',
     resources: opts.resources ?? SMALL,
     replicas: opts.replicas ?? 1,
     createdAt: iso(opts.createdAt ?? T0),

@@ -46,7 +46,18 @@ interface NoBidCase {
 }
 
 const noBidCases: NoBidCase[] = [
+  // Below Docker's minimums, or an image Docker cannot parse: every peer finds it invalid.
+  { reason: 'invalid-workload', workload: { resources: { cpuMillis: 9, memoryMiB: 256 } } },
+  { reason: 'invalid-workload', workload: { resources: { cpuMillis: 500, memoryMiB: 5 } } },
+  { reason: 'invalid-workload', workload: { image: 'Commune/BusyBox' } },
+  { reason: 'invalid-workload', workload: { image: 'busybox@sha256:abc' } },
+  { reason: 'invalid-workload', workload: { image: 'busybox:bad tag' } },
+  { reason: 'invalid-workload', workload: { image: '' } },
+  // ... and it outranks every reason of the meshlet's own.
+  { reason: 'invalid-workload', workload: { image: '::' }, self: { lending: false } },
   { reason: 'not-lending', self: { lending: false } },
+  { reason: 'docker-unavailable', self: { dockerAvailable: false } },
+  { reason: 'docker-unavailable', self: { dockerAvailable: false, paused: true } },
   { reason: 'paused', self: { paused: true } },
   { reason: 'owner-unverified', cluster: cluster({ [ALICE_M]: ALICE }) },
   { reason: 'owner-not-mutual', cluster: cluster(undefined, [[ALICE, BOB]]) },
@@ -60,6 +71,13 @@ const noBidCases: NoBidCase[] = [
   { reason: 'arch-mismatch', workload: { constraints: { arch: ['arm64'] } } },
   { reason: 'egress-not-allowed', workload: { network: 'egress' } },
   { reason: 'unsupported-network', workload: { network: 'host' } },
+  { reason: 'registry-not-allowed', self: { allowRegistries: ['ghcr.io'] } },
+  { reason: 'registry-not-allowed', self: { allowRegistries: [] } },
+  {
+    reason: 'registry-not-allowed',
+    workload: { image: 'busybox:1' },
+    self: { allowRegistries: ['127.0.0.1:5055'] },
+  },
   { reason: 'exceeds-offer', workload: { resources: { cpuMillis: 8000, memoryMiB: 256 } } },
   {
     reason: 'exceeds-offer',
@@ -103,6 +121,19 @@ describe('eligibility', () => {
     expect(eligibility(self({ allowEgress: true }), w, round0(w), cluster(), T0)).toEqual({
       ok: true,
     })
+  })
+
+  it("bids at exactly Docker's minimums, and from an allowed registry (Hub aliases fold)", () => {
+    for (const [image, allowRegistries] of [
+      ['busybox:1', ['docker.io']],
+      ['library/busybox', ['index.docker.io']],
+      ['127.0.0.1:5055/commune/busybox:1', ['127.0.0.1:5055', 'ghcr.io']],
+      [`ghcr.io/a/b@sha256:${'a'.repeat(64)}`, ['GHCR.io']],
+    ] as const) {
+      const w = workload({ image, resources: { cpuMillis: 10, memoryMiB: 6 } })
+      const s = self({ allowRegistries })
+      expect(eligibility(s, w, round0(w), cluster(), T0), image).toEqual({ ok: true })
+    }
   })
 
   it('treats an owner as mutual with themselves, whatever the view says', () => {

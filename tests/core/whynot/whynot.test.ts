@@ -55,6 +55,19 @@ describe('whyNot, from what a meshlet published', () => {
     ).toBe('insufficient-free-capacity')
   })
 
+  it('names the published registry allow-list, a missing Docker engine and an invalid workload', () => {
+    const hub = workload({ owner: ALICE, image: 'busybox:1' })
+    expect(ask(hub, policy({ allowRegistries: ['127.0.0.1:5055'] })).reason).toBe(
+      'registry-not-allowed',
+    )
+    expect(ask(hub, policy({ allowRegistries: ['docker.io'] })).reason).toBeUndefined()
+    expect(ask(undefined, policy({ dockerAvailable: false })).reason).toBe('docker-unavailable')
+    expect(ask(undefined, policy({ dockerAvailable: true })).reason).toBeUndefined()
+    expect(ask(workload({ owner: ALICE, resources: { cpuMillis: 5, memoryMiB: 64 } })).reason).toBe(
+      'invalid-workload',
+    )
+  })
+
   it('names the free-rider floor against the ledger, never for its own owner', () => {
     const book = new Map([
       [ALICE, -5000],

@@ -46,6 +46,21 @@ type Main = {
   allowEgress?: boolean
 
   /**
+   * False while the meshlet's Docker engine does not answer: it lends nothing and makes no bids until Docker is back.
+   */
+  dockerAvailable?: boolean
+
+  /**
+   * Registry allow-list (host[:port], 'docker.io' for Docker Hub): it makes no bid for workloads whose image comes from another registry. Absent: every registry.
+   */
+  allowRegistries?: string[]
+
+  /**
+   * Largest image it pulls, in MiB (the compressed size its registry's manifest states). A larger image is refused at start with the status message 'image-too-large'. Absent: no limit.
+   */
+  maxImageMiB?: number
+
+  /**
    * Free-rider floor in milli-units: it makes no bid for workloads whose owner's balance is below this. Absent: no floor.
    */
   minBalance?: number
@@ -71,6 +86,15 @@ const main = /*#__PURE__*/ l.record<'literal:self', Main>(
     paused: /*#__PURE__*/ l.optional(/*#__PURE__*/ l.boolean()),
     arch: /*#__PURE__*/ l.optional(/*#__PURE__*/ l.string({ maxLength: 32 })),
     allowEgress: /*#__PURE__*/ l.optional(/*#__PURE__*/ l.boolean()),
+    dockerAvailable: /*#__PURE__*/ l.optional(/*#__PURE__*/ l.boolean()),
+    allowRegistries: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.array(/*#__PURE__*/ l.string({ maxLength: 256 }), {
+        maxLength: 64,
+      }),
+    ),
+    maxImageMiB: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.integer({ minimum: 1, maximum: 4194304 }),
+    ),
     minBalance: /*#__PURE__*/ l.optional(
       /*#__PURE__*/ l.integer({
         minimum: -1000000000000,
