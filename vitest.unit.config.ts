@@ -12,6 +12,7 @@ export default defineConfig({
       'tests/core/clock/**/*.test.ts',
       'tests/core/policy/**/*.test.ts',
       'tests/core/lexicon/**/*.test.ts',
+      'tests/core/spec/**/*.test.ts',
       'tests/core/api.test.ts',
       'tests/electron/**/*.test.ts',
       'tests/renderer/lib/**/*.test.ts',

@@ -55,6 +55,11 @@ type Main = {
   restartPolicy?: SchedulerDefs.RestartPolicy
 
   /**
+   * Longest a replica may run, from its start. Its host stops it when it passes this and publishes status failed with reason max-runtime-exceeded; the restart policy then decides as for any failure. Absent: no limit.
+   */
+  maxRuntimeMs?: number
+
+  /**
    * Round 0 opens here.
    */
   createdAt: l.DatetimeString
@@ -115,6 +120,9 @@ const main = /*#__PURE__*/ l.record<'tid', Main>(
       /*#__PURE__*/ l.ref<SchedulerDefs.RestartPolicy>(
         (() => SchedulerDefs.restartPolicy) as any,
       ),
+    ),
+    maxRuntimeMs: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.integer({ minimum: 1000, maximum: 2592000000 }),
     ),
     createdAt: /*#__PURE__*/ l.string({ format: 'datetime' }),
     updatedAt: /*#__PURE__*/ l.optional(

@@ -32,6 +32,11 @@ type Main = {
    * Why, for people (a failure's cause).
    */
   message?: string
+
+  /**
+   * Why the replica ended, as a name programs can branch on (message is for people).
+   */
+  reason?: 'max-runtime-exceeded' | 'oom-killed' | l.UnknownString
   usage?: SchedulerDefs.Usage
   startedAt?: l.DatetimeString
   finishedAt?: l.DatetimeString
@@ -80,6 +85,12 @@ const main = /*#__PURE__*/ l.record<'any', Main>(
     ),
     message: /*#__PURE__*/ l.optional(
       /*#__PURE__*/ l.string({ maxLength: 2000, maxGraphemes: 500 }),
+    ),
+    reason: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.string<{
+        maxLength: 64
+        knownValues: ['max-runtime-exceeded', 'oom-killed']
+      }>({ maxLength: 64 }),
     ),
     usage: /*#__PURE__*/ l.optional(
       /*#__PURE__*/ l.ref<SchedulerDefs.Usage>(
