@@ -29,7 +29,13 @@ export class InvalidImageError extends ContainerRuntimeError {
 }
 
 /** Why the lender's settings refuse a workload; a named value the UI can show. */
-export type PolicyReason = 'egress-not-allowed' | 'registry-not-allowed'
+export type PolicyReason =
+  | 'egress-not-allowed'
+  | 'registry-not-allowed'
+  /** Its download (the registry manifest's layer sizes) is larger than the lender allows. */
+  | 'image-too-large'
+  /** The lender set a maximum image size and the registry would not say the image's size. */
+  | 'image-size-unknown'
 
 /** The workload is valid but this meshlet's lender does not allow it. */
 export class PolicyError extends ContainerRuntimeError {
@@ -37,6 +43,23 @@ export class PolicyError extends ContainerRuntimeError {
   constructor(reason: PolicyReason, message: string, options?: ErrorOptions) {
     super(message, options)
     this.reason = reason
+  }
+}
+
+/**
+ * The image is pinned as `name:tag@digest`, and its registry now gives the tag another digest
+ * (re-tagged): which of the two the owner meant cannot be known, so it is not run.
+ */
+export class ImageDigestMismatchError extends ContainerRuntimeError {
+  readonly image: string
+  readonly current: string
+  constructor(image: string, current: string, options?: ErrorOptions) {
+    super(
+      `digest-mismatch: image ${image} is pinned to a digest its tag no longer has (the registry gives ${current}); not run`,
+      options,
+    )
+    this.image = image
+    this.current = current
   }
 }
 

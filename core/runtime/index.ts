@@ -24,6 +24,7 @@ export {
   ContainerRuntimeError,
   EventHandlerError,
   ForeignContainerError,
+  ImageDigestMismatchError,
   ImagePullError,
   InvalidImageError,
   InvalidSpecError,
@@ -45,6 +46,7 @@ export {
   type LogTail,
 } from './logs.js'
 export { parseImageRef, registryAllowed, type ImageRef } from './image-ref.js'
+export { RegistryLookupError, imageDownloadBytes, registryBase } from './registry.js'
 export {
   Runtime,
   type ManagedReplica,

@@ -2,6 +2,7 @@
 // containerConfig, finds them again by label after a restart, samples their usage, stops them,
 // and follows the engine's events. It decides nothing; the scheduler does.
 import { Readable, Writable } from 'node:stream'
+import { arch as osArch } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import Docker from 'dockerode'
 import {
@@ -23,8 +24,10 @@ import {
 import {
   EventHandlerError,
   ForeignContainerError,
+  ImageDigestMismatchError,
   ImagePullError,
   InvalidSpecError,
+  PolicyError,
   ReplicaConflictError,
   ReplicaNotFoundError,
   ReplicaStartError,
@@ -37,6 +40,7 @@ import {
 } from './errors.js'
 import { parseImageRef, type ImageRef } from './image-ref.js'
 import { MAX_LOG_LINES, tailLines, type LogFrame, type LogTail } from './logs.js'
+import { imageDownloadBytes, RegistryLookupError } from './registry.js'
 
 export interface RuntimeOptions {
   meshletDid: string
@@ -46,6 +50,11 @@ export interface RuntimeOptions {
   allowEgress?: boolean
   /** When set, images from other registries are refused (implicit Docker Hub names are 'docker.io'). */
   registryAllowList?: string[]
+  /** The largest image download (MiB, compressed, as its registry's manifest states) this
+   *  meshlet pulls; absent: no limit. Images already on this machine are not downloaded. */
+  maxImageMiB?: number
+  /** Answers the registry questions (image size); default: global fetch. For tests. */
+  fetch?: typeof fetch
   /** Default 256. */
   pidsLimit?: number
   /** Failures of background work (the event watch); default: a process warning. */
@@ -226,10 +235,26 @@ export class Runtime {
   readonly #starting = new Map<string, Promise<void>>()
   #host: Promise<{ cpus: number; memoryBytes: number }> | undefined
   #egress: Promise<void> | undefined
+  #maxImageMiB: number | undefined
+  readonly #fetch: typeof fetch | undefined
 
   /** The lender's egress setting, changed while running (applies to the next start). */
   setAllowEgress(allow: boolean): void {
     this.#config.allowEgress = allow
+  }
+
+  /** The lender's registry allow-list (undefined: every registry); applies to the next start. */
+  setRegistryAllowList(list: readonly string[] | undefined): void {
+    if (list === undefined) delete this.#config.registryAllowList
+    else this.#config.registryAllowList = [...list]
+  }
+
+  /** The lender's maximum image size in MiB (undefined: none); applies to the next pull. */
+  setMaxImageMiB(mib: number | undefined): void {
+    if (mib !== undefined && !(Number.isSafeInteger(mib) && mib > 0)) {
+      throw new TypeError(`maxImageMiB must be a positive integer; got ${mib}`)
+    }
+    this.#maxImageMiB = mib
   }
 
   constructor(opts: RuntimeOptions) {
@@ -242,6 +267,8 @@ export class Runtime {
       this.#config.registryAllowList = [...opts.registryAllowList]
     }
     checkConfigOptions(this.#config)
+    this.setMaxImageMiB(opts.maxImageMiB)
+    this.#fetch = opts.fetch
     this.meshletDid = opts.meshletDid
     this.#docker = opts.docker ?? new Docker()
     this.#onError = opts.onError ?? defaultOnError
@@ -259,7 +286,61 @@ export class Runtime {
   /** Pulls `ref` unless the engine already has it. */
   async ensureImage(ref: string, signal?: AbortSignal): Promise<void> {
     const parsed = checkImage(ref, this.#config.registryAllowList)
+    await this.#checkPinnedTag(ref, parsed, signal)
     await this.#ensureImage(ref, parsed, signal)
+  }
+
+  /**
+   * `name:tag@digest` says the tag is that digest. The engine would pull the digest and ignore
+   * the tag; if the registry now gives the tag another digest (re-tagged), which one the owner
+   * meant is not known, so neither runs. A registry that cannot be asked proves nothing: the
+   * digest, which the engine verifies, is then what runs.
+   */
+  async #checkPinnedTag(ref: string, parsed: ImageRef, signal?: AbortSignal): Promise<void> {
+    if (parsed.tag === undefined || parsed.digest === undefined) return
+    let current: string | undefined
+    try {
+      const answer = (await raceAbort(
+        this.#docker.getImage(`${parsed.name}:${parsed.tag}`).distribution(),
+        signal,
+      )) as { Descriptor?: { digest?: unknown } }
+      if (typeof answer?.Descriptor?.digest === 'string') current = answer.Descriptor.digest
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason
+      if (isConnectionError(err)) throw wrapDockerError(err, 'distribution')
+      return
+    }
+    if (current !== undefined && current !== parsed.digest) {
+      throw new ImageDigestMismatchError(ref, current)
+    }
+  }
+
+  /** The lender's maximum image size, checked against the registry's manifest before pulling. */
+  async #checkImageSize(ref: string, parsed: ImageRef, signal?: AbortSignal): Promise<void> {
+    const max = this.#maxImageMiB
+    if (max === undefined) return
+    let bytes: number
+    try {
+      bytes = await imageDownloadBytes(parsed, {
+        arch: dockerArchOf(osArch()),
+        ...(signal ? { signal } : {}),
+        ...(this.#fetch ? { fetch: this.#fetch } : {}),
+      })
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason
+      if (!(err instanceof RegistryLookupError)) throw err
+      throw new PolicyError(
+        'image-size-unknown',
+        `image-size-unknown: this meshlet pulls images of at most ${max} MiB and the registry would not say how large ${ref} is (${err.message}); not pulled`,
+        { cause: err },
+      )
+    }
+    if (bytes > max * MiB) {
+      throw new PolicyError(
+        'image-too-large',
+        `image-too-large: ${ref} is ${(bytes / MiB).toFixed(1)} MiB to download; this meshlet pulls at most ${max} MiB; not pulled`,
+      )
+    }
   }
 
   /**
@@ -290,7 +371,9 @@ export class Runtime {
     const existing = await this.#inspectContainer(name, 'start', signal)
     if (existing) return this.#adopt(existing, spec, signal)
 
-    const image = await this.#ensureImage(spec.image, parseImageRef(spec.image), signal)
+    const parsed = parseImageRef(spec.image)
+    await this.#checkPinnedTag(spec.image, parsed, signal)
+    const image = await this.#ensureImage(spec.image, parsed, signal)
     if (spec.network === 'egress') await this.#ensureEgressNetwork()
     const config = containerConfig(spec, {
       ...this.#config,
@@ -595,6 +678,7 @@ export class Runtime {
     signal?.throwIfAborted()
     const present = await this.#inspectImage(ref, signal)
     if (present) return present
+    await this.#checkImageSize(ref, parsed, signal)
     // One pull per reference at a time; each caller may give up on it without cancelling it
     // for the others (it then finishes into the image cache).
     let pull = this.#pulls.get(ref)
@@ -928,4 +1012,9 @@ function demuxLogs(raw: Buffer): Buffer {
     at += 8 + size
   }
   return Buffer.concat(parts)
+}
+
+/** Docker's name for a Node.js architecture. */
+function dockerArchOf(a: string): string {
+  return a === 'x64' ? 'amd64' : a === 'ia32' ? '386' : a
 }
