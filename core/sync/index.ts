@@ -12,12 +12,23 @@ import {
 import type { IdentityResolver } from '../identity/resolver.js'
 import type { RepoReader } from '../repo/reader.js'
 import { CursorStore } from './cursor.js'
-import { JetstreamSource } from './jetstream.js'
-import { PdsSource } from './pds.js'
-import { RelaySource } from './relay.js'
-import type { EventSource, SourceCommit, SourceConfig, SourceKind } from './source.js'
+import type { JetstreamSource } from './jetstream.js'
+import type { PdsSource } from './pds.js'
+import type { RelaySource } from './relay.js'
+import {
+  wsUrl,
+  type EventSource,
+  type SourceCommit,
+  type SourceConfig,
+  type SourceHooks,
+  type SourceKind,
+} from './source.js'
 
-export { CursorStore, JetstreamSource, PdsSource, RelaySource }
+// Types only: each source's module is loaded when it is chosen (openSource), so a Jetstream
+// meshlet never loads @atproto/sync, @atproto/xrpc-server and @atproto/api's lexicons, which only
+// the signed firehose of the relay and pds sources needs.
+export type { JetstreamSource, PdsSource, RelaySource }
+export { CursorStore }
 export * from './source.js'
 
 /** Where a record came from; `own` is a meshlet's own write, applied before the firehose echo.
@@ -84,9 +95,49 @@ export interface SyncOptions {
 
 type DidState = { phase: 'backfilling'; buffer: SourceCommit[] } | { phase: 'ready'; rev: string }
 
+/** Loads the module of the chosen source only (see the type-only exports above). */
+async function openSource(
+  config: SourceConfig,
+  identity: IdentityResolver,
+  cursors: CursorStore,
+  hooks: SourceHooks,
+): Promise<EventSource> {
+  const match = (collection: string) => collection.startsWith(COLLECTION_PREFIX)
+  switch (config.kind) {
+    case 'jetstream': {
+      const { JetstreamSource } = await import('./jetstream.js')
+      return new JetstreamSource({
+        urls: config.urls,
+        identity,
+        collections: [`${COLLECTION_PREFIX}*`],
+        cursors,
+        hooks,
+        ...(config.backoffMs !== undefined ? { backoffMs: config.backoffMs } : {}),
+      })
+    }
+    case 'pds': {
+      const { PdsSource } = await import('./pds.js')
+      return new PdsSource({ identity, cursors, hooks, match })
+    }
+    case 'relay': {
+      const { RelaySource } = await import('./relay.js')
+      return new RelaySource({
+        service: config.url,
+        idResolver: identity.idResolver,
+        cursors,
+        hooks,
+        match,
+      })
+    }
+  }
+}
+
 export class RecordSync {
-  readonly source: EventSource
   readonly cursors: CursorStore
+  private readonly config: SourceConfig
+  private readonly hooks: SourceHooks
+  private live?: EventSource
+  private stopped = false
   private readonly dids = new Map<string, DidState>()
   private started = false
   private relisting?: Promise<void>
@@ -111,48 +162,44 @@ export class RecordSync {
       onOutdated: (detail: string) => this.onOutdated(detail),
       onError: (err: Error) => opts.onError(err),
     }
-    const match = (collection: string) => collection.startsWith(COLLECTION_PREFIX)
-    const cursors = this.cursors
-    this.source =
-      config.kind === 'jetstream'
-        ? new JetstreamSource({
-            urls: config.urls,
-            identity: opts.identity,
-            collections: [`${COLLECTION_PREFIX}*`],
-            cursors,
-            hooks,
-            ...(config.backoffMs !== undefined ? { backoffMs: config.backoffMs } : {}),
-          })
-        : config.kind === 'pds'
-          ? new PdsSource({ identity: opts.identity, cursors, hooks, match })
-          : new RelaySource({
-              service: config.url,
-              idResolver: opts.identity.idResolver,
-              cursors,
-              hooks,
-              match,
-            })
+    this.config = config
+    this.hooks = hooks
+  }
+
+  /** The live source; there is one once start() has loaded it. */
+  get source(): EventSource {
+    if (this.live === undefined) throw new SyncError('the source is loaded by start()')
+    return this.live
   }
 
   get kind(): SourceKind {
-    return this.source.kind
+    return this.config.kind
   }
 
   /** The relay's cursor (last seq seen), when following a relay. */
   get cursorSeq(): number | undefined {
-    return this.source instanceof RelaySource ? this.cursors.get(this.source.service) : undefined
+    return this.config.kind === 'relay' ? this.cursors.get(wsUrl(this.config.url)) : undefined
   }
 
-  /** Loads the cursor and connects; returns once the subscription runs. */
+  /** Loads the cursor and the chosen source's module, and connects; returns once the
+   *  subscription runs. */
   async start(): Promise<void> {
-    await this.cursors.load()
+    const [source] = await Promise.all([
+      openSource(this.config, this.opts.identity, this.cursors, this.hooks),
+      this.cursors.load(),
+    ])
+    // Stopped while loading: nothing was connected, and nothing may be.
+    if (this.stopped) return
+    this.live = source
     this.started = true
-    await this.source.start()
+    // DIDs followed while the module loaded are in the first subscription.
+    if (this.dids.size > 0) await source.setDids(new Set(this.dids.keys()))
+    await source.start()
   }
 
   /** The source's cursor was too old: what it would have replayed is listed from the repos. */
   private onOutdated(detail: string): void {
-    this.opts.onEvent({ event: 'outdated', source: this.source.kind, detail })
+    this.opts.onEvent({ event: 'outdated', source: this.kind, detail })
     const ready = [...this.dids].filter(([, s]) => s.phase === 'ready').map(([d]) => d)
     this.relisting = (this.relisting ?? Promise.resolve()).then(async () => {
       for (const did of ready) {
@@ -275,7 +322,8 @@ export class RecordSync {
   }
 
   async stop(): Promise<void> {
-    await this.source.stop()
+    this.stopped = true
+    await this.live?.stop()
     await this.relisting
     await this.cursors.flush()
   }
