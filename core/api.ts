@@ -127,6 +127,10 @@ export interface WorkloadView {
   memoryMiB: number
   replicas: number
   createdAt: string
+  /** When the current version was published by an edit (absent: never edited). */
+  updatedAt?: string
+  /** The whole spec of the current version, as the edit form starts from it. */
+  spec: WorkloadSpecView
   /** One sentence: what is happening with it. */
   headline: string
   placements: ReplicaView[]
@@ -217,7 +221,32 @@ export interface WorkloadDraft {
   egress?: boolean
   /** Secret environment variables: sealed to the meshlets that may run it, never published. */
   secrets?: { name: string; value: string }[]
+  /** Plain environment variables, published in the record for anyone to read. */
+  env?: { name: string; value: string }[]
+  /** Scratch storage per replica (the writable tmpfs), in MiB; absent: the runtime's default. */
+  storageMiB?: number
+  /** CPU architectures the image runs on, as Docker names them; absent: any. */
+  arch?: string[]
+  /** What happens when a replica ends; absent: never placed again. */
+  restart?: RestartDraft
+  /** A replica running longer than this is stopped; absent: no limit. */
+  maxRuntimeSeconds?: number
 }
+
+export const RESTART_MODES = ['never', 'on-failure', 'always'] as const
+export type RestartMode = (typeof RESTART_MODES)[number]
+
+export interface RestartDraft {
+  mode: RestartMode
+  /** New placements after a failure before giving up. */
+  maxAttempts?: number
+  /** The first back-off delay; it doubles on each further failure. */
+  delayMs?: number
+}
+
+/** A published workload's spec, for the edit form: a draft without secret values (they are
+ *  sealed; an edit keeps them), with the names of the secrets it has. */
+export type WorkloadSpecView = Omit<WorkloadDraft, 'secrets'> & { secretNames?: string[] }
 
 export interface MachineAccountDraft {
   /** The PDS's address (https://…; http only on this machine). */
@@ -263,6 +292,9 @@ export interface ApiMethods {
   /** Stops a guest container here; its owner's workload is placed elsewhere. */
   'guests.stop': { args: { containerId: string }; result: void }
   'workloads.submit': { args: WorkloadDraft; result: { uri: string } }
+  /** Publishes a new version of one of the owner's workloads: the record rewritten with
+   *  `updatedAt`, which opens a new round; replicas of the old version yield. Secrets are kept. */
+  'workloads.update': { args: { uri: string; draft: WorkloadDraft }; result: { uri: string } }
   'workloads.delete': { args: { uri: string }; result: void }
   /** What a workload's replicas printed, asked of each host (or of `meshlet` only). */
   'workloads.logs': { args: { uri: string; meshlet?: string }; result: WorkloadLogsView }
@@ -367,6 +399,16 @@ export const LIMITS = {
   /** A workload's secrets: how many, and their values together in bytes of JSON (core/sealing). */
   secrets: 16,
   secretsBytes: 4096,
+  /** The lexicon's bounds on plain environment variables and the restart policy. */
+  env: 64,
+  envName: 128,
+  envValue: 4096,
+  arch: 8,
+  archName: 32,
+  restartAttempts: 100,
+  restartDelayMs: 86_400_000,
+  /** The lexicon's bound on maxRuntimeMs (30 days), in seconds. */
+  maxRuntimeSeconds: 2_592_000,
 } as const
 
 type Validator<T> = (args: unknown) => T
@@ -512,34 +554,13 @@ const validators: { [M in MethodName]: Validator<Args<M>> } = {
   'guests.stop': (args) => ({
     containerId: str(object(args, ['containerId']), 'containerId', 64, CONTAINER_ID),
   }),
-  'workloads.submit': (args) => {
-    const o = object(args, [
-      'image',
-      'cpuMillis',
-      'memoryMiB',
-      'replicas',
-      'command',
-      'egress',
-      'secrets',
-    ])
-    const command = o.command ?? []
-    if (!Array.isArray(command)) fail('command must be a list of strings')
-    if (command.length > LIMITS.commandArgs)
-      fail(`command has more than ${LIMITS.commandArgs} parts`)
-    for (const part of command) {
-      if (typeof part !== 'string') fail('command must be a list of strings')
-      if (part.length > LIMITS.commandArg)
-        fail(`a command part is longer than ${LIMITS.commandArg}`)
-    }
-    return {
-      image: str(o, 'image', LIMITS.image, IMAGE),
-      cpuMillis: int(o, 'cpuMillis', 1, LIMITS.cpuMillis),
-      memoryMiB: int(o, 'memoryMiB', LIMITS.minMemoryMiB, LIMITS.memoryMiB),
-      replicas: int(o, 'replicas', 1, LIMITS.replicas),
-      command: command as string[],
-      ...(o.egress !== undefined ? { egress: bool(o, 'egress') } : {}),
-      ...(o.secrets !== undefined ? { secrets: secretsArg(o.secrets) } : {}),
-    }
+  'workloads.submit': draftArg,
+  'workloads.update': (args) => {
+    const o = object(args, ['uri', 'draft'])
+    const draft = draftArg(o.draft)
+    // Sealed values cannot be read back to prefill a form; an edit keeps the ones published.
+    if (draft.secrets !== undefined) fail('an edit keeps the secrets; it cannot change them')
+    return { uri: str(o, 'uri', 8192, AT_URI), draft }
   },
   'workloads.delete': (args) => ({ uri: str(object(args, ['uri']), 'uri', 8192, AT_URI) }),
   'workloads.logs': (args) => {
@@ -547,6 +568,103 @@ const validators: { [M in MethodName]: Validator<Args<M>> } = {
     const uri = str(o, 'uri', 8192, AT_URI)
     return o.meshlet === undefined ? { uri } : { uri, meshlet: str(o, 'meshlet', 2048, DID) }
   },
+}
+
+/** A workload draft: each field's shape and the lexicon's bounds, so a bad one never reaches the
+ *  core. The core builds the record from it and checks it against the lexicon again. */
+function draftArg(args: unknown): WorkloadDraft {
+  const o = object(args, [
+    'image',
+    'cpuMillis',
+    'memoryMiB',
+    'replicas',
+    'command',
+    'egress',
+    'secrets',
+    'env',
+    'storageMiB',
+    'arch',
+    'restart',
+    'maxRuntimeSeconds',
+  ])
+  const command = o.command ?? []
+  if (!Array.isArray(command)) fail('command must be a list of strings')
+  if (command.length > LIMITS.commandArgs) fail(`command has more than ${LIMITS.commandArgs} parts`)
+  for (const part of command) {
+    if (typeof part !== 'string') fail('command must be a list of strings')
+    if (part.length > LIMITS.commandArg) fail(`a command part is longer than ${LIMITS.commandArg}`)
+  }
+  const secrets = o.secrets !== undefined ? secretsArg(o.secrets) : undefined
+  const env = o.env !== undefined ? envArg(o.env) : undefined
+  const clash = env?.find((e) => secrets?.some((s) => s.name === e.name))
+  if (clash) fail(`${clash.name} is both a variable and a secret`)
+  return {
+    image: str(o, 'image', LIMITS.image, IMAGE),
+    cpuMillis: int(o, 'cpuMillis', 1, LIMITS.cpuMillis),
+    memoryMiB: int(o, 'memoryMiB', LIMITS.minMemoryMiB, LIMITS.memoryMiB),
+    replicas: int(o, 'replicas', 1, LIMITS.replicas),
+    command: command as string[],
+    ...(o.egress !== undefined ? { egress: bool(o, 'egress') } : {}),
+    ...(secrets ? { secrets } : {}),
+    ...(env ? { env } : {}),
+    ...(o.storageMiB !== undefined
+      ? { storageMiB: int(o, 'storageMiB', 1, LIMITS.storageMiB) }
+      : {}),
+    ...(o.arch !== undefined ? { arch: archArg(o.arch) } : {}),
+    ...(o.restart !== undefined ? { restart: restartArg(o.restart) } : {}),
+    ...(o.maxRuntimeSeconds !== undefined
+      ? { maxRuntimeSeconds: int(o, 'maxRuntimeSeconds', 1, LIMITS.maxRuntimeSeconds) }
+      : {}),
+  }
+}
+
+/** The names a process environment takes without quoting: letters, digits and _. */
+export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+function envArg(raw: unknown): { name: string; value: string }[] {
+  if (!Array.isArray(raw)) fail('env must be a list of { name, value }')
+  if (raw.length > LIMITS.env) fail(`at most ${LIMITS.env} environment variables`)
+  const seen = new Set<string>()
+  return (raw as unknown[]).map((e) => {
+    const o = object(e, ['name', 'value'])
+    const name = str(o, 'name', LIMITS.envName, ENV_NAME)
+    if (typeof o.value !== 'string') fail(`variable ${name} needs a string value`)
+    if (o.value.length > LIMITS.envValue) {
+      fail(`variable ${name} is longer than ${LIMITS.envValue} characters`)
+    }
+    if (seen.has(name)) fail(`variable ${name} is given twice`)
+    seen.add(name)
+    return { name, value: o.value }
+  })
+}
+
+const ARCH = /^[a-z0-9_]+$/
+
+function archArg(raw: unknown): string[] {
+  if (!Array.isArray(raw) || raw.some((a) => typeof a !== 'string')) {
+    fail('arch must be a list of architecture names')
+  }
+  const list = [...new Set(raw as string[])]
+  if (list.length === 0) fail('arch names no architecture (leave it out for any)')
+  if (list.length > LIMITS.arch) fail(`at most ${LIMITS.arch} architectures`)
+  for (const a of list) {
+    if (a.length > LIMITS.archName || !ARCH.test(a)) fail(`arch is not valid: ${a.slice(0, 40)}`)
+  }
+  return list
+}
+
+function restartArg(raw: unknown): RestartDraft {
+  const o = object(raw, ['mode', 'maxAttempts', 'delayMs'])
+  if (!RESTART_MODES.includes(o.mode as RestartMode)) {
+    fail(`restart mode must be one of ${RESTART_MODES.join(', ')}`)
+  }
+  return {
+    mode: o.mode as RestartMode,
+    ...(o.maxAttempts !== undefined
+      ? { maxAttempts: int(o, 'maxAttempts', 0, LIMITS.restartAttempts) }
+      : {}),
+    ...(o.delayMs !== undefined ? { delayMs: int(o, 'delayMs', 0, LIMITS.restartDelayMs) } : {}),
+  }
 }
 
 /** Secrets of a workload draft: checked here so a bad one never reaches the core; messages name

@@ -76,12 +76,13 @@ import { ApiService } from './xrpc/service.js'
 import { meshletHost } from './xrpc/meshlet-host.js'
 import { workloadLogs } from './xrpc/owner-logs.js'
 import {
-  publishWorkloadWithSecrets,
-  SealingKeyring,
-  sealedLogSource,
-  SecretsSharer,
-  shareRequest,
-} from './sealing/index.js'
+  deleteWorkload,
+  specOf,
+  submitWorkload,
+  updateWorkload,
+  type OwnerSide,
+} from './app/workloads.js'
+import { SealingKeyring, sealedLogSource, SecretsSharer, shareRequest } from './sealing/index.js'
 
 export interface NetworkConfig {
   plcUrl: string
@@ -595,26 +596,17 @@ export class MeshletApp implements DesktopHost {
     },
     'workloads.submit': async (draft) => {
       const owner = this.requireOwner()
-      const record = {
-        image: draft.image,
-        resources: { cpuMillis: draft.cpuMillis, memoryMiB: draft.memoryMiB },
-        replicas: draft.replicas,
-        ...(draft.command.length > 0 ? { command: draft.command } : {}),
-        network: draft.egress ? 'egress' : 'none',
+      const written = await submitWorkload(this.ownerSide(owner), draft, {
         bidWindowMs: this.config.defaultBidWindowMs,
-        createdAt: new Date().toISOString(),
-      }
-      const secrets = new Map((draft.secrets ?? []).map((s) => [s.name, s.value]))
-      const written = await publishWorkloadWithSecrets(
-        { reader: this.reader, writer: owner.writer, keys: this.ownerKeys(owner.account.did) },
-        record,
-        secrets,
-      ).catch((err: unknown) => {
-        throw new ApiError('unavailable', `could not publish the workload: ${messageOf(err)}`, {
-          cause: err,
-        })
+        now: new Date(),
       })
       this.note('info', `Submitted ${draft.image} (${draft.replicas} × ${cores(draft.cpuMillis)})`)
+      return written
+    },
+    'workloads.update': async ({ uri, draft }) => {
+      const owner = this.requireOwner()
+      const written = await updateWorkload(this.ownerSide(owner), uri, draft, new Date())
+      this.note('info', `Published a new version of ${draft.image} (${shortUri(uri)})`)
       return { uri: written.uri }
     },
     'workloads.logs': async ({ uri, meshlet }) => {
@@ -639,17 +631,8 @@ export class MeshletApp implements DesktopHost {
       })
     },
     'workloads.delete': async ({ uri }) => {
-      const owner = this.requireOwner()
-      const at = new AtUri(uri)
-      if (at.host !== owner.account.did || at.collection !== NSID.workload) {
-        throw new ApiError('not-found', 'not one of your workloads')
-      }
-      await owner.writer.delete(NSID.workload, at.rkey).catch((err: unknown) => {
-        throw new ApiError('unavailable', `could not delete the workload: ${messageOf(err)}`, {
-          cause: err,
-        })
-      })
-      this.note('info', `Deleted workload ${at.rkey}`)
+      const rkey = await deleteWorkload(this.requireOwner().writer, uri)
+      this.note('info', `Deleted workload ${rkey}`)
     },
   }
 
@@ -821,6 +804,10 @@ export class MeshletApp implements DesktopHost {
     if (other?.account.did === did) {
       throw new ApiError('conflict', 'this machine needs its own account, not the owner’s')
     }
+  }
+
+  private ownerSide(owner: Session): OwnerSide {
+    return { reader: this.reader, writer: owner.writer, keys: this.ownerKeys(owner.account.did) }
   }
 
   private requireOwner(): Session {
@@ -1457,6 +1444,8 @@ export class MeshletApp implements DesktopHost {
           memoryMiB: w.record.resources.memoryMiB,
           replicas: want,
           createdAt: w.record.createdAt,
+          ...(w.record.updatedAt ? { updatedAt: w.record.updatedAt } : {}),
+          spec: specOf(w.record),
           headline,
           placements,
           ...(voided.length > 0 ? { voidBids: voided } : {}),

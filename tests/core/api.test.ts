@@ -62,6 +62,21 @@ describe('validateArgs', () => {
     expect(validateArgs('workloads.submit', { ...draft, egress: true })).toMatchObject({
       egress: true,
     })
+    const whole = {
+      ...draft,
+      env: [
+        { name: 'GREETING', value: 'hello = world' },
+        { name: '_EMPTY', value: '' },
+      ],
+      storageMiB: 128,
+      arch: ['amd64', 'arm64'],
+      restart: { mode: 'on-failure', maxAttempts: 2, delayMs: 1000 },
+      maxRuntimeSeconds: 60,
+      egress: true,
+    }
+    expect(validateArgs('workloads.submit', whole)).toEqual(whole)
+    const uri = 'at://did:plc:abc234/commune.scheduler.workload/3kabc2'
+    expect(validateArgs('workloads.update', { uri, draft: whole })).toEqual({ uri, draft: whole })
     expect(validateArgs('guests.stop', { containerId: 'a'.repeat(64) })).toBeTruthy()
     expect(
       validateArgs('auth.createMachineAccount', {
@@ -155,6 +170,93 @@ describe('validateArgs', () => {
     ],
     ['egress not boolean', 'workloads.submit', { ...draft, egress: 'yes' }, /true or false/],
     ['not an at-uri', 'workloads.delete', { uri: 'https://evil.example' }, /not valid/],
+    [
+      'env name with a dash',
+      'workloads.submit',
+      { ...draft, env: [{ name: 'MY-VAR', value: '1' }] },
+      /name is not valid/,
+    ],
+    [
+      'env name starting with a digit',
+      'workloads.submit',
+      { ...draft, env: [{ name: '1X', value: '1' }] },
+      /name is not valid/,
+    ],
+    [
+      'env value not a string',
+      'workloads.submit',
+      { ...draft, env: [{ name: 'X', value: 1 }] },
+      /string value/,
+    ],
+    [
+      'env given twice',
+      'workloads.submit',
+      {
+        ...draft,
+        env: [
+          { name: 'X', value: '1' },
+          { name: 'X', value: '2' },
+        ],
+      },
+      /given twice/,
+    ],
+    [
+      'env also a secret',
+      'workloads.submit',
+      { ...draft, env: [{ name: 'X', value: '1' }], secrets: [{ name: 'X', value: '2' }] },
+      /both a variable and a secret/,
+    ],
+    [
+      'too many env',
+      'workloads.submit',
+      { ...draft, env: Array.from({ length: 65 }, (_, i) => ({ name: `V${i}`, value: '' })) },
+      /at most 64/,
+    ],
+    ['negative storage', 'workloads.submit', { ...draft, storageMiB: -1 }, /storageMiB/],
+    ['zero max run time', 'workloads.submit', { ...draft, maxRuntimeSeconds: 0 }, /between 1/],
+    [
+      'max run time past the lexicon',
+      'workloads.submit',
+      { ...draft, maxRuntimeSeconds: LIMITS.maxRuntimeSeconds + 1 },
+      /between/,
+    ],
+    ['arch not a list', 'workloads.submit', { ...draft, arch: 'amd64' }, /list/],
+    ['arch empty', 'workloads.submit', { ...draft, arch: [] }, /no architecture/],
+    ['arch with a slash', 'workloads.submit', { ...draft, arch: ['linux/amd64'] }, /not valid/],
+    [
+      'unknown restart mode',
+      'workloads.submit',
+      { ...draft, restart: { mode: 'sometimes' } },
+      /never, on-failure, always/,
+    ],
+    [
+      'negative restart attempts',
+      'workloads.submit',
+      { ...draft, restart: { mode: 'always', maxAttempts: -1 } },
+      /maxAttempts/,
+    ],
+    [
+      'restart delay past a day',
+      'workloads.submit',
+      { ...draft, restart: { mode: 'on-failure', delayMs: 86_400_001 } },
+      /delayMs/,
+    ],
+    [
+      'update without a draft',
+      'workloads.update',
+      { uri: 'at://did:plc:abc234/commune.scheduler.workload/3kabc2' },
+      /expected an object/,
+    ],
+    [
+      'update that changes secrets',
+      'workloads.update',
+      {
+        uri: 'at://did:plc:abc234/commune.scheduler.workload/3kabc2',
+        draft: { ...draft, secrets: [{ name: 'T', value: 'v' }] },
+      },
+      /keeps the secrets/,
+    ],
+    ['update of no at-uri', 'workloads.update', { uri: 'x', draft }, /not valid/],
   ])('refuses %s', (_name, method, args, message) => {
     expect(refused(method, args, message).code).toBe(
       method === 'nope' || method === '__proto__' ? 'unknown-method' : 'invalid-args',

@@ -1,6 +1,12 @@
 // Client-side checks that mirror the core's (core/api.ts LIMITS and validateArgs), so a form
 // says what is wrong beside the field before anything is sent. The core checks again anyway.
-import { LIMITS, validateArgs, type WorkloadDraft } from '../../../core/api.js'
+import {
+  ENV_NAME,
+  LIMITS,
+  validateArgs,
+  type RestartMode,
+  type WorkloadDraft,
+} from '../../../core/api.js'
 import { splitShellWords } from './shell-words.js'
 
 export type HandleCheck = { ok: true; handle: string } | { ok: false; error: string }
@@ -28,18 +34,49 @@ export interface WorkloadForm {
   command: string
   /** One NAME=VALUE per line. */
   secrets?: string
+  /** Plain environment variables, one row each (published: never secrets). */
+  env?: EnvRow[]
+  /** Blank: the runtime's default. */
+  storageMiB?: string
+  /** Blank: any architecture. */
+  arch?: string
+  restartMode?: RestartMode
+  restartAttempts?: string
+  /** The first back-off delay, in seconds. */
+  restartDelaySeconds?: string
+  /** Blank: no limit. */
+  maxRuntimeSeconds?: string
+  egress?: boolean
+}
+
+export interface EnvRow {
+  name: string
+  value: string
 }
 
 export type WorkloadField = keyof WorkloadForm
 
-export type DraftCheck =
-  { ok: true; draft: WorkloadDraft } | { ok: false; errors: Partial<Record<WorkloadField, string>> }
+export type FormErrors = Partial<Record<WorkloadField, string>> & {
+  /** The environment row the env error is about (0-based). */
+  envRow?: number
+  /** What the contract refused that no single field explains. */
+  form?: string
+}
+
+export type DraftCheck = { ok: true; draft: WorkloadDraft } | { ok: false; errors: FormErrors }
+
+/** Docker's names for the architectures a lender's machine may have. */
+export const ARCHITECTURES = ['amd64', 'arm64', 'arm', '386', 'ppc64le', 's390x', 'riscv64']
+
+/** Defaults of the restart policy's inputs (the scheduler's: 3 attempts, 5 s back-off). */
+export const RESTART_DEFAULTS = { attempts: '3', delaySeconds: '5' }
 
 const IMAGE = /^[a-zA-Z0-9][a-zA-Z0-9._\-/:@]*$/
 
 function wholeNumber(text: string, label: string, min: number, max: number): number | string {
   const t = text.trim()
   if (t === '') return `Enter ${label}.`
+  if (/^-\s*\d/.test(t)) return `${capitalise(label)} cannot be negative.`
   if (!/^\d+$/.test(t)) return `${capitalise(label)} must be a whole number.`
   const n = Number(t)
   if (n < min || n > max) {
@@ -53,7 +90,7 @@ function capitalise(s: string): string {
 }
 
 export function checkWorkload(form: WorkloadForm): DraftCheck {
-  const errors: Partial<Record<WorkloadField, string>> = {}
+  const errors: FormErrors = {}
   const image = form.image.trim()
   if (image === '') errors.image = 'Enter an image, like registry.example/app:1.2.'
   else if (image.length > LIMITS.image) {
@@ -86,26 +123,132 @@ export function checkWorkload(form: WorkloadForm): DraftCheck {
   const secrets = checkSecretLines(form.secrets ?? '')
   if (typeof secrets === 'string') errors.secrets = secrets
 
+  const env = checkEnvRows(form.env ?? [])
+  if ('error' in env) {
+    errors.env = env.error
+    errors.envRow = env.row
+  } else if (typeof secrets !== 'string') {
+    const clash = env.rows.find((e) => secrets.some((x) => x.name === e.name))
+    if (clash) errors.env = `${clash.name} is also a secret; give it once.`
+  }
+
+  const storage = optionalNumber(form.storageMiB, 'the storage in MiB', 1, LIMITS.storageMiB)
+  if (typeof storage === 'string') errors.storageMiB = storage
+  const maxRuntime = optionalNumber(
+    form.maxRuntimeSeconds,
+    'the maximum run time in seconds',
+    1,
+    LIMITS.maxRuntimeSeconds,
+  )
+  if (typeof maxRuntime === 'string') errors.maxRuntimeSeconds = maxRuntime
+
+  const arch = (form.arch ?? '').trim()
+  if (arch !== '' && !ARCHITECTURES.includes(arch)) {
+    errors.arch = `Choose one of ${ARCHITECTURES.join(', ')}, or any.`
+  }
+
+  const mode = form.restartMode ?? 'never'
+  let attempts: number | string | undefined
+  let delay: number | string | undefined
+  if (mode !== 'never') {
+    attempts = wholeNumber(
+      form.restartAttempts ?? RESTART_DEFAULTS.attempts,
+      'the number of attempts',
+      0,
+      LIMITS.restartAttempts,
+    )
+    if (typeof attempts === 'string') errors.restartAttempts = attempts
+    delay = wholeNumber(
+      form.restartDelaySeconds ?? RESTART_DEFAULTS.delaySeconds,
+      'the back-off delay in seconds',
+      0,
+      LIMITS.restartDelayMs / 1000,
+    )
+    if (typeof delay === 'string') errors.restartDelaySeconds = delay
+  }
+
   if (
     typeof secrets === 'string' ||
+    'error' in env ||
     Object.keys(errors).length > 0 ||
     typeof cpu !== 'number' ||
     typeof memory !== 'number' ||
-    typeof replicas !== 'number'
+    typeof replicas !== 'number' ||
+    typeof storage === 'string' ||
+    typeof maxRuntime === 'string' ||
+    typeof attempts === 'string' ||
+    typeof delay === 'string'
   ) {
     return { ok: false, errors }
   }
-  return {
-    ok: true,
-    draft: {
-      image,
-      cpuMillis: cpu,
-      memoryMiB: memory,
-      replicas,
-      command,
-      ...(secrets.length > 0 ? { secrets } : {}),
-    },
+  const draft: WorkloadDraft = {
+    image,
+    cpuMillis: cpu,
+    memoryMiB: memory,
+    replicas,
+    command,
+    ...(form.egress ? { egress: true } : {}),
+    ...(secrets.length > 0 ? { secrets } : {}),
+    ...(env.rows.length > 0 ? { env: env.rows } : {}),
+    ...(storage !== undefined ? { storageMiB: storage } : {}),
+    ...(arch !== '' ? { arch: [arch] } : {}),
+    ...(mode !== 'never'
+      ? { restart: { mode, maxAttempts: attempts as number, delayMs: (delay as number) * 1000 } }
+      : form.restartMode
+        ? { restart: { mode } }
+        : {}),
+    ...(maxRuntime !== undefined ? { maxRuntimeSeconds: maxRuntime } : {}),
   }
+  // The contract has the last word: what it would refuse is shown here, not after a round trip.
+  try {
+    validateArgs('workloads.submit', draft)
+  } catch (err) {
+    return { ok: false, errors: { form: err instanceof Error ? err.message : String(err) } }
+  }
+  return { ok: true, draft }
+}
+
+/** A number the user may leave blank (absent from the draft). */
+function optionalNumber(
+  text: string | undefined,
+  label: string,
+  min: number,
+  max: number,
+): number | string | undefined {
+  if (text === undefined || text.trim() === '') return undefined
+  return wholeNumber(text, label, min, max)
+}
+
+/** Environment rows: blank rows are skipped; the first bad row is named. */
+function checkEnvRows(
+  rows: readonly EnvRow[],
+): { rows: { name: string; value: string }[] } | { error: string; row: number } {
+  const out: { name: string; value: string }[] = []
+  for (let i = 0; i < rows.length; i++) {
+    const name = rows[i]!.name.trim()
+    const value = rows[i]!.value
+    if (name === '' && value === '') continue
+    const row = `Variable ${i + 1}`
+    if (name === '') return { error: `${row}: give it a name.`, row: i }
+    if (!ENV_NAME.test(name) || name.length > LIMITS.envName) {
+      return {
+        error: `${row}: "${name.slice(0, 40)}" is not a variable name; use letters, digits and _, not starting with a digit.`,
+        row: i,
+      }
+    }
+    if (value.length > LIMITS.envValue) {
+      return {
+        error: `${row}: the value is longer than ${LIMITS.envValue.toLocaleString('en-US')} characters.`,
+        row: i,
+      }
+    }
+    if (out.some((e) => e.name === name)) return { error: `${name} is given twice.`, row: i }
+    out.push({ name, value })
+  }
+  if (out.length > LIMITS.env) {
+    return { error: `At most ${LIMITS.env} variables.`, row: LIMITS.env }
+  }
+  return { rows: out }
 }
 
 const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/

@@ -1,18 +1,14 @@
 // The owner's own workloads: publish one, see where its replicas landed, delete it (which stops
 // it everywhere: DESIGN §1).
-import { Switch } from '../components/switch.js'
-import { useId, useState, type ChangeEvent, type FormEvent } from 'react'
+import { useState } from 'react'
 import {
-  LIMITS,
   type DashboardState,
   type ReplicaView,
-  type WorkloadDraft,
   type WorkloadLogsView,
   type WorkloadView,
 } from '../../../core/api.js'
 import { ConfirmAction } from '../components/confirm.js'
 import { EmptyState, ErrorText, Spinner } from '../components/feedback.js'
-import { Field } from '../components/field.js'
 import { TrashIcon, WorkloadsIcon } from '../components/icons.js'
 import {
   formatCores,
@@ -22,8 +18,8 @@ import {
   shortDid,
 } from '../lib/format.js'
 import { joinShellWords } from '../lib/shell-words.js'
-import { checkWorkload, type WorkloadField, type WorkloadForm } from '../lib/validate.js'
 import { useAction, useApi, useNow } from '../state/hooks.js'
+import { WorkloadEditor, type FormTarget } from './workload-form.js'
 
 const TONE: Record<string, string> = {
   running: 'ok',
@@ -52,20 +48,21 @@ export function StateChip({ state }: { state: string }) {
   )
 }
 
-const EMPTY_FORM: WorkloadForm = {
-  image: '',
-  cpuMillis: '500',
-  memoryMiB: '256',
-  replicas: '1',
-  command: '',
-  secrets: '',
-}
-
 export function Workloads({ state }: { state: DashboardState }) {
   const workloads = [...state.workloads].sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+  const [target, setTarget] = useState<FormTarget>({ kind: 'new' })
+  // An edit of a workload that is gone (deleted elsewhere) falls back to a new one.
+  const editing =
+    target.kind === 'edit' && workloads.some((w) => w.uri === target.uri)
+      ? target
+      : ({ kind: 'new' } as const)
   return (
     <div className="stack-lg">
-      <SubmitWorkload />
+      <WorkloadEditor
+        key={editing.kind === 'edit' ? editing.uri : 'new'}
+        target={editing}
+        onDone={() => setTarget({ kind: 'new' })}
+      />
       <section className="card" aria-labelledby="workloads-title">
         <div className="card-head">
           <h2 id="workloads-title">Published</h2>
@@ -78,7 +75,14 @@ export function Workloads({ state }: { state: DashboardState }) {
         ) : (
           <ul className="list" aria-label="Workloads">
             {workloads.map((w) => (
-              <WorkloadRow key={w.uri} workload={w} />
+              <WorkloadRow
+                key={w.uri}
+                workload={w}
+                onEdit={() => {
+                  setTarget({ kind: 'edit', uri: w.uri, spec: w.spec })
+                  window.scrollTo({ top: 0, behavior: 'smooth' })
+                }}
+              />
             ))}
           </ul>
         )}
@@ -87,200 +91,7 @@ export function Workloads({ state }: { state: DashboardState }) {
   )
 }
 
-/** Secret environment variables: sealed to the machines that may run the workload (core/sealing),
- *  never published in plain text. A textarea: one NAME=VALUE per line. */
-function SecretsField(props: {
-  value: string
-  error?: string | undefined
-  onChange: (v: string) => void
-}) {
-  const id = useId()
-  const described = props.error ? `${id}-error` : `${id}-hint`
-  return (
-    <div className="field span-2">
-      <label htmlFor={id} className="field-label">
-        Secrets
-      </label>
-      <div className="input-wrap">
-        <textarea
-          id={id}
-          name="secrets"
-          className="input"
-          rows={2}
-          autoCapitalize="none"
-          autoComplete="off"
-          spellCheck={false}
-          placeholder="API_TOKEN=…"
-          aria-invalid={props.error ? true : undefined}
-          aria-describedby={described}
-          value={props.value}
-          onChange={(e) => props.onChange(e.target.value)}
-        />
-      </div>
-      {props.error ? (
-        <p id={`${id}-error`} className="field-error" data-testid="field-error">
-          {props.error}
-        </p>
-      ) : (
-        <p id={`${id}-hint`} className="field-hint">
-          Optional. One NAME=VALUE per line. Sealed to the machines that may run it and passed to
-          the guest as environment variables; never published in plain text.
-        </p>
-      )}
-    </div>
-  )
-}
-
-function SubmitWorkload() {
-  const client = useApi()
-  const [form, setForm] = useState<WorkloadForm>(EMPTY_FORM)
-  const [errors, setErrors] = useState<Partial<Record<WorkloadField, string>>>({})
-  const [published, setPublished] = useState<string>()
-  const [egress, setEgress] = useState(false)
-  const submit = useAction((draft: WorkloadDraft) => client.call('workloads.submit', draft))
-
-  const edit = (field: WorkloadField) => (e: ChangeEvent<HTMLInputElement>) => {
-    setForm((f) => ({ ...f, [field]: e.target.value }))
-    setErrors((es) => ({ ...es, [field]: undefined }))
-    setPublished(undefined)
-  }
-
-  const onSubmit = async (e: FormEvent<HTMLFormElement>) => {
-    e.preventDefault()
-    const formEl = e.currentTarget
-    const check = checkWorkload(form)
-    if (!check.ok) {
-      setErrors(check.errors)
-      // Take the keyboard to the first field that needs fixing, once it is marked.
-      window.requestAnimationFrame(() =>
-        formEl.querySelector<HTMLInputElement>('[aria-invalid="true"]')?.focus(),
-      )
-      return
-    }
-    setErrors({})
-    const r = await submit.run({ ...check.draft, ...(egress ? { egress: true } : {}) })
-    if (r.ok) {
-      setPublished(check.draft.image)
-      setForm(EMPTY_FORM)
-      setEgress(false)
-    }
-  }
-
-  const cpu = Number(form.cpuMillis)
-  const memory = Number(form.memoryMiB)
-  return (
-    <section className="card" aria-labelledby="submit-title">
-      <div className="card-head">
-        <h2 id="submit-title">Run a workload</h2>
-        <p className="card-sub">
-          Published to your account; machines in your cluster with room for it bid to run it.
-        </p>
-      </div>
-      <form
-        className="workload-form"
-        onSubmit={onSubmit}
-        noValidate
-        aria-describedby="submit-title"
-      >
-        <Field
-          className="span-2"
-          label="Image"
-          name="image"
-          placeholder="registry.example/app:1.2"
-          autoCapitalize="none"
-          autoComplete="off"
-          spellCheck={false}
-          maxLength={LIMITS.image}
-          value={form.image}
-          error={errors.image}
-          onChange={edit('image')}
-        />
-        <Field
-          label="CPU"
-          name="cpu"
-          inputMode="numeric"
-          suffix="millicores"
-          value={form.cpuMillis}
-          error={errors.cpuMillis}
-          hint={
-            Number.isFinite(cpu) && cpu > 0 ? `= ${formatCores(cpu)}` : '1000 millicores = 1 core'
-          }
-          onChange={edit('cpuMillis')}
-        />
-        <Field
-          label="Memory"
-          name="memory"
-          inputMode="numeric"
-          suffix="MiB"
-          value={form.memoryMiB}
-          error={errors.memoryMiB}
-          hint={
-            Number.isFinite(memory) && memory >= 1024
-              ? `= ${formatMemory(memory)}`
-              : `At least ${LIMITS.minMemoryMiB} MiB`
-          }
-          onChange={edit('memoryMiB')}
-        />
-        <Field
-          label="Replicas"
-          name="replicas"
-          inputMode="numeric"
-          value={form.replicas}
-          error={errors.replicas}
-          hint={`Each on a different machine; up to ${LIMITS.replicas}`}
-          onChange={edit('replicas')}
-        />
-        <Field
-          className="span-2"
-          label="Command"
-          name="command"
-          placeholder={`sh -c 'echo hello from the commune'`}
-          autoCapitalize="none"
-          autoComplete="off"
-          spellCheck={false}
-          value={form.command}
-          error={errors.command}
-          hint="Optional. Split into words like a shell does; quotes keep spaces. Nothing is expanded."
-          onChange={edit('command')}
-        />
-        <SecretsField
-          value={form.secrets ?? ''}
-          error={errors.secrets}
-          onChange={(v) => {
-            setForm((f) => ({ ...f, secrets: v }))
-            setErrors((es) => ({ ...es, secrets: undefined }))
-            setPublished(undefined)
-          }}
-        />
-        <div className="span-2">
-          <Switch
-            label="Needs network access"
-            description="Only machines whose owners allow guests on the network will bid for it."
-            checked={egress}
-            onChange={(v) => {
-              setEgress(v)
-              setPublished(undefined)
-            }}
-          />
-        </div>
-        <div className="form-footer span-2">
-          <ErrorText error={submit.error} />
-          {published && (
-            <p className="success-text" role="status">
-              Published {published}. Machines are bidding for it.
-            </p>
-          )}
-          <button type="submit" className="btn btn-primary" disabled={submit.pending}>
-            {submit.pending && <Spinner />}
-            Submit workload
-          </button>
-        </div>
-      </form>
-    </section>
-  )
-}
-
-function WorkloadRow({ workload: w }: { workload: WorkloadView }) {
+function WorkloadRow({ workload: w, onEdit }: { workload: WorkloadView; onEdit: () => void }) {
   const client = useApi()
   const now = useNow(15_000)
   const running = w.placements.filter((p) => p.state === 'running').length
@@ -304,9 +115,30 @@ function WorkloadRow({ workload: w }: { workload: WorkloadView }) {
           <span>
             {w.replicas} {w.replicas === 1 ? 'replica' : 'replicas'}
           </span>
+          {w.spec.storageMiB !== undefined && (
+            <span>{formatMemory(w.spec.storageMiB)} storage</span>
+          )}
+          {w.spec.arch && <span>{w.spec.arch.join(', ')} only</span>}
+          {w.spec.restart && w.spec.restart.mode !== 'never' && (
+            <span>restart {w.spec.restart.mode}</span>
+          )}
+          {w.spec.maxRuntimeSeconds !== undefined && (
+            <span>at most {w.spec.maxRuntimeSeconds} s</span>
+          )}
+          {w.spec.egress && <span>network</span>}
+          {w.spec.env && (
+            <span title={w.spec.env.map((e) => e.name).join(', ')}>
+              {w.spec.env.length} {w.spec.env.length === 1 ? 'variable' : 'variables'}
+            </span>
+          )}
           <span title={formatDateTime(w.createdAt)}>
             published {formatRelative(w.createdAt, now)}
           </span>
+          {w.updatedAt && (
+            <span title={formatDateTime(w.updatedAt)} data-testid="workload-updated">
+              edited {formatRelative(w.updatedAt, now)}
+            </span>
+          )}
         </p>
         {w.command && w.command.length > 0 && (
           <p className="command">
@@ -316,6 +148,14 @@ function WorkloadRow({ workload: w }: { workload: WorkloadView }) {
         )}
       </div>
       <div className="list-actions">
+        <button
+          type="button"
+          className="btn btn-secondary btn-sm"
+          aria-label={`Edit ${w.image}`}
+          onClick={onEdit}
+        >
+          Edit
+        </button>
         <ConfirmAction
           label={`Delete ${w.image}`}
           trigger={
@@ -347,23 +187,23 @@ function WorkloadRow({ workload: w }: { workload: WorkloadView }) {
                 {b.ownerHandle ?? shortDid(b.meshlet)}
               </span>
               : bid void — {b.sentence}
-              {w.noBid && w.noBid.length > 0 && running < w.replicas && (
-                <ul className="list-sub why-not" aria-label="Why other machines did not bid">
-                  {w.noBid.map((n) => (
-                    <li
-                      key={n.meshlet}
-                      data-testid="no-bid"
-                      data-meshlet={n.meshlet}
-                      data-reason={n.reason ?? 'unknown'}
-                    >
-                      <span className="cell-name" title={n.meshlet}>
-                        {n.ownerHandle ?? shortDid(n.meshlet)}
-                      </span>
-                      : no bid — {n.sentence}
-                    </li>
-                  ))}
-                </ul>
-              )}
+            </li>
+          ))}
+        </ul>
+      )}
+      {w.noBid && w.noBid.length > 0 && running < w.replicas && (
+        <ul className="list-sub why-not" aria-label="Why other machines did not bid">
+          {w.noBid.map((n) => (
+            <li
+              key={n.meshlet}
+              data-testid="no-bid"
+              data-meshlet={n.meshlet}
+              data-reason={n.reason ?? 'unknown'}
+            >
+              <span className="cell-name" title={n.meshlet}>
+                {n.ownerHandle ?? shortDid(n.meshlet)}
+              </span>
+              : no bid — {n.sentence}
             </li>
           ))}
         </ul>

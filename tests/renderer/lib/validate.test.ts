@@ -6,8 +6,10 @@ import { describe, expect, it } from 'vitest'
 import { ApiError, LIMITS, validateArgs, type WorkloadDraft } from '../../../core/api.js'
 import { joinShellWords } from '../../../renderer/src/lib/shell-words.js'
 import {
+  ARCHITECTURES,
   checkHandle,
   checkWorkload,
+  type FormErrors,
   type WorkloadForm,
 } from '../../../renderer/src/lib/validate.js'
 
@@ -38,6 +40,22 @@ const formFor = (d: WorkloadDraft): WorkloadForm => ({
   memoryMiB: String(d.memoryMiB),
   replicas: String(d.replicas),
   command: joinShellWords(d.command),
+  ...(d.env ? { env: d.env } : {}),
+  ...(d.storageMiB !== undefined ? { storageMiB: String(d.storageMiB) } : {}),
+  ...(d.arch ? { arch: d.arch[0]! } : {}),
+  ...(d.restart
+    ? {
+        restartMode: d.restart.mode,
+        ...(d.restart.maxAttempts !== undefined
+          ? { restartAttempts: String(d.restart.maxAttempts) }
+          : {}),
+        ...(d.restart.delayMs !== undefined
+          ? { restartDelaySeconds: String(d.restart.delayMs / 1000) }
+          : {}),
+      }
+    : {}),
+  ...(d.maxRuntimeSeconds !== undefined ? { maxRuntimeSeconds: String(d.maxRuntimeSeconds) } : {}),
+  ...(d.egress ? { egress: true } : {}),
 })
 
 describe('checkHandle', () => {
@@ -122,7 +140,7 @@ describe('checkWorkload', () => {
     expect(checkWorkload(highest).ok).toBe(true)
   })
 
-  it.each<[Partial<WorkloadForm>, Partial<Record<keyof WorkloadForm, string>>]>([
+  it.each<[Partial<WorkloadForm>, FormErrors]>([
     [{ image: '  ' }, { image: 'Enter an image, like registry.example/app:1.2.' }],
     [
       { image: 'a'.repeat(LIMITS.image + 1) },
@@ -138,7 +156,25 @@ describe('checkWorkload', () => {
     ],
     [{ cpuMillis: '' }, { cpuMillis: 'Enter the CPU in millicores.' }],
     [{ cpuMillis: '0.5' }, { cpuMillis: 'The CPU in millicores must be a whole number.' }],
-    [{ cpuMillis: '-1' }, { cpuMillis: 'The CPU in millicores must be a whole number.' }],
+    [{ cpuMillis: '-1' }, { cpuMillis: 'The CPU in millicores cannot be negative.' }],
+    [{ storageMiB: '-5' }, { storageMiB: 'The storage in MiB cannot be negative.' }],
+    [{ storageMiB: '0' }, { storageMiB: 'The storage in MiB must be between 1 and 67,108,864.' }],
+    [
+      { maxRuntimeSeconds: '-60' },
+      { maxRuntimeSeconds: 'The maximum run time in seconds cannot be negative.' },
+    ],
+    [
+      { restartMode: 'on-failure', restartAttempts: '-1' },
+      { restartAttempts: 'The number of attempts cannot be negative.' },
+    ],
+    [
+      { restartMode: 'always', restartDelaySeconds: '1.5' },
+      { restartDelaySeconds: 'The back-off delay in seconds must be a whole number.' },
+    ],
+    [
+      { arch: 'x86' },
+      { arch: 'Choose one of amd64, arm64, arm, 386, ppc64le, s390x, riscv64, or any.' },
+    ],
     [{ cpuMillis: '1e3' }, { cpuMillis: 'The CPU in millicores must be a whole number.' }],
     [{ cpuMillis: '0' }, { cpuMillis: 'The CPU in millicores must be between 1 and 1,024,000.' }],
     [
@@ -226,21 +262,53 @@ describe('checkWorkload', () => {
 
   // The form forgives spaces around the image (it trims them); the core, sent them, refuses.
   // That is a convenience, not a bound, so drafts here have none.
-  const anyDraft: fc.Arbitrary<WorkloadDraft> = fc.record({
-    image: imageText.filter((image) => image === image.trim()),
-    cpuMillis: around(1, LIMITS.cpuMillis),
-    memoryMiB: around(LIMITS.minMemoryMiB, LIMITS.memoryMiB),
-    replicas: around(1, LIMITS.replicas),
-    command: fc.oneof(
-      fc.array(fc.string({ unit: 'binary', maxLength: 12 }), { maxLength: 4 }),
-      fc
-        .integer({ min: LIMITS.commandArgs - 1, max: LIMITS.commandArgs + 1 })
-        .map((n) => Array.from({ length: n }, () => '')),
-      fc
-        .integer({ min: LIMITS.commandArg - 1, max: LIMITS.commandArg + 1 })
-        .map((n) => ['sh', `${"'".repeat(n)}`]),
+  // The new fields lean to valid values, so enough whole drafts are accepted to mean something.
+  const mostly = <T>(valid: fc.Arbitrary<T>, any: fc.Arbitrary<T>) =>
+    fc.oneof({ arbitrary: valid, weight: 6 }, { arbitrary: any, weight: 1 })
+  const inRange = (lo: number, hi: number) =>
+    mostly(fc.integer({ min: lo, max: Math.min(hi, lo + 1000) }), around(lo, hi))
+  const envName = mostly(
+    fc.constantFrom('A', 'GREETING', '_x1'),
+    fc.oneof(
+      fc.string({ unit: fc.constantFrom(...'aZ_9-.'.split('')), minLength: 1, maxLength: 4 }),
+      fc.integer({ min: LIMITS.envName - 1, max: LIMITS.envName + 1 }).map((n) => 'A'.repeat(n)),
     ),
-  })
+  )
+  const restart = fc.oneof(
+    fc.constant({ mode: 'never' as const }),
+    fc.record({
+      mode: fc.constantFrom('on-failure' as const, 'always' as const),
+      maxAttempts: inRange(0, LIMITS.restartAttempts),
+      delayMs: inRange(0, LIMITS.restartDelayMs / 1000).map((s) => s * 1000),
+    }),
+  )
+  const anyDraft: fc.Arbitrary<WorkloadDraft> = fc.record(
+    {
+      image: imageText.filter((image) => image === image.trim()),
+      cpuMillis: around(1, LIMITS.cpuMillis),
+      memoryMiB: around(LIMITS.minMemoryMiB, LIMITS.memoryMiB),
+      replicas: around(1, LIMITS.replicas),
+      command: fc.oneof(
+        fc.array(fc.string({ unit: 'binary', maxLength: 12 }), { maxLength: 4 }),
+        fc
+          .integer({ min: LIMITS.commandArgs - 1, max: LIMITS.commandArgs + 1 })
+          .map((n) => Array.from({ length: n }, () => '')),
+        fc
+          .integer({ min: LIMITS.commandArg - 1, max: LIMITS.commandArg + 1 })
+          .map((n) => ['sh', `${"'".repeat(n)}`]),
+      ),
+      env: fc.array(fc.record({ name: envName, value: fc.string({ maxLength: 8 }) }), {
+        minLength: 1,
+        maxLength: 3,
+      }),
+      storageMiB: inRange(1, LIMITS.storageMiB),
+      arch: fc.constantFrom(...ARCHITECTURES).map((a) => [a]),
+      restart,
+      maxRuntimeSeconds: inRange(1, LIMITS.maxRuntimeSeconds),
+      egress: fc.constant(true),
+    },
+    { requiredKeys: ['image', 'cpuMillis', 'memoryMiB', 'replicas', 'command'] },
+  )
 
   it('can express every draft the core accepts, and refuses every draft it refuses', () => {
     let accepted = 0
@@ -312,5 +380,83 @@ describe('checkWorkload secrets', () => {
     const big = [{ name: 'B', value: 'x'.repeat(5000) }]
     expect(coreAccepts('workloads.submit', { ...draft, secrets: big })).toBe(false)
     expect(coreAccepts('workloads.submit', { ...draft, secrets: 'A=1' })).toBe(false)
+  })
+})
+
+describe('checkWorkload environment rows', () => {
+  const base = { image: 'busybox:1', cpuMillis: '100', memoryMiB: '64', replicas: '1', command: '' }
+
+  it('skips blank rows and keeps values as typed', () => {
+    const check = checkWorkload({
+      ...base,
+      env: [
+        { name: ' GREETING ', value: ' hello = world ' },
+        { name: '', value: '' },
+        { name: '_X1', value: '' },
+      ],
+    })
+    expect(check).toMatchObject({
+      ok: true,
+      draft: {
+        env: [
+          { name: 'GREETING', value: ' hello = world ' },
+          { name: '_X1', value: '' },
+        ],
+      },
+    })
+  })
+
+  it('names the bad row and marks it', () => {
+    const bad = (env: { name: string; value: string }[]) => {
+      const check = checkWorkload({ ...base, env })
+      expect(check.ok).toBe(false)
+      return (check as { errors: FormErrors }).errors
+    }
+    expect(
+      bad([
+        { name: 'OK', value: '1' },
+        { name: 'MY-VAR', value: '2' },
+      ]),
+    ).toEqual({
+      env: 'Variable 2: "MY-VAR" is not a variable name; use letters, digits and _, not starting with a digit.',
+      envRow: 1,
+    })
+    expect(bad([{ name: '', value: 'orphan' }])).toEqual({
+      env: 'Variable 1: give it a name.',
+      envRow: 0,
+    })
+    expect(
+      bad([
+        { name: 'A', value: '1' },
+        { name: 'A', value: '2' },
+      ]),
+    ).toMatchObject({
+      env: 'A is given twice.',
+    })
+    expect(checkWorkload({ ...base, env: [{ name: 'T', value: '1' }], secrets: 'T=2' })).toEqual({
+      ok: false,
+      errors: { env: 'T is also a secret; give it once.' },
+    })
+  })
+
+  it('an explicit restart mode of never is published as such; blank optionals are left out', () => {
+    const check = checkWorkload({
+      ...base,
+      restartMode: 'never',
+      storageMiB: ' ',
+      maxRuntimeSeconds: '',
+      arch: '',
+    })
+    expect(check).toEqual({
+      ok: true,
+      draft: {
+        image: 'busybox:1',
+        cpuMillis: 100,
+        memoryMiB: 64,
+        replicas: 1,
+        command: [],
+        restart: { mode: 'never' },
+      },
+    })
   })
 })
