@@ -9,6 +9,7 @@ import { checkRules, RulesError, type LendingRules } from './policy/rules.js'
 export type { LendingRules, PolicyAction, RuleName, RuleView }
 
 import { SOURCE_COSTS, SOURCE_KINDS, type SourceKind } from './sync/source.js'
+import { MAX_IMAGE_MIB, registryList } from './app/settings.js'
 
 export { SOURCE_COSTS, SOURCE_KINDS, type SourceKind }
 
@@ -164,6 +165,12 @@ export interface Settings {
   serveApi: boolean
   /** Free-rider floor in milli-units: no bids for owners whose balance is below it. Absent: off. */
   minBalance?: number
+  /** Registry allow-list (hosts; `docker.io` for Docker Hub): no bids for images from others.
+   *  Absent: every registry. */
+  allowRegistries?: string[]
+  /** Largest image download in MiB (the registry manifest's compressed size); a larger image is
+   *  refused at start (`image-too-large`). Absent: no limit. */
+  maxImageMiB?: number
 }
 
 /** The lending policy now: what it decided, which rule decided it and why, and every rule. */
@@ -278,12 +285,14 @@ export interface ApiMethods {
   'lending.set': { args: { lending: boolean }; result: void }
   'capacity.set': { args: Capacity; result: void }
   'settings.set': {
-    /** minBalance: null turns the free-rider floor off. */
+    /** minBalance, allowRegistries, maxImageMiB: null turns that policy off. */
     args: Partial<
       Pick<Settings, 'pauseOnBattery' | 'startAtLogin' | 'allowEgress' | 'source' | 'serveApi'>
     > & {
       rules?: Partial<LendingRules>
       minBalance?: number | null
+      allowRegistries?: string[] | null
+      maxImageMiB?: number | null
     }
     result: void
   }
@@ -529,6 +538,8 @@ const validators: { [M in MethodName]: Validator<Args<M>> } = {
       'rules',
       'source',
       'minBalance',
+      'allowRegistries',
+      'maxImageMiB',
     ])
     const out: Args<'settings.set'> = {}
     for (const k of ['pauseOnBattery', 'startAtLogin', 'allowEgress', 'serveApi'] as const) {
@@ -537,6 +548,18 @@ const validators: { [M in MethodName]: Validator<Args<M>> } = {
     if (o.minBalance === null) out.minBalance = null
     else if (o.minBalance !== undefined) {
       out.minBalance = int(o, 'minBalance', -LIMITS.balance, LIMITS.balance)
+    }
+    if (o.allowRegistries === null) out.allowRegistries = null
+    else if (o.allowRegistries !== undefined) {
+      try {
+        out.allowRegistries = registryList(o.allowRegistries)
+      } catch (err) {
+        fail((err as Error).message)
+      }
+    }
+    if (o.maxImageMiB === null) out.maxImageMiB = null
+    else if (o.maxImageMiB !== undefined) {
+      out.maxImageMiB = int(o, 'maxImageMiB', 1, MAX_IMAGE_MIB)
     }
     if (o.rules !== undefined) out.rules = rulesPatch(o.rules)
     if (o.source !== undefined) {

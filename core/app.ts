@@ -38,13 +38,17 @@ import { NSID } from './lexicon/index.js'
 import { errorFields, silentLogger, type Level, type Logger } from './log.js'
 import { Meshlet } from './meshlet.js'
 import {
-  checkRules,
-  DEFAULT_RULES,
+  defaultSettings,
+  imagePolicyOf,
+  loadSettings,
+  patchImagePolicy,
+  type InitialSettings,
+} from './app/settings.js'
+import {
   GuestThrottle,
   HostLoadMeter,
   PolicyRunner,
   systemBattery,
-  type LendingRules,
   type PolicyHooks,
   type ThrottledGuest,
 } from './policy/index.js'
@@ -119,10 +123,7 @@ export interface AppOptions {
   /** The owner this meshlet belongs to, when known without an owner session (the daemon). */
   ownerDid?: string
   /** Settings to use over the saved ones (the daemon's flags). */
-  initial?: Partial<Omit<Settings, 'offer' | 'rules'>> & {
-    offer?: Partial<Capacity>
-    rules?: Partial<LendingRules>
-  }
+  initial?: InitialSettings
   /** Where the lending policy's readings come from (the desktop's idle time), its clock. */
   policy?: PolicyHooks
   scheduling?: Partial<SchedulingConfig>
@@ -233,18 +234,7 @@ export class MeshletApp implements DesktopHost {
       onChange: (state) => this.onReachability(state),
       ...(opts.sampleMs !== undefined ? { initialMs: opts.sampleMs } : {}),
     })
-    this.saved = {
-      settings: {
-        lending: true,
-        offer: { cpuMillis: 1000, memoryMiB: 1024, storageMiB: 1024 },
-        members: [],
-        pauseOnBattery: false,
-        startAtLogin: false,
-        allowEgress: false,
-        serveApi: false,
-        rules: { ...DEFAULT_RULES },
-      },
-    }
+    this.saved = { settings: defaultSettings() }
     this.throttle = new GuestThrottle({
       runtime: { updateCpu: (id, cpu) => this.requireRuntime().updateCpu(id, cpu) },
       onError: (err) => this.fail('throttle', err),
@@ -288,28 +278,13 @@ export class MeshletApp implements DesktopHost {
       this.fail('settings', err)
       return undefined
     })
-    if (saved?.settings) {
-      this.saved = { ...saved, settings: { ...this.saved.settings, ...saved.settings } }
+    if (saved) this.saved = { ...saved, settings: this.saved.settings }
+    const loaded = loadSettings(saved?.settings, this.opts.initial)
+    for (const w of loaded.warnings) {
+      this.note('warn', w.message)
+      if (w.cause !== undefined) this.fail('settings', w.cause)
     }
-    const floor: unknown = this.saved.settings.minBalance
-    if (
-      floor !== undefined &&
-      !(Number.isSafeInteger(floor) && Math.abs(floor as number) <= 1e12)
-    ) {
-      this.note(
-        'warn',
-        'The saved free-rider floor was not a whole number of milli-units; it is off',
-      )
-      delete this.saved.settings.minBalance
-    }
-    const { offer, rules, ...rest } = this.opts.initial ?? {}
-    this.saved.settings = {
-      ...this.saved.settings,
-      ...rest,
-      // Field by field: `--cpu` alone leaves the saved memory and storage be.
-      offer: { ...this.saved.settings.offer, ...offer },
-      rules: { ...this.savedRules(), ...rules },
-    }
+    this.saved.settings = loaded.settings
     this.history =
       (await readJson<BalancesView['history']>(this.historyFile).catch(() => undefined)) ?? []
     if (!Array.isArray(this.history)) this.history = []
@@ -535,8 +510,11 @@ export class MeshletApp implements DesktopHost {
         throw new ApiError('unavailable', 'starting at login is set by the desktop app only')
       }
       const source = this.sourceKind()
-      const { rules, minBalance, ...flags } = patch
+      const { rules, minBalance, allowRegistries, maxImageMiB, ...flags } = patch
       Object.assign(this.saved.settings, flags)
+      if (patchImagePolicy(this.saved.settings, { allowRegistries, maxImageMiB })) {
+        await this.meshlet?.setImagePolicy(imagePolicyOf(this.saved.settings))
+      }
       if (rules) this.saved.settings.rules = { ...this.saved.settings.rules, ...rules }
       if (minBalance !== undefined) {
         if (minBalance === null) delete this.saved.settings.minBalance
@@ -901,6 +879,7 @@ export class MeshletApp implements DesktopHost {
       offer: settings.offer,
       allowEgress: settings.allowEgress,
       ...(settings.minBalance !== undefined ? { minBalance: settings.minBalance } : {}),
+      ...imagePolicyOf(settings),
       runtime,
       paused: !this.effectiveLending(),
       config: this.config,
@@ -962,6 +941,10 @@ export class MeshletApp implements DesktopHost {
     }
     if (now.allowEgress !== had.allowEgress) await meshlet.setAllowEgress(now.allowEgress)
     if (now.minBalance !== had.minBalance) await meshlet.setMinBalance(now.minBalance)
+    const policy = imagePolicyOf(now)
+    if (JSON.stringify(policy) !== JSON.stringify(imagePolicyOf(had))) {
+      await meshlet.setImagePolicy(policy)
+    }
     await this.applyPause()
     // Guests a previous run left throttled are restored (or kept throttled) now.
     await this.applyCpuShare()
@@ -1126,17 +1109,6 @@ export class MeshletApp implements DesktopHost {
       if (usage) out.set(r.containerId, usage.cpuMilliSeconds)
     }
     return out
-  }
-
-  /** The saved rules, checked: a damaged entry falls back to the defaults, not to a crash. */
-  private savedRules(): LendingRules {
-    try {
-      return checkRules(this.saved.settings.rules ?? {}, DEFAULT_RULES)
-    } catch (err) {
-      this.note('warn', 'Your lending rules could not be read; using none')
-      this.fail('settings', err)
-      return { ...DEFAULT_RULES }
-    }
   }
 
   private async applyPause(): Promise<void> {

@@ -36,6 +36,8 @@ import {
   type SelfState,
 } from './scheduling/index.js'
 import { Audit, belowFloor, type Account } from './fairshare/index.js'
+// The error classes only: runtime/index.js would load dockerode for a meshlet without Docker.
+import { ImageDigestMismatchError, PolicyError } from './runtime/errors.js'
 import type { ManagedReplica, ReplicaUsage, Runtime } from './runtime/index.js'
 import { MemorySecretStore, type SecretStore } from './secrets.js'
 import {
@@ -79,6 +81,9 @@ export interface MeshletOptions {
   /** Free-rider floor in milli-units (DESIGN §6): no bids for owners whose audited balance is
    *  below it. Absent: no floor. */
   minBalance?: number
+  /** The lender's image policy (core/runtime README): registry allow-list and largest download. */
+  allowRegistries?: string[]
+  maxImageMiB?: number
   /** The Docker engine; without one the meshlet follows and explains but never bids. */
   runtime?: Runtime
   config?: Partial<SchedulingConfig>
@@ -137,6 +142,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private members: string[]
   private allowEgress: boolean
   private minBalance: number | undefined
+  private imagePolicy: ImagePolicy
   /** Workload versions (uri|cid) whose guest the lender stopped here: never bid on again. */
   private readonly declined = new Set<string>()
   private running = false
@@ -184,6 +190,9 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.members = [...opts.members]
     this.allowEgress = opts.allowEgress ?? false
     this.minBalance = opts.minBalance
+    this.imagePolicy = imagePolicyOf(opts)
+    opts.runtime?.setRegistryAllowList(this.imagePolicy.allowRegistries)
+    opts.runtime?.setMaxImageMiB(this.imagePolicy.maxImageMiB)
     this.view = clusterView(this.store.linkage)
     this.sealingKeys = new SealingKeyring(opts.keyStore ?? new MemorySecretStore(), opts.did)
     this.presence = new PresencePublisher({
@@ -390,17 +399,27 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.scheduleTick()
   }
 
+  /** The lender's image policy: enforced by the runtime, published so owners see why. */
+  async setImagePolicy(policy: ImagePolicy): Promise<void> {
+    this.imagePolicy = imagePolicyOf(policy)
+    this.opts.runtime?.setRegistryAllowList(this.imagePolicy.allowRegistries)
+    this.opts.runtime?.setMaxImageMiB(this.imagePolicy.maxImageMiB)
+    if (this.running) await this.publishMembership()
+    this.scheduleTick()
+  }
+
   get settings(): {
     offer: Resources
     members: string[]
     allowEgress: boolean
     minBalance?: number
-  } {
+  } & ImagePolicy {
     return {
       offer: { ...this.offer },
       members: [...this.members],
       allowEgress: this.allowEgress,
       ...(this.minBalance !== undefined ? { minBalance: this.minBalance } : {}),
+      ...imagePolicyOf(this.imagePolicy),
     }
   }
 
@@ -501,6 +520,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       arch: dockerArch(),
       allowEgress: this.allowEgress,
       ...(this.minBalance !== undefined ? { minBalance: this.minBalance } : {}),
+      ...imagePolicyOf(this.imagePolicy),
       createdAt: new Date(this.now()).toISOString(),
     }
     const written = await this.writer.put(NSID.membership, 'self', record)
@@ -734,6 +754,9 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       offer: this.offer,
       committed,
       allowEgress: this.allowEgress,
+      ...(this.imagePolicy.allowRegistries
+        ? { allowRegistries: this.imagePolicy.allowRegistries }
+        : {}),
     }
   }
 
@@ -971,7 +994,13 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     } catch (err) {
       this.failedStarts.add(`${w.uri}|${w.cid}|${round}`)
       const message = redact((err as Error).message, secrets).slice(0, 1000)
-      await this.publishStatus(w.uri, round, { ...base, state: 'failed', message })
+      const reason = imageRefusal(err)
+      await this.publishStatus(w.uri, round, {
+        ...base,
+        state: 'failed',
+        message,
+        ...(reason ? { reason } : {}),
+      })
       this.log.log('warn', 'replica.failed', { workload: w.uri, round, error: err as Error })
       this.emit('replica', { workloadUri: w.uri, state: 'failed', round })
     }
@@ -1288,6 +1317,26 @@ function replicaOf(a: Action): ReplicaId {
   return a.type === 'stop'
     ? { workloadUri: a.workloadUri, cid: a.cid, round: a.round }
     : { workloadUri: a.workload.uri, cid: a.workload.cid, round: a.round }
+}
+
+/** The lender's image policy; absent fields: no restriction. */
+export interface ImagePolicy {
+  allowRegistries?: string[]
+  maxImageMiB?: number
+}
+
+function imagePolicyOf(p: ImagePolicy): ImagePolicy {
+  return {
+    ...(p.allowRegistries !== undefined ? { allowRegistries: [...p.allowRegistries] } : {}),
+    ...(p.maxImageMiB !== undefined ? { maxImageMiB: p.maxImageMiB } : {}),
+  }
+}
+
+/** The status reason of a start the lender's image policy (or a moved pinned tag) refused. */
+function imageRefusal(err: unknown): string | undefined {
+  if (err instanceof PolicyError) return err.reason
+  if (err instanceof ImageDigestMismatchError) return 'digest-mismatch'
+  return undefined
 }
 
 /** Docker's name for this machine's CPU architecture. */

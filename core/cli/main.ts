@@ -14,6 +14,7 @@ import { intFlag, list, parse, required, secretFromEnv, UsageError, type Options
 import { AtUri } from '@atproto/syntax'
 import { SOURCE_KINDS, type SourceKind } from '../sync/source.js'
 import { capacity, logs, ps } from './api-commands.js'
+import { LENDER_FLAGS, LENDER_HELP, lenderPolicyFromFlags } from './lender-flags.js'
 import { ownerKeyFile, ownerKeys, secretsFromFlags } from './sealing.js'
 import { RepoReader } from '../repo/reader.js'
 import { publishWorkloadWithSecrets, sealedLogSource } from '../sealing/index.js'
@@ -89,7 +90,7 @@ run     Runs the meshlet daemon: publishes its membership record, forms the clus
                                     balance is below this many units (core- or GiB-hours;
                                     e.g. -5 declines owners who used 5 units more than they
                                     lent). The owner sees why. Default: off
-          --no-docker               follow and explain only; never bid or run containers
+${LENDER_HELP}          --no-docker               follow and explain only; never bid or run containers
           --no-drain                on SIGINT/SIGTERM leave guests running for a restart,
                                     which adopts them; by default stopping drains: guests
                                     stop, \`draining\` is published and peers re-place them
@@ -282,9 +283,11 @@ async function run(argv: string[], io: Io): Promise<number> {
     'xrpc-host': { type: 'string' },
     'xrpc-url': { type: 'string' },
     ...POLICY_FLAGS,
+    ...LENDER_FLAGS,
     ...network,
   })
   required(values, 'owner', 'cluster-members')
+  const imagePolicy = lenderPolicyFromFlags(values)
   const xrpc = xrpcFlags(values)
   // Before anything reaches the network: a rule that cannot work here is a usage error.
   const policy = await policyFromFlags(values, io.env)
@@ -359,6 +362,7 @@ async function run(argv: string[], io: Io): Promise<number> {
       rules: policy.rules,
       ...(policy.pauseOnBattery !== undefined ? { pauseOnBattery: policy.pauseOnBattery } : {}),
       ...(minBalance !== undefined ? { minBalance } : {}),
+      ...imagePolicy,
     },
     policy: policy.hooks,
     failFast: true,

@@ -101,3 +101,14 @@ export function registryAllowed(ref: ImageRef, allowList: readonly string[] | un
   if (allowList === undefined) return true
   return allowList.some((entry) => normalizeRegistry(entry) === ref.registry)
 }
+
+/**
+ * A registry host as a lender names it for the allow-list (`ghcr.io`, `127.0.0.1:5055`, `Docker.io`),
+ * checked by the same grammar as in image references and normalized; undefined when it is not one.
+ */
+export function parseRegistryHost(raw: string): string | undefined {
+  if (typeof raw !== 'string') return undefined
+  const host = raw.trim()
+  if (host.length === 0 || host.length > 255 || !domainRe.test(host)) return undefined
+  return normalizeRegistry(host)
+}

@@ -55,6 +55,27 @@ describe('validateArgs', () => {
     expect(() => validateArgs('settings.set', { source: 'firehose' })).toThrow(
       /source must be one of jetstream, pds, relay/,
     )
+    // The lender's image policy: hosts checked and normalized, a whole number of MiB, null = off.
+    expect(
+      validateArgs('settings.set', {
+        allowRegistries: ['GHCR.io', '127.0.0.1:5055'],
+        maxImageMiB: 200,
+      }),
+    ).toEqual({ allowRegistries: ['ghcr.io', '127.0.0.1:5055'], maxImageMiB: 200 })
+    expect(validateArgs('settings.set', { allowRegistries: null, maxImageMiB: null })).toEqual({
+      allowRegistries: null,
+      maxImageMiB: null,
+    })
+    for (const bad of [
+      { allowRegistries: 'ghcr.io' },
+      { allowRegistries: ['https://ghcr.io'] },
+      { allowRegistries: [42] },
+      { maxImageMiB: 0 },
+      { maxImageMiB: 1.5 },
+      { maxImageMiB: '100' },
+    ]) {
+      expect(() => validateArgs('settings.set', bad), JSON.stringify(bad)).toThrow(ApiError)
+    }
     expect(validateArgs('workloads.submit', draft)).toEqual(draft)
     expect(validateArgs('workloads.submit', { ...draft, command: undefined })).toMatchObject({
       command: [],

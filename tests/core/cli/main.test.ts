@@ -50,6 +50,8 @@ describe('meshlet command line', () => {
       '--xrpc-url',
       '--follow',
       '--lines',
+      '--allow-registry <host>',
+      '--max-image-size <MiB>',
     ]) {
       expect(help).toContain(flag)
     }
@@ -111,6 +113,28 @@ describe('meshlet command line', () => {
         'ftp://x',
       ],
       /--xrpc-url must be an http\(s\) URL/,
+    ],
+    [
+      [
+        'run',
+        '--did',
+        'x',
+        '--owner',
+        'y',
+        '--cluster-members',
+        'z',
+        '--allow-registry',
+        'https://ghcr.io',
+      ],
+      /--allow-registry: not a registry host: "https:\/\/ghcr.io"/,
+    ],
+    [
+      ['run', '--did', 'x', '--owner', 'y', '--cluster-members', 'z', '--max-image-size', '0'],
+      /--max-image-size: the maximum image size must be a whole number of MiB from 1/,
+    ],
+    [
+      ['run', '--did', 'x', '--owner', 'y', '--cluster-members', 'z', '--max-image-size', '1.5'],
+      /--max-image-size: the maximum image size must be a whole number/,
     ],
     [['logs'], /give the workload at-uri/],
     [

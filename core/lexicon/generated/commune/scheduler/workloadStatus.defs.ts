@@ -36,7 +36,14 @@ type Main = {
   /**
    * Why the replica ended, as a name programs can branch on (message is for people).
    */
-  reason?: 'max-runtime-exceeded' | 'oom-killed' | l.UnknownString
+  reason?:
+    | 'max-runtime-exceeded'
+    | 'oom-killed'
+    | 'image-too-large'
+    | 'image-size-unknown'
+    | 'registry-not-allowed'
+    | 'digest-mismatch'
+    | l.UnknownString
   usage?: SchedulerDefs.Usage
   startedAt?: l.DatetimeString
   finishedAt?: l.DatetimeString
@@ -89,7 +96,14 @@ const main = /*#__PURE__*/ l.record<'any', Main>(
     reason: /*#__PURE__*/ l.optional(
       /*#__PURE__*/ l.string<{
         maxLength: 64
-        knownValues: ['max-runtime-exceeded', 'oom-killed']
+        knownValues: [
+          'max-runtime-exceeded',
+          'oom-killed',
+          'image-too-large',
+          'image-size-unknown',
+          'registry-not-allowed',
+          'digest-mismatch',
+        ]
       }>({ maxLength: 64 }),
     ),
     usage: /*#__PURE__*/ l.optional(

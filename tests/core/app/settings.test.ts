@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest'
+import {
+  defaultSettings,
+  imagePolicyOf,
+  loadSettings,
+  maxImageMiB,
+  patchImagePolicy,
+  registryList,
+  SettingsError,
+} from '../../../core/app/settings.js'
+import { DEFAULT_RULES } from '../../../core/policy/rules.js'
+
+describe('registryList', () => {
+  it('normalizes hosts and folds Docker Hub aliases, without duplicates', () => {
+    expect(registryList(['GHCR.io', ' 127.0.0.1:5055 ', 'index.docker.io', 'docker.io'])).toEqual([
+      'ghcr.io',
+      '127.0.0.1:5055',
+      'docker.io',
+    ])
+    expect(registryList([])).toEqual([])
+  })
+
+  it.each([
+    ['not a list', 'ghcr.io'],
+    ['a URL', ['https://ghcr.io']],
+    ['a path', ['ghcr.io/owner']],
+    ['a space', ['ghcr io']],
+    ['empty', ['']],
+    ['a number', [5055]],
+    ['a port too long', ['host:123456']],
+    ['too many', Array.from({ length: 65 }, (_, i) => `r${i}.example`)],
+  ])('refuses %s', (_name, raw) => {
+    expect(() => registryList(raw)).toThrow(SettingsError)
+  })
+})
+
+describe('maxImageMiB', () => {
+  it('takes a whole number of MiB within the lexicon’s bounds', () => {
+    expect(maxImageMiB(1)).toBe(1)
+    expect(maxImageMiB(4_194_304)).toBe(4_194_304)
+    for (const bad of [0, -5, 1.5, 4_194_305, Number.NaN, '100', null]) {
+      expect(() => maxImageMiB(bad)).toThrow(SettingsError)
+    }
+  })
+})
+
+describe('loadSettings', () => {
+  it('uses the defaults when nothing was saved', () => {
+    expect(loadSettings(undefined)).toEqual({ settings: defaultSettings(), warnings: [] })
+  })
+
+  it('keeps a sound saved policy, and lets the daemon’s flags win field by field', () => {
+    const { settings, warnings } = loadSettings(
+      {
+        allowRegistries: ['ghcr.io'],
+        maxImageMiB: 500,
+        offer: { cpuMillis: 2000, memoryMiB: 2048, storageMiB: 0 },
+      },
+      { offer: { cpuMillis: 500 }, maxImageMiB: 100, rules: { idleMinutes: 5 } },
+    )
+    expect(warnings).toEqual([])
+    expect(settings.allowRegistries).toEqual(['ghcr.io'])
+    expect(settings.maxImageMiB).toBe(100)
+    expect(settings.offer).toEqual({ cpuMillis: 500, memoryMiB: 2048, storageMiB: 0 })
+    expect(settings.rules).toEqual({ ...DEFAULT_RULES, idleMinutes: 5 })
+  })
+
+  it('turns each damaged entry off with a warning, and keeps the rest', () => {
+    const { settings, warnings } = loadSettings({
+      allowEgress: true,
+      minBalance: 1.5,
+      allowRegistries: ['not a host'],
+      maxImageMiB: -3,
+      rules: { idleMinutes: 'soon' } as never,
+    })
+    expect(settings.allowEgress).toBe(true)
+    expect(settings.minBalance).toBeUndefined()
+    expect(settings.allowRegistries).toBeUndefined()
+    expect(settings.maxImageMiB).toBeUndefined()
+    expect(settings.rules).toEqual(DEFAULT_RULES)
+    expect(warnings.map((w) => w.message)).toEqual([
+      'The saved free-rider floor was not a whole number of milli-units; it is off',
+      'The saved registry allow-list could not be read; it is off',
+      'The saved maximum image size could not be read; it is off',
+      'Your lending rules could not be read; using none',
+    ])
+  })
+})
+
+describe('patchImagePolicy', () => {
+  it('sets, keeps and clears the policy, and says when it changed', () => {
+    const s = defaultSettings()
+    expect(imagePolicyOf(s)).toEqual({})
+    expect(patchImagePolicy(s, { allowRegistries: ['Docker.io'], maxImageMiB: 50 })).toBe(true)
+    expect(imagePolicyOf(s)).toEqual({ allowRegistries: ['docker.io'], maxImageMiB: 50 })
+    expect(patchImagePolicy(s, {})).toBe(false)
+    expect(patchImagePolicy(s, { maxImageMiB: 50 })).toBe(false)
+    expect(patchImagePolicy(s, { allowRegistries: null })).toBe(true)
+    expect(imagePolicyOf(s)).toEqual({ maxImageMiB: 50 })
+    expect(patchImagePolicy(s, { maxImageMiB: null })).toBe(true)
+    expect(imagePolicyOf(s)).toEqual({})
+  })
+
+  it('changes nothing when a value is refused', () => {
+    const s = defaultSettings()
+    expect(() => patchImagePolicy(s, { allowRegistries: ['a b'] })).toThrow(SettingsError)
+    expect(imagePolicyOf(s)).toEqual({})
+  })
+})
