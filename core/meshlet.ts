@@ -1152,6 +1152,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       presence: this.store.presence,
       now: this.now(),
       config: this.config,
+      // Judged as plan() judges it, or a void bid would unseat our replica here only.
+      audit: this.audit().expected,
     })
   }
 

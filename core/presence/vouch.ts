@@ -2,6 +2,7 @@
 import {
   ENDING_STATES,
   roundHistory,
+  type BidAudit,
   type BidView,
   type ClusterView,
   type PresenceIndex,
@@ -26,6 +27,10 @@ export interface VouchInput {
   presence: PresenceIndex
   now: number
   config: SchedulingConfig
+  /** The bid audit plan() judges rounds with (fairshare.Audit.expected). Without it a bid that
+   *  declares a priority the ledger does not give it would win here and lose in the plan: the
+   *  presence would leave out a replica the plan keeps running, and peers would count it lost. */
+  audit?: BidAudit
 }
 
 /**
@@ -55,7 +60,11 @@ export function vouchFor(input: VouchInput): VouchedReplica[] {
     const history = roundHistory(
       w,
       statuses,
-      { bids: input.bidsFor(w.uri), cluster: input.cluster },
+      {
+        bids: input.bidsFor(w.uri),
+        cluster: input.cluster,
+        ...(input.audit ? { audit: input.audit } : {}),
+      },
       input.now,
       input.config,
       input.presence,

@@ -171,6 +171,33 @@ describe('the audited ledger', () => {
       reason: 'priority-mismatch',
     })
   })
+
+  // KNOWN BUG, found by bench/agreement.ts (docs/agreement.md): a deleted workload's usage
+  // vanishes from every ledger, including ledgers of cutoffs long past, so bids that declared
+  // the ledger honestly become void and rounds decided before the deletion get other winners: a
+  // replica that runs is unseated, and peers that learn of the deletion at different times
+  // disagree. `it.fails` keeps the suite green while the bug stands and turns red once it is
+  // fixed: then make it a plain `it`.
+  it.fails('keeps the winners of a decided round when an earlier workload is deleted', () => {
+    const ended = status(BOB_M, job, { state: 'stopped', updatedAt: T0 + HOUR, resources: CORE })
+    const next = workload({ owner: DAVE, rkey: '3lnext0000000', createdAt: T0 + HOUR + 30 * SEC })
+    const opens = T0 + HOUR + 30 * SEC
+    const before = audit([ended], [bobsBid], [job, next])
+    const cutoff = before.cutoffOf(before.history(next, opens).current)
+    // Every meshlet declares what the ledger gave its owner when it bid: Alice ranks first.
+    const bids = [ALICE_M, BOB_M, CAROL_M].map((m) =>
+      bid(m, next, {
+        createdAt: opens + SEC,
+        priority: before.priorityAt(m === ALICE_M ? ALICE : m === BOB_M ? BOB : CAROL, cutoff),
+      }),
+    )
+    const later = T0 + 2 * HOUR
+    const decided = audit([ended], [bobsBid, ...bids], [job, next]).history(next, later)
+    expect(decided.selections.get(0)?.winners).toEqual([ALICE_M])
+    // Alice deletes the finished job; its bid and status go with it from every store.
+    const afterDelete = audit([], bids, [next]).history(next, later)
+    expect(afterDelete.selections.get(0)?.winners).toEqual([ALICE_M])
+  })
 })
 
 describe('the audit, as a property', () => {

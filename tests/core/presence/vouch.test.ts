@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest'
 import { vouchFor } from '../../../core/presence/index.js'
 import { DEFAULT_CONFIG, type PresenceView } from '../../../core/scheduling/index.js'
-import { BOB_M, SEC, T0, bid, cluster, status, workload } from '../scheduling/_util.js'
+import { BOB_M, CAROL_M, SEC, T0, bid, cluster, status, workload } from '../scheduling/_util.js'
 
 const w = workload()
 const DECIDE0 = T0 + 7 * SEC
@@ -67,5 +67,21 @@ describe('vouchFor', () => {
     expect(vouchFor(input([running], now, presence))).toHaveLength(1)
     // Once it was not rewritten for lostAfter, the replica stays lost.
     expect(vouchFor(input([running], now - 5 * SEC + LOST, presence))).toEqual([])
+  })
+
+  it('judges the round with the audit plan() uses: an inflated bid does not unseat our replica', () => {
+    // Carol's meshlet declares a priority the ledger does not give it. plan() voids that bid and
+    // keeps Bob's replica; a presence judged without the audit left it out, so after lostAfter
+    // every peer counted a healthy replica lost (found by bench/agreement.ts).
+    const running = status(BOB_M, w, { updatedAt: DECIDE0 + SEC })
+    const inflated = bid(CAROL_M, w, { priority: 1_000_000 })
+    const vouch = (audit?: () => number) =>
+      vouchFor({
+        ...input([running], DECIDE0 + 2 * SEC),
+        bidsFor: () => [bid(BOB_M, w), inflated],
+        ...(audit ? { audit } : {}),
+      })
+    expect(vouch()).toEqual([])
+    expect(vouch(() => 0)).toEqual([{ workload: { uri: w.uri, cid: w.cid }, round: 0 }])
   })
 })
