@@ -29,11 +29,14 @@ import {
   DEFAULT_CONFIG,
   ENDING_STATES,
   describeReason,
+  overrunStatus,
   plan,
   type Action,
   type LocalReplica,
   type SchedulingConfig,
   type SelfState,
+  type StopAction,
+  type StopReason,
 } from './scheduling/index.js'
 import { Audit, belowFloor, type Account } from './fairshare/index.js'
 // The error classes only: runtime/index.js would load dockerode for a meshlet without Docker.
@@ -818,6 +821,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       cid: r.cid,
       round: r.round,
       state: r.state,
+      ...(r.startedAt !== undefined ? { startedAt: Date.parse(r.startedAt) } : {}),
     }))
     // A start under way counts as a replica already, so the plan never asks for it twice.
     for (const [key, job] of this.inflight) {
@@ -929,7 +933,9 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
             round: r.round,
             reason: action.reason,
           })
-          this.track(replicaOf(action), 'stop', () => this.stopReplica(r, action.status))
+          this.track(replicaOf(action), 'stop', () =>
+            this.stopReplica(r, action.status, action.reason),
+          )
         }
         return
       }
@@ -1010,14 +1016,15 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
    *  declared lost keeps the status history every peer computes rounds from). */
   private async stopReplica(
     r: ManagedReplica,
-    state: 'yielded' | 'stopped' | 'draining' | undefined,
+    state: StopAction['status'],
+    why?: StopReason,
   ): Promise<void> {
     const runtime = this.opts.runtime!
     const usage = await runtime.usage(r.containerId).catch(() => undefined)
     const finishedAt = new Date(this.now()).toISOString()
     // Read before the container is removed; a yielded replica's output is not worth a blob.
     const result =
-      state === 'stopped' || state === 'draining'
+      state === 'stopped' || state === 'draining' || state === 'failed'
         ? await this.sealedResult(r, { state, finishedAt })
         : undefined
     await runtime.stop(r.containerId)
@@ -1027,6 +1034,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     }
     await this.publishStatus(r.workloadUri, r.round, {
       ...this.replicaStatus(r, state, usage),
+      ...(why === 'max-runtime' ? overrunStatus(this.store.workloads.get(r.workloadUri)) : {}),
       finishedAt,
       ...(result ? { result } : {}),
     })
@@ -1058,7 +1066,9 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     await this.publishStatus(r.workloadUri, r.round, {
       ...this.replicaStatus(r, state, usage),
       exitCode: clamped,
-      ...(r.oomKilled ? { message: 'killed: exceeded its memory limit' } : {}),
+      ...(r.oomKilled
+        ? { reason: 'oom-killed', message: 'killed: exceeded its memory limit' }
+        : {}),
       finishedAt,
       ...(result ? { result } : {}),
     })

@@ -58,6 +58,8 @@ export interface StatusReport {
     round: number
     state: string
     exitCode?: number
+    /** Why it ended, by name (max-runtime-exceeded, oom-killed). */
+    reason?: string
     message?: string
     updatedAt: string
     /** When the host's presence last listed this replica (NaN: it does not). */
@@ -240,6 +242,7 @@ export async function workloadStatusReport(
         round: s.record.round,
         state: s.record.state,
         ...(s.record.exitCode !== undefined ? { exitCode: s.record.exitCode } : {}),
+        ...(s.record.reason ? { reason: s.record.reason } : {}),
         ...(s.record.message ? { message: s.record.message } : {}),
         updatedAt: s.record.updatedAt,
         seenAt: presenceTime(presence, s.meshlet, workload, s.record.round),
@@ -350,8 +353,9 @@ export function printStatus(r: StatusReport, out: (line: string) => void): void 
   if (r.statuses.length === 0) out('    (none)')
   for (const s of r.statuses) {
     const code = s.exitCode !== undefined ? ` exit ${s.exitCode}` : ''
+    const reason = s.reason ? ` [${s.reason}]` : ''
     out(
-      `    ${s.meshlet} round ${s.round}: ${s.state}${code} (at ${s.updatedAt})${s.message ? ` — ${s.message}` : ''}`,
+      `    ${s.meshlet} round ${s.round}: ${s.state}${reason}${code} (at ${s.updatedAt})${s.message ? ` — ${s.message}` : ''}`,
     )
   }
 }

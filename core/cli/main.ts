@@ -1,7 +1,7 @@
 // The `meshlet` command: the headless daemon and the tools around it. Thin: parse flags, build
 // the core objects, run. Exit codes: 0 ok, 1 failure, 2 usage error.
 import { IdentityResolver, InvalidActorError } from '../identity/resolver.js'
-import { NSID } from '../lexicon/index.js'
+import { checkRecord, NSID } from '../lexicon/index.js'
 import { jsonLogger, type Level } from '../log.js'
 import { FileSecretStore } from '../secrets.js'
 import type { UiServer } from '../ui-server.js'
@@ -17,7 +17,13 @@ import { capacity, logs, ps } from './api-commands.js'
 import { LENDER_FLAGS, LENDER_HELP, lenderPolicyFromFlags } from './lender-flags.js'
 import { ownerKeyFile, ownerKeys, secretsFromFlags } from './sealing.js'
 import { RepoReader } from '../repo/reader.js'
-import { publishWorkloadWithSecrets, sealedLogSource } from '../sealing/index.js'
+import {
+  publishWorkloadWithSecrets,
+  sealedLogSource,
+  sealWorkloadSecrets,
+} from '../sealing/index.js'
+import { buildWorkload, updateWorkload } from '../spec/index.js'
+import { asUsage, optionsFromFlags, SPEC_FLAGS, SPEC_HELP } from './spec-flags.js'
 
 export const DEFAULT_PLC = 'https://plc.directory'
 export const DEFAULT_FIREHOSE = 'wss://bsky.network'
@@ -31,6 +37,7 @@ Usage:
   meshlet link   --did <meshlet> --owner <owner> [network flags]
   meshlet run    [--did <meshlet>] --owner <owner> --cluster-members <owners> [options]
   meshlet submit --owner <owner> --image <ref> [options] [-- command...]
+  meshlet update <workload at-uri> [submit's options] [-- command...]
   meshlet status <workload at-uri> [network flags]
   meshlet delete <workload at-uri> [network flags]
   meshlet capacity <meshlet> [--owner <owner>] [network flags]
@@ -107,21 +114,23 @@ ${POLICY_HELP}        Settings changed in the dashboard are kept in the data dir
         win over them. With OWNER_PASSWORD set too, the dashboard can submit workloads.
 
 submit  Publishes a workload in the owner's repo and prints its at-uri.
-        Credentials: OWNER_PASSWORD.
-          --image <ref>             container image (may be pinned by @sha256 digest)
-          --cpu <millicores>        per replica (default 100)
-          --memory <MiB>            per replica (default 64)
-          --replicas <n>            default 1
-          --command <arg>           repeat for each argument, or put the command after --;
-                                    absent: the image's own default command
-          --egress                  ask for outbound network
-          --bid-window <ms>         default 5000
-          --secret NAME=VALUE       a secret environment variable (repeatable); sealed to
+        Credentials: OWNER_PASSWORD. Bad values are refused before anything is written
+        (exit code 2).
+${SPEC_HELP}          --secret NAME=VALUE       a secret environment variable (repeatable); sealed to
                                     the meshlets that may run the workload, never published
                                     in plain text. Prefer --secret-file: arguments show in ps
           --secret-file NAME=PATH   the same, the value read from a file (at most 4096 bytes)
         With secrets, the owner's sealing key is kept in $MESHLET_CONFIG_DIR (default
         ~/.config/commune-meshlet/owner-keys.json, mode 0600) and its public half published.
+
+update  Publishes a new version of a workload (same at-uri, printed): the flags given
+        replace those fields (--env, --arch, --command and --secret replace the whole
+        list), the others are kept. The new version opens a new round at once: its
+        replicas are placed anew and the old version's stop. Same flags as submit, and
+          --no-egress               no network any more
+          --max-runtime 0           no limit any more
+          --arch any                any architecture again
+        Credentials: OWNER_PASSWORD.
 
 status  Shows a workload's round, bids and which won, replica states, and why meshlets did
         not bid or why a bid did not count.
@@ -191,6 +200,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return await run(rest, io)
       case 'submit':
         return await submit(rest, io)
+      case 'update':
+        return await update(rest, io)
       case 'status':
         return await status(rest, io)
       case 'delete':
@@ -432,37 +443,31 @@ export function signalled(): Promise<void> {
   })
 }
 
-async function submit(argv: string[], io: Io): Promise<number> {
+/** The flags after `--` are the command, not flags. */
+function splitCommand(argv: string[]): { flags: string[]; tail: string[] } {
   const dash = argv.indexOf('--')
-  const flags = dash >= 0 ? argv.slice(0, dash) : argv
-  const tail = dash >= 0 ? argv.slice(dash + 1) : []
+  return dash >= 0
+    ? { flags: argv.slice(0, dash), tail: argv.slice(dash + 1) }
+    : { flags: argv, tail: [] }
+}
+
+async function submit(argv: string[], io: Io): Promise<number> {
+  const { flags, tail } = splitCommand(argv)
   const { values } = parse(flags, {
     owner: { type: 'string' },
-    image: { type: 'string' },
-    cpu: { type: 'string' },
-    memory: { type: 'string' },
-    replicas: { type: 'string' },
-    command: { type: 'string', multiple: true },
-    egress: { type: 'boolean' },
-    'bid-window': { type: 'string' },
+    ...SPEC_FLAGS,
     secret: { type: 'string', multiple: true },
     'secret-file': { type: 'string', multiple: true },
     ...network,
   })
   required(values, 'owner', 'image')
+  if (values['no-egress']) throw new UsageError('--no-egress is for update; leave out --egress')
   const secrets = await secretsFromFlags(values)
-  const command = [...(values.command ?? []), ...tail]
-  const record = {
-    image: values.image!,
-    resources: {
-      cpuMillis: intFlag(values, 'cpu', 100, 1, 1_024_000),
-      memoryMiB: intFlag(values, 'memory', 64, 6, 4_194_304),
-    },
-    replicas: intFlag(values, 'replicas', 1, 1, 64),
-    ...(command.length > 0 ? { command } : {}),
-    network: values.egress ? 'egress' : 'none',
-    bidWindowMs: intFlag(values, 'bid-window', 5000, 1000, 300_000),
-  }
+  const options = optionsFromFlags(values, tail)
+  // Secret names take part in the check: a name may not also be a plain variable.
+  const record = asUsage(() =>
+    buildWorkload({ ...options, ...(secrets.size > 0 ? { secrets: [...secrets.keys()] } : {}) }),
+  )
   const identity = identityFrom(values)
   const owner = await passwordSession(
     identity,
@@ -483,12 +488,53 @@ async function submit(argv: string[], io: Io): Promise<number> {
     secrets,
   )
   io.out(sealed.uri)
+  reportSealed(io, sealed)
+  return 0
+}
+
+function reportSealed(io: Io, sealed: { sealedTo: string[]; withoutKey: string[] }): void {
   io.err(
     `meshlet: secrets sealed to ${sealed.sealedTo.length - 1} meshlet(s) and to your key (${ownerKeyFile(io.env)})` +
       (sealed.withoutKey.length > 0
         ? `; ${sealed.withoutKey.length} meshlet(s) have no sealing key yet and wait until your side shares`
         : ''),
   )
+}
+
+/** A new version of a workload: the flags given replace their fields, the rest is kept. */
+async function update(argv: string[], io: Io): Promise<number> {
+  const { flags, tail } = splitCommand(argv)
+  const { values, uri } = workloadUri(flags, {
+    ...SPEC_FLAGS,
+    secret: { type: 'string', multiple: true },
+    'secret-file': { type: 'string', multiple: true },
+  })
+  const secrets = await secretsFromFlags(values)
+  const options = optionsFromFlags(values, tail)
+  if (secrets.size > 0) options.secrets = [...secrets.keys()].sort()
+  if (Object.keys(options).length === 0) {
+    throw new UsageError('nothing to change: give the flags whose values the new version has')
+  }
+  const identity = identityFrom(values)
+  const current = await new RepoReader(identity).get(uri.host, NSID.workload, uri.rkey)
+  if (current === undefined) throw new UsageError(`no such workload: ${uri.toString()}`)
+  const checked = checkRecord(NSID.workload, current.value)
+  if (!checked.ok) throw new Error(`the workload record is not valid (${checked.reason})`)
+  const { $type: _, updatedAt: __, ...body } = checked.value
+  const record = asUsage(() => updateWorkload(body, options))
+  const owner = await passwordSession(identity, uri.host, secretFromEnv('OWNER_PASSWORD', io.env))
+  // Dated after signing in, like submit: the new version's round 0 opens at updatedAt.
+  const dated = { ...record, $type: NSID.workload, updatedAt: new Date().toISOString() }
+  await owner.put(NSID.workload, uri.rkey, dated)
+  io.out(uri.toString())
+  if (secrets.size > 0) {
+    const sealed = await sealWorkloadSecrets(
+      { reader: new RepoReader(identity), writer: owner, keys: ownerKeys(io.env, owner.did) },
+      uri.toString(),
+      secrets,
+    )
+    reportSealed(io, sealed)
+  }
   return 0
 }
 

@@ -62,6 +62,7 @@ export {
   type RoundHistory,
 } from './rounds.js'
 export { MAX_PRIORITY, clampPriority, plan } from './plan.js'
+export { MAX_RUNTIME_EXCEEDED, overrunStatus, runtimeDeadline } from './deadline.js'
 export {
   authorityOf,
   bidRkey,

@@ -1,6 +1,7 @@
 // The plan: what this meshlet should do now, as data. A thin executor applies it to Docker and
 // the repo, then calls plan() again on new records or at nextWakeAt.
 import type { NoBidReason } from './reasons.js'
+import { runtimeDeadline } from './deadline.js'
 import { eligibility } from './eligibility.js'
 import { roundHistory, versionOpensAt, type RoundHistory } from './rounds.js'
 import type {
@@ -51,6 +52,7 @@ const PUBLISH: Record<StopReason, StopAction['status']> = {
   deleted: 'stopped',
   superseded: 'stopped',
   'not-selected': 'stopped',
+  'max-runtime': 'failed',
 }
 
 function stop(replica: LocalReplica, reason: StopReason, publish = true): StopAction {
@@ -188,8 +190,12 @@ export function plan(input: PlanInput): Plan {
       // A placement of ours that was lost is history peers have acted on: leave its status be.
       const publish = placement?.fate.kind !== 'lost'
       if (idle) stops.push(stop(replica, 'paused', publish))
-      else if (placement !== undefined && placement.fate.kind !== 'lost') continue
-      else if (replica.round === info.round && now < info.decideAt) continue
+      else if (placement !== undefined && placement.fate.kind !== 'lost') {
+        const deadline = runtimeDeadline(workload, replica)
+        if (deadline === undefined) continue
+        if (deadline <= now) stops.push(stop(replica, 'max-runtime'))
+        else wake = Math.min(wake, deadline)
+      } else if (replica.round === info.round && now < info.decideAt) continue
       else stops.push(stop(replica, lostReason(history, self.meshlet, replica.round), publish))
     }
     if (!idle) {

@@ -161,7 +161,14 @@ export const ENDING_STATES: ReadonlySet<string> = new Set([
   'yielded',
 ])
 
-export type StopReason = 'yielded' | 'deleted' | 'superseded' | 'not-selected' | 'paused'
+export type StopReason =
+  | 'yielded'
+  | 'deleted'
+  | 'superseded'
+  | 'not-selected'
+  | 'paused'
+  /** It ran longer than the workload's maxRuntimeMs. */
+  | 'max-runtime'
 
 export interface BidAction {
   type: 'bid'
@@ -193,7 +200,7 @@ export interface StopAction {
    * replica was already lost, and rewriting its status would change the history every peer
    * computes rounds from.
    */
-  status?: 'yielded' | 'stopped' | 'draining'
+  status?: 'yielded' | 'stopped' | 'draining' | 'failed'
 }
 
 export type Action = BidAction | StartAction | StopAction
@@ -204,6 +211,8 @@ export interface LocalReplica {
   round: number
   /** Docker's state of the container ('running', 'exited', ...). */
   state: string
+  /** When the container started (ms epoch, this host's clock), for the max runtime. */
+  startedAt?: number
 }
 
 export interface PlanInput {

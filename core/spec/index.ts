@@ -112,10 +112,17 @@ export type SpecField = keyof WorkloadOptions
 
 export class SpecError extends Error {
   readonly field: SpecField
-  constructor(field: SpecField, message: string, options?: { cause?: unknown }) {
+  /** For a value out of bounds, the message without the field's name ("must be between …"), so
+   *  a form or a CLI can put its own name for the field in front. */
+  readonly detail?: string
+  constructor(field: SpecField, message: string, options?: { cause?: unknown; label?: string }) {
     super(message, options)
     this.name = 'SpecError'
     this.field = field
+    const label = options?.label
+    if (label !== undefined && message.startsWith(`${label} `)) {
+      this.detail = message.slice(label.length + 1)
+    }
   }
 }
 
@@ -286,10 +293,14 @@ function checkEnvName(name: string): void {
 
 function int(field: SpecField, label: string, v: unknown, min: number, max: number, unit = '') {
   if (typeof v !== 'number' || !Number.isSafeInteger(v)) {
-    throw new SpecError(field, `${label} must be a whole number, got ${String(v).slice(0, 40)}`)
+    throw new SpecError(field, `${label} must be a whole number, got ${String(v).slice(0, 40)}`, {
+      label,
+    })
   }
   if (v < min || v > max) {
-    throw new SpecError(field, `${label} must be between ${min} and ${max}${unit}, got ${v}`)
+    throw new SpecError(field, `${label} must be between ${min} and ${max}${unit}, got ${v}`, {
+      label,
+    })
   }
 }
 
@@ -299,12 +310,15 @@ function seconds(ms: number): string {
 
 function duration(field: SpecField, label: string, v: unknown, min: number, max: number) {
   if (typeof v !== 'number' || !Number.isSafeInteger(v)) {
-    throw new SpecError(field, `${label} must be a whole number, got ${String(v).slice(0, 40)}`)
+    throw new SpecError(field, `${label} must be a whole number, got ${String(v).slice(0, 40)}`, {
+      label,
+    })
   }
   if (v < min || v > max) {
     throw new SpecError(
       field,
       `${label} must be between ${seconds(min)} and ${seconds(max)}, got ${seconds(v)}`,
+      { label },
     )
   }
 }
