@@ -8,12 +8,15 @@
 // - dockerode requires its BuildKit session helper, and with it gRPC and protobuf, when it is
 //   loaded, though only a BuildKit image build uses it, and a meshlet never builds. The helper is
 //   loaded on its first use instead (lazy-docker-session.cjs), with the same behaviour.
+// - docker-modem requires its SSH transport, and with it ssh2 and its crypto, when it is loaded,
+//   though only a docker host given as ssh:// uses it. Loaded on first use too (lazy-docker-ssh.cjs).
 //
 // Together they were some 700 ms of CPU at each start of `meshlet run`.
 import { registerHooks } from 'node:module'
 
 const UNDICI_ALIAS = /^undici_v\d+$/
 const SESSION_SHIM = new URL('./lazy-docker-session.cjs', import.meta.url).href
+const SSH_SHIM = new URL('./lazy-docker-ssh.cjs', import.meta.url).href
 
 /** Installs the hooks; a no-op where Node lacks in-thread module hooks. */
 export function installLoadHooks(): void {
@@ -33,6 +36,9 @@ export function installLoadHooks(): void {
       }
       if (specifier === './session' && parent.includes('/node_modules/dockerode/lib/docker.js')) {
         return { url: SESSION_SHIM, shortCircuit: true }
+      }
+      if (specifier === './ssh' && parent.includes('/node_modules/docker-modem/lib/modem.js')) {
+        return { url: SSH_SHIM, shortCircuit: true }
       }
       return next(specifier, context)
     },

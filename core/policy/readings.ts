@@ -2,7 +2,6 @@
 // runner asks), never on a timer of its own, and never blocks: commands run with execFile and a
 // short timeout.
 import { execFile } from 'node:child_process'
-import si from 'systeminformation'
 
 /** What the runner asks for; each method optional (a shell that cannot read it leaves it out).
  *  undefined from a method: not readable right now. */
@@ -26,11 +25,17 @@ export class ReadingError extends Error {
   }
 }
 
+/** systeminformation, loaded on first use: a daemon whose rules never ask for the battery or the
+ *  host's load does not carry all of it (some 15 MB) for its whole life. */
+async function systemInformation() {
+  return (await import('systeminformation')).default
+}
+
 /** The battery by systeminformation (macOS, Windows, Linux's power_supply). A machine without
  *  one is never on battery. */
 export async function systemBattery(): Promise<BatteryReading> {
   try {
-    const b = await si.battery()
+    const b = await (await systemInformation()).battery()
     if (!b.hasBattery) return { onBattery: false }
     return {
       onBattery: !b.acConnected && !b.isCharging,
@@ -85,7 +90,7 @@ export class HostLoadMeter {
     if (this.coreCount === undefined) {
       this.coreCount = Math.max(
         1,
-        this.opts.cores ? await this.opts.cores() : (await si.cpu()).cores,
+        this.opts.cores ? await this.opts.cores() : (await (await systemInformation()).cpu()).cores,
       )
     }
     return this.coreCount
@@ -94,7 +99,7 @@ export class HostLoadMeter {
 
 async function currentLoad(): Promise<number> {
   try {
-    return (await si.currentLoad()).currentLoad
+    return (await (await systemInformation()).currentLoad()).currentLoad
   } catch (err) {
     throw new ReadingError('cannot read the CPU load', { cause: err })
   }

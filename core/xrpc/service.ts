@@ -6,7 +6,7 @@ import type { RepoReader } from '../repo/reader.js'
 import type { RepoWriter } from '../repo/writer.js'
 import { endpointFor, publishEndpoint } from './endpoint.js'
 import type { XrpcHost } from './host.js'
-import { serveXrpc, type XrpcServer } from './server.js'
+import type { XrpcServer } from './server.js'
 
 export interface ServeWish {
   port: number
@@ -55,6 +55,9 @@ export class ApiService {
       this.server = undefined
       this.wish = wish
       if (!wish) return
+      // Loaded when first served: @atproto/xrpc-server brings express, pino and a rate limiter,
+      // some 10 MB a daemon without --xrpc-port never needs.
+      const { serveXrpc } = await import('./server.js')
       this.server = await serveXrpc({
         host: this.opts.host,
         identity: this.opts.identity,

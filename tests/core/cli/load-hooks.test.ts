@@ -1,6 +1,7 @@
 // The start-up load hooks of `meshlet`, in a fresh Node process (the hooks act on Node's own
 // loader, which the test runner's module graph does not go through): one undici instead of
-// three, gRPC only once a BuildKit session is asked for, and that session helper unchanged.
+// three, gRPC only once a BuildKit session is asked for, ssh2 only once an ssh:// docker host
+// is, and those helpers unchanged.
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
@@ -18,12 +19,15 @@ const require = createRequire(import.meta.url)
 const loaded = () => Object.keys(require.cache)
 const undici = [...new Set(loaded().map((k) => /node_modules\\/(undici[^/]*)\\//.exec(k)?.[1]).filter(Boolean))]
 const grpcAtStart = loaded().some((k) => k.includes('/@grpc/grpc-js/'))
+const ssh2AtStart = loaded().some((k) => k.includes('/node_modules/ssh2/'))
 // A BuildKit session over a modem that cannot dial: the helper must load and report the error.
 const withSession = require(require.resolve('./core/cli/lazy-docker-session.cjs'))
 const dialError = await new Promise((resolve) =>
   withSession({ modem: { dial: (_opts, cb) => cb(new Error('no docker here')) } }, undefined, (err) => resolve(err.message)),
 )
-console.log(JSON.stringify({ undici, grpcAtStart, dialError, grpcAfter: loaded().some((k) => k.includes('/@grpc/grpc-js/')), docker: typeof Docker }))
+// An ssh:// docker host: the transport loads ssh2 then and hands back an agent that dials over it.
+const sshAgent = require(require.resolve('./core/cli/lazy-docker-ssh.cjs'))({ host: '127.0.0.1', port: 1 })
+console.log(JSON.stringify({ undici, grpcAtStart, dialError, grpcAfter: loaded().some((k) => k.includes('/@grpc/grpc-js/')), docker: typeof Docker, ssh2AtStart, ssh2After: loaded().some((k) => k.includes('/node_modules/ssh2/')), sshAgent: typeof sshAgent.createConnection }))
 `
 
 async function run(mode: 'hooks' | 'plain') {
@@ -38,20 +42,27 @@ async function run(mode: 'hooks' | 'plain') {
     dialError: string
     grpcAfter: boolean
     docker: string
+    ssh2AtStart: boolean
+    ssh2After: boolean
+    sshAgent: string
   }
 }
 
 describe('start-up load hooks', () => {
-  it('load one undici and no gRPC at start, and gRPC once a session is asked for', async () => {
+  it('load one undici and no gRPC or ssh2 at start, and each once it is asked for', async () => {
     const major = process.versions.undici!.split('.')[0]
     const [plain, hooked] = await Promise.all([run('plain'), run('hooks')])
     // Without them, what the libraries load on their own (the hooks would be pointless if not).
     expect(plain.undici.sort()).toEqual(['undici_v6', 'undici_v7', 'undici_v8'])
     expect(plain.grpcAtStart).toBe(true)
+    expect(plain.ssh2AtStart).toBe(true)
     expect(hooked.undici).toEqual([`undici_v${major}`])
     expect(hooked.grpcAtStart).toBe(false)
     expect(hooked.docker).toBe('function')
     expect(hooked.dialError).toBe('no docker here')
     expect(hooked.grpcAfter).toBe(true)
+    expect(hooked.ssh2AtStart).toBe(false)
+    expect(hooked.ssh2After).toBe(true)
+    expect(hooked.sshAgent).toBe('function')
   }, 120_000)
 })
