@@ -888,6 +888,11 @@ export class MeshletApp implements DesktopHost {
       keyStore: this.opts.secrets,
     })
     meshlet.on('error', (err) => this.onMeshletError(err))
+    // Docker gone while running: not lending, and the phase says why until it is back.
+    meshlet.on('docker', (change) => {
+      if (!change.available) this.setProblem('error', meshlet.dockerProblem)
+      else if (this.problem?.detail.startsWith('Docker')) this.setProblem(undefined)
+    })
     for (const e of ['cluster', 'record', 'action', 'replica', 'budget'] as const) {
       meshlet.on(e, () => this.changed())
     }

@@ -40,6 +40,7 @@ import {
 } from './scheduling/index.js'
 import { Audit, belowFloor, type Account } from './fairshare/index.js'
 // The error classes only: runtime/index.js would load dockerode for a meshlet without Docker.
+import { EngineAvailability, type EngineChange } from './runtime/availability.js'
 import { ImageDigestMismatchError, PolicyError } from './runtime/errors.js'
 import type { ManagedReplica, ReplicaUsage, Runtime } from './runtime/index.js'
 import { MemorySecretStore, type SecretStore } from './secrets.js'
@@ -104,6 +105,8 @@ export interface MeshletEvents {
   replica: [{ workloadUri: string; state: string; round: number }]
   /** The write budget changed state (rate limited, or queue length). */
   budget: [BudgetState]
+  /** The Docker engine went away (the meshlet stopped lending) or came back. */
+  docker: [EngineChange]
   error: [Error]
 }
 
@@ -146,6 +149,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private allowEgress: boolean
   private minBalance: number | undefined
   private imagePolicy: ImagePolicy
+  /** Whether Docker answers: while it does not, nothing is lent and no bid is made. */
+  private readonly engine = new EngineAvailability()
   /** Workload versions (uri|cid) whose guest the lender stopped here: never bid on again. */
   private readonly declined = new Set<string>()
   private running = false
@@ -252,7 +257,24 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   }
 
   get isLending(): boolean {
-    return this.lending && !this.paused
+    return this.lending && !this.paused && this.engine.available !== false
+  }
+
+  /** Why Docker keeps this meshlet from lending, for people; undefined while it answers. */
+  get dockerProblem(): string | undefined {
+    return this.engine.detail
+  }
+
+  /** Docker went away or came back (the event watch says): publish it, and plan again. */
+  private onEngine(available: boolean, cause?: unknown): void {
+    const change = this.engine.set(available, cause)
+    if (!change || !this.running) return
+    this.log.log(available ? 'info' : 'warn', 'docker', { ...change })
+    this.emit('docker', change)
+    void this.publishMembership().catch((e: unknown) => this.fail('membership', e as Error))
+    // Containers may have ended while it was away: find out before planning on them.
+    if (available) void this.enqueue(() => this.reconcile())
+    this.scheduleTick()
   }
 
   /** Why a workload got the decisions it got here (the last plan's explanation). */
@@ -276,8 +298,18 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
 
   private async startUp(): Promise<void> {
     // Docker first: a meshlet that cannot run containers should say so before it publishes
-    // anything that invites work.
-    await this.opts.runtime?.ping()
+    // anything that invites work — and say so where owners look, so that a record left by an
+    // earlier run does not keep saying it lends.
+    if (this.opts.runtime) {
+      try {
+        await this.opts.runtime.ping()
+        this.engine.set(true)
+      } catch (err) {
+        this.engine.set(false, err)
+        await this.publishMembership().catch((e: unknown) => this.fail('membership', e as Error))
+        throw err
+      }
+    }
     await this.loadDeclined()
     await this.publishSealingKey()
     await this.publishMembership()
@@ -288,10 +320,14 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.recomputeCluster()
     if (this.opts.runtime) {
       await this.reconcile()
-      this.opts.runtime.watch((e) => {
-        this.log.log('info', 'container', { ...e })
-        this.enqueue(() => this.onContainerEvent(e.containerId, e.action, e.exitCode))
-      }, this.watchAbort.signal)
+      this.opts.runtime.watch(
+        (e) => {
+          this.log.log('info', 'container', { ...e })
+          this.enqueue(() => this.onContainerEvent(e.containerId, e.action, e.exitCode))
+        },
+        this.watchAbort.signal,
+        (available, cause) => this.onEngine(available, cause),
+      )
       this.presence.start()
       this.scheduleHygiene()
     }
@@ -524,6 +560,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       allowEgress: this.allowEgress,
       ...(this.minBalance !== undefined ? { minBalance: this.minBalance } : {}),
       ...imagePolicyOf(this.imagePolicy),
+      ...(this.engine.available === false ? { dockerAvailable: false } : {}),
       createdAt: new Date(this.now()).toISOString(),
     }
     const written = await this.writer.put(NSID.membership, 'self', record)
@@ -760,10 +797,16 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       ...(this.imagePolicy.allowRegistries
         ? { allowRegistries: this.imagePolicy.allowRegistries }
         : {}),
+      dockerAvailable: this.engine.available !== false,
     }
   }
 
   private async tick(): Promise<void> {
+    if (this.opts.runtime && this.engine.available === false) {
+      // Docker is away: nothing can start or stop, and the plan's reasons say why.
+      this.explain = this.planOn(this.lastReplicas ?? []).explain as Map<string, unknown>
+      return
+    }
     // Bids first, planned on the containers as last listed: a bid must not wait for Docker,
     // which can take seconds to answer on a busy machine, or it misses its window.
     if (this.lastReplicas !== undefined) {

@@ -603,9 +603,20 @@ export class Runtime {
    * what it missed from the engine's event log; a handler may see an event twice, never zero
    * times while the engine kept it.
    */
-  watch(onEvent: (e: ReplicaEvent) => void, signal: AbortSignal): void {
+  watch(
+    onEvent: (e: ReplicaEvent) => void,
+    signal: AbortSignal,
+    onEngine?: (available: boolean, cause?: unknown) => void,
+  ): void {
     const stop = AbortSignal.any([signal, this.#lifetime.signal])
-    const loop = this.#watchLoop(onEvent, stop).catch((err: unknown) => {
+    const engine = (available: boolean, cause?: unknown) => {
+      try {
+        onEngine?.(available, cause)
+      } catch (err) {
+        this.#report(new EventHandlerError({ cause: err }))
+      }
+    }
+    const loop = this.#watchLoop(onEvent, stop, engine).catch((err: unknown) => {
       this.#report(wrapDockerError(err, 'watch'))
     })
     this.#watches.add(loop)
@@ -898,7 +909,11 @@ export class Runtime {
     return replicas.sort(compareReplicas)
   }
 
-  async #watchLoop(onEvent: (e: ReplicaEvent) => void, stop: AbortSignal): Promise<void> {
+  async #watchLoop(
+    onEvent: (e: ReplicaEvent) => void,
+    stop: AbortSignal,
+    engine: (available: boolean, cause?: unknown) => void,
+  ): Promise<void> {
     let delay = RECONNECT_MIN_MS
     // The engine replays its recent events from a given second on. Starting from the second
     // watch() was called means nothing between the call and the connection is missed; after a
@@ -921,6 +936,8 @@ export class Runtime {
           abortSignal: stop,
         }
         const stream = await this.#docker.getEvents(options)
+        // The engine answers: whoever follows it may lend again.
+        engine(true)
         const onAbort = () => (stream as NodeJS.ReadableStream & { destroy(): void }).destroy()
         stop.addEventListener('abort', onAbort, { once: true })
         try {
@@ -961,9 +978,16 @@ export class Runtime {
         }
         if (stop.aborted) return
         this.#report(new RuntimeUnavailableError('Docker event stream ended; reconnecting'))
+        // An ended stream is news only when the engine is gone too.
+        await this.#docker.ping().then(
+          () => undefined,
+          (err: unknown) => engine(false, err),
+        )
       } catch (err) {
         if (stop.aborted) return
-        this.#report(wrapDockerError(err, 'watch'))
+        const wrapped = wrapDockerError(err, 'watch')
+        if (wrapped instanceof RuntimeUnavailableError) engine(false, err)
+        this.#report(wrapped)
       }
       if (delivered || Date.now() - connectedAt > HEALTHY_CONNECTION_MS) delay = RECONNECT_MIN_MS
       try {

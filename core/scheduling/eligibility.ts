@@ -27,8 +27,10 @@ export function eligibility(
   const constraints = record.constraints
   // Docker would refuse it on whichever meshlet won it: nobody bids, for the same reason.
   if (workloadProblems(record).length > 0) return { ok: false, reason: 'invalid-workload' }
-  if (!self.lending) return { ok: false, reason: 'not-lending' }
+  // Before not-lending: a meshlet without Docker publishes `lending: false` too, and the
+  // engine is the reason worth telling.
   if (self.dockerAvailable === false) return { ok: false, reason: 'docker-unavailable' }
+  if (!self.lending) return { ok: false, reason: 'not-lending' }
   if (self.paused) return { ok: false, reason: 'paused' }
   // Peers would reject our bid as author-unlinked, so bidding would only hold capacity for nothing.
   if (cluster.ownerOf(self.meshlet) !== self.owner) return { ok: false, reason: 'owner-unverified' }

@@ -4,8 +4,8 @@
 /** Why this meshlet does not bid for a workload's current round, in the order they are checked. */
 export const NO_BID_REASONS = [
   'invalid-workload',
-  'not-lending',
   'docker-unavailable',
+  'not-lending',
   'paused',
   'owner-unverified',
   'owner-not-mutual',

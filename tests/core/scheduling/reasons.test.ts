@@ -57,7 +57,7 @@ const noBidCases: NoBidCase[] = [
   { reason: 'invalid-workload', workload: { image: '::' }, self: { lending: false } },
   { reason: 'not-lending', self: { lending: false } },
   { reason: 'docker-unavailable', self: { dockerAvailable: false } },
-  { reason: 'docker-unavailable', self: { dockerAvailable: false, paused: true } },
+  { reason: 'docker-unavailable', self: { dockerAvailable: false, lending: false } },
   { reason: 'paused', self: { paused: true } },
   { reason: 'owner-unverified', cluster: cluster({ [ALICE_M]: ALICE }) },
   { reason: 'owner-not-mutual', cluster: cluster(undefined, [[ALICE, BOB]]) },
