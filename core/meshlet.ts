@@ -197,6 +197,9 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.offer = { ...opts.offer }
     this.members = [...opts.members]
     this.allowEgress = opts.allowEgress ?? false
+    // One answer to "may guests reach the network?": the runtime refuses what we would not bid on,
+    // and runs what we did bid on.
+    opts.runtime?.setAllowEgress(this.allowEgress)
     this.minBalance = opts.minBalance
     this.imagePolicy = imagePolicyOf(opts)
     opts.runtime?.setRegistryAllowList(this.imagePolicy.allowRegistries)
