@@ -107,6 +107,9 @@ export interface MeshletEvents {
   budget: [BudgetState]
   /** The Docker engine went away (the meshlet stopped lending) or came back. */
   docker: [EngineChange]
+  /** A plan ran; `wakeInMs` is the timer set for the next one (absent: none). Lets tests count
+   *  plan runs and check timers instead of measuring CPU. */
+  planned: [{ at: number; wakeInMs?: number }]
   error: [Error]
 }
 
@@ -842,11 +845,13 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       }
     }
     clearTimeout(this.wakeTimer)
+    let wakeInMs: number | undefined
     if (result.nextWakeAt !== undefined && this.running) {
       // Clamped: a far wake-up becomes a re-check, never a timer that overflows and spins.
-      const delay = wakeDelay(result.nextWakeAt, this.now())
-      this.wakeTimer = setTimeout(() => this.scheduleTick(), delay)
+      wakeInMs = wakeDelay(result.nextWakeAt, this.now())
+      this.wakeTimer = setTimeout(() => this.scheduleTick(), wakeInMs)
     }
+    this.emit('planned', { at: this.now(), ...(wakeInMs !== undefined ? { wakeInMs } : {}) })
   }
 
   /** Bids and starts of a workload version the lender stopped here are dropped; stops go on. */

@@ -21,15 +21,27 @@ export const DEFAULT_SKEW: SkewPolicy = Object.freeze({
   notBefore: Date.UTC(2023, 0, 1),
 })
 
-/** The datetime fields of our records, by the last segment of the collection's NSID. */
+/** The datetime fields of our records, by the last segment of the collection's NSID; a dotted
+ *  path reaches into an object (the sealing key a meshletOwner or sealingKey record carries). */
 const DATE_FIELDS: Record<string, readonly string[]> = {
   meshlet: ['createdAt'],
-  meshletOwner: ['createdAt'],
+  meshletOwner: ['createdAt', 'sealingKey.createdAt'],
   membership: ['createdAt'],
   workload: ['createdAt', 'updatedAt'],
   bid: ['createdAt'],
   workloadStatus: ['updatedAt', 'startedAt', 'finishedAt'],
   presence: ['updatedAt'],
+  workloadSecrets: ['updatedAt'],
+  sealingKey: ['key.createdAt'],
+}
+
+function fieldOf(record: object, path: string): unknown {
+  let value: unknown = record
+  for (const part of path.split('.')) {
+    if (typeof value !== 'object' || value === null) return undefined
+    value = (value as Record<string, unknown>)[part]
+  }
+  return value
 }
 
 export type DateCheck = { ok: true } | { ok: false; reason: string }
@@ -45,7 +57,7 @@ export function checkDates(
   if (typeof record !== 'object' || record === null) return { ok: true }
   const fields = DATE_FIELDS[collection.slice(collection.lastIndexOf('.') + 1)] ?? []
   for (const field of fields) {
-    const value = (record as Record<string, unknown>)[field]
+    const value = fieldOf(record, field)
     if (value === undefined) continue
     const t = typeof value === 'string' ? Date.parse(value) : Number.NaN
     if (Number.isNaN(t)) return { ok: false, reason: `${field} is not a date` }

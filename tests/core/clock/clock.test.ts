@@ -48,17 +48,28 @@ const cases: [string, Record<string, unknown>, string][] = [
   [NSID.workloadStatus, { updatedAt: iso(now) }, 'startedAt'],
   [NSID.workloadStatus, { updatedAt: iso(now) }, 'finishedAt'],
   ['commune.scheduler.presence', {}, 'updatedAt'],
+  [NSID.workloadSecrets, { workload: 'at://x', boxes: [] }, 'updatedAt'],
+  [NSID.sealingKey, {}, 'key.createdAt'],
+  [NSID.meshletOwner, { owner: 'did:plc:x' }, 'sealingKey.createdAt'],
 ]
+
+// A dotted field names a date inside an object of the record.
+function withField(base: Record<string, unknown>, field: string, value: string) {
+  const [outer, inner] = field.split('.')
+  return inner === undefined
+    ? { ...base, [field]: value }
+    : { ...base, [outer!]: { [inner]: value } }
+}
 
 describe('checkDates', () => {
   it.each(cases)('%s accepts %s within the skew', (collection, base, field) => {
     for (const t of [now, now + DEFAULT_SKEW.aheadMs, now - 400 * DAY]) {
-      expect(checkDates(collection, { ...base, [field]: iso(t) }, now)).toEqual({ ok: true })
+      expect(checkDates(collection, withField(base, field, iso(t)), now)).toEqual({ ok: true })
     }
   })
 
   it.each(cases)('%s refuses %s 40 days ahead, saying so', (collection, base, field) => {
-    const check = checkDates(collection, { ...base, [field]: iso(now + 40 * DAY) }, now)
+    const check = checkDates(collection, withField(base, field, iso(now + 40 * DAY)), now)
     expect(check).toEqual({
       ok: false,
       reason: `${field} 40 days ahead of our clock (allowed 5 min)`,
@@ -66,7 +77,7 @@ describe('checkDates', () => {
   })
 
   it.each(cases)('%s refuses %s dated before the protocol', (collection, base, field) => {
-    const check = checkDates(collection, { ...base, [field]: '1970-01-02T00:00:00.000Z' }, now)
+    const check = checkDates(collection, withField(base, field, '1970-01-02T00:00:00.000Z'), now)
     expect(check.ok).toBe(false)
     expect(!check.ok && check.reason).toMatch(new RegExp(`^${field} 1970-01-02.* is before 2023`))
   })
