@@ -1508,6 +1508,8 @@ export class MeshletApp implements DesktopHost {
         return `Bid on ${what} (round ${String(f.round)})`
       case 'replica.running':
         return `Started ${what}`
+      case 'replica.declined':
+        return `Declined ${what}: this machine's offer is held by its other wins (round ${String(f.round)})`
       case 'replica.failed':
         return `Could not start ${what}`
       case 'replica.ended':

@@ -31,7 +31,11 @@ import {
   describeReason,
   overrunStatus,
   plan,
+  add,
   type Action,
+  type BidAction,
+  type CapacityView,
+  type DeclineAction,
   type LocalReplica,
   type SchedulingConfig,
   type SelfState,
@@ -42,6 +46,7 @@ import { Audit, belowFloor, type Account } from './fairshare/index.js'
 // The error classes only: runtime/index.js would load dockerode for a meshlet without Docker.
 import { EngineAvailability, type EngineChange } from './runtime/availability.js'
 import { ImageDigestMismatchError, PolicyError } from './runtime/errors.js'
+import { PlanApplier, replicaKey } from './applier/index.js'
 import type { ManagedReplica, ReplicaUsage, Runtime } from './runtime/index.js'
 import { MemorySecretStore, type SecretStore } from './secrets.js'
 import {
@@ -171,11 +176,10 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private readonly presence: PresencePublisher
   private retryTimer?: NodeJS.Timeout
   private readonly watchAbort = new AbortController()
-  /** Replicas whose start failed here (uri|cid|round): never retried in the same round. */
-  private readonly failedStarts = new Set<string>()
-  /** Starts and stops under way (uri|cid|round). They run beside the action queue so that a
-   *  slow container start never delays a bid past its window. */
-  private readonly inflight = new Map<string, InflightJob>()
+  /** Applies plans: bids, declines, and starts and stops under way (core/applier). */
+  private readonly applier: PlanApplier<ManagedReplica>
+  /** Where the offer went, as the last plan reckoned it. */
+  private capacity?: CapacityView
   /** Replicas (uri|cid|round) whose ending was published: nothing but another ending follows. */
   private readonly ended = new Set<string>()
   private readonly statusWrites = new Map<string, Promise<void>>()
@@ -186,9 +190,6 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private lastReplicas?: ManagedReplica[]
   /** This meshlet's sealing key: owners seal secrets to it (core/sealing). */
   readonly sealingKeys: SealingKeyring
-  /** Won replicas (uri|cid|round) whose secrets we cannot open yet: not retried until the
-   *  workload's secrets record changes. */
-  private readonly waitingSecrets = new Set<string>()
 
   constructor(readonly opts: MeshletOptions) {
     super()
@@ -226,6 +227,20 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       now: this.now,
       onState: (state) => this.emit('budget', state),
       onError: (err) => this.fail('write', err),
+    })
+    this.applier = new PlanApplier<ManagedReplica>({
+      bid: (action) => this.publishBid(action),
+      decline: (action) => this.publishDecline(action),
+      start: (action) => this.startReplica(action.workload, action.round),
+      stop: (replica, action) => this.stopReplica(replica, action.status, action.reason),
+      ended: (r) =>
+        ENDING_STATES.has(this.ownStatus(r.workloadUri, r.cid, r.round)?.record.state ?? ''),
+      refused: (uri, cid) => this.declined.has(`${uri}|${cid}`),
+      running: () => this.running,
+      onAction: (action) => this.emit('action', action),
+      onSettled: () => this.scheduleTick(),
+      onError: (stage, err) => this.fail(stage, err),
+      log: this.log,
     })
     const reader = (this.reader = new RepoReader(opts.identity))
     this.sync = new RecordSync({
@@ -360,7 +375,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.watchAbort.abort()
     await this.sync.stop()
     if (opts.stopReplicas && this.opts.runtime) {
-      await Promise.all([...this.inflight.values()].map((j) => j.done))
+      await this.applier.settled()
       await this.enqueue(async () => {
         // Each on its own and all at once: a status that cannot be published (offline, session
         // gone) must not leave the next guest running, and a process manager's stop timeout
@@ -378,7 +393,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       })
     }
     await this.queue
-    await Promise.all([...this.inflight.values()].map((j) => j.done))
+    await this.applier.settled()
     clearTimeout(this.hygieneTimer)
     await this.presence.stop()
     await this.cleaning
@@ -468,9 +483,11 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     }
   }
 
-  /** Capacity held now: by replicas running here and by open bids. */
+  /** Capacity held now, as the last plan reckoned it: by replicas running here (or about to
+   *  start) and by open bids. */
   committed(): Resources {
-    return this.selfState(this.lastReplicas ?? []).committed
+    const c = this.capacity
+    return c ? add(c.held, c.bidding) : this.selfState(this.lastReplicas ?? []).committed
   }
 
   /** The guest containers this meshlet runs, as last listed. */
@@ -500,8 +517,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     })
     let done!: Promise<void>
     await this.enqueue(async () => {
-      this.track(r, 'stop', () => this.stopReplica(r, 'stopped'))
-      done = this.inflight.get(replicaKey(r))!.done
+      done = this.applier.track(r, 'stop', () => this.stopReplica(r, 'stopped'))
     })
     await done
     return true
@@ -512,7 +528,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   async rotateSealingKey(): Promise<void> {
     await this.sealingKeys.rotate()
     await this.publishSealingKey()
-    this.waitingSecrets.clear()
+    this.applier.releaseWaiting()
   }
 
   private async publishSealingKey(): Promise<void> {
@@ -708,9 +724,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     if (change === 'secrets') {
       // The owner shared (again): replicas waiting for this workload's secrets may try now.
       const workload = evt.uri.replace(`/${NSID.workloadSecrets}/`, `/${NSID.workload}/`)
-      for (const k of this.waitingSecrets) {
-        if (k.startsWith(`${workload}|`)) this.waitingSecrets.delete(k)
-      }
+      this.applier.releaseWaiting(workload)
     }
     if (change === 'workload') {
       this.log.log('info', evt.event === 'put' ? 'workload.seen' : 'workload.deleted', {
@@ -774,22 +788,11 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       committed.memoryMiB += r.memoryMiB
       committed.storageMiB += r.storageMiB ?? 0
     }
-    const live = new Set<string>()
+    // Guests hold capacity; open bids and wins about to start are the plan's to count.
     for (const r of replicas) {
       if (r.state !== 'running' && r.state !== 'created' && r.state !== 'restarting') continue
       const w = this.store.workloads.get(r.workloadUri)
       if (w) add(w.record.resources)
-      live.add(r.workloadUri)
-    }
-    // Capacity promised in open bids counts too, until the round is decided.
-    const now = this.now()
-    for (const b of this.store.allBids()) {
-      if (b.meshlet !== this.opts.did || live.has(b.record.workload.uri)) continue
-      const w = this.store.workloads.get(b.record.workload.uri)
-      if (!w || w.cid !== b.record.workload.cid) continue
-      const window = w.record.bidWindowMs ?? this.config.defaultBidWindowMs
-      if (Date.parse(b.record.createdAt) + window + this.config.graceMs > now)
-        add(w.record.resources)
     }
     return {
       meshlet: this.opts.did,
@@ -817,30 +820,16 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     // which can take seconds to answer on a busy machine, or it misses its window.
     if (this.lastReplicas !== undefined) {
       const early = this.planOn(this.lastReplicas)
-      for (const action of early.actions) {
-        if (!this.running) return
-        if (action.type !== 'bid' || this.isDeclined(action)) continue
-        this.emit('action', action)
-        await this.execute(action, this.lastReplicas)
-      }
+      await this.applier.apply(early.actions, this.lastReplicas, { bidsOnly: true })
     }
     const replicas = this.opts.runtime ? await this.opts.runtime.list() : []
     this.lastReplicas = replicas
     const result = this.planOn(replicas)
     this.explain = result.explain as Map<string, unknown>
-    for (const action of result.actions) {
-      if (!this.running) break
-      if (action.type === 'start' && this.startRuledOut(action.workload, action.round)) continue
-      if (action.type === 'start' && this.waitingSecrets.has(replicaKey(replicaOf(action)))) {
-        continue
-      }
-      if (this.isDeclined(action)) continue
-      if (action.type !== 'bid' && this.inflight.has(replicaKey(replicaOf(action)))) continue
-      this.emit('action', action)
-      await this.execute(action, replicas)
-    }
+    this.capacity = result.capacity
+    await this.applier.apply(result.actions, replicas)
     for (const uri of this.store.deletedWorkloads) {
-      if (!replicas.some((r) => r.workloadUri === uri) && !this.hasInflight(uri)) {
+      if (!replicas.some((r) => r.workloadUri === uri) && !this.applier.busyWith(uri)) {
         this.store.deletedWorkloads.delete(uri)
       }
     }
@@ -854,17 +843,6 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.emit('planned', { at: this.now(), ...(wakeInMs !== undefined ? { wakeInMs } : {}) })
   }
 
-  /** Bids and starts of a workload version the lender stopped here are dropped; stops go on. */
-  private isDeclined(action: Action): boolean {
-    return (
-      action.type !== 'stop' && this.declined.has(`${action.workload.uri}|${action.workload.cid}`)
-    )
-  }
-
-  private hasInflight(workloadUri: string): boolean {
-    return [...this.inflight.values()].some((j) => j.replica.workloadUri === workloadUri)
-  }
-
   /** The plan for the records seen, now, given these local containers. Pure apart from `now`. */
   private planOn(replicas: ManagedReplica[]) {
     const local: LocalReplica[] = replicas.map((r) => ({
@@ -875,10 +853,9 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       ...(r.startedAt !== undefined ? { startedAt: Date.parse(r.startedAt) } : {}),
     }))
     // A start under way counts as a replica already, so the plan never asks for it twice.
-    for (const [key, job] of this.inflight) {
-      if (job.kind === 'start' && !local.some((r) => replicaKey(r) === key)) {
-        local.push({ ...job.replica, state: 'created' })
-      }
+    for (const replica of this.applier.starting()) {
+      const key = replicaKey(replica)
+      if (!local.some((r) => replicaKey(r) === key)) local.push({ ...replica, state: 'created' })
     }
     const now = this.now()
     const self = this.selfState(local)
@@ -928,14 +905,6 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     return this.audit(at).accountsAt(at)
   }
 
-  /** A start is ruled out when it failed here already or our own status for that round is
-   *  final: a replica that ran to its end is not run again in the same round. */
-  private startRuledOut(w: WorkloadView, round: number): boolean {
-    if (this.failedStarts.has(`${w.uri}|${w.cid}|${round}`)) return true
-    const own = this.ownStatus(w.uri, w.cid, round)
-    return own !== undefined && ENDING_STATES.has(own.record.state)
-  }
-
   private ownStatus(workloadUri: string, cid: string, round: number) {
     return this.store
       .statusesFor(workloadUri)
@@ -945,63 +914,31 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       )
   }
 
-  private async execute(action: Action, replicas: ManagedReplica[]): Promise<void> {
-    switch (action.type) {
-      case 'bid': {
-        const w = action.workload
-        const record = {
-          workload: { uri: w.uri, cid: w.cid },
-          round: action.round,
-          priority: action.priority,
-          offer: action.offer,
-          createdAt: new Date(this.now()).toISOString(),
-        }
-        const rkey = bidRkey(w.uri, action.round)
-        const written = await this.writer.put(NSID.bid, rkey, record)
-        this.applyOwn(NSID.bid, rkey, written, record)
-        this.log.log('info', 'bid', {
-          workload: w.uri,
-          round: action.round,
-          priority: action.priority,
-        })
-        return
-      }
-      case 'start':
-        this.track(replicaOf(action), 'start', () =>
-          this.startReplica(action.workload, action.round),
-        )
-        return
-      case 'stop': {
-        const targets = replicas.filter(
-          (x) =>
-            x.workloadUri === action.workloadUri &&
-            x.cid === action.cid &&
-            x.round === action.round,
-        )
-        for (const r of targets) {
-          this.log.log('info', 'replica.stop', {
-            workload: r.workloadUri,
-            round: r.round,
-            reason: action.reason,
-          })
-          this.track(replicaOf(action), 'stop', () =>
-            this.stopReplica(r, action.status, action.reason),
-          )
-        }
-        return
-      }
+  private async publishBid(action: BidAction): Promise<void> {
+    const w = action.workload
+    const record = {
+      workload: { uri: w.uri, cid: w.cid },
+      round: action.round,
+      priority: action.priority,
+      offer: action.offer,
+      createdAt: new Date(this.now()).toISOString(),
     }
+    const rkey = bidRkey(w.uri, action.round)
+    const written = await this.writer.put(NSID.bid, rkey, record)
+    this.applyOwn(NSID.bid, rkey, written, record)
+    this.log.log('info', 'bid', { workload: w.uri, round: action.round, priority: action.priority })
   }
 
-  private track(replica: ReplicaId, kind: 'start' | 'stop', job: () => Promise<void>): void {
-    const key = replicaKey(replica)
-    const done = job()
-      .catch((err: unknown) => this.fail(kind, err as Error))
-      .finally(() => {
-        this.inflight.delete(key)
-        this.scheduleTick()
-      })
-    this.inflight.set(key, { kind, replica, done })
+  /** A win the offer cannot hold beside the others: `declined` reopens its round for peers at
+   *  once (docs/failure-handling.md). */
+  private async publishDecline(action: DeclineAction): Promise<void> {
+    const w = action.workload
+    await this.publishStatus(w.uri, action.round, {
+      workload: { uri: w.uri, cid: w.cid },
+      round: action.round,
+      state: 'declined',
+      message: "declined: this meshlet's offer is held by its other wins",
+    })
   }
 
   private async startReplica(w: WorkloadView, round: number): Promise<void> {
@@ -1014,8 +951,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       if (!opened.ok) {
         // Holds the win while the owner's side shares (it looks for this message); if nobody
         // does within lostAfter, peers declare the replica lost and a new round places it.
-        const key = replicaKey({ workloadUri: w.uri, cid: w.cid, round })
-        this.waitingSecrets.add(key)
+        this.applier.waitForSecrets({ workloadUri: w.uri, cid: w.cid, round })
         await this.publishStatus(w.uri, round, {
           ...base,
           state: 'starting',
@@ -1049,7 +985,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       })
       this.emit('replica', { workloadUri: w.uri, state: 'running', round })
     } catch (err) {
-      this.failedStarts.add(`${w.uri}|${w.cid}|${round}`)
+      this.applier.startFailed({ workloadUri: w.uri, cid: w.cid, round })
       const message = redact((err as Error).message, secrets).slice(0, 1000)
       const reason = imageRefusal(err)
       await this.publishStatus(w.uri, round, {
@@ -1102,7 +1038,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     const r = (await runtime.list()).find((x) => x.containerId === containerId)
     if (!r || r.state === 'running') return
     // Our own stop makes the container die too; that stop publishes the replica's status.
-    if (this.inflight.get(replicaKey(r))?.kind === 'stop') return
+    if (this.applier.busy(r) === 'stop') return
     const code = r.exitCode ?? exitCode ?? -1
     const usage = await runtime.usage(containerId).catch(() => undefined)
     const state = code === 0 && !r.oomKilled ? 'exited' : 'failed'
@@ -1201,7 +1137,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     const runtime = this.opts.runtime
     if (!runtime || !this.running) return []
     const running = (await runtime.list()).filter(
-      (r) => r.state === 'running' && !this.inflight.has(replicaKey(r)),
+      (r) => r.state === 'running' && this.applier.busy(r) === undefined,
     )
     return vouchFor({
       meshlet: this.opts.did,
@@ -1357,29 +1293,6 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.log.log('error', 'error', { stage, error: errorFields(err) })
     if (this.listenerCount('error') > 0) this.emit('error', err)
   }
-}
-
-/** One replica: a workload version and a round. */
-interface ReplicaId {
-  workloadUri: string
-  cid: string
-  round: number
-}
-
-interface InflightJob {
-  kind: 'start' | 'stop'
-  replica: ReplicaId
-  done: Promise<void>
-}
-
-function replicaKey(r: ReplicaId): string {
-  return `${r.workloadUri}|${r.cid}|${r.round}`
-}
-
-function replicaOf(a: Action): ReplicaId {
-  return a.type === 'stop'
-    ? { workloadUri: a.workloadUri, cid: a.cid, round: a.round }
-    : { workloadUri: a.workload.uri, cid: a.workload.cid, round: a.round }
 }
 
 /** The lender's image policy; absent fields: no restriction. */

@@ -1,7 +1,9 @@
 // May this meshlet bid in a workload's current round? The first failing check names the reason.
 import type { ClusterView, Eligibility, RoundInfo, SelfState, WorkloadView } from './types.js'
-import { fits, listed, subtract } from './util.js'
+import { add, fits, listed, scale, subtract } from './util.js'
 import { registryAdmitted, workloadProblems } from './validity.js'
+
+const ZERO = { cpuMillis: 0, memoryMiB: 0, storageMiB: 0 }
 
 export interface EligibilityPolicy {
   /** Free-rider policy (DESIGN §6): true when this meshlet declines the owner's workloads. */
@@ -43,6 +45,7 @@ export function eligibility(
   }
   if (info.holders.includes(self.meshlet)) return { ok: false, reason: 'already-placed' }
   if (info.excluded.includes(self.meshlet)) return { ok: false, reason: 'failed-here-before' }
+  if ((info.declined ?? []).includes(self.meshlet)) return { ok: false, reason: 'declined-here' }
   // A spent failure budget outranks the closed window: it says why no round will follow.
   if (info.slots <= 0 || (info.exhausted && now > info.closesAt)) {
     return { ok: false, reason: info.exhausted ? 'retries-exhausted' : 'no-slots' }
@@ -64,6 +67,12 @@ export function eligibility(
   if (!fits(record.resources, self.offer)) return { ok: false, reason: 'exceeds-offer' }
   if (!fits(record.resources, subtract(self.offer, self.committed))) {
     return { ok: false, reason: 'insufficient-free-capacity' }
+  }
+  // Capacity is held by wins; open bids may promise up to `overcommit` × the offer, so a losing
+  // bid does not keep this meshlet from bidding elsewhere (a winner declines what it cannot hold).
+  const promised = add(self.committed, self.bidding ?? ZERO)
+  if (!fits(record.resources, subtract(scale(self.offer, self.overcommit ?? 1), promised))) {
+    return { ok: false, reason: 'bids-overcommitted' }
   }
   if (!(now >= info.opensAt)) return { ok: false, reason: 'window-not-open' }
   if (now > info.closesAt) return { ok: false, reason: 'window-closed' }

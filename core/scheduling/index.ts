@@ -7,6 +7,8 @@ export {
   type BidAction,
   type BidCheck,
   type BidSummary,
+  type CapacityView,
+  type DeclineAction,
   type BidView,
   type ClusterView,
   type Eligibility,
@@ -64,10 +66,12 @@ export {
 export { MAX_PRIORITY, clampPriority, plan } from './plan.js'
 export { MAX_RUNTIME_EXCEEDED, overrunStatus, runtimeDeadline } from './deadline.js'
 export {
+  add,
   authorityOf,
   bidRkey,
   bidUri,
   compareStrings,
+  scale,
   spreadKey,
   statusUri,
   timeOf,

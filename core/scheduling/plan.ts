@@ -3,10 +3,11 @@
 import type { NoBidReason } from './reasons.js'
 import { runtimeDeadline } from './deadline.js'
 import { eligibility } from './eligibility.js'
-import { roundHistory, versionOpensAt, type RoundHistory } from './rounds.js'
+import { roundHistory, versionOpensAt, type Placement, type RoundHistory } from './rounds.js'
 import type {
   BidAction,
   BidView,
+  DeclineAction,
   Explanation,
   LocalReplica,
   Plan,
@@ -17,7 +18,8 @@ import type {
   StopReason,
   WorkloadView,
 } from './types.js'
-import { add, bidRkey, compareStrings } from './util.js'
+import type { Resources } from '../lexicon/index.js'
+import { add, bidRkey, compareStrings, fits, spreadKey, subtract } from './util.js'
 
 /** The lexicon's bounds for a bid's priority. */
 export const MAX_PRIORITY = 1_000_000_000_000
@@ -77,6 +79,18 @@ function lostReason(history: RoundHistory, meshlet: string, round: number): Stop
   const mine = selection?.ranked.find((r) => r.bid.meshlet === meshlet && r.rank !== undefined)
   const placed = history.placements.some((p) => p.meshlet === meshlet && p.round === round)
   return mine !== undefined && !mine.winner && !placed ? 'yielded' : 'not-selected'
+}
+
+function hasOwnBid(
+  bidsByUri: Map<string, BidView[]>,
+  meshlet: string,
+  workload: WorkloadView,
+  round: number,
+): boolean {
+  return (bidsByUri.get(workload.uri) ?? []).some(
+    (b) =>
+      b.meshlet === meshlet && b.record.workload.cid === workload.cid && b.record.round === round,
+  )
 }
 
 export function plan(input: PlanInput): Plan {
@@ -144,18 +158,60 @@ export function plan(input: PlanInput): Plan {
         compareStrings(a.workload.uri, b.workload.uri),
     )
 
-  let committed = self.committed
+  // Capacity is held by wins, not by bids. First the wins: running guests hold what they hold;
+  // each decided win without a container is kept while the offer holds it, in the order the
+  // rounds were decided (then by spread key), and the rest is declined at once, so those rounds
+  // reopen for others within seconds. Nothing this plan starts takes the guests past the offer.
+  let held = self.committed
+  let bidding: Resources = { cpuMillis: 0, memoryMiB: 0, storageMiB: 0 }
+  const wins: { workload: WorkloadView; placement: Placement }[] = []
+  for (const { workload, history } of histories) {
+    const local = localByUri.get(workload.uri) ?? []
+    for (const p of history.placements) {
+      if (p.meshlet !== self.meshlet || now < p.decideAt || p.fate.kind !== 'alive') continue
+      if (local.some((r) => r.cid === workload.cid && r.round === p.round)) continue
+      wins.push({ workload, placement: p })
+    }
+    const info = history.current
+    if (now < info.decideAt && hasOwnBid(bidsByUri, self.meshlet, workload, info.round)) {
+      bidding = add(bidding, workload.record.resources)
+    }
+  }
+  wins.sort(
+    (a, b) =>
+      a.placement.decideAt - b.placement.decideAt ||
+      compareStrings(
+        spreadKey(a.workload.uri, self.meshlet),
+        spreadKey(b.workload.uri, self.meshlet),
+      ) ||
+      compareStrings(a.workload.uri, b.workload.uri) ||
+      a.placement.round - b.placement.round,
+  )
+  const kept = new Set<Placement>()
+  const declines: DeclineAction[] = []
+  for (const { workload, placement } of wins) {
+    const resources = workload.record.resources
+    // An idle meshlet holds nothing new: declining now beats a no-show peers wait lostAfter for.
+    if (!idle && fits(resources, subtract(self.offer, held))) {
+      kept.add(placement)
+      held = add(held, resources)
+    } else {
+      declines.push({
+        type: 'decline',
+        workload,
+        round: placement.round,
+        rkey: bidRkey(workload.uri, placement.round),
+      })
+    }
+  }
+
   for (const { workload, history } of histories) {
     const info = history.current
-    const hasBid = (bidsByUri.get(workload.uri) ?? []).some(
-      (b) =>
-        b.meshlet === self.meshlet &&
-        b.record.workload.cid === workload.cid &&
-        b.record.round === info.round,
-    )
+    const hasBid = hasOwnBid(bidsByUri, self.meshlet, workload, info.round)
     let noBid: NoBidReason | undefined
     if (!hasBid) {
-      const verdict = eligibility({ ...self, committed }, workload, info, cluster, now, {
+      const bidder = { ...self, committed: held, bidding, overcommit: config.overcommit }
+      const verdict = eligibility(bidder, workload, info, cluster, now, {
         ...(input.declineOwner ? { declineOwner: input.declineOwner } : {}),
       })
       if (verdict.ok) {
@@ -168,7 +224,7 @@ export function plan(input: PlanInput): Plan {
           offer: resources,
           rkey: bidRkey(workload.uri, info.round),
         })
-        committed = add(committed, resources)
+        bidding = add(bidding, resources)
       } else {
         noBid = verdict.reason
       }
@@ -202,7 +258,7 @@ export function plan(input: PlanInput): Plan {
       for (const p of keep) {
         if (p.fate.kind !== 'alive') continue
         const present = local.some((r) => r.cid === workload.cid && r.round === p.round)
-        if (!present) {
+        if (!present && kept.has(p)) {
           starts.push({
             type: 'start',
             workload,
@@ -250,10 +306,13 @@ export function plan(input: PlanInput): Plan {
       a.round - b.round,
   )
   starts.sort((a, b) => compareStrings(a.workload.uri, b.workload.uri) || a.round - b.round)
+  declines.sort((a, b) => compareStrings(a.workload.uri, b.workload.uri) || a.round - b.round)
   const sortedExplain = new Map([...explain.entries()].sort(([a], [b]) => compareStrings(a, b)))
   return {
-    // Stops first, so a replica being replaced is gone before its successor starts.
-    actions: [...stops, ...starts, ...bidActions],
+    // Stops first, so a replica being replaced is gone before its successor starts; declines
+    // before starts, so the rounds they reopen open as early as they can.
+    actions: [...stops, ...declines, ...starts, ...bidActions],
+    capacity: { held, bidding },
     ...(wake !== Infinity ? { nextWakeAt: wake } : {}),
     explain: sortedExplain,
   }

@@ -12,6 +12,7 @@ export const NO_BID_REASONS = [
   'owner-below-floor',
   'already-placed',
   'failed-here-before',
+  'declined-here',
   'no-slots',
   'retries-exhausted',
   'not-in-allowed-meshlets',
@@ -22,6 +23,7 @@ export const NO_BID_REASONS = [
   'registry-not-allowed',
   'exceeds-offer',
   'insufficient-free-capacity',
+  'bids-overcommitted',
   'window-not-open',
   'window-closed',
 ] as const
@@ -60,6 +62,8 @@ const SENTENCES: Record<NoBidReason | BidInvalidReason, string> = {
   'retries-exhausted': 'The workload failed too often; no new placements are made.',
   'failed-here-before': 'A replica of this workload version already failed on this meshlet.',
   'already-placed': 'This meshlet already runs a replica of this workload.',
+  'declined-here':
+    'This meshlet won the previous round but its offer was full, so it declined; others bid in this round.',
   'not-in-allowed-meshlets': 'The workload may only run on meshlets it names, and not on this one.',
   'meshlet-excluded': 'The workload excludes this meshlet.',
   'arch-mismatch': "The workload's image does not run on this machine's CPU architecture.",
@@ -71,6 +75,8 @@ const SENTENCES: Record<NoBidReason | BidInvalidReason, string> = {
     'The workload asks for more CPU, memory or storage than this meshlet lends at all.',
   'insufficient-free-capacity':
     'Not enough of what this meshlet lends is free right now (other replicas hold it).',
+  'bids-overcommitted':
+    'This meshlet has open bids for as much as it may promise at once; it bids again when those rounds are decided.',
   'window-not-open': 'The bid window for this round has not opened yet.',
   'window-closed': 'The bid window for this round has closed.',
   'wrong-workload': 'The bid is for another workload.',
@@ -80,7 +86,7 @@ const SENTENCES: Record<NoBidReason | BidInvalidReason, string> = {
   'author-unlinked': "The bidding meshlet's link to an owner is not verified.",
   'author-not-mutual': "The bidding meshlet's owner and the workload's owner are not mutual.",
   'author-excluded':
-    'The bidding meshlet already holds a replica of this workload, or one failed there.',
+    'The bidding meshlet already holds a replica of this workload, one failed there, or it declined the previous round.',
   'constraint-violated': "The workload's constraints do not allow the bidding meshlet.",
   'offer-too-small': "The bid offers less than the workload's resources.",
   'priority-mismatch':

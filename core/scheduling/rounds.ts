@@ -37,6 +37,9 @@ export type LossCause =
   | 'draining'
   | 'stopped'
   | 'yielded'
+  /** Its winner's offer was full with other wins: released at once, and the decliner sits out
+   *  the round that replaces it. */
+  | 'declined'
 
 export type Fate =
   /** Healthy; lost at `until` unless a newer heartbeat arrives. */
@@ -168,6 +171,7 @@ export function fateOf(
     case 'draining':
     case 'stopped':
     case 'yielded':
+    case 'declined':
       return { kind: 'lost', cause: state, at }
     default: {
       // starting, running, and states from newer peers we do not know: alive while the status
@@ -272,6 +276,9 @@ export function roundHistory(
   const selections = new Map<number, Selection>()
   const rounds: RoundInfo[] = []
   const excluded = new Set<string>()
+  /** Who declined a slot handed on to the next round: barred from that round only, so the
+   *  reopened round cannot pick them again, while a later one may. */
+  let declinedNext = new Set<string>()
   let failures = 0
   /** Consecutive short rounds that had winners: the retry back-off. Empty rounds cost nobody a
    *  write, so they do not count (and stay cheap to fast-forward over). */
@@ -297,9 +304,11 @@ export function roundHistory(
       slots: Math.max(0, replicas - holding.length),
       excluded: excludedSorted,
       holders: sorted(holding.map((p) => p.meshlet)),
+      ...(declinedNext.size > 0 ? { declined: sorted(declinedNext) } : {}),
       exhausted,
       failures,
     }
+    declinedNext = new Set()
     rounds.push(info)
 
     let winners: string[]
@@ -315,9 +324,14 @@ export function roundHistory(
       winners = selection.winners
     } else {
       winners = (statusesByRound.get(round) ?? [])
-        .filter((s) => s.record.state !== 'yielded')
+        .filter((s) => s.record.state !== 'yielded' && s.record.state !== 'declined')
         .map((s) => s.meshlet)
-        .filter((m) => !info.excluded.includes(m) && !info.holders.includes(m))
+        .filter(
+          (m) =>
+            !info.excluded.includes(m) &&
+            !info.holders.includes(m) &&
+            !(info.declined ?? []).includes(m),
+        )
         .sort(compareStrings)
         .slice(0, info.slots)
     }
@@ -400,6 +414,7 @@ export function roundHistory(
           p.replacedIn = round + 1
           handedOn = true
           if (fate.kind === 'lost' && fate.cause === 'no-show') excluded.add(p.meshlet)
+          if (fate.kind === 'lost' && fate.cause === 'declined') declinedNext.add(p.meshlet)
         }
       }
       holding = holding.filter((p) => p.replacedIn === undefined)

@@ -11,13 +11,19 @@ import type {
 } from './types.js'
 import { compareStrings, fits, listed, spreadKey, timeOf } from './util.js'
 
+/** Meshlets whose bids do not count in a round: excluded, holders, and who declined the round
+ *  before (so a reopened round never picks its decliner again). */
+function barredFrom(info: RoundInfo): Set<string> {
+  return new Set([...info.excluded, ...info.holders, ...(info.declined ?? [])])
+}
+
 export function checkBid(
   bid: BidView,
   workload: WorkloadView,
   info: RoundInfo,
   cluster: ClusterView,
   // Meshlets barred from this round (excluded and holders), when the caller judges many bids.
-  barred: ReadonlySet<string> = new Set([...info.excluded, ...info.holders]),
+  barred: ReadonlySet<string> = barredFrom(info),
   audit?: BidAudit,
 ): BidCheck {
   const record = bid.record
@@ -91,7 +97,7 @@ export function select(
 ): Selection {
   const valid: BidView[] = []
   const invalid: RankedBid[] = []
-  const barred = new Set([...info.excluded, ...info.holders])
+  const barred = barredFrom(info)
   for (const bid of bids) {
     const check = checkBid(bid, workload, info, cluster, barred, audit)
     if (check.valid) valid.push(bid)

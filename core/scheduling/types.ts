@@ -61,8 +61,13 @@ export interface SelfState {
   arch: string
   /** The total the owner lends. */
   offer: Resources
-  /** Already held by replicas this meshlet runs or has bid for and not lost. */
+  /** Held by the guest containers this meshlet runs (or is starting). The plan adds the wins
+   *  it is about to start and the bids still open; capacity is held by wins, not by bids. */
   committed: Resources
+  /** Promised in open bids (rounds not yet decided); the plan fills it in. */
+  bidding?: Resources
+  /** How many times the offer open bids and wins together may promise (default 1). */
+  overcommit?: number
   allowEgress: boolean
   /** The lender's registry allow-list (absent: every registry). */
   allowRegistries?: readonly string[]
@@ -83,6 +88,9 @@ export interface SchedulingConfig {
    *  doubled for each further short round that had bids, up to maxRetryMs. */
   retryMs: number
   maxRetryMs: number
+  /** Open bids may promise up to this many times the offer: a losing bid then does not keep a
+   *  meshlet from bidding elsewhere, and a winner declines what its offer cannot hold. */
+  overcommit: number
 }
 
 export const DEFAULT_CONFIG: SchedulingConfig = Object.freeze({
@@ -95,6 +103,9 @@ export const DEFAULT_CONFIG: SchedulingConfig = Object.freeze({
   heartbeatMs: 20_000,
   retryMs: 1_000,
   maxRetryMs: 60_000,
+  // Twice the offer: in a burst a meshlet can bid on twice what it can host, so losing half of
+  // its bids still fills it, while winning them all costs at most as many declines as it hosts.
+  overcommit: 2,
 })
 
 /** One bidding/selection cycle of one workload version, as every peer computes it. */
@@ -112,6 +123,9 @@ export interface RoundInfo {
   excluded: string[]
   /** Meshlets holding a replica of this version from an earlier round; they cannot win again. */
   holders: string[]
+  /** Meshlets that declined their win in the round before this one; their bids do not count in
+   *  this round (they may bid again in the next). Sorted. */
+  declined?: string[]
   /** The failure budget (restartPolicy.maxAttempts) is spent and a failed replica was given up. */
   exhausted: boolean
   /** New placements caused by failures so far. */
@@ -159,6 +173,7 @@ export const ENDING_STATES: ReadonlySet<string> = new Set([
   'failed',
   'stopped',
   'yielded',
+  'declined',
 ])
 
 export type StopReason =
@@ -203,7 +218,17 @@ export interface StopAction {
   status?: 'yielded' | 'stopped' | 'draining' | 'failed'
 }
 
-export type Action = BidAction | StartAction | StopAction
+/** A win this meshlet's offer cannot hold beside its other wins: publish `declined` for it (and
+ *  start nothing), which every peer reads as a slot released at once. */
+export interface DeclineAction {
+  type: 'decline'
+  workload: WorkloadView
+  round: number
+  /** Record key for the status: bidRkey(workload.uri, round). */
+  rkey: string
+}
+
+export type Action = BidAction | StartAction | StopAction | DeclineAction
 
 export interface LocalReplica {
   workloadUri: string
@@ -268,8 +293,18 @@ export interface Explanation {
   bids: BidSummary[]
 }
 
+/** Where this meshlet's offer went, as the plan reckons it. */
+export interface CapacityView {
+  /** Running guests, plus the wins this plan keeps and is about to start. Never above the offer
+   *  through anything the plan starts. */
+  held: Resources
+  /** Promised in bids of rounds not yet decided (at most overcommit × offer − held). */
+  bidding: Resources
+}
+
 export interface Plan {
   actions: Action[]
+  capacity: CapacityView
   /** The earliest future time at which the plan could change without new records. */
   nextWakeAt?: number
   explain: Map<string, Explanation>

@@ -57,6 +57,16 @@ export function add(a: Resources, b: Resources): Resources {
   }
 }
 
+/** `r × factor` per dimension, rounded down (a factor below 1 counts as 1). */
+export function scale(r: Resources, factor: number): Resources {
+  const f = Number.isFinite(factor) ? Math.max(1, factor) : 1
+  return {
+    cpuMillis: Math.floor(r.cpuMillis * f),
+    memoryMiB: Math.floor(r.memoryMiB * f),
+    storageMiB: Math.floor(storage(r) * f),
+  }
+}
+
 /**
  * The tie-break between equal priorities: sha256 of (workload URI, meshlet DID) in hex. Every peer
  * computes it alike, and it orders meshlets differently for every workload, so replicas spread

@@ -29,6 +29,7 @@ const TONE: Record<string, string> = {
   pulling: 'info',
   draining: 'warn',
   yielded: 'muted',
+  declined: 'muted',
   exited: 'muted',
   stopped: 'muted',
   failed: 'error',

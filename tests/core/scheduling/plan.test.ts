@@ -88,13 +88,19 @@ describe('plan: bidding', () => {
     expect(run({ now: CLOSES + 1 }).explain.get(w.uri)?.noBid).toBe('window-closed')
   })
 
-  it('counts capacity claimed by earlier bids of the same plan', () => {
+  it('counts capacity claimed by earlier bids of the same plan, up to twice the offer', () => {
     const big = { cpuMillis: 3000, memoryMiB: 1024 }
     const first = workload({ rkey: '3lworka000000', resources: big })
     const second = workload({ rkey: '3lworkb000000', resources: big, createdAt: T0 + 1 })
-    const p = run({ workloads: [second, first], now: T0 + 2 * SEC })
-    expect(p.actions).toMatchObject([{ type: 'bid', workload: first }])
-    expect(p.explain.get(second.uri)?.noBid).toBe('insufficient-free-capacity')
+    const third = workload({ rkey: '3lworkc000000', resources: big, createdAt: T0 + 2 })
+    const p = run({ workloads: [third, second, first], now: T0 + 2 * SEC })
+    // Offer 4000: bids may promise 8000, so two of 3000 go out and the third waits.
+    expect(p.actions).toMatchObject([
+      { type: 'bid', workload: first },
+      { type: 'bid', workload: second },
+    ])
+    expect(p.explain.get(third.uri)?.noBid).toBe('bids-overcommitted')
+    expect(p.capacity.bidding).toMatchObject({ cpuMillis: 6000 })
   })
 
   it('keeps the priority an integer inside the lexicon bounds', () => {

@@ -64,6 +64,7 @@ const noBidCases: NoBidCase[] = [
   { reason: 'owner-below-floor', policy: { declineOwner: (o) => o === ALICE } },
   { reason: 'already-placed', info: { holders: [BOB_M], slots: 0 } },
   { reason: 'failed-here-before', info: { excluded: [BOB_M] } },
+  { reason: 'declined-here', info: { declined: [BOB_M] } },
   { reason: 'no-slots', info: { slots: 0 } },
   { reason: 'retries-exhausted', info: { slots: 0, exhausted: true } },
   { reason: 'not-in-allowed-meshlets', workload: { constraints: { meshlets: [CAROL_M] } } },
@@ -86,6 +87,16 @@ const noBidCases: NoBidCase[] = [
   {
     reason: 'insufficient-free-capacity',
     self: { committed: { cpuMillis: 3800, memoryMiB: 0 } },
+  },
+  {
+    // Wins hold 2000 of 4000; open bids already promise 5000 of the 8000 a 2x overcommit allows.
+    reason: 'bids-overcommitted',
+    self: {
+      committed: { cpuMillis: 2000, memoryMiB: 0 },
+      bidding: { cpuMillis: 5000, memoryMiB: 0 },
+      overcommit: 2,
+    },
+    workload: { resources: { cpuMillis: 1500, memoryMiB: 256 } },
   },
   { reason: 'window-not-open', now: T0 - SEC },
   { reason: 'window-closed', now: T0 + 6 * SEC },

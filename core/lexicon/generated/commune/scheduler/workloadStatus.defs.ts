@@ -17,6 +17,10 @@ type Main = {
   $type: 'commune.scheduler.workloadStatus'
   workload: RepoStrongRef.Main
   round: number
+
+  /**
+   * declined: the meshlet won the round but its offer is held by other wins; it runs nothing, and the round reopens without it.
+   */
   state:
     | 'starting'
     | 'running'
@@ -25,6 +29,7 @@ type Main = {
     | 'stopped'
     | 'yielded'
     | 'draining'
+    | 'declined'
     | l.UnknownString
   exitCode?: number
 
@@ -85,6 +90,7 @@ const main = /*#__PURE__*/ l.record<'any', Main>(
         'stopped',
         'yielded',
         'draining',
+        'declined',
       ]
     }>({ maxLength: 32 }),
     exitCode: /*#__PURE__*/ l.optional(
