@@ -5,6 +5,10 @@
 //   tsx bench/source-consumer.ts relay <service> <plc> <last seq>
 //   tsx bench/source-consumer.ts jetstream <url> <plc> <handle resolver> <dids,> <ours> <cursor>
 //   tsx bench/source-consumer.ts idle-jetstream <url> <plc> <handle resolver> <dids,> <ms>
+//   tsx bench/source-consumer.ts commune <url> <plc> <handle resolver> <dids,> plain|lean <window ms>
+//     A meshlet's Jetstream source, live, driven over IPC: {wrote: [uri, cid]} tells it of its
+//     own writes (lean only), {report: true} answers {cursor, bytes, httpBytes, cpuMs, counts}.
+//     plain: every record confirmed, no compression (last wave); lean: this wave's source.
 import WebSocket from 'ws'
 import { IdentityResolver } from '../core/identity/resolver.js'
 import { CursorStore } from '../core/sync/cursor.js'
@@ -54,7 +58,8 @@ const hooks = (onOurs: () => void): SourceHooks => ({
     onOurs()
   },
   onOutdated: () => undefined,
-  onError: (e) => process.stderr.write(`error ${e.message}\n`),
+  onError: (e) =>
+    process.stderr.write(`error ${e.message} ${String((e as { cause?: unknown }).cause)}\n`),
 })
 
 async function main(): Promise<void> {
@@ -142,6 +147,51 @@ async function main(): Promise<void> {
         Number(n),
       )
     }
+    return
+  }
+  if (mode === 'commune') {
+    const [url, plc, handles, dids, variant, windowMs] = args as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ]
+    const lean = variant === 'lean'
+    const identity = identityFor(plc, handles)
+    let httpBytes = 0
+    countingFetch(identity, (b) => (httpBytes += b))
+    const cursors = new CursorStore(undefined, () => undefined)
+    const start = process.cpuUsage()
+    const source = new JetstreamSource({
+      urls: [url],
+      identity,
+      collections: ['commune.scheduler.*'],
+      cursors,
+      hooks: hooks(() => undefined),
+      compress: lean,
+      ...(lean
+        ? { presence: { collection: 'commune.scheduler.presence', windowMs: Number(windowMs) } }
+        : {}),
+    })
+    await source.setDids(new Set(dids.split(',')))
+    await source.start()
+    process.on('message', (msg: { wrote?: [string, string]; report?: boolean; stop?: boolean }) => {
+      if (msg.wrote && lean) source.wrote(...msg.wrote)
+      if (msg.report) {
+        const cpu = process.cpuUsage(start)
+        process.send!({
+          cursor: cursors.get('jetstream') ?? 0,
+          bytes: source.bytesRead,
+          httpBytes,
+          cpuMs: (cpu.user + cpu.system) / 1000,
+          counts: source.counts,
+        })
+      }
+      if (msg.stop) void source.stop().then(() => process.exit(0))
+    })
+    process.send!({ ready: true })
     return
   }
   throw new Error(`unknown mode ${mode}`)

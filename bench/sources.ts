@@ -14,9 +14,11 @@
 // Per day = per frame (or per record of ours) × the simulated network's rate: RATE events/s of
 // which 0.05 % are ours. The replay is smaller than a day (NOISE frames); the extrapolation is
 // linear in frames, which is what these costs are (no per-connection state grows).
-import { fork } from 'node:child_process'
+import { fork, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { NSID } from '../core/lexicon/index.js'
+import { DEFAULT_CONFIG } from '../core/scheduling/index.js'
+import { bidRkey } from '../core/scheduling/util.js'
 import { confirmClaim } from '../core/sync/confirm.js'
 import {
   createLocalAccount,
@@ -227,9 +229,231 @@ async function main(): Promise<void> {
       `confirmation adds to a record's latency (getRecord from the local PDS + proof check, ${confirmMs.length} records): median ${fmt(q(0.5))} ms, p95 ${fmt(q(0.95))} ms; ` +
         `baseline bare ws on the filtered stream: ${fmt(jetBare.wallMs / oursInStream)} ms a record (replay wall time)`,
     )
+    await communeDay(net, js, members)
   } finally {
     await js.close()
     await net.close()
+  }
+}
+
+// --- A 10-member commune's day on Jetstream ---------------------------------------------------
+//
+// The mix a meshlet of a 10-member commune (one meshlet each) reads in a day, stated:
+// - presence: each meshlet that runs replicas rewrites commune.scheduler.presence/self every
+//   heartbeat (20 s): 10 × 4,320 = 43,200 a day, each vouching for 2 replicas;
+// - each member publishes WORKLOADS_A_DAY workloads (2 replicas each); every meshlet bids on
+//   each (10 bids a workload); each replica's status goes starting → running → exited (3 writes
+//   of one record); hygiene later deletes the bids, the statuses and the workload.
+// The benchmark plays presence rounds (20 s apart in updatedAt, written as fast as the sources
+// settle them) and a tenth of a day's other records, live, to two meshlets' sources side by side:
+// `plain` (last wave: every record confirmed, no compression) and `lean` (this wave). Bytes =
+// wire bytes of the WebSocket (compressed frames) + getRecord answers; per day = per record of
+// each kind × the day's count.
+const WORKLOADS_A_DAY = 10
+const PRESENCE_ROUNDS = Number(process.env.BENCH_PRESENCE_ROUNDS ?? 16)
+const HEARTBEAT_S = DEFAULT_CONFIG.heartbeatMs / 1000
+
+interface Report {
+  cursor: number
+  bytes: number
+  httpBytes: number
+  cpuMs: number
+  counts: { confirmed: number; own: number; refreshed: number; superseded: number }
+}
+
+class Meter {
+  private waiting?: (r: Report) => void
+  constructor(readonly child: ChildProcess) {
+    child.on('message', (m: Report & { ready?: boolean }) => {
+      if (!m.ready) this.waiting?.(m)
+    })
+  }
+  static async start(args: string[]): Promise<Meter> {
+    const child = fork(fileURLToPath(new URL('./source-consumer.ts', import.meta.url)), args, {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    })
+    await new Promise<void>((resolve) => child.once('message', () => resolve()))
+    return new Meter(child)
+  }
+  report(): Promise<Report> {
+    return new Promise((resolve) => {
+      this.waiting = resolve
+      this.child.send({ report: true })
+    })
+  }
+  /** Waits until the source has settled (confirmed or decided) every event up to `time`. */
+  async settled(time: number): Promise<Report> {
+    for (;;) {
+      const r = await this.report()
+      if (r.cursor >= time) return r
+      await new Promise((res) => setTimeout(res, 20))
+    }
+  }
+  async stop(): Promise<void> {
+    const exited = new Promise((r) => this.child.once('exit', r))
+    this.child.send({ stop: true })
+    await exited
+  }
+}
+
+async function communeDay(
+  net: Awaited<ReturnType<typeof startNetwork>>,
+  js: Awaited<ReturnType<typeof startTestJetstream>>,
+  owners: Account[],
+): Promise<void> {
+  const meshlets: Account[] = []
+  for (let i = 0; i < MEMBERS; i++) meshlets.push(await createLocalAccount(net, `mesh${i}.test`))
+  const dids = [...owners, ...meshlets].map((a) => a.did).join(',')
+  const windowMs = DEFAULT_CONFIG.lostAfterMs
+  const common = [js.url, net.plc.url, net.pds.url, dids]
+  const plain = await Meter.start(['commune', ...common, 'plain', '0'])
+  const lean = await Meter.start(['commune', ...common, 'lean', String(windowMs)])
+  const me = meshlets[0]!
+  /** A write of `a`'s; meshlet 0's are its own writes, which its source is told of. */
+  const write = async (a: Account, collection: string, rkey: string, record: object) => {
+    const res = await a.session.put(collection as never, rkey, record as never)
+    writes++
+    if (a === me) lean.child.send({ wrote: [res.uri, res.cid] })
+    return res
+  }
+  const ours = new Set(dids.split(','))
+  const since = Date.now() * 1000
+  let writes = 0
+  /** Waits until Jetstream has emitted all `writes` of ours, and both sources settled them. */
+  const settle = async () => {
+    for (;;) {
+      const seen = js.matching(
+        (e) =>
+          e.time_us >= since &&
+          ours.has(e.did) &&
+          e.commit.collection.startsWith('commune.scheduler.'),
+      )
+      if (seen.count >= writes)
+        return Promise.all([plain.settled(seen.last), lean.settled(seen.last)])
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  }
+  const ref = (uri: string) => ({
+    uri,
+    cid: 'bafyreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku',
+  })
+  try {
+    // Presence: rounds of all ten meshlets, each vouching for two replicas.
+    const before = await settle()
+    const t0 = Date.now() - PRESENCE_ROUNDS * HEARTBEAT_S * 1000
+    for (let round = 0; round < PRESENCE_ROUNDS; round++) {
+      await Promise.all(
+        meshlets.map((m, i) =>
+          write(m, NSID.presence, 'self', {
+            state: 'lending',
+            replicas: [0, 1].map((r) => ({
+              workload: ref(
+                `at://${owners[(i + r) % MEMBERS]!.did}/${NSID.workload}/3kzzzzzzzzzz${r}`,
+              ),
+              round: 0,
+            })),
+            seq: round,
+            intervalMs: DEFAULT_CONFIG.heartbeatMs,
+            updatedAt: new Date(t0 + round * HEARTBEAT_S * 1000 + i * 37).toISOString(),
+          }),
+        ),
+      )
+      await settle()
+    }
+    const afterPresence = await settle()
+    // A tenth of a day's other records: each member one workload; ten bids on each; two
+    // replicas' three statuses; then hygiene deletes them all.
+    let others = 0
+    for (const owner of owners) {
+      writes++
+      const wl = await owner.session.create(NSID.workload, {
+        name: 'nightly-build',
+        image: 'registry.example.org/team/builder:2',
+        command: ['sh', '-c', 'make test'],
+        resources: { cpuMillis: 500, memoryMiB: 256 },
+        replicas: 2,
+        bidWindowMs: 5000,
+        createdAt: new Date().toISOString(),
+      })
+      others++
+      const rkey = bidRkey(wl.uri, 0)
+      for (const m of meshlets) {
+        await write(m, NSID.bid, rkey, {
+          workload: { uri: wl.uri, cid: wl.cid },
+          round: 0,
+          priority: 1000,
+          offer: { cpuMillis: 500, memoryMiB: 256 },
+          createdAt: new Date().toISOString(),
+        })
+        others++
+      }
+      await settle()
+      for (const m of meshlets.slice(0, 2)) {
+        for (const state of ['starting', 'running', 'exited']) {
+          await write(m, NSID.workloadStatus, rkey, {
+            workload: { uri: wl.uri, cid: wl.cid },
+            round: 0,
+            state,
+            ...(state === 'exited' ? { exitCode: 0 } : {}),
+            updatedAt: new Date().toISOString(),
+          })
+          others++
+          await settle()
+        }
+      }
+      for (const m of meshlets) {
+        await m.session.delete(NSID.bid, rkey)
+        writes++
+        others++
+      }
+      for (const m of meshlets.slice(0, 2)) {
+        await m.session.delete(NSID.workloadStatus, rkey)
+        writes++
+        others++
+      }
+      await owner.session.delete(NSID.workload, wl.uri.split('/').pop()!)
+      writes++
+      others++
+      await settle()
+    }
+    const end = await settle()
+    const presenceSample = PRESENCE_ROUNDS * MEMBERS
+    const presenceDay = MEMBERS * (DAY / HEARTBEAT_S)
+    const othersDay = (others * (WORKLOADS_A_DAY * MEMBERS)) / owners.length
+    const bytesOf = (r: Report) => r.bytes + r.httpBytes
+    const perDay = (i: number) => {
+      const [b, p, e] = [before[i]!, afterPresence[i]!, end[i]!]
+      const presence = ((bytesOf(p) - bytesOf(b)) / presenceSample) * presenceDay
+      const rest = ((bytesOf(e) - bytesOf(p)) / others) * othersDay
+      const cpu =
+        ((p.cpuMs - b.cpuMs) / presenceSample) * presenceDay +
+        ((e.cpuMs - p.cpuMs) / others) * othersDay
+      const http =
+        ((p.httpBytes - b.httpBytes) / presenceSample) * presenceDay +
+        ((e.httpBytes - p.httpBytes) / others) * othersDay
+      return { presence, rest, total: presence + rest, cpu, http, counts: e.counts }
+    }
+    const [pl, ln] = [perDay(0), perDay(1)]
+    console.log(
+      `\nJetstream on a ${MEMBERS}-member commune (one meshlet each), per day: ${presenceDay} presence records (every ${HEARTBEAT_S} s per meshlet) + ${Math.round(othersDay)} others (${WORKLOADS_A_DAY} workloads a member: bids from every meshlet, 3 statuses of 2 replicas, hygiene deletes); measured on ${presenceSample} presence records and ${others} others, live through a local PDS`,
+    )
+    console.log('| source | MB/day | of which presence | of which getRecord | CPU s/day | note |')
+    console.log('| --- | --- | --- | --- | --- | --- |')
+    const row = (name: string, r: typeof pl, note: string) =>
+      console.log(
+        `| ${name} | ${fmt(mb(r.total))} | ${fmt(mb(r.presence))} | ${fmt(mb(r.http))} | ${fmt(r.cpu / 1000)} | ${note} |`,
+      )
+    const c = ln.counts
+    row('plain (last wave: every record confirmed, uncompressed)', pl, 'baseline')
+    row(
+      'lean (this wave: own echoes, presence refreshes, permessage-deflate)',
+      ln,
+      `${fmt(ln.total / pl.total, 2)}× the baseline; of the sample: ${c.confirmed} confirmed, ${c.refreshed} refreshes, ${c.own} own echoes, ${c.superseded} superseded`,
+    )
+  } finally {
+    await plain.stop()
+    await lean.stop()
   }
 }
 

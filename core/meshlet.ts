@@ -249,6 +249,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       service: opts.firehose,
       ...(opts.source ? { source: opts.source } : {}),
       cursorFile: opts.dataDir ? join(opts.dataDir, 'cursor.json') : undefined,
+      presenceWindowMs: this.config.lostAfterMs,
       wants: (did, collection) =>
         this.followed.has(did) ||
         // Claims of ownership and membership from anyone: how forged linkage and strangers
@@ -1277,6 +1278,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     written: { uri: string; cid: string },
     record: Record<string, unknown>,
   ): void {
+    this.sync.wrote(written.uri, written.cid)
     this.store.apply({
       event: 'put',
       source: 'own',

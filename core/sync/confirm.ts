@@ -5,7 +5,16 @@
 import { isDeepStrictEqual } from 'node:util'
 import { parseCid } from '@atproto/lex-data'
 import { jsonToLex } from '@atproto/lexicon'
-import { cborToLexRecord, readCar, RepoVerificationError, verifyProofs } from '@atproto/repo'
+import {
+  cborToLex,
+  cborToLexRecord,
+  cidForRecord,
+  readCar,
+  readCarWithRoot,
+  RepoVerificationError,
+  verifyProofs,
+  verifyRecords,
+} from '@atproto/repo'
 import type { IdentityResolver } from '../identity/resolver.js'
 
 /** A getRecord answer is the commit, a few MST nodes and the record: small. */
@@ -21,13 +30,25 @@ export interface Claim {
   record?: unknown
 }
 
+/** What the author's PDS proves about the record now: present (the version and record) or
+ *  absent, at the commit `rev`. */
+export type CurrentState = { rev: string; cid?: string; record?: unknown }
+
 export type Confirmation =
-  { ok: true; cid?: string; record?: unknown } | { ok: false; reason: string }
+  | { ok: true; cid?: string; record?: unknown }
+  | {
+      ok: false
+      reason: string
+      /** When asked for and the proof verifies: what the PDS has instead of the claim. */
+      current?: CurrentState
+    }
 
 export async function confirmClaim(
   identity: IdentityResolver,
   claim: Claim,
   timeoutMs = 10_000,
+  /** On a mismatch, also say what the PDS has (signed) instead. */
+  wantCurrent = false,
 ): Promise<Confirmation> {
   let cid
   try {
@@ -70,13 +91,13 @@ export async function confirmClaim(
     return { ok: false, reason: `not confirmed: the proof does not verify (${messageOf(err)})` }
   }
   if (verified.length === 0) {
-    return {
-      ok: false,
-      reason:
-        cid === null
-          ? 'not confirmed: the PDS still has the record'
-          : 'not confirmed: the PDS does not have this version of the record',
-    }
+    const reason =
+      cid === null
+        ? 'not confirmed: the PDS still has the record'
+        : 'not confirmed: the PDS does not have this version of the record'
+    if (!wantCurrent) return { ok: false, reason }
+    const current = await currentState(identity, claim, proof).catch(() => undefined)
+    return { ok: false, reason, ...(current ? { current } : {}) }
   }
   if (cid === null) return { ok: true }
   // The CID is proven; the bytes are the block with that CID, checked against it on reading.
@@ -116,6 +137,22 @@ async function verify(
     }
     throw err
   }
+}
+
+/** The record's proven state in a getRecord proof (whose signature was checked already, and is
+ *  checked again here by @atproto/repo): its version and value, or its absence. */
+async function currentState(
+  identity: IdentityResolver,
+  claim: Claim,
+  proof: Uint8Array,
+): Promise<CurrentState> {
+  const key = await identity.idResolver.did.resolveAtprotoKey(claim.did)
+  const records = await verifyRecords(proof, claim.did, key)
+  const { root, blocks } = await readCarWithRoot(proof)
+  const rev = (cborToLex(blocks.get(root)!) as { rev: string }).rev
+  const found = records.find((r) => r.collection === claim.collection && r.rkey === claim.rkey)
+  if (!found?.record) return { rev }
+  return { rev, cid: (await cidForRecord(found.record)).toString(), record: found.record }
 }
 
 /** Plain data for comparison: class instances (CIDs, bytes) by their JSON form. */

@@ -89,6 +89,9 @@ export interface SyncOptions {
   wants: (did: string, collection: Collection) => boolean
   onEvent: (evt: RecordEvent) => void
   onError: (err: Error) => void
+  /** Jetstream: how far past a confirmed presence a pure refresh of it may be dated and still
+   *  act without its own proof (the scheduler's lostAfter). Absent: every record is confirmed. */
+  presenceWindowMs?: number
   /** Collections backfilled for each followed DID; default all of ours. */
   backfillCollections?: readonly Collection[]
 }
@@ -101,6 +104,7 @@ async function openSource(
   identity: IdentityResolver,
   cursors: CursorStore,
   hooks: SourceHooks,
+  presenceWindowMs?: number,
 ): Promise<EventSource> {
   const match = (collection: string) => collection.startsWith(COLLECTION_PREFIX)
   switch (config.kind) {
@@ -113,6 +117,9 @@ async function openSource(
         cursors,
         hooks,
         ...(config.backoffMs !== undefined ? { backoffMs: config.backoffMs } : {}),
+        ...(presenceWindowMs !== undefined
+          ? { presence: { collection: NSID.presence, windowMs: presenceWindowMs } }
+          : {}),
       })
     }
     case 'pds': {
@@ -185,7 +192,13 @@ export class RecordSync {
    *  subscription runs. */
   async start(): Promise<void> {
     const [source] = await Promise.all([
-      openSource(this.config, this.opts.identity, this.cursors, this.hooks),
+      openSource(
+        this.config,
+        this.opts.identity,
+        this.cursors,
+        this.hooks,
+        this.opts.presenceWindowMs,
+      ),
       this.cursors.load(),
     ])
     // Stopped while loading: nothing was connected, and nothing may be.
@@ -207,6 +220,11 @@ export class RecordSync {
         await this.follow(did).catch((err: unknown) => this.opts.onError(err as Error))
       }
     })
+  }
+
+  /** This meshlet wrote `cid` at `uri` and applied it itself (source `own`). */
+  wrote(uri: string, cid: string): void {
+    this.live?.wrote?.(uri, cid)
   }
 
   /** Whether `did` is followed (backfilled or being backfilled). */

@@ -4,11 +4,19 @@
 // reconnect). The cursor is the events' time_us, persisted and rewound a few seconds on
 // reconnect (delivery is at least once; handlers are idempotent). The public instances are
 // tried in turn with back-off. Jetstream is unsigned: every record is confirmed with its
-// author's PDS (confirm.ts) before it is delivered, one DID's events in order.
+// author's PDS (confirm.ts) before it is delivered, one DID's events in order — except the
+// two kinds shortcuts.ts allows (our own writes' echoes, and presence refreshes of a confirmed
+// presence); docs/jetstream-trust.md gives the argument. Frames come compressed with RFC 7692
+// permessage-deflate, which Jetstream's /subscribe negotiates when the client offers it (its
+// older `compress=true` needs a custom zstd dictionary and is not the one it recommends).
+import type { IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
 import WebSocket from 'ws'
 import type { IdentityResolver } from '../identity/resolver.js'
+import { jsonToLex } from '@atproto/lexicon'
 import { confirmClaim } from './confirm.js'
 import type { CursorStore } from './cursor.js'
+import { OwnWrites, PresenceRefresh } from './shortcuts.js'
 import { SourceError, type EventSource, type SourceHooks } from './source.js'
 
 const CURSOR_KEY = 'jetstream'
@@ -32,6 +40,11 @@ export interface JetstreamOptions {
   backoffMs?: number
   maxBackoffMs?: number
   now?: () => number
+  /** The presence collection and how far past a confirmed presence a refresh may be dated
+   *  without its own proof (the scheduler's lostAfter); absent: every presence is confirmed. */
+  presence?: { collection: string; windowMs: number }
+  /** Offer permessage-deflate (default true; false only to measure what it saves). */
+  compress?: boolean
 }
 
 interface JetstreamEvent {
@@ -60,12 +73,40 @@ export class JetstreamSource implements EventSource {
   /** One chain of confirmations per DID, so a DID's events are delivered in order. */
   private readonly chains = new Map<string, Promise<void>>()
   private readonly now: () => number
-  /** Bytes of frames received: for the benchmark. */
-  bytesRead = 0
+  /** Per presence URI, the number of the newest event queued for it: an older one still
+   *  waiting is superseded (only the newest version is confirmed, so a burst of heartbeats
+   *  cannot queue a bid behind a proof each). */
+  private readonly newest = new Map<string, number>()
+  /** URIs whose older claims were skipped for a newer one not yet confirmed. */
+  private readonly skipped = new Set<string>()
+  private counter = 0
+  /** Events still being confirmed (number → time_us, in arrival order), and the newest time. */
+  private readonly unsettled = new Map<number, number>()
+  private seen = 0
+  private readonly own = new OwnWrites()
+  private readonly refresh?: PresenceRefresh
+  /** Wire bytes of the sockets closed so far, and the open one's socket. */
+  private closedBytes = 0
+  private socket?: Socket
+  /** What was decided without a proof of its own, and what was confirmed: for the benchmark. */
+  readonly counts = { confirmed: 0, own: 0, refreshed: 0, superseded: 0 }
 
   constructor(private readonly opts: JetstreamOptions) {
     if (opts.urls.length === 0) throw new SourceError('no Jetstream instance given')
     this.now = opts.now ?? Date.now
+    if (opts.presence) {
+      this.refresh = new PresenceRefresh(opts.presence.collection, opts.presence.windowMs)
+    }
+  }
+
+  /** Bytes read from the network (compressed frames, WebSocket framing and handshakes). */
+  get bytesRead(): number {
+    return this.closedBytes + (this.socket?.bytesRead ?? 0)
+  }
+
+  /** This meshlet wrote `cid` at `uri` (and applied it): its echo needs no confirmation. */
+  wrote(uri: string, cid: string): void {
+    this.own.add(uri, cid)
   }
 
   /** The instance in use (or tried next). */
@@ -123,8 +164,17 @@ export class JetstreamSource implements EventSource {
     const saved = this.opts.cursors?.get(CURSOR_KEY)
     if (saved !== undefined) url.searchParams.set('cursor', String(Math.max(0, saved - REWIND_US)))
     const sentDids = new Set(this.dids)
-    const ws = new WebSocket(url, { maxPayload: MAX_MESSAGE_BYTES * 4 })
+    const ws = new WebSocket(url, {
+      maxPayload: MAX_MESSAGE_BYTES * 4,
+      // Offered; used when the instance accepts (Jetstream's /subscribe does, with context
+      // takeover: a heartbeat that repeats the last one costs a few dozen bytes).
+      perMessageDeflate: this.opts.compress ?? true,
+    })
     this.ws = ws
+    let socket: Socket | undefined
+    ws.on('upgrade', (res: IncomingMessage) => {
+      socket = this.socket = res.socket as Socket
+    })
     ws.on('open', () => {
       this.failures = 0
       const changed =
@@ -133,14 +183,15 @@ export class JetstreamSource implements EventSource {
         ws.send(this.optionsUpdate())
     })
     ws.on('message', (data: Buffer, isBinary) => {
-      this.bytesRead += data.byteLength
-      if (isBinary) return // compressed frames: never asked for
+      if (isBinary) return // zstd frames: never asked for
       this.onMessage(data)
     })
     ws.on('error', (err) => {
       this.opts.hooks.onError(new SourceError(`Jetstream ${url.host} failed`, { cause: err }))
     })
     ws.on('close', () => {
+      if (socket) this.closedBytes += socket.bytesRead
+      if (this.socket === socket) this.socket = undefined
       if (this.ws === ws) this.ws = undefined
       if (this.stopped) return
       // Next instance, with back-off growing while none answers.
@@ -169,11 +220,13 @@ export class JetstreamSource implements EventSource {
     const time = evt.time_us
     if (typeof did !== 'string' || typeof time !== 'number') return
     if (evt.kind === 'identity') {
-      // The DID document may have changed (key, PDS): the next look-up asks again.
+      // The DID document may have changed (key, PDS): the next look-up asks again, and the
+      // next presence is confirmed against it.
       void this.opts.identity.didCache.clearEntry(did)
+      this.refresh?.forget(did)
     }
     if (evt.kind !== 'commit' || !evt.commit) {
-      this.opts.cursors?.advance(CURSOR_KEY, time)
+      this.settle(time)
       return
     }
     const c = evt.commit
@@ -195,44 +248,121 @@ export class JetstreamSource implements EventSource {
     const uri = `at://${did}/${collection}/${rkey}`
     const cid = op === 'delete' ? null : typeof c.cid === 'string' ? c.cid : undefined
     const record = c.record
+    const n = ++this.counter
+    // Only heartbeats are coalesced: every other record's versions each get their say.
+    if (collection === this.refresh?.collection) this.newest.set(uri, n)
+    this.unsettled.set(n, time)
     const previous = this.chains.get(did) ?? Promise.resolve()
     const next = previous.then(async () => {
       if (this.stopped) return
-      if (cid === undefined) {
+      if (this.newest.has(uri) && this.newest.get(uri) !== n) {
+        // A newer event for this record is queued: it is the one confirmed (and if it turns
+        // out false, the PDS's own current version acts instead; see below).
+        this.skipped.add(uri)
+        this.counts.superseded++
+        return
+      }
+      this.newest.delete(uri)
+      const hadSkipped = this.skipped.delete(uri)
+      if (cid === undefined && !hadSkipped) {
         this.opts.hooks.onDropped({ did, collection, rkey, uri, reason: 'not confirmed: no CID' })
         return
       }
-      const confirmed = await confirmClaim(this.opts.identity, {
-        did,
-        collection,
-        rkey,
-        cid,
-        ...(record !== undefined ? { record } : {}),
-      })
-      if (this.stopped) return
-      if (!confirmed.ok) {
-        this.opts.hooks.onDropped({ did, collection, rkey, uri, reason: confirmed.reason })
+      if (cid !== null && this.own.has(uri, cid)) {
+        // The echo of our own write, applied when written.
+        this.counts.own++
         return
       }
-      this.opts.hooks.onCommit({
-        event: op,
-        did,
-        collection,
-        rkey,
-        uri,
-        rev,
-        ...(op !== 'delete' ? { cid: confirmed.cid!, record: confirmed.record } : {}),
-      })
+      const claim = { collection, rkey, operation: op, record }
+      if (this.refresh && !hadSkipped && this.refresh.check(did, claim) === undefined) {
+        this.counts.refreshed++
+        this.refresh.refreshed(did, record)
+        const value = jsonToLex(record as Parameters<typeof jsonToLex>[0])
+        this.opts.hooks.onCommit({
+          event: op,
+          did,
+          collection,
+          rkey,
+          uri,
+          rev,
+          cid: cid!,
+          record: value,
+        })
+        return
+      }
+      const confirmed = await confirmClaim(
+        this.opts.identity,
+        // No CID (only after skipped claims): asked as an absence, which yields the PDS's state.
+        { did, collection, rkey, cid: cid ?? null, ...(record !== undefined ? { record } : {}) },
+        undefined,
+        hadSkipped,
+      )
+      if (this.stopped) return
+      this.counts.confirmed++
+      if (!confirmed.ok) {
+        this.opts.hooks.onDropped({ did, collection, rkey, uri, reason: confirmed.reason })
+        // Older claims were skipped for this false one: what the PDS proves now acts for them,
+        // so a forged event cannot hide a real one by coming after it.
+        const now = confirmed.current
+        if (now) {
+          const event = now.cid === undefined ? 'delete' : 'update'
+          this.deliver(event, did, collection, rkey, uri, now.rev, now.cid, now.record)
+        }
+        return
+      }
+      if (cid === undefined) {
+        this.opts.hooks.onDropped({ did, collection, rkey, uri, reason: 'not confirmed: no CID' })
+        this.deliver('delete', did, collection, rkey, uri, rev, undefined, undefined)
+        return
+      }
+      this.deliver(op, did, collection, rkey, uri, rev, confirmed.cid, confirmed.record)
     })
     const settled = next
       .catch((err: unknown) =>
         this.opts.hooks.onError(new SourceError(`confirming ${uri} failed`, { cause: err })),
       )
       .finally(() => {
-        this.opts.cursors?.advance(CURSOR_KEY, time)
+        this.unsettled.delete(n)
+        this.settle(time)
         if (this.chains.get(did) === settled) this.chains.delete(did)
       })
     this.chains.set(did, settled)
+  }
+
+  /** Moves the cursor to `time` once nothing before it still waits for its confirmation (DIDs
+   *  confirm concurrently and finish out of order: a cursor past a record still being confirmed
+   *  would skip it after a restart). */
+  private settle(time: number): void {
+    this.seen = Math.max(this.seen, time)
+    const oldest = this.unsettled.values().next()
+    const safe = oldest.done ? this.seen : Math.min(this.seen, oldest.value - 1)
+    if (safe > 0) this.opts.cursors?.advance(CURSOR_KEY, safe)
+  }
+
+  /** A proven record (or its proven absence, without `cid`) acts. */
+  private deliver(
+    event: 'create' | 'update' | 'delete',
+    did: string,
+    collection: string,
+    rkey: string,
+    uri: string,
+    rev: string,
+    cid: string | undefined,
+    record: unknown,
+  ): void {
+    if (collection === this.refresh?.collection) {
+      if (event === 'delete') this.refresh.forget(did)
+      else this.refresh.confirmed(did, record)
+    }
+    this.opts.hooks.onCommit({
+      event,
+      did,
+      collection,
+      rkey,
+      uri,
+      rev,
+      ...(event !== 'delete' ? { cid: cid!, record } : {}),
+    })
   }
 
   async stop(): Promise<void> {

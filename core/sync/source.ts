@@ -74,6 +74,9 @@ export interface EventSource {
   /** The DIDs being followed changed. Filtered sources narrow to them (without reconnecting
    *  where the protocol allows); the relay ignores it. Resolves once the change applies. */
   setDids(dids: ReadonlySet<string>): Promise<void>
+  /** This meshlet wrote `cid` at `uri` and applied it already: a source that must confirm
+   *  records (Jetstream) need not confirm its echo. */
+  wrote?(uri: string, cid: string): void
   stop(): Promise<void>
 }
 

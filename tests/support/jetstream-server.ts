@@ -4,6 +4,8 @@
 // { rev, operation, collection, rkey, record, cid } }), with the subscriber options
 // wantedCollections (exact or `prefix.*`), wantedDids, maxMessageSizeBytes, cursor (time_us,
 // replayed from a bounded buffer) and requireHello, and the in-stream `options_update` message.
+// Like Jetstream's /subscribe it accepts RFC 7692 permessage-deflate when the client offers it
+// (context takeover; messages under 128 bytes go uncompressed, as coder/websocket's default).
 // Tests can also inject events (forged ones) and take the server down for a while.
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -51,6 +53,8 @@ export interface TestJetstream {
   readonly sent: number
   /** Bytes sent to clients. */
   readonly bytesSent: number
+  /** How many events so far match `pred`, and the time_us of the newest (0 before any). */
+  matching(pred: (e: JetstreamCommitEvent) => boolean): { count: number; last: number }
   /** The last options each client asked for. */
   clientOptions(): Options[]
   /** Sends an event of our own making to the clients it matches (a forged one, say). */
@@ -71,6 +75,8 @@ export async function startTestJetstream(opts: {
 }): Promise<TestJetstream> {
   const keep = opts.keep ?? 10_000
   const buffer: JetstreamCommitEvent[] = []
+  /** Every event, for matching(): a test server lives for one test file. */
+  const everything: JetstreamCommitEvent[] = []
   const clients = new Set<Client>()
   let lastTime = 0
   let connections = 0
@@ -100,6 +106,7 @@ export async function startTestJetstream(opts: {
   }
 
   const emit = (e: JetstreamCommitEvent) => {
+    everything.push(e)
     buffer.push(e)
     if (buffer.length > keep) buffer.shift()
     for (const c of clients) send(c, e)
@@ -140,7 +147,7 @@ export async function startTestJetstream(opts: {
   const http: Server = createServer((_req, res) => {
     res.writeHead(404).end()
   })
-  const wss = new WebSocketServer({ noServer: true })
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: { threshold: 128 } })
   http.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://localhost')
     if (isDown || url.pathname !== '/subscribe') {
@@ -207,6 +214,16 @@ export async function startTestJetstream(opts: {
     },
     get bytesSent() {
       return bytesSent
+    },
+    matching(pred) {
+      let count = 0
+      let last = 0
+      for (const e of everything) {
+        if (!pred(e)) continue
+        count++
+        last = e.time_us
+      }
+      return { count, last }
     },
     clientOptions: () => [...clients].map((c) => c.opts),
     inject(evt) {

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { COLLECTION_PREFIX, NSID } from '../../../core/lexicon/index.js'
 import { RepoReader } from '../../../core/repo/reader.js'
-import { RecordSync, type RecordEvent } from '../../../core/sync/index.js'
+import { JetstreamSource, RecordSync, type RecordEvent } from '../../../core/sync/index.js'
 import { startTestJetstream, type TestJetstream } from '../../support/jetstream-server.js'
 import {
   createAccount,
@@ -41,7 +41,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-function follower(cursorFile?: string) {
+function follower(cursorFile?: string, presenceWindowMs?: number) {
   const events: RecordEvent[] = []
   const errors: Error[] = []
   const identity = localIdentity(net)
@@ -50,6 +50,7 @@ function follower(cursorFile?: string) {
     reader: new RepoReader(identity),
     source: { kind: 'jetstream', urls: [js.url], backoffMs: 50 },
     cursorFile,
+    ...(presenceWindowMs !== undefined ? { presenceWindowMs } : {}),
     wants: () => true,
     onEvent: (e) => events.push(e),
     onError: (e) => errors.push(e),
@@ -204,5 +205,109 @@ describe('the Jetstream source', () => {
     )
     expect(again.events.some((e) => e.event === 'backfilled' && e.did === alice.did)).toBe(true)
     await again.sync.stop()
+  })
+})
+
+describe('the Jetstream source’s shortcuts', () => {
+  const presence = (at: number, workloads: string[]) => ({
+    $type: NSID.presence,
+    state: 'lending',
+    replicas: workloads.map((w) => ({
+      workload: { uri: `at://${alice.did}/${NSID.workload}/${w}`, cid: FAKE_CID },
+      round: 0,
+    })),
+    seq: 1,
+    intervalMs: 20_000,
+    updatedAt: new Date(at).toISOString(),
+  })
+  const FAKE_CID = 'bafyreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku'
+  const presences = (events: RecordEvent[]) =>
+    livePuts(events).filter((e) => e.collection === NSID.presence && e.did === alice.did)
+  const listed = (e: { record: unknown }) =>
+    (e.record as { replicas: { workload: { uri: string } }[] }).replicas.map((r) =>
+      r.workload.uri.split('/').pop(),
+    )
+
+  it('let a presence refresh act unconfirmed only as a re-dating of the confirmed one, within the window', async () => {
+    const { sync, events } = follower(undefined, 32_000)
+    await sync.start()
+    await sync.follow(alice.did)
+    const t0 = Date.now()
+    const real = await alice.session.put(NSID.presence, 'self', presence(t0, ['w1']))
+    await eventually('the confirmed presence', () => presences(events).length === 1)
+    const forge = (at: number, workloads: string[]) =>
+      js.inject({
+        did: alice.did,
+        kind: 'commit',
+        commit: {
+          rev: 'zzzzzzzzzzzzz',
+          operation: 'update',
+          collection: NSID.presence,
+          rkey: 'self',
+          cid: real.cid,
+          record: presence(at, workloads),
+        },
+      })
+    const drops = () => events.filter((e) => e.event === 'dropped').length
+    // One at a time: a burst for one record is coalesced (only its newest is confirmed).
+    const refused = async (at: number, workloads: string[]) => {
+      const before = drops()
+      forge(at, workloads)
+      await eventually('the forgery dropped', () => drops() === before + 1)
+    }
+    // Vouching for a replica the host never listed: confirmed, and dropped.
+    await refused(t0 + 5_000, ['w1', 'w2'])
+    // A re-dating past the window of the confirmed presence: confirmed, and dropped.
+    await refused(t0 + 40_000, ['w1'])
+    // Dropping a replica (which would let peers judge it lost): confirmed, and dropped.
+    await refused(t0 + 6_000, [])
+    expect(presences(events)).toHaveLength(1)
+    // A pure re-dating within the window: what the shortcut allows (docs/jetstream-trust.md:
+    // it can keep alive only what the host vouched for, until t0 + window + lostAfter).
+    forge(t0 + 10_000, ['w1'])
+    await eventually('the refresh', () => presences(events).length === 2)
+    expect(listed(presences(events)[1]!)).toEqual(['w1'])
+    const source = sync.source as JetstreamSource
+    expect(source.counts.refreshed).toBe(1)
+
+    // A real change followed at once by a forged refresh of the old presence: whichever is
+    // confirmed, the real change is what acts last.
+    const changed = await alice.session.put(NSID.presence, 'self', presence(t0 + 12_000, ['w3']))
+    forge(t0 + 15_000, ['w1'])
+    await eventually('the real change', () => presences(events).some((e) => e.cid === changed.cid))
+    await new Promise((r) => setTimeout(r, 500))
+    expect(listed(presences(events).at(-1)!)).toEqual(['w3'])
+    await sync.stop()
+  })
+
+  it('skip the echo of a version this meshlet wrote itself, and only that version', async () => {
+    const { sync, events } = follower()
+    await sync.start()
+    await sync.follow(alice.did)
+    const written = await alice.session.put(NSID.membership, 'self', membership(['did:plc:own']))
+    await eventually('the first echo', () => livePuts(events).some((e) => e.cid === written.cid))
+    sync.wrote(written.uri, written.cid)
+    const echo = (cid: string, members: string[]) =>
+      js.inject({
+        did: alice.did,
+        kind: 'commit',
+        commit: {
+          rev: 'zzzzzzzzzzzzz',
+          operation: 'update',
+          collection: NSID.membership,
+          rkey: 'self',
+          cid,
+          record: { $type: NSID.membership, ...membership(members) },
+        },
+      })
+    const source = sync.source as JetstreamSource
+    echo(written.cid, ['did:plc:own'])
+    await eventually('the echo skipped', () => source.counts.own === 1)
+    // The same record with another CID is not ours: confirmed, and dropped.
+    echo(FAKE_CID, ['did:plc:mallory'])
+    await eventually('the forgery dropped', () => events.some((e) => e.event === 'dropped'))
+    expect(livePuts(events).filter((e) => e.cid === written.cid)).toHaveLength(1)
+    expect(livePuts(events).some((e) => membersOf(e).includes('did:plc:mallory'))).toBe(false)
+    await sync.stop()
   })
 })
