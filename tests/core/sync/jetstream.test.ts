@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { COLLECTION_PREFIX, NSID } from '../../../core/lexicon/index.js'
 import { RepoReader } from '../../../core/repo/reader.js'
-import { JetstreamSource, RecordSync, type RecordEvent } from '../../../core/sync/index.js'
+import { RecordSync, type JetstreamSource, type RecordEvent } from '../../../core/sync/index.js'
 import { startTestJetstream, type TestJetstream } from '../../support/jetstream-server.js'
 import {
   createAccount,
