@@ -31,7 +31,7 @@ interface World {
   selfOwner: string
 }
 
-function world(n: number): World {
+export function world(n: number): World {
   const store = new RecordStore()
   const owners = Array.from({ length: OWNERS }, (_, i) => `did:plc:owner${i}`)
   const meshlets = Array.from({ length: n }, (_, i) => `did:plc:m${String(i).padStart(6, '0')}`)

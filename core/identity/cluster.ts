@@ -15,10 +15,21 @@ export class LinkageRecords {
   // call made it quadratic in the number of bids. Records change rarely; questions are many.
   private readonly verifiedCache = new Map<string, readonly string[]>()
   private readonly recognisedCache = new Map<string, ReadonlySet<string>>()
+  private readonly ownerCache = new Map<string, string | null>()
+  private readonly mutualCache = new Map<string, Map<string, boolean>>()
+  private changes = 0
+
+  /** Grows with every change: answers memoized at one version hold until it moves. */
+  get version(): number {
+    return this.changes
+  }
 
   private changed(): void {
+    this.changes += 1
     this.verifiedCache.clear()
     this.recognisedCache.clear()
+    this.ownerCache.clear()
+    this.mutualCache.clear()
   }
 
   setOwnerMeshlet(owner: string, meshlet: string, present: boolean): void {
@@ -47,9 +58,14 @@ export class LinkageRecords {
 
   /** The owner of a meshlet when both linkage records agree, else undefined. */
   verifiedOwner(meshlet: string): string | undefined {
-    const owner = this.meshletOwner.get(meshlet)
-    if (owner === undefined) return undefined
-    return this.ownerMeshlets.get(owner)?.has(meshlet) ? owner : undefined
+    let owner = this.ownerCache.get(meshlet)
+    if (owner === undefined) {
+      const claimed = this.meshletOwner.get(meshlet)
+      owner =
+        claimed !== undefined && this.ownerMeshlets.get(claimed)?.has(meshlet) ? claimed : null
+      this.ownerCache.set(meshlet, owner)
+    }
+    return owner ?? undefined
   }
 
   /** Meshlets of an owner whose linkage is verified both ways. */
@@ -79,8 +95,15 @@ export class LinkageRecords {
 
   /** A and B are mutual when a meshlet of each lists the other (DESIGN §1). */
   isMutual(a: string, b: string): boolean {
-    if (a === b) return this.verified(a).length > 0
-    return this.recognises(a, b) && this.recognises(b, a)
+    let row = this.mutualCache.get(a)
+    if (row === undefined) this.mutualCache.set(a, (row = new Map()))
+    let mutual = row.get(b)
+    if (mutual === undefined) {
+      mutual =
+        a === b ? this.verified(a).length > 0 : this.recognises(a, b) && this.recognises(b, a)
+      row.set(b, mutual)
+    }
+    return mutual
   }
 }
 
@@ -221,13 +244,27 @@ export function computeCluster(self: ClusterSelf, records: LinkageRecords): Clus
 export interface ClusterView {
   ownerOf(meshletDid: string): string | undefined
   isMutual(ownerA: string, ownerB: string): boolean
+  /** Changes whenever an answer may change, so judgements of a bid can be kept until then. */
+  readonly version?: number
 }
 
+const views = new WeakMap<LinkageRecords, ClusterView>()
+
+/** The view of a set of records: one object per set, made once, whose answers follow the
+ *  records as they change (with `version`), so planners keep what they judged between calls. */
 export function clusterView(records: LinkageRecords): ClusterView {
-  return {
-    ownerOf: (meshlet) => records.verifiedOwner(meshlet),
-    isMutual: (a, b) => records.isMutual(a, b),
+  let view = views.get(records)
+  if (view === undefined) {
+    view = {
+      ownerOf: (meshlet) => records.verifiedOwner(meshlet),
+      isMutual: (a, b) => records.isMutual(a, b),
+      get version() {
+        return records.version
+      },
+    }
+    views.set(records, view)
   }
+  return view
 }
 
 function cmp(a: string, b: string): number {

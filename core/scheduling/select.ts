@@ -17,6 +17,97 @@ function barredFrom(info: RoundInfo): Set<string> {
   return new Set([...info.excluded, ...info.holders, ...(info.declined ?? [])])
 }
 
+// What is judged of a bid alone, kept per bid record between plans: every plan judges the same
+// bids again, and parsing their times, hashing their spread keys and asking the cluster about
+// their authors was most of a plan's cost (bench/selection.ts). A BidView is a record as seen
+// (a new record is a new object), so these never go stale; the author check also depends on the
+// cluster, and is kept only while the cluster view's version stays the same.
+type AuthorReason = 'author-unlinked' | 'author-not-mutual' | null
+
+interface BidFacts {
+  createdAt: number
+  /** spreadKey(workload URI, meshlet), and its first 48 bits as a number for a fast compare. */
+  key: string
+  head: number
+  cluster?: ClusterView
+  version?: number
+  owner?: string
+  author?: AuthorReason
+  /** Scratch for startingOrder: the sort it last took part in. */
+  pass?: number
+}
+
+const facts = new WeakMap<BidView, BidFacts>()
+
+function factsOf(bid: BidView): BidFacts {
+  let f = facts.get(bid)
+  if (f === undefined) {
+    const key = spreadKey(bid.record.workload.uri, bid.meshlet)
+    f = { createdAt: timeOf(bid.record.createdAt), key, head: parseInt(key.slice(0, 12), 16) }
+    facts.set(bid, f)
+  }
+  return f
+}
+
+// Each workload version's last ranked order of valid bids, per round: every plan ranks the same
+// rounds again, usually with the same bids or a few more. Sorting starts from it,
+// with the bids that were not in it after it: the sort (a merge sort that finds ordered runs)
+// then costs about one comparison per bid instead of n log n. Only the starting permutation
+// comes from here; the sort decides the order, so the result is what a fresh sort gives.
+const lastOrder = new WeakMap<WorkloadView, Map<number, readonly Entry[]>>()
+let pass = 0
+
+interface Entry {
+  bid: BidView
+  f: BidFacts
+}
+
+function startingOrder(workload: WorkloadView, round: number, valid: Entry[]): Entry[] {
+  const stamp = ++pass
+  for (const { f } of valid) {
+    // A list that holds one bid twice is sorted as given (no daemon's store does that).
+    if (f.pass === stamp) return valid
+    f.pass = stamp
+  }
+  const out: Entry[] = []
+  for (const e of lastOrder.get(workload)?.get(round) ?? []) {
+    // Still valid here, and not placed yet.
+    if (e.f.pass === stamp) {
+      e.f.pass = -stamp
+      out.push(e)
+    }
+  }
+  for (const e of valid) if (e.f.pass === stamp) out.push(e)
+  return out
+}
+
+/** Why the bid's author may not bid for an owner's workload, or null when it may. */
+function authorCheck(bid: BidView, f: BidFacts, owner: string, cluster: ClusterView): AuthorReason {
+  const version = cluster.version
+  if (
+    version !== undefined &&
+    f.cluster === cluster &&
+    f.version === version &&
+    f.owner === owner
+  ) {
+    return f.author as AuthorReason
+  }
+  const author = cluster.ownerOf(bid.meshlet)
+  const reason: AuthorReason =
+    author === undefined
+      ? 'author-unlinked'
+      : author !== owner && !cluster.isMutual(author, owner)
+        ? 'author-not-mutual'
+        : null
+  if (version !== undefined) {
+    f.cluster = cluster
+    f.version = version
+    f.owner = owner
+    f.author = reason
+  }
+  return reason
+}
+
 export function checkBid(
   bid: BidView,
   workload: WorkloadView,
@@ -26,20 +117,28 @@ export function checkBid(
   barred: ReadonlySet<string> = barredFrom(info),
   audit?: BidAudit,
 ): BidCheck {
+  return judge(bid, factsOf(bid), workload, info, cluster, barred, audit)
+}
+
+function judge(
+  bid: BidView,
+  f: BidFacts,
+  workload: WorkloadView,
+  info: RoundInfo,
+  cluster: ClusterView,
+  barred: ReadonlySet<string>,
+  audit: BidAudit | undefined,
+): BidCheck {
   const record = bid.record
   if (record.workload.uri !== workload.uri) return { valid: false, reason: 'wrong-workload' }
   if (record.workload.cid !== workload.cid) return { valid: false, reason: 'stale-cid' }
   if (record.round !== info.round) return { valid: false, reason: 'wrong-round' }
-  const createdAt = timeOf(record.createdAt)
   // Written as a negated range so an unparsable time (NaN) is outside too.
-  if (!(createdAt >= info.opensAt && createdAt <= info.closesAt)) {
+  if (!(f.createdAt >= info.opensAt && f.createdAt <= info.closesAt)) {
     return { valid: false, reason: 'outside-window' }
   }
-  const author = cluster.ownerOf(bid.meshlet)
-  if (author === undefined) return { valid: false, reason: 'author-unlinked' }
-  if (author !== workload.owner && !cluster.isMutual(author, workload.owner)) {
-    return { valid: false, reason: 'author-not-mutual' }
-  }
+  const author = authorCheck(bid, f, workload.owner, cluster)
+  if (author !== null) return { valid: false, reason: author }
   if (barred.has(bid.meshlet)) {
     return { valid: false, reason: 'author-excluded' }
   }
@@ -63,11 +162,13 @@ export function checkBid(
 
 // Rank order: priority descending, then the spread key ascending (so equal priorities do not
 // always favour the same DIDs), then meshlet DID, then record CID ascending (which picks a
-// meshlet's best bid when it made several).
-function byRank(a: BidView, b: BidView, keyA: string, keyB: string): number {
+// meshlet's best bid when it made several). The keys are hex of equal length, so comparing their
+// first 48 bits as numbers orders them as the strings do; the strings settle a tie there.
+function byRank(a: BidView, b: BidView, fa: BidFacts, fb: BidFacts): number {
   return (
     b.record.priority - a.record.priority ||
-    compareStrings(keyA, keyB) ||
+    fa.head - fb.head ||
+    compareStrings(fa.key, fb.key) ||
     compareStrings(a.meshlet, b.meshlet) ||
     compareStrings(a.cid, b.cid) ||
     compareStrings(a.uri, b.uri)
@@ -95,19 +196,22 @@ export function select(
   cluster: ClusterView,
   audit?: BidAudit,
 ): Selection {
-  const valid: BidView[] = []
+  const judged: Entry[] = []
   const invalid: RankedBid[] = []
   const barred = barredFrom(info)
   for (const bid of bids) {
-    const check = checkBid(bid, workload, info, cluster, barred, audit)
-    if (check.valid) valid.push(bid)
+    const f = factsOf(bid)
+    const check = judge(bid, f, workload, info, cluster, barred, audit)
+    if (check.valid) judged.push({ bid, f })
     else invalid.push({ bid, valid: false, reason: check.reason, winner: false })
   }
-  // Each bid's spread key is looked up once, not at every comparison of the sort.
-  const keyed = valid.map((bid) => ({ bid, key: spreadKey(workload.uri, bid.meshlet) }))
-  keyed.sort((a, b) => byRank(a.bid, b.bid, a.key, b.key))
-  valid.length = 0
-  for (const { bid } of keyed) valid.push(bid)
+  const keyed = startingOrder(workload, info.round, judged)
+  keyed.sort((a, b) => byRank(a.bid, b.bid, a.f, b.f))
+  let orders = lastOrder.get(workload)
+  if (orders === undefined) lastOrder.set(workload, (orders = new Map()))
+  if (keyed.length > 0) orders.set(info.round, keyed)
+  else orders.delete(info.round)
+  const valid = keyed.map((e) => e.bid)
   const ranked: RankedBid[] = []
   const outranked: RankedBid[] = []
   const seen = new Set<string>()

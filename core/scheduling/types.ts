@@ -50,6 +50,9 @@ export interface ClusterView {
   ownerOf(meshletDid: string): string | undefined
   /** True also when ownerA === ownerB. */
   isMutual(ownerA: string, ownerB: string): boolean
+  /** Present when the view changes under its holder: it moves whenever an answer may change,
+   *  and a bid's author checks are kept per version (select.ts). Absent: asked every time. */
+  readonly version?: number
 }
 
 export interface SelfState {

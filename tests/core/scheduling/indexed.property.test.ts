@@ -358,3 +358,139 @@ describe('indexed planning (properties)', () => {
     )
   })
 })
+
+// What planning keeps between calls (each bid's parsed time, spread key and author check, per
+// cluster version; each round's last ranked order, where the next sort starts) must never change a
+// plan: a long-lived store planned after every record plans exactly what a store built from
+// scratch from the same records plans on its first call.
+describe('incremental planning (properties)', () => {
+  it('plans after every record exactly what a from-scratch build of the same records plans', () => {
+    const planOf = (store: RecordStore, meshlet: number, now: number) =>
+      plan(
+        inputs(meshlet, now, {
+          workloads: [...store.workloads.values()],
+          deleted: [...store.deletedWorkloads],
+          bids: store.allBids(),
+          statuses: store.allStatuses(),
+          cluster: clusterView(store.linkage),
+        }),
+      )
+    fc.assert(
+      fc.property(
+        fc.array(arbOp, { minLength: 1, maxLength: 60, size: 'max' }),
+        fc.integer({ min: 0, max: 2 * SPAN }),
+        fc.nat(MESHLETS.length - 1),
+        (ops, at, meshlet) => {
+          const events = eventsOf(ops)
+          const now = T0 + at
+          const live = new RecordStore()
+          events.forEach((e, i) => {
+            live.apply(e)
+            const incremental = planOf(live, meshlet, now)
+            // New objects throughout: nothing kept from the live store's plans can apply.
+            const fresh = new RecordStore()
+            for (const old of events.slice(0, i + 1)) fresh.apply(structuredClone(old))
+            const scratch = planOf(fresh, meshlet, now)
+            expect(incremental.actions).toEqual(scratch.actions)
+            expect(incremental.nextWakeAt).toEqual(scratch.nextWakeAt)
+            expect([...incremental.explain]).toEqual([...scratch.explain])
+          })
+        },
+      ),
+      { numRuns: 60 },
+    )
+  })
+})
+
+describe('what selection keeps between calls', () => {
+  it('judges a bid again once the linkage changes, and ranks it again once it is valid again', () => {
+    const [owner, other] = OWNERS as [string, string]
+    const [m0, m1] = MESHLETS as [string, string]
+    const store = new RecordStore()
+    const linkAll = () => {
+      for (const [o, m] of [
+        [owner, m0],
+        [other, m1],
+      ] as const) {
+        store.apply(
+          eventOf(
+            {
+              kind: 'ownerMeshlet',
+              owner: OWNERS.indexOf(o),
+              meshlet: MESHLETS.indexOf(m),
+              present: true,
+            },
+            0,
+          ),
+        )
+        store.apply(
+          eventOf(
+            { kind: 'meshletOwner', meshlet: MESHLETS.indexOf(m), owner: OWNERS.indexOf(o) },
+            0,
+          ),
+        )
+        store.apply(
+          eventOf({ kind: 'membership', meshlet: MESHLETS.indexOf(m), members: [0, 1] }, 0),
+        )
+      }
+    }
+    linkAll()
+    store.apply(
+      eventOf(
+        {
+          kind: 'workload',
+          owner: 0,
+          rkey: 0,
+          version: 0,
+          replicas: 1,
+          mode: 'never',
+          present: true,
+        },
+        1,
+      ),
+    )
+    for (const [m, priority] of [
+      [1, 3],
+      [0, 1],
+    ] as const) {
+      store.apply(
+        eventOf(
+          {
+            kind: 'bid',
+            meshlet: m,
+            owner: 0,
+            rkey: 0,
+            version: 0,
+            round: 0,
+            priority,
+            at: SEC,
+            present: true,
+          },
+          2 + m,
+        ),
+      )
+    }
+    const winners = () => {
+      const p = plan(
+        inputs(0, T0 + 2 * SEC, {
+          workloads: [...store.workloads.values()],
+          deleted: [],
+          bids: store.allBids(),
+          statuses: [],
+          cluster: clusterView(store.linkage),
+        }),
+      )
+      const e = p.explain.get(workloadUri(0, 0))!
+      return {
+        winners: e.winners,
+        reasons: e.bids.map((b) => `${b.meshlet} ${b.reason ?? 'valid'}`),
+      }
+    }
+    expect(winners()).toEqual({ winners: [m1], reasons: [`${m1} valid`, `${m0} valid`] })
+    // m1's owner stops listing it: its bid no longer counts, though nothing about the bid changed.
+    store.apply(eventOf({ kind: 'ownerMeshlet', owner: 1, meshlet: 1, present: false }, 9))
+    expect(winners()).toEqual({ winners: [m0], reasons: [`${m0} valid`, `${m1} author-unlinked`] })
+    linkAll()
+    expect(winners()).toEqual({ winners: [m1], reasons: [`${m1} valid`, `${m0} valid`] })
+  })
+})
