@@ -196,6 +196,8 @@ export class MeshletApp implements DesktopHost {
   private sampleTimer?: NodeJS.Timeout
   private readonly reach: ReachabilityProbe
   private historyTimer?: NodeJS.Timeout
+  private historySoonTimer?: NodeJS.Timeout
+  private historyLaterTimer?: NodeJS.Timeout
   private retryTimer?: NodeJS.Timeout
   private emitTimer?: NodeJS.Timeout
   private lastEmit = -Infinity
@@ -326,6 +328,8 @@ export class MeshletApp implements DesktopHost {
     clearInterval(this.sampleTimer)
     this.reach.close()
     clearInterval(this.historyTimer)
+    clearTimeout(this.historySoonTimer)
+    clearTimeout(this.historyLaterTimer)
     this.policy.close()
     clearTimeout(this.retryTimer)
     clearTimeout(this.emitTimer)
@@ -908,6 +912,8 @@ export class MeshletApp implements DesktopHost {
       if (this.problem?.phase === 'offline') this.setProblem(undefined)
       if (e.event === 'put' && e.collection === NSID.workloadStatus) {
         this.shareSecrets(meshlet, e.did, e.record as never)
+        // Usage moved balances: the chart gets a point now, not at the next minute's sample.
+        this.historySoon()
       }
     })
     try {
@@ -1309,10 +1315,37 @@ export class MeshletApp implements DesktopHost {
     }
   }
 
+  /**
+   * History samples when a status can have moved balances: a second after statuses stop
+   * arriving (a burst is one point), and once more when its placement starts to count — the
+   * ledger credits a placement only after its no-show deadline, at most `lostAfter` after its
+   * status (docs/fair-share.md).
+   */
+  private historySoon(): void {
+    clearTimeout(this.historySoonTimer)
+    this.historySoonTimer = setTimeout(() => this.recordHistory(), 1000)
+    this.historySoonTimer.unref?.()
+    if (this.historyLaterTimer === undefined) {
+      this.historyLaterTimer = setTimeout(() => {
+        this.historyLaterTimer = undefined
+        this.recordHistory()
+      }, this.config.lostAfterMs + 1000)
+      this.historyLaterTimer.unref?.()
+    }
+  }
+
   private recordHistory(): void {
     const m = this.meshlet
     if (!m) return
-    const balances = Object.fromEntries([...m.accountsAt()].map(([did, a]) => [did, a.balance]))
+    // Every member, at 0 before their first credit: a line that starts at zero shows the run
+    // that moved it, where a member missing from earlier samples would be a lone dot.
+    const split = m.accountsAt()
+    const dids = new Set([
+      ...(this.ownerDid ? [this.ownerDid] : []),
+      ...this.saved.settings.members,
+      ...split.keys(),
+    ])
+    const balances = Object.fromEntries([...dids].map((d) => [d, split.get(d)?.balance ?? 0]))
     const last = this.history.at(-1)
     // A flat line needs only its ends: skip a sample equal to the last two.
     const prev = this.history.at(-2)

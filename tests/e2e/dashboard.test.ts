@@ -150,6 +150,16 @@ async function aliceBid(uri: string) {
     )
 }
 
+/** alice's meshlet's membership record, as peers read it. */
+async function aliceMembership() {
+  const r = await alice.meshlet.session.agent.com.atproto.repo.getRecord({
+    repo: alice.meshlet.did,
+    collection: NSID.membership,
+    rkey: 'self',
+  })
+  return r.data.value as { allowRegistries?: string[]; maxImageMiB?: number }
+}
+
 /** Waits past a round's window and grace, so a bid that was coming has come. */
 const pastWindow = () => new Promise((r) => setTimeout(r, 2500 + 2500))
 
@@ -334,6 +344,95 @@ describe('the dashboard, in Chromium, against a running daemon', () => {
     await page.getByRole('dialog').getByRole('button', { name: 'Delete', exact: true }).click()
     await row.waitFor({ state: 'detached', timeout: 15_000 })
     await eventually('its container removed', async () => (await containersOf(uri)).length === 0)
+  })
+
+  it('sets the registry allow-list and the image size limit in Settings, and publishes them', async () => {
+    await goTo('Overview')
+    const policy = page.getByTestId('image-policy')
+    await policy.getByTestId('registries-input').fill('ghcr.io, Docker.io')
+    await policy.getByRole('button', { name: 'Allow only these' }).click()
+    await expect
+      .poll(() => policy.getByTestId('registries-state').textContent())
+      .toContain('Only from ghcr.io, docker.io.')
+    await eventually(
+      'allow-list published',
+      async () => (await aliceMembership()).allowRegistries?.join(',') === 'ghcr.io,docker.io',
+    )
+    await policy.getByTestId('image-size-input').fill('300')
+    await policy.getByRole('button', { name: 'Set limit' }).click()
+    await expect
+      .poll(() => policy.getByTestId('image-size-state').textContent())
+      .toContain('up to 300 MiB')
+    await eventually('limit published', async () => (await aliceMembership()).maxImageMiB === 300)
+    await shoot('overview-image-policy')
+
+    // Not a registry host: refused with a reason, and nothing changes.
+    await policy.getByTestId('registries-input').fill('https://ghcr.io')
+    await policy.getByRole('button', { name: 'Allow only these' }).click()
+    await expect
+      .poll(() => policy.getByTestId('api-error').textContent())
+      .toContain('not a registry host')
+    expect((await aliceMembership()).allowRegistries).toEqual(['ghcr.io', 'docker.io'])
+
+    // Off again: every registry, any size, and the record says so.
+    await policy.getByRole('button', { name: 'Any registry' }).click()
+    await policy.getByRole('button', { name: 'No limit' }).click()
+    await eventually('policy off published', async () => {
+      const m = await aliceMembership()
+      return m.allowRegistries === undefined && m.maxImageMiB === undefined
+    })
+    expect(await policy.getByTestId('registries-state').textContent()).toBe('From any registry.')
+  })
+
+  it('shows balances from a real run: values in the table, lines in the chart', async () => {
+    // A batch job of bob's that only alice's machine may run: half a core and 256 MiB for 10 s
+    // is worth (0.5 + 0.25) × 10 / 3600 units ≈ 0.002, which two decimals would show as 0.0.
+    const w = await submitAsBob({
+      command: ['sleep', '10'],
+      resources: { cpuMillis: 500, memoryMiB: 256 },
+      replicas: 1,
+      constraints: { meshlets: [alice.meshlet.did] },
+    })
+    await eventually(
+      'it ran and exited on alice',
+      async () => (await statusesOf(alice, [alice], w.uri)).some((s) => s.state === 'exited'),
+      60_000,
+    )
+    await goTo('Balances')
+    const value = (did: string) =>
+      page
+        .locator(`[data-testid="balance-row"][data-did="${did}"] [data-testid="balance-value"]`)
+        .textContent()
+    const signed = (text: string | null) => Number((text ?? '').replace('\u2212', '-'))
+    // Credited once the placement's no-show deadline (decideAt + lostAfter, 32 s) has passed.
+    await expect
+      .poll(async () => signed(await value(alice.owner.did)), { timeout: 45_000 })
+      .toBeGreaterThan(0)
+    await expect
+      .poll(async () => signed(await value(bob.owner.did)), { timeout: 5_000 })
+      .toBeLessThan(0)
+    const aliceText = (await value(alice.owner.did))!
+    const bobText = (await value(bob.owner.did))!
+    // Small amounts read to a thousandth, with their sign: "+0.002", "−0.002".
+    expect(aliceText).toMatch(/^\+\d+\.\d{1,3}$/)
+    expect(bobText).toMatch(/^\u2212\d+\.\d{1,3}$/)
+
+    // The chart: a line per member, through more than one sample, ending where the table says.
+    const chart = page.getByTestId('balance-chart')
+    await chart.waitFor()
+    const summary = async () => (await chart.getByRole('img').getAttribute('aria-label')) ?? ''
+    await expect.poll(summary, { timeout: 10_000 }).toContain(`${aliceText} units`)
+    expect(await summary()).toContain(`${bobText} units`)
+    const lines = await chart
+      .locator('path.series-line')
+      .evaluateAll((ps) => ps.map((p) => p.getAttribute('d') ?? ''))
+    expect(lines.length).toBeGreaterThanOrEqual(2)
+    for (const d of lines) expect(d).toMatch(/^M[\d.]+,[\d.]+(L[\d.]+,[\d.]+)+$/)
+    // Not flat: the run moved the lines off zero.
+    const ys = lines.map((d) => new Set([...d.matchAll(/,([\d.]+)/g)].map((m) => m[1])).size)
+    expect(Math.max(...ys)).toBeGreaterThan(1)
+    await shoot('balances')
+    await bob.owner.session.delete(NSID.workload, w.uri.split('/').pop()!)
   })
 
   it('shows the commune, the balances and the activity', async () => {

@@ -29,14 +29,18 @@ export function formatMemory(mib: number): string {
   return mib < 1024 ? `${trim(mib, 0)} MiB` : formatGiB(mib)
 }
 
-/** Milli-units as units with one or two decimals: 12345 → "12.35". */
+/**
+ * Milli-units as units: one or two decimals from one unit up (12345 → "12.35"), and to the
+ * ledger's own resolution, a thousandth, below it (4 → "0.004"): a short run is worth a few
+ * thousandths, which two decimals would show as nothing at all.
+ */
 export function formatUnits(milli: number): string {
-  return trim(milli / 1000, 2, 1)
+  return trim(milli / 1000, Math.abs(milli) < 1000 ? 3 : 2, 1)
 }
 
-/** Axis labels: no padding zeros ("2", "2.5"), and a real minus sign. */
+/** Axis labels: no padding zeros ("2", "2.5", "0.004"), and a real minus sign. */
 export function formatAxisUnits(milli: number): string {
-  const text = trim(Math.abs(milli) / 1000, 2)
+  const text = trim(Math.abs(milli) / 1000, 3)
   return milli < 0 ? `\u2212${text}` : text
 }
 

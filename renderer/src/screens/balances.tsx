@@ -37,7 +37,10 @@ export function Balances({ state }: { state: DashboardState }) {
       <section className="card" aria-labelledby="ledger-title">
         <div className="card-head">
           <h2 id="ledger-title">Balances</h2>
-          <p className="card-sub">In units, with decay applied.</p>
+          <p className="card-sub">
+            In units, with decay applied; below one unit to a thousandth (3.6 core-seconds), so a
+            short run shows.
+          </p>
         </div>
         {rows.length === 0 ? (
           <EmptyState icon={<BalancesIcon size={28} />} title="No balances yet">

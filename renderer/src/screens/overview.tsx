@@ -12,6 +12,7 @@ import {
 import { CapacitySlider } from '../components/capacity-slider.js'
 import { ConfirmAction } from '../components/confirm.js'
 import { ErrorText } from '../components/feedback.js'
+import { ImagePolicySettings } from '../components/image-policy.js'
 import { LendingRulesCard } from '../components/lending-rules.js'
 import { CpuIcon, MemoryIcon, StorageIcon } from '../components/icons.js'
 import { Switch } from '../components/switch.js'
@@ -284,6 +285,7 @@ function SettingsCard({ state }: { state: DashboardState }) {
             </label>
           ))}
         </fieldset>
+        <ImagePolicySettings settings={state.settings} />
       </div>
       <ErrorText error={login.error ?? egress.error ?? serveApi.error ?? source.error} />
     </section>

@@ -104,6 +104,11 @@ describe('units', () => {
     [0, '0.0'],
     [-1500, '-1.5'],
     [1_234_567, '1,234.57'],
+    // Below one unit, to the ledger's resolution: a short run shows.
+    [4, '0.004'],
+    [10, '0.01'],
+    [999, '0.999'],
+    [-7, '-0.007'],
   ])('formatUnits(%i) is %s', (milli, text) => {
     expect(formatUnits(milli)).toBe(text)
   })
@@ -112,12 +117,12 @@ describe('units', () => {
     [6310, '+6.31'],
     [-3150, `${MINUS}3.15`],
     [0, '0.0'],
-    [4, '0.0'],
-    [-4, '0.0'],
+    [4, '+0.004'],
+    [-4, `${MINUS}0.004`],
+    [1, '+0.001'],
     [10, '+0.01'],
     [-10, `${MINUS}0.01`],
-    [5, '+0.01'],
-    [-5, `${MINUS}0.01`],
+    [1005, '+1.01'],
   ])('formatSignedUnits(%i) is %s', (milli, text) => {
     expect(formatSignedUnits(milli)).toBe(text)
   })
@@ -139,6 +144,8 @@ describe('units', () => {
     expect(formatAxisUnits(2500)).toBe('2.5')
     expect(formatAxisUnits(-2500)).toBe(`${MINUS}2.5`)
     expect(formatAxisUnits(0)).toBe('0')
+    expect(formatAxisUnits(2)).toBe('0.002')
+    expect(formatAxisUnits(-5)).toBe(`${MINUS}0.005`)
   })
 })
 
