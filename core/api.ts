@@ -405,6 +405,13 @@ export const LIMITS = {
   balance: 1_000_000_000_000,
   /** Docker refuses smaller memory limits. */
   minMemoryMiB: 6,
+  /** A workload's bounds are core/spec's (SPEC_LIMITS; a test keeps the two equal): Docker
+   *  refuses less than 0.01 CPU, and the runtime no more than 1 TiB of memory or storage. */
+  minCpuMillis: 10,
+  workloadMemoryMiB: 1_048_576,
+  workloadStorageMiB: 1_048_576,
+  /** Plain environment variables' names and values together, in bytes. */
+  envBytes: 32 * 1024,
   /** A workload's secrets: how many, and their values together in bytes of JSON (core/sealing). */
   secrets: 16,
   secretsBytes: 4096,
@@ -623,15 +630,15 @@ function draftArg(args: unknown): WorkloadDraft {
   if (clash) fail(`${clash.name} is both a variable and a secret`)
   return {
     image: str(o, 'image', LIMITS.image, IMAGE),
-    cpuMillis: int(o, 'cpuMillis', 1, LIMITS.cpuMillis),
-    memoryMiB: int(o, 'memoryMiB', LIMITS.minMemoryMiB, LIMITS.memoryMiB),
+    cpuMillis: int(o, 'cpuMillis', LIMITS.minCpuMillis, LIMITS.cpuMillis),
+    memoryMiB: int(o, 'memoryMiB', LIMITS.minMemoryMiB, LIMITS.workloadMemoryMiB),
     replicas: int(o, 'replicas', 1, LIMITS.replicas),
     command: command as string[],
     ...(o.egress !== undefined ? { egress: bool(o, 'egress') } : {}),
     ...(secrets ? { secrets } : {}),
     ...(env ? { env } : {}),
     ...(o.storageMiB !== undefined
-      ? { storageMiB: int(o, 'storageMiB', 1, LIMITS.storageMiB) }
+      ? { storageMiB: int(o, 'storageMiB', 1, LIMITS.workloadStorageMiB) }
       : {}),
     ...(o.arch !== undefined ? { arch: archArg(o.arch) } : {}),
     ...(o.restart !== undefined ? { restart: restartArg(o.restart) } : {}),
@@ -648,7 +655,8 @@ function envArg(raw: unknown): { name: string; value: string }[] {
   if (!Array.isArray(raw)) fail('env must be a list of { name, value }')
   if (raw.length > LIMITS.env) fail(`at most ${LIMITS.env} environment variables`)
   const seen = new Set<string>()
-  return (raw as unknown[]).map((e) => {
+  let bytes = 0
+  const env = (raw as unknown[]).map((e) => {
     const o = object(e, ['name', 'value'])
     const name = str(o, 'name', LIMITS.envName, ENV_NAME)
     if (typeof o.value !== 'string') fail(`variable ${name} needs a string value`)
@@ -657,8 +665,13 @@ function envArg(raw: unknown): { name: string; value: string }[] {
     }
     if (seen.has(name)) fail(`variable ${name} is given twice`)
     seen.add(name)
+    bytes += new TextEncoder().encode(name + o.value).length
     return { name, value: o.value }
   })
+  if (bytes > LIMITS.envBytes) {
+    fail(`environment variables take ${bytes} bytes; at most ${LIMITS.envBytes} together`)
+  }
+  return env
 }
 
 const ARCH = /^[a-z0-9_]+$/

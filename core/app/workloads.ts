@@ -1,9 +1,16 @@
 // The owner's workloads as the app publishes them: a draft from the submit form becomes a record
 // (and sealed secrets), an edit rewrites the record as a new version, a delete removes it. Moved
 // out of MeshletApp, which only checks that an owner is signed in and notes what happened.
+// Records are built and checked by core/spec, the same module `meshlet submit` and `update` use.
 import { AtUri } from '@atproto/syntax'
 import { ApiError, type RestartMode, type WorkloadDraft, type WorkloadSpecView } from '../api.js'
 import { checkRecord, NSID, type WorkloadRecord } from '../lexicon/index.js'
+import {
+  buildWorkload,
+  SpecError,
+  updateWorkload as buildUpdate,
+  type WorkloadOptions,
+} from '../spec/index.js'
 import type { RepoReader } from '../repo/reader.js'
 import type { RepoWriter } from '../repo/writer.js'
 import { publishWorkloadWithSecrets, type SealingKeyring } from '../sealing/index.js'
@@ -15,40 +22,47 @@ export interface OwnerSide {
   keys: SealingKeyring
 }
 
-/** The record fields a draft sets; the rest (createdAt, bidWindowMs, secrets, name, the
- *  meshlets a workload names) are the publisher's or an earlier version's. */
-export function specFields(draft: WorkloadDraft): Partial<WorkloadRecord> {
-  const restart = draft.restart
+/** A draft as core/spec's options: the whole spec, so an edit replaces every field the form
+ *  shows (an empty one removes it) and keeps the rest. */
+export function optionsOf(draft: WorkloadDraft): WorkloadOptions {
+  const mode = draft.restart?.mode ?? 'never'
   return {
     image: draft.image,
-    resources: {
-      cpuMillis: draft.cpuMillis,
-      memoryMiB: draft.memoryMiB,
-      ...(draft.storageMiB !== undefined ? { storageMiB: draft.storageMiB } : {}),
-    },
+    command: draft.command,
+    cpuMillis: draft.cpuMillis,
+    memoryMiB: draft.memoryMiB,
+    storageMiB: draft.storageMiB ?? null,
     replicas: draft.replicas,
-    ...(draft.command.length > 0 ? { command: draft.command } : {}),
-    ...(draft.env && draft.env.length > 0 ? { env: draft.env } : {}),
-    network: draft.egress ? 'egress' : 'none',
-    ...(draft.arch && draft.arch.length > 0 ? { constraints: { arch: draft.arch } } : {}),
-    ...(restart
-      ? {
-          restartPolicy: {
-            mode: restart.mode,
-            ...(restart.maxAttempts !== undefined ? { maxAttempts: restart.maxAttempts } : {}),
-            ...(restart.delayMs !== undefined ? { delayMs: restart.delayMs } : {}),
-          },
-        }
+    env: draft.env ?? [],
+    arch: draft.arch ?? [],
+    egress: draft.egress ?? false,
+    restart: mode,
+    ...(mode !== 'never' && draft.restart?.maxAttempts !== undefined
+      ? { restartAttempts: draft.restart.maxAttempts }
       : {}),
-    ...(draft.maxRuntimeSeconds !== undefined
-      ? { maxRuntimeMs: draft.maxRuntimeSeconds * 1000 }
+    ...(mode !== 'never' && draft.restart?.delayMs !== undefined
+      ? { restartDelayMs: draft.restart.delayMs }
       : {}),
-  } as Partial<WorkloadRecord>
+    maxRuntimeMs: draft.maxRuntimeSeconds !== undefined ? draft.maxRuntimeSeconds * 1000 : null,
+    ...(draft.secrets ? { secrets: draft.secrets.map((x) => x.name) } : {}),
+  }
+}
+
+/** Runs core/spec, whose refusals name the field, as the contract's invalid-args. */
+function spec<T>(build: () => T): T {
+  try {
+    return build()
+  } catch (err) {
+    if (err instanceof SpecError) {
+      throw new ApiError('invalid-args', `${err.field}: ${err.message}`, { cause: err })
+    }
+    throw err
+  }
 }
 
 /** A published record as the edit form starts from it. */
 export function specOf(record: WorkloadRecord): WorkloadSpecView {
-  const r = record as WorkloadRecord & { maxRuntimeMs?: number }
+  const r = record
   const restart = r.restartPolicy
   const mode = restart?.mode
   return {
@@ -82,14 +96,6 @@ export function specOf(record: WorkloadRecord): WorkloadSpecView {
   }
 }
 
-/** Checks a record against the lexicon before it is written: what the PDS would store is what
- *  every meshlet will accept. */
-function checked(record: Record<string, unknown>): Record<string, unknown> {
-  const check = checkRecord(NSID.workload, { $type: NSID.workload, ...record })
-  if (!check.ok) throw new ApiError('invalid-args', `not a valid workload: ${check.reason}`)
-  return record
-}
-
 function unavailable(what: string) {
   return (err: unknown): never => {
     const message = err instanceof Error ? err.message : String(err)
@@ -103,11 +109,10 @@ export async function submitWorkload(
   draft: WorkloadDraft,
   opts: { bidWindowMs: number; now: Date },
 ): Promise<{ uri: string }> {
-  const record = checked({
-    ...specFields(draft),
-    bidWindowMs: opts.bidWindowMs,
+  const record = {
+    ...spec(() => buildWorkload({ ...optionsOf(draft), bidWindowMs: opts.bidWindowMs })),
     createdAt: opts.now.toISOString(),
-  })
+  }
   const secrets = new Map((draft.secrets ?? []).map((s) => [s.name, s.value]))
   const written = await publishWorkloadWithSecrets(side, record, secrets).catch(
     unavailable('publish the workload'),
@@ -144,18 +149,13 @@ export async function updateWorkload(
   const was = checkRecord(NSID.workload, current.value)
   if (!was.ok) throw new ApiError('conflict', `the published workload is not valid: ${was.reason}`)
   const old = was.value
-  // Only the form's fields are replaced; arch lives among constraints beside the meshlet lists.
-  const { constraints: oldConstraints, ...kept } = old as WorkloadRecord & Record<string, unknown>
-  for (const k of ['command', 'env', 'restartPolicy', 'maxRuntimeMs'] as const) delete kept[k]
-  const spec = specFields(draft)
-  const constraints = { ...oldConstraints, ...spec.constraints }
-  if (!spec.constraints) delete constraints.arch
-  const record = checked({
-    ...kept,
-    ...spec,
-    ...(Object.keys(constraints).length > 0 ? { constraints } : {}),
+  // Secrets stay as published (their sealed values cannot be read back into a form); the rest
+  // of what the form does not show (name, bid window, the meshlets it names) core/spec keeps.
+  const { secrets: _kept, ...options } = optionsOf(draft)
+  const record = {
+    ...spec(() => buildUpdate(old, options)),
     updatedAt: laterThan(old, now).toISOString(),
-  })
+  }
   const written = await side.writer
     .put(NSID.workload, at.rkey, record)
     .catch(unavailable('publish the new version'))

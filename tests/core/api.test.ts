@@ -2,6 +2,7 @@
 // handler runs. Table tests for each method's accepted and refused shapes, and a property: no
 // input makes validateArgs throw anything but an ApiError with a message for people.
 import fc from 'fast-check'
+import { SPEC_LIMITS } from '../../core/spec/index.js'
 import { describe, expect, it } from 'vitest'
 import {
   ApiError,
@@ -282,6 +283,25 @@ describe('validateArgs', () => {
     expect(refused(method, args, message).code).toBe(
       method === 'nope' || method === '__proto__' ? 'unknown-method' : 'invalid-args',
     )
+  })
+
+  it('bounds a workload draft as core/spec bounds the record it builds', () => {
+    // The contract stays importable by the renderer (no lexicon, no Buffer), so its bounds are
+    // copies: this keeps them equal to the ones the core builds records with.
+    expect(LIMITS.minCpuMillis).toBe(SPEC_LIMITS.minCpuMillis)
+    expect(LIMITS.cpuMillis).toBe(SPEC_LIMITS.maxCpuMillis)
+    expect(LIMITS.minMemoryMiB).toBe(SPEC_LIMITS.minMemoryMiB)
+    expect(LIMITS.workloadMemoryMiB).toBe(SPEC_LIMITS.maxMemoryMiB)
+    expect(LIMITS.workloadStorageMiB).toBe(SPEC_LIMITS.maxStorageMiB)
+    expect(LIMITS.replicas).toBe(SPEC_LIMITS.maxReplicas)
+    expect(LIMITS.env).toBe(SPEC_LIMITS.envVars)
+    expect(LIMITS.envValue).toBe(SPEC_LIMITS.envValue)
+    expect(LIMITS.envBytes).toBe(SPEC_LIMITS.envBytes)
+    expect(LIMITS.arch).toBe(SPEC_LIMITS.arch)
+    expect(LIMITS.restartAttempts).toBe(SPEC_LIMITS.maxRestartAttempts)
+    expect(LIMITS.restartDelayMs).toBe(SPEC_LIMITS.maxRestartDelayMs)
+    expect(LIMITS.maxRuntimeSeconds * 1000).toBe(SPEC_LIMITS.maxRuntimeMs)
+    expect(LIMITS.secrets).toBe(SPEC_LIMITS.secrets)
   })
 
   it('never throws anything but an ApiError, whatever arrives', () => {

@@ -66,7 +66,16 @@ export type FormErrors = Partial<Record<WorkloadField, string>> & {
 export type DraftCheck = { ok: true; draft: WorkloadDraft } | { ok: false; errors: FormErrors }
 
 /** Docker's names for the architectures a lender's machine may have. */
-export const ARCHITECTURES = ['amd64', 'arm64', 'arm', '386', 'ppc64le', 's390x', 'riscv64']
+export const ARCHITECTURES = [
+  'amd64',
+  'arm64',
+  'arm',
+  '386',
+  'ppc64le',
+  's390x',
+  'riscv64',
+  'mips64le',
+]
 
 /** Defaults of the restart policy's inputs (the scheduler's: 3 attempts, 5 s back-off). */
 export const RESTART_DEFAULTS = { attempts: '3', delaySeconds: '5' }
@@ -99,13 +108,18 @@ export function checkWorkload(form: WorkloadForm): DraftCheck {
     errors.image = 'An image reference has no spaces and starts with a letter or digit.'
   }
 
-  const cpu = wholeNumber(form.cpuMillis, 'the CPU in millicores', 1, LIMITS.cpuMillis)
+  const cpu = wholeNumber(
+    form.cpuMillis,
+    'the CPU in millicores',
+    LIMITS.minCpuMillis,
+    LIMITS.cpuMillis,
+  )
   if (typeof cpu === 'string') errors.cpuMillis = cpu
   const memory = wholeNumber(
     form.memoryMiB,
     'the memory in MiB',
     LIMITS.minMemoryMiB,
-    LIMITS.memoryMiB,
+    LIMITS.workloadMemoryMiB,
   )
   if (typeof memory === 'string') errors.memoryMiB = memory
   const replicas = wholeNumber(form.replicas, 'the number of replicas', 1, LIMITS.replicas)
@@ -132,7 +146,12 @@ export function checkWorkload(form: WorkloadForm): DraftCheck {
     if (clash) errors.env = `${clash.name} is also a secret; give it once.`
   }
 
-  const storage = optionalNumber(form.storageMiB, 'the storage in MiB', 1, LIMITS.storageMiB)
+  const storage = optionalNumber(
+    form.storageMiB,
+    'the storage in MiB',
+    1,
+    LIMITS.workloadStorageMiB,
+  )
   if (typeof storage === 'string') errors.storageMiB = storage
   const maxRuntime = optionalNumber(
     form.maxRuntimeSeconds,
@@ -247,6 +266,13 @@ function checkEnvRows(
   }
   if (out.length > LIMITS.env) {
     return { error: `At most ${LIMITS.env} variables.`, row: LIMITS.env }
+  }
+  const bytes = new TextEncoder().encode(out.map((e) => e.name + e.value).join('')).length
+  if (bytes > LIMITS.envBytes) {
+    return {
+      error: `Variables take at most ${LIMITS.envBytes.toLocaleString('en-US')} bytes together.`,
+      row: out.length - 1,
+    }
   }
   return { rows: out }
 }

@@ -5,7 +5,8 @@ import { AtUri } from '@atproto/syntax'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiError, validateArgs, type WorkloadDraft } from '../../../core/api.js'
 import type { MeshletApp } from '../../../core/app.js'
-import { specFields, specOf } from '../../../core/app/workloads.js'
+import { optionsOf, specOf } from '../../../core/app/workloads.js'
+import { buildWorkload } from '../../../core/spec/index.js'
 import { checkRecord, NSID, type WorkloadRecord } from '../../../core/lexicon/index.js'
 import {
   createMember,
@@ -153,7 +154,7 @@ describe('the app’s workloads', () => {
   it('refuses to edit what is not ours or no longer exists, and writes nothing', async () => {
     const draft = { image: 'busybox:1', cpuMillis: 100, memoryMiB: 32, replicas: 1, command: [] }
     const theirs = await bob.owner.session.create(NSID.workload, {
-      ...specFields(draft),
+      ...buildWorkload(optionsOf(draft)),
       createdAt: new Date().toISOString(),
     })
     const refused = (uri: string) =>

@@ -119,19 +119,23 @@ describe('checkWorkload', () => {
         command: ['sh', '-c', 'sleep 60'],
       },
     })
-    expect(checkWorkload(form({ cpuMillis: ' 007 ' }))).toMatchObject({
+    expect(checkWorkload(form({ cpuMillis: ' 070 ' }))).toMatchObject({
       ok: true,
-      draft: { cpuMillis: 7, command: [] },
+      draft: { cpuMillis: 70, command: [] },
     })
   })
 
   it('accepts the bounds themselves', () => {
-    const lowest = form({ cpuMillis: '1', memoryMiB: String(LIMITS.minMemoryMiB), replicas: '1' })
+    const lowest = form({
+      cpuMillis: String(LIMITS.minCpuMillis),
+      memoryMiB: String(LIMITS.minMemoryMiB),
+      replicas: '1',
+    })
     expect(checkWorkload(lowest).ok).toBe(true)
     const highest = form({
       image: 'a'.repeat(LIMITS.image),
       cpuMillis: String(LIMITS.cpuMillis),
-      memoryMiB: String(LIMITS.memoryMiB),
+      memoryMiB: String(LIMITS.workloadMemoryMiB),
       replicas: String(LIMITS.replicas),
       command: Array.from({ length: LIMITS.commandArgs }, () => 'x'.repeat(LIMITS.commandArg)).join(
         ' ',
@@ -158,7 +162,7 @@ describe('checkWorkload', () => {
     [{ cpuMillis: '0.5' }, { cpuMillis: 'The CPU in millicores must be a whole number.' }],
     [{ cpuMillis: '-1' }, { cpuMillis: 'The CPU in millicores cannot be negative.' }],
     [{ storageMiB: '-5' }, { storageMiB: 'The storage in MiB cannot be negative.' }],
-    [{ storageMiB: '0' }, { storageMiB: 'The storage in MiB must be between 1 and 67,108,864.' }],
+    [{ storageMiB: '0' }, { storageMiB: 'The storage in MiB must be between 1 and 1,048,576.' }],
     [
       { maxRuntimeSeconds: '-60' },
       { maxRuntimeSeconds: 'The maximum run time in seconds cannot be negative.' },
@@ -173,15 +177,15 @@ describe('checkWorkload', () => {
     ],
     [
       { arch: 'x86' },
-      { arch: 'Choose one of amd64, arm64, arm, 386, ppc64le, s390x, riscv64, or any.' },
+      { arch: 'Choose one of amd64, arm64, arm, 386, ppc64le, s390x, riscv64, mips64le, or any.' },
     ],
     [{ cpuMillis: '1e3' }, { cpuMillis: 'The CPU in millicores must be a whole number.' }],
-    [{ cpuMillis: '0' }, { cpuMillis: 'The CPU in millicores must be between 1 and 1,024,000.' }],
+    [{ cpuMillis: '9' }, { cpuMillis: 'The CPU in millicores must be between 10 and 1,024,000.' }],
     [
       { cpuMillis: '1024001' },
-      { cpuMillis: 'The CPU in millicores must be between 1 and 1,024,000.' },
+      { cpuMillis: 'The CPU in millicores must be between 10 and 1,024,000.' },
     ],
-    [{ memoryMiB: '5' }, { memoryMiB: 'The memory in MiB must be between 6 and 4,194,304.' }],
+    [{ memoryMiB: '5' }, { memoryMiB: 'The memory in MiB must be between 6 and 1,048,576.' }],
     [{ replicas: '65' }, { replicas: 'The number of replicas must be between 1 and 64.' }],
     [{ replicas: 'two' }, { replicas: 'The number of replicas must be a whole number.' }],
     [{ command: `echo 'hi` }, { command: "A single quote (') is not closed." }],
@@ -242,8 +246,8 @@ describe('checkWorkload', () => {
   )
   const anyForm: fc.Arbitrary<WorkloadForm> = fc.record({
     image: imageText,
-    cpuMillis: numberText(1, LIMITS.cpuMillis),
-    memoryMiB: numberText(LIMITS.minMemoryMiB, LIMITS.memoryMiB),
+    cpuMillis: numberText(LIMITS.minCpuMillis, LIMITS.cpuMillis),
+    memoryMiB: numberText(LIMITS.minMemoryMiB, LIMITS.workloadMemoryMiB),
     replicas: numberText(1, LIMITS.replicas),
     command: commandText,
   })
@@ -285,8 +289,8 @@ describe('checkWorkload', () => {
   const anyDraft: fc.Arbitrary<WorkloadDraft> = fc.record(
     {
       image: imageText.filter((image) => image === image.trim()),
-      cpuMillis: around(1, LIMITS.cpuMillis),
-      memoryMiB: around(LIMITS.minMemoryMiB, LIMITS.memoryMiB),
+      cpuMillis: around(LIMITS.minCpuMillis, LIMITS.cpuMillis),
+      memoryMiB: around(LIMITS.minMemoryMiB, LIMITS.workloadMemoryMiB),
       replicas: around(1, LIMITS.replicas),
       command: fc.oneof(
         fc.array(fc.string({ unit: 'binary', maxLength: 12 }), { maxLength: 4 }),
@@ -301,7 +305,7 @@ describe('checkWorkload', () => {
         minLength: 1,
         maxLength: 3,
       }),
-      storageMiB: inRange(1, LIMITS.storageMiB),
+      storageMiB: inRange(1, LIMITS.workloadStorageMiB),
       arch: fc.constantFrom(...ARCHITECTURES).map((a) => [a]),
       restart,
       maxRuntimeSeconds: inRange(1, LIMITS.maxRuntimeSeconds),
