@@ -74,7 +74,8 @@ export function whyNot(input: WhyNotInput): WhyNot {
   const self = {
     meshlet,
     owner,
-    lending: policy?.lending ?? true,
+    // A paused meshlet publishes lending false too (it lends nothing now); paused says why.
+    lending: policy?.paused === true || (policy?.lending ?? true),
     paused: policy?.paused ?? false,
     // Unknown: the architecture the workload asks for, so that check passes.
     arch: policy?.arch ?? record.constraints?.arch?.[0] ?? 'amd64',

@@ -42,6 +42,8 @@ describe('whyNot, from what a meshlet published', () => {
   it('names each published reason', () => {
     expect(ask(undefined, policy({ lending: false })).reason).toBe('not-lending')
     expect(ask(undefined, policy({ paused: true })).reason).toBe('paused')
+    // What a paused meshlet publishes: not lending, because paused. The reason is the pause.
+    expect(ask(undefined, policy({ lending: false, paused: true })).reason).toBe('paused')
     expect(ask(workload({ owner: ALICE, constraints: { arch: ['arm64'] } })).reason).toBe(
       'arch-mismatch',
     )
