@@ -61,7 +61,7 @@ import { PasswordSession, type RepoWriter } from './repo/writer.js'
 import type { OAuthRepoSession, OAuthSignIn } from './repo/oauth.js'
 import { Runtime } from './runtime/index.js'
 import { endingsOf, freshRunning, headlineOf, unknownReason } from './status.js'
-import { committedOf, whyNot } from './whynot/index.js'
+import { committedOf, memberMeshlets, whyNot } from './whynot/index.js'
 import {
   DEFAULT_CONFIG,
   describeReason,
@@ -1479,11 +1479,11 @@ export class MeshletApp implements DesktopHost {
         .map((b) => b.meshlet),
     )
     const statuses = m.store.allStatuses()
-    return [...m.store.policies.keys()]
+    return memberMeshlets(m.store.linkage, w.owner)
       .filter((meshlet) => !bidders.has(meshlet))
       .flatMap((meshlet) => {
         const owner = view.ownerOf(meshlet)
-        if (owner === undefined || (owner !== w.owner && !view.isMutual(owner, w.owner))) return []
+        if (owner === undefined) return []
         const why = whyNot({
           workload: w,
           info,

@@ -1,5 +1,6 @@
 // Why a member meshlet did not bid, from what it published (see README.md).
 import { belowFloor, type Ledger } from '../fairshare/index.js'
+import type { LinkageRecords } from '../identity/cluster.js'
 import type { MembershipRecord, Resources } from '../lexicon/index.js'
 import {
   ENDING_STATES,
@@ -99,4 +100,18 @@ export function whyNot(input: WhyNotInput): WhyNot {
       : {}),
   })
   return { meshlet, owner, ...(verdict.ok ? {} : { reason: verdict.reason }), unknown }
+}
+
+/**
+ * The meshlets that could bid for `owner`'s workloads: every meshlet whose link to its owner is
+ * verified both ways, of `owner` or of a mutual member. Those that published no membership
+ * record are included: for them the answer is that the reason is not known.
+ */
+export function memberMeshlets(linkage: LinkageRecords, owner: string): string[] {
+  return [...linkage.meshletOwner.keys()]
+    .filter((m) => {
+      const o = linkage.verifiedOwner(m)
+      return o !== undefined && (o === owner || linkage.isMutual(o, owner))
+    })
+    .sort()
 }

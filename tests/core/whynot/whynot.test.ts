@@ -1,8 +1,23 @@
 import { describe, expect, it } from 'vitest'
 import { NSID, type MembershipRecord } from '../../../core/lexicon/index.js'
 import { DEFAULT_CONFIG, roundOf } from '../../../core/scheduling/index.js'
-import { committedOf, whyNot, POLICY_FACTS } from '../../../core/whynot/index.js'
-import { ALICE, BOB, BOB_M, SEC, T0, cluster, status, workload } from '../scheduling/_util.js'
+import { LinkageRecords } from '../../../core/identity/cluster.js'
+import { committedOf, memberMeshlets, whyNot, POLICY_FACTS } from '../../../core/whynot/index.js'
+import {
+  ALICE,
+  ALICE_M,
+  BOB,
+  BOB_M,
+  CAROL,
+  CAROL_M,
+  DAVE,
+  DAVE_M,
+  SEC,
+  T0,
+  cluster,
+  status,
+  workload,
+} from '../scheduling/_util.js'
 
 const policy = (p: Partial<MembershipRecord> = {}): MembershipRecord =>
   ({
@@ -120,5 +135,29 @@ describe('committedOf', () => {
       storageMiB: 0,
     })
     expect(committedOf(BOB_M, statuses, byUri, at, DEFAULT_CONFIG, a.uri)).toEqual(none)
+  })
+})
+
+describe('memberMeshlets', () => {
+  it('lists the verified meshlets of the owner and of mutual members, with or without a policy', () => {
+    const l = new LinkageRecords()
+    const linked = (owner: string, meshlet: string) => {
+      l.setOwnerMeshlet(owner, meshlet, true)
+      l.setMeshletOwner(meshlet, owner)
+    }
+    linked(ALICE, ALICE_M)
+    linked(BOB, BOB_M)
+    linked(CAROL, CAROL_M)
+    l.setMembership(ALICE_M, [ALICE, BOB, CAROL])
+    l.setMembership(BOB_M, [ALICE, BOB])
+    // carol lists nobody: not mutual with alice.
+    l.setMembership(CAROL_M, [CAROL])
+    // A second meshlet of bob's, linked but with no membership record of its own.
+    linked(BOB, 'did:plc:bobmesh2')
+    // dave's meshlet names him, but he never listed it: not verified.
+    l.setMeshletOwner(DAVE_M, DAVE)
+    l.setMembership(DAVE_M, [ALICE])
+    expect(memberMeshlets(l, ALICE)).toEqual([ALICE_M, BOB_M, 'did:plc:bobmesh2'].sort())
+    expect(memberMeshlets(l, CAROL)).toEqual([CAROL_M])
   })
 })
