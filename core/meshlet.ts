@@ -47,6 +47,7 @@ import { Audit, belowFloor, type Account } from './fairshare/index.js'
 import { EngineAvailability, type EngineChange } from './runtime/availability.js'
 import { ImageDigestMismatchError, PolicyError } from './runtime/errors.js'
 import { PlanApplier, replicaKey } from './applier/index.js'
+import { LookupBackoff, type LookupBackoffOptions } from './lookups/index.js'
 import type { ManagedReplica, ReplicaUsage, Runtime } from './runtime/index.js'
 import { MemorySecretStore, type SecretStore } from './secrets.js'
 import {
@@ -77,6 +78,8 @@ export interface MeshletOptions {
   retentionMs?: number
   /** The account's write budget (default: bsky.social's published limits). */
   budget?: BudgetedWriterOptions['budget']
+  /** Back-off of failed look-ups of DIDs and repos (default 5 s doubling to 5 min). */
+  lookupBackoff?: LookupBackoffOptions
   /** Relay or PDS whose firehose to follow (the `relay` source). */
   firehose: string
   /** Where live records come from (sync/source.ts); default the relay at `firehose`. */
@@ -175,6 +178,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   /** Liveness: one presence record for all replicas, at a steady interval. */
   private readonly presence: PresencePublisher
   private retryTimer?: NodeJS.Timeout
+  /** Failed look-ups (DIDs, repos) back off, and stop once nothing names them (core/lookups). */
+  private readonly lookups: LookupBackoff
   private readonly watchAbort = new AbortController()
   /** Applies plans: bids, declines, and starts and stops under way (core/applier). */
   private readonly applier: PlanApplier<ManagedReplica>
@@ -228,6 +233,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       onState: (state) => this.emit('budget', state),
       onError: (err) => this.fail('write', err),
     })
+    this.lookups = new LookupBackoff(opts.lookupBackoff)
     this.applier = new PlanApplier<ManagedReplica>({
       bid: (action) => this.publishBid(action),
       decline: (action) => this.publishDecline(action),
@@ -595,27 +601,54 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   /** Follows (backfills) every DID that matters, including meshlets that the followed owners
    *  name, until no new one turns up. */
   private async followAll(): Promise<void> {
-    let failed = 0
     for (;;) {
-      for (const d of this.followTargets()) this.followed.add(d)
-      const pending = [...this.followed].filter((d) => !this.sync.isFollowing(d))
+      const wanted = new Set([
+        this.opts.did,
+        this.opts.owner,
+        ...this.members,
+        ...this.followTargets(),
+      ])
+      // A DID no record names any more (a member's bogus meshlet, deleted) is not looked up again.
+      for (const did of this.lookups.retain(wanted)) {
+        this.followed.delete(did)
+        this.log.log('info', 'lookup.dropped', { did })
+      }
+      for (const d of wanted) this.followed.add(d)
+      const now = this.now()
+      const pending = [...this.followed].filter(
+        (d) => !this.sync.isFollowing(d) && this.lookups.due(d, now),
+      )
       if (pending.length === 0) break
       const results = await Promise.allSettled(pending.map((d) => this.sync.follow(d)))
-      const errors = results.filter((r) => r.status === 'rejected')
-      for (const r of errors) this.fail('backfill', (r as PromiseRejectedResult).reason as Error)
-      failed = errors.length
-      if (failed === pending.length) break
+      let ok = 0
+      results.forEach((r, i) => {
+        const did = pending[i]!
+        if (r.status === 'fulfilled') {
+          this.lookups.succeeded(did)
+          ok += 1
+          return
+        }
+        // A DID that does not resolve, or a PDS away: tried again after a growing delay.
+        const retryInMs = this.lookups.failed(did, this.now())
+        this.log.log('warn', 'lookup.retry', {
+          did,
+          attempt: this.lookups.failures(did),
+          retryInMs,
+        })
+        this.fail('backfill', r.reason as Error)
+      })
+      if (ok === 0) break
     }
-    if (failed > 0 && this.running) {
-      // A repo that could not be read (its PDS away) is tried again until it can.
-      clearTimeout(this.retryTimer)
+    clearTimeout(this.retryTimer)
+    const next = this.lookups.nextRetryAt()
+    if (next !== undefined && this.running) {
       this.retryTimer = setTimeout(
         () =>
           void this.followAll().then(() => {
             this.recomputeCluster()
             if (this.ready && this.opts.runtime) void this.enqueue(() => this.reconcile())
           }),
-        5000,
+        wakeDelay(next, this.now()),
       )
     }
   }
