@@ -3,6 +3,9 @@
 // - a real `meshlet run` daemon, started and left alone for BENCH_IDLE_SECONDS (default 60) on a
 //   local dev-env PDS: its CPU (% of one core) and RSS, beside a bare subscriber (a plain `ws`
 //   client on the same PDS firehose) measured over the same seconds;
+// - the same daemon beside a second one whose cluster peer's repos hold records dated 40 days
+//   ahead and before the protocol on every collection (issue 9 item 6: such a record once took
+//   idle daemons to 40 % of a core), both over the same window: the ratio should be ≈ 1;
 // - cold start: spawning `meshlet run` until it logs `started`, beside spawning plain `node`;
 // (Selection over the cluster view is bench/selection.ts.)
 // CPU and RSS come from /proc (Linux only), so the figures cover every thread of the process.
@@ -11,7 +14,12 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { NSID } from '../core/lexicon/index.js'
-import { createLocalAccount, startNetwork, type Network } from '../scripts/local-network.js'
+import {
+  createLocalAccount,
+  startNetwork,
+  type Account,
+  type Network,
+} from '../scripts/local-network.js'
 
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 60)
 const COLD_STARTS = Number(process.env.BENCH_COLD_STARTS ?? 3)
@@ -75,11 +83,14 @@ interface Setup {
   env: NodeJS.ProcessEnv
 }
 
-async function setup(): Promise<Setup> {
-  const net = await startNetwork()
-  const owner = await createLocalAccount(net, 'idle-owner.test')
-  const meshlet = await createLocalAccount(net, 'idle-mesh.test')
-  const peer = await createLocalAccount(net, 'idle-peer.test')
+async function setup(
+  existing?: Network,
+  name = 'idle',
+): Promise<Setup & { peer: Account; owner: Account }> {
+  const net = existing ?? (await startNetwork())
+  const owner = await createLocalAccount(net, `${name}-owner.test`)
+  const meshlet = await createLocalAccount(net, `${name}-mesh.test`)
+  const peer = await createLocalAccount(net, `${name}-peer.test`)
   const createdAt = new Date().toISOString()
   await owner.session.put(NSID.meshlet, meshlet.did, { meshlet: meshlet.did, createdAt })
   await meshlet.session.put(NSID.meshletOwner, 'self', { owner: owner.did, createdAt })
@@ -99,7 +110,80 @@ async function setup(): Promise<Setup> {
     '--firehose',
     net.pds.url,
   ]
-  return { net, args, env: { ...process.env, MESHLET_PASSWORD: meshlet.password } }
+  return { net, args, env: { ...process.env, MESHLET_PASSWORD: meshlet.password }, peer, owner }
+}
+
+const FAR_AHEAD = () => new Date(Date.now() + 40 * 86_400_000).toISOString()
+const FAR_BEHIND = '1999-01-01T00:00:00.000Z'
+
+/**
+ * The peer's owner gets a linked meshlet, and both repos get records dated 40 days ahead and
+ * before the protocol on every collection that carries a date. The daemon must drop each with a
+ * reason and plan nothing for them. Returns how many records were written.
+ */
+async function farDatedRecords(
+  net: Network,
+  peer: Account,
+  member: string,
+  tag: string,
+): Promise<number> {
+  const mesh = await createLocalAccount(net, `${tag}-peermesh.test`)
+  const now = new Date().toISOString()
+  await peer.session.put(NSID.meshlet, mesh.did, { meshlet: mesh.did, createdAt: now })
+  await mesh.session.put(NSID.meshletOwner, 'self', { owner: peer.did, createdAt: now })
+  await mesh.session.put(NSID.membership, 'self', { members: [member], createdAt: now })
+  let written = 0
+  for (const [i, date] of [FAR_AHEAD(), FAR_BEHIND].entries()) {
+    const resources = { cpuMillis: 100, memoryMiB: 64 }
+    const w = await peer.session.put(NSID.workload, `${tag}far${i}`, {
+      image: 'commune-test/busybox:1',
+      resources,
+      replicas: 1,
+      createdAt: date,
+    })
+    await peer.session.put(NSID.workload, `${tag}upd${i}`, {
+      image: 'commune-test/busybox:1',
+      resources,
+      replicas: 1,
+      createdAt: now,
+      updatedAt: date,
+    })
+    const ref = { uri: w.uri, cid: w.cid }
+    await mesh.session.put(NSID.bid, `far${i}-0`, {
+      workload: ref,
+      round: 0,
+      priority: 0,
+      offer: resources,
+      createdAt: date,
+    })
+    await mesh.session.put(NSID.workloadStatus, `far${i}-0`, {
+      workload: ref,
+      round: 0,
+      state: 'running',
+      updatedAt: date,
+    })
+    await mesh.session.put(NSID.presence, 'self', {
+      state: 'lending',
+      replicas: [{ workload: ref, round: 0 }],
+      seq: i,
+      intervalMs: 20_000,
+      updatedAt: date,
+    })
+    await peer.session.put(NSID.workloadSecrets, `${tag}far${i}`, {
+      workload: w.uri,
+      boxes: [],
+      updatedAt: date,
+    })
+    await peer.session.put(NSID.sealingKey, 'self', {
+      key: {
+        algorithm: 'x25519-hkdf-sha256-xchacha20poly1305',
+        publicKey: new Uint8Array(32).fill(7),
+        createdAt: date,
+      },
+    })
+    written += 7
+  }
+  return written
 }
 
 function startDaemon(s: Setup, dataDir: string): Daemon {
@@ -203,20 +287,36 @@ function verdict(ok: boolean): string {
 
 async function main(): Promise<void> {
   const s = await setup()
+  const far = await setup(s.net, 'far')
   const dataDir = await mkdtemp(join(tmpdir(), 'meshlet-bench-idle-'))
+  const farDir = await mkdtemp(join(tmpdir(), 'meshlet-bench-far-'))
   let daemon: Daemon | undefined
+  let farDaemon: Daemon | undefined
   let bare: Daemon | undefined
   try {
     const cold = await coldStarts(s)
 
+    // Far-dated records both before the daemon starts (its backfill) and while it runs (live).
+    let farWritten = await farDatedRecords(s.net, far.peer, far.owner.did, 'before')
     daemon = startDaemon(s, dataDir)
+    farDaemon = startDaemon(far, farDir)
     bare = startBareSubscriber(s.net)
     await waitFor('the daemon started', () => daemon!.output().includes('"event":"started"'))
+    await waitFor('the far daemon started', () => farDaemon!.output().includes('"event":"started"'))
     await waitFor('the bare subscriber', () => bare!.output().includes('open'))
+    farWritten += await farDatedRecords(s.net, far.peer, far.owner.did, 'live')
     // Let start-up work (backfill, first plan, JIT) settle before measuring idleness.
     await new Promise((r) => setTimeout(r, 5000))
-    const [d, b] = await usageOver(IDLE_SECONDS, [daemon.child.pid!, bare.child.pid!])
+    const [d, b, f] = await usageOver(IDLE_SECONDS, [
+      daemon.child.pid!,
+      bare.child.pid!,
+      farDaemon.child.pid!,
+    ])
     if (daemon.child.exitCode !== null) throw new Error(`the daemon died:\n${daemon.output()}`)
+    if (farDaemon.child.exitCode !== null) {
+      throw new Error(`the far daemon died:\n${farDaemon.output()}`)
+    }
+    const farDropped = farDaemon.output().split('"event":"record.dropped"').length - 1
 
     console.log(`\nidle over ${IDLE_SECONDS} s (nothing published), same window`)
     console.log('                       CPU % core   RSS mean MiB   RSS max MiB')
@@ -228,10 +328,17 @@ async function main(): Promise<void> {
       )
     row('meshlet run', d!)
     row('bare ws subscriber', b!)
+    row('run, far-dated peer', f!)
     console.log(
       `ratio daemon / bare: CPU ${(d!.cpuPercent / Math.max(b!.cpuPercent, 0.01)).toFixed(1)}×, RSS ${(
         d!.rssMeanMiB / b!.rssMeanMiB
       ).toFixed(1)}×`,
+    )
+    console.log(
+      `far-dated records (40 days ahead, 1999) on every dated collection: ${farWritten} written, ` +
+        `${farDropped} dropped with a reason (a backfill sees only the last of two writes to one key); ratio far-dated daemon / clean daemon: CPU ${(
+          f!.cpuPercent / Math.max(d!.cpuPercent, 0.01)
+        ).toFixed(2)}×, RSS ${(f!.rssMeanMiB / d!.rssMeanMiB).toFixed(2)}×`,
     )
     console.log(
       `targets: CPU ≤ ${TARGETS.idleCpuPercent} % ${verdict(d!.cpuPercent <= TARGETS.idleCpuPercent)}; RSS ≤ ${TARGETS.idleRssMiB} MiB ${verdict(d!.rssMaxMiB <= TARGETS.idleRssMiB)}`,
@@ -251,6 +358,8 @@ async function main(): Promise<void> {
     console.log(`target ≤ ${TARGETS.coldStartMs} ms: ${verdict(med <= TARGETS.coldStartMs)}`)
   } finally {
     if (daemon) await stop(daemon.child)
+    if (farDaemon) await stop(farDaemon.child)
+    await rm(farDir, { recursive: true, force: true })
     if (bare) await stop(bare.child)
     await s.net.close()
     await rm(dataDir, { recursive: true, force: true })
