@@ -283,7 +283,8 @@ export class Audit {
     cutoff: number,
   ): Credit | undefined {
     const status = p.status
-    if (status === undefined) return undefined
+    // A declined win never ran: nothing to credit.
+    if (status === undefined || status.record.state === 'declined') return undefined
     const lender = this.input.cluster.ownerOf(p.meshlet)
     if (lender === undefined || lender === workload.owner) return undefined
     const { lostAfterMs } = this.config

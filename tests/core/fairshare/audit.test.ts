@@ -111,6 +111,14 @@ describe('the audited ledger', () => {
     expect(book.get(BOB)).toBeGreaterThan(undecayed * 0.99)
   })
 
+  it('credits nothing for a declined win: it never ran', () => {
+    const declined = status(BOB_M, job, { state: 'declined', updatedAt: decideAt + 2 * SEC })
+    expect(audit([declined]).creditsAt(T0 + HOUR)).toEqual([])
+    // The same status saying stopped would be credited its seconds.
+    const stopped = status(BOB_M, job, { state: 'stopped', updatedAt: decideAt + 2 * SEC })
+    expect(audit([stopped]).creditsAt(T0 + HOUR)).toHaveLength(1)
+  })
+
   it('credits no more than the workload asked for, nor longer than a final status says', () => {
     const greedy = status(BOB_M, job, {
       state: 'exited',
