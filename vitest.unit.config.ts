@@ -10,6 +10,7 @@ export default defineConfig({
       'tests/core/scheduling/**/*.test.ts',
       'tests/core/fairshare/**/*.test.ts',
       'tests/core/clock/**/*.test.ts',
+      'tests/bench/**/*.test.ts',
       'tests/core/policy/**/*.test.ts',
       'tests/core/lexicon/**/*.test.ts',
       'tests/core/spec/**/*.test.ts',
