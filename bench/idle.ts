@@ -1,8 +1,10 @@
 // `npm run bench` (issue 8 item 6): is idle really idle? Three figures, each beside a baseline
 // measured in the same run:
-// - a real `meshlet run` daemon, started and left alone for BENCH_IDLE_SECONDS (default 60) on a
-//   local dev-env PDS: its CPU (% of one core) and RSS, beside a bare subscriber (a plain `ws`
-//   client on the same PDS firehose) measured over the same seconds;
+// - a real `meshlet run` daemon on its default source (Jetstream: the Jetstream-protocol test
+//   server of tests/support, re-emitting a local dev-env PDS), started and left alone for
+//   BENCH_IDLE_SECONDS (default 60): its CPU (% of one core), RSS, and its V8 heap beside the RSS
+//   (reported by the daemon itself, see MEMORY_PROBE), beside a bare subscriber (a plain `ws`
+//   client on the same Jetstream stream) measured over the same seconds;
 // - the same daemon beside a second one whose cluster peer's repos hold records dated 40 days
 //   ahead and before the protocol on every collection (issue 9 item 6: such a record once took
 //   idle daemons to 40 % of a core), both over the same window: the ratio should be ≈ 1;
@@ -20,6 +22,7 @@ import {
   type Account,
   type Network,
 } from '../scripts/local-network.js'
+import { startTestJetstream, type TestJetstream } from '../tests/support/jetstream-server.js'
 
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 60)
 const COLD_STARTS = Number(process.env.BENCH_COLD_STARTS ?? 3)
@@ -79,15 +82,18 @@ async function stop(child: ChildProcess): Promise<void> {
 
 interface Setup {
   net: Network
+  jetstream: TestJetstream
   args: string[]
   env: NodeJS.ProcessEnv
 }
 
 async function setup(
-  existing?: Network,
+  existing?: { net: Network; jetstream: TestJetstream },
   name = 'idle',
 ): Promise<Setup & { peer: Account; owner: Account }> {
-  const net = existing ?? (await startNetwork())
+  const net = existing?.net ?? (await startNetwork())
+  const jetstream =
+    existing?.jetstream ?? (await startTestJetstream({ service: net.pds.url, plcUrl: net.plc.url }))
   const owner = await createLocalAccount(net, `${name}-owner.test`)
   const meshlet = await createLocalAccount(net, `${name}-mesh.test`)
   const peer = await createLocalAccount(net, `${name}-peer.test`)
@@ -107,10 +113,18 @@ async function setup(
     net.plc.url,
     '--handle-resolver',
     net.pds.url,
-    '--firehose',
-    net.pds.url,
+    // No --firehose: the default source, Jetstream, here the test server.
+    '--jetstream',
+    jetstream.url,
   ]
-  return { net, args, env: { ...process.env, MESHLET_PASSWORD: meshlet.password }, peer, owner }
+  return {
+    net,
+    jetstream,
+    args,
+    env: { ...process.env, MESHLET_PASSWORD: meshlet.password },
+    peer,
+    owner,
+  }
 }
 
 const FAR_AHEAD = () => new Date(Date.now() + 40 * 86_400_000).toISOString()
@@ -186,11 +200,19 @@ async function farDatedRecords(
   return written
 }
 
-function startDaemon(s: Setup, dataDir: string): Daemon {
+// Loaded into the idle daemon (node --import): every 5 s it writes its V8 heap and RSS to
+// stderr, so the bench can say how much of the RSS is live heap and how much is everything else
+// (code, the young generation's reserve, native buffers, the allocator's free lists).
+const MEMORY_PROBE = `data:text/javascript,${encodeURIComponent(
+  `setInterval(() => { const m = process.memoryUsage(); process.stderr.write(JSON.stringify({ bench: 'memory', rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external }) + '\\n') }, 5000).unref()`,
+)}`
+
+function startDaemon(s: Setup, dataDir: string, probe = false): Daemon {
   let output = ''
   // BENCH_PROFILE_DIR: write a CPU profile of each daemon (node --cpu-prof) to look into.
   const profile = process.env.BENCH_PROFILE_DIR
   const flags = profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : []
+  if (probe) flags.push('--import', MEMORY_PROBE)
   const child = spawn(process.execPath, [...flags, ...s.args, '--data-dir', dataDir], {
     env: s.env,
     cwd: ROOT,
@@ -204,15 +226,15 @@ function startDaemon(s: Setup, dataDir: string): Daemon {
 const BARE_SUBSCRIBER = `
 import WebSocket from 'ws'
 let frames = 0
-const ws = new WebSocket(process.argv[1] + '/xrpc/com.atproto.sync.subscribeRepos')
+const ws = new WebSocket(process.argv[1] + '?wantedCollections=commune.scheduler.*')
 ws.on('message', () => frames++)
 ws.on('open', () => console.log('open'))
 ws.on('error', (err) => console.error(String(err)))
 `
 
-function startBareSubscriber(net: Network): Daemon {
+function startBareSubscriber(jetstream: TestJetstream): Daemon {
   let output = ''
-  const url = net.pds.url.replace(/^http/, 'ws')
+  const url = jetstream.url
   const child = spawn(process.execPath, ['--input-type=module', '-e', BARE_SUBSCRIBER, url], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -281,13 +303,26 @@ async function usageOver(seconds: number, pids: number[]): Promise<Usage[]> {
   }))
 }
 
+interface MemoryLine {
+  rss: number
+  heapTotal: number
+  heapUsed: number
+  external: number
+}
+
+function lastMemory(output: string): MemoryLine | undefined {
+  const lines = output.split('\n').filter((l) => l.startsWith('{"bench":"memory"'))
+  const last = lines.at(-1)
+  return last === undefined ? undefined : (JSON.parse(last) as MemoryLine)
+}
+
 function verdict(ok: boolean): string {
   return ok ? 'met' : 'NOT met'
 }
 
 async function main(): Promise<void> {
   const s = await setup()
-  const far = await setup(s.net, 'far')
+  const far = await setup(s, 'far')
   const dataDir = await mkdtemp(join(tmpdir(), 'meshlet-bench-idle-'))
   const farDir = await mkdtemp(join(tmpdir(), 'meshlet-bench-far-'))
   let daemon: Daemon | undefined
@@ -298,9 +333,9 @@ async function main(): Promise<void> {
 
     // Far-dated records both before the daemon starts (its backfill) and while it runs (live).
     let farWritten = await farDatedRecords(s.net, far.peer, far.owner.did, 'before')
-    daemon = startDaemon(s, dataDir)
+    daemon = startDaemon(s, dataDir, true)
     farDaemon = startDaemon(far, farDir)
-    bare = startBareSubscriber(s.net)
+    bare = startBareSubscriber(s.jetstream)
     await waitFor('the daemon started', () => daemon!.output().includes('"event":"started"'))
     await waitFor('the far daemon started', () => farDaemon!.output().includes('"event":"started"'))
     await waitFor('the bare subscriber', () => bare!.output().includes('open'))
@@ -318,7 +353,8 @@ async function main(): Promise<void> {
     }
     const farDropped = farDaemon.output().split('"event":"record.dropped"').length - 1
 
-    console.log(`\nidle over ${IDLE_SECONDS} s (nothing published), same window`)
+    const heap = lastMemory(daemon.output())
+    console.log(`\nidle over ${IDLE_SECONDS} s (nothing published), same window; source: jetstream`)
     console.log('                       CPU % core   RSS mean MiB   RSS max MiB')
     const row = (name: string, u: Usage) =>
       console.log(
@@ -334,6 +370,12 @@ async function main(): Promise<void> {
         d!.rssMeanMiB / b!.rssMeanMiB
       ).toFixed(1)}×`,
     )
+    if (heap) {
+      const mib = (x: number) => (x / 1024 / 1024).toFixed(1)
+      console.log(
+        `daemon's own view at the end: RSS ${mib(heap.rss)} MiB = V8 heap ${mib(heap.heapTotal)} MiB (${mib(heap.heapUsed)} live) + external ${mib(heap.external)} MiB + the rest (code, Node itself, allocator)`,
+      )
+    }
     console.log(
       `far-dated records (40 days ahead, 1999) on every dated collection: ${farWritten} written, ` +
         `${farDropped} dropped with a reason (a backfill sees only the last of two writes to one key); ratio far-dated daemon / clean daemon: CPU ${(
@@ -361,6 +403,7 @@ async function main(): Promise<void> {
     if (farDaemon) await stop(farDaemon.child)
     await rm(farDir, { recursive: true, force: true })
     if (bare) await stop(bare.child)
+    await s.jetstream.close()
     await s.net.close()
     await rm(dataDir, { recursive: true, force: true })
   }
