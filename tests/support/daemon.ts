@@ -1,5 +1,6 @@
 // The real `meshlet run` daemon as a child process, for tests that kill, stop and restart it.
 import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import type { Member, Network } from '../_util.js'
 
 const BIN = new URL('../../bin/meshlet.js', import.meta.url).pathname
@@ -60,6 +61,29 @@ export class Daemon {
 
   get started(): boolean {
     return this.output.includes('"event":"started"')
+  }
+
+  /** Still running (not exited, not killed). */
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null
+  }
+
+  /** The owners in its cluster (itself included), as it last logged it. */
+  peers(): string[] {
+    return (this.events('cluster').at(-1)?.peers as string[] | undefined) ?? []
+  }
+
+  /** Its resident memory now, in MiB, from /proc (Linux); undefined once it has exited. The
+   *  process is `node bin/meshlet.js` itself (it compiles TypeScript in-process), so this is
+   *  all of it. */
+  rssMiB(): number | undefined {
+    try {
+      const status = readFileSync(`/proc/${this.child.pid}/status`, 'utf8')
+      const kib = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1]
+      return kib === undefined ? undefined : Number(kib) / 1024
+    } catch {
+      return undefined
+    }
   }
 
   async kill(signal: NodeJS.Signals): Promise<number | null> {
