@@ -11,6 +11,11 @@ import type { CursorStore } from './cursor.js'
 import { SourceError, wsUrl, type EventSource, type SourceHooks } from './source.js'
 
 const METHOD = 'com.atproto.sync.subscribeRepos'
+/** The longest wait between attempts while the service is away (the library's default is
+ *  64 s). A stream that returns is picked up within this: a workload published while it was
+ *  away is placed within ~15 s of its return (docs/failure-handling.md), which a minute of
+ *  back-off would swallow four times over. One attempt every 2 s costs a service nothing. */
+const MAX_RECONNECT_S = 2
 
 export interface RelayOptions {
   service: string
@@ -53,6 +58,7 @@ export class RelaySource implements EventSource {
       const sub = new Subscription<Frame>({
         service: this.service,
         method: METHOD,
+        maxReconnectSeconds: MAX_RECONNECT_S,
         signal: this.abort.signal,
         getParams: () => {
           const cursor = this.opts.cursors?.get(this.service)

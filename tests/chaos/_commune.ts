@@ -1,6 +1,7 @@
 // What every chaos scenario stands on: a commune of members whose meshlets run as real `meshlet
 // run` processes (default timings) against the shared PDS, their guests in the real Docker
 // engine, and what the scenarios measure with: the guests each meshlet runs, read from Docker.
+import { readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -104,7 +105,7 @@ export class Commune {
 
   /** Waits until each running daemon has started and counts every member in its cluster; says
    *  what each one lacks when it does not happen. */
-  async settled(ms = 120_000): Promise<void> {
+  async settled(ms = 240_000): Promise<void> {
     const owners = this.members.map((m) => m.owner.did)
     const ready = (d: Daemon) => d.started && owners.every((o) => d.peers().includes(o))
     try {
@@ -127,6 +128,15 @@ export class Commune {
         .join('\n')
       throw new Error(`${(err as Error).message}\n${state}`, { cause: err })
     }
+  }
+
+  /** Whether member i's daemon has saved a stream cursor (it has read a frame of the stream,
+   *  so a reconnection resumes where it was). */
+  hasCursor(i: number): boolean {
+    const dir = this.dataDirs[i]!
+    return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('cursor.json'))
+      .some((f) => Object.keys(JSON.parse(readFileSync(join(dir, f), 'utf8')) as object).length > 0)
   }
 
   /** The last lines each daemon printed, for a failing scenario's report. */
