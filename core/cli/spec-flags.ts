@@ -68,9 +68,9 @@ export const SPEC_HELP = `          --image <ref>             container image (m
                                     allows egress bid (egress-not-allowed), and the replica
                                     runs on a bridge network there; default: no network
           --restart <mode>          when a replica ends: never (default) leaves it ended;
-                                    on-failure places it again, on another meshlet, when it
-                                    fails (nonzero exit, killed, ran past --max-runtime);
-                                    always also when it exits 0
+                                    on-failure places it again when it fails (nonzero
+                                    exit, killed, ran past --max-runtime), elsewhere when
+                                    another meshlet bids; always also when it exits 0
           --restart-attempts <n>    new placements after failures before giving up (0-100,
                                     default 3); then its status stays failed
           --restart-delay <seconds> back-off before the first new placement, doubling on

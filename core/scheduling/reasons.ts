@@ -60,7 +60,8 @@ const SENTENCES: Record<NoBidReason | BidInvalidReason, string> = {
     "The workload's owner has used much more than they lent; this meshlet declines their workloads for now.",
   'no-slots': 'Every replica of this workload is already placed.',
   'retries-exhausted': 'The workload failed too often; no new placements are made.',
-  'failed-here-before': 'A replica of this workload version already failed on this meshlet.',
+  'failed-here-before':
+    'A replica of this workload version failed (or never started) on this meshlet; this round places it elsewhere.',
   'already-placed': 'This meshlet already runs a replica of this workload.',
   'declined-here':
     'This meshlet won the previous round but its offer was full, so it declined; others bid in this round.',

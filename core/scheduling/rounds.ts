@@ -271,11 +271,14 @@ export function roundHistory(
   // Placements not yet replaced (at most `replicas` of them): the only ones that hold a slot or
   // can release one, so each round looks at these instead of the whole history.
   let holding: Placement[] = []
-  let excludedSorted: string[] = []
-  let excludedSize = -1
   const selections = new Map<number, Selection>()
   const rounds: RoundInfo[] = []
-  const excluded = new Set<string>()
+  /** Meshlets whose placement never showed up: not placed again in this version. */
+  const noShows = new Set<string>()
+  /** Meshlets whose failure the next round replaces: they sit that round out, so the replica
+   *  goes elsewhere when it can, and may come back to them in a later round (a commune of one
+   *  lender still restarts its replicas). */
+  let sittingOut = new Set<string>()
   /** Who declined a slot handed on to the next round: barred from that round only, so the
    *  reopened round cannot pick them again, while a later one may. */
   let declinedNext = new Set<string>()
@@ -289,11 +292,8 @@ export function roundHistory(
   if (Number.isNaN(opensAt)) opensAt = Infinity
 
   for (;;) {
-    // `excluded` only grows, so its size says whether the sorted copy is stale.
-    if (excluded.size !== excludedSize) {
-      excludedSorted = sorted(excluded)
-      excludedSize = excluded.size
-    }
+    const excludedSorted =
+      sittingOut.size === 0 && noShows.size === 0 ? [] : sorted([...noShows, ...sittingOut])
     const closesAt = opensAt + window
     const decideAt = closesAt + config.graceMs
     const info: RoundInfo = {
@@ -309,6 +309,7 @@ export function roundHistory(
       failures,
     }
     declinedNext = new Set()
+    sittingOut = new Set()
     rounds.push(info)
 
     let winners: string[]
@@ -409,11 +410,11 @@ export function roundHistory(
             p.replacedIn = round + 1
             handedOn = true
           }
-          if (fate.cause === 'failed') excluded.add(p.meshlet)
+          if (fate.cause === 'failed') sittingOut.add(p.meshlet)
         } else {
           p.replacedIn = round + 1
           handedOn = true
-          if (fate.kind === 'lost' && fate.cause === 'no-show') excluded.add(p.meshlet)
+          if (fate.kind === 'lost' && fate.cause === 'no-show') noShows.add(p.meshlet)
           if (fate.kind === 'lost' && fate.cause === 'declined') declinedNext.add(p.meshlet)
         }
       }

@@ -122,7 +122,8 @@ export interface RoundInfo {
   decideAt: number
   /** Replicas this round fills: replicas minus those still held by earlier rounds. */
   slots: number
-  /** Meshlets whose placement of this version failed (or never started); sorted. */
+  /** Meshlets barred from this round: a placement of this version never showed up there, or the
+   *  failure this round replaces happened there (that round only); sorted. */
   excluded: string[]
   /** Meshlets holding a replica of this version from an earlier round; they cannot win again. */
   holders: string[]

@@ -86,7 +86,8 @@ describe('max runtime', () => {
     ] as const) {
       const w = limited(LIMIT, mode)
       const failed = status(BOB_M, w, { state: 'failed', updatedAt: STARTED + LIMIT })
-      const p = run(w, STARTED + LIMIT + 60 * SEC, [failed], [])
+      // Just after the default back-off (5 s): the round that replaces it, if any, is open.
+      const p = run(w, STARTED + LIMIT + 5 * SEC + 1, [failed], [])
       expect(p.actions.filter((a) => a.type === 'start')).toEqual([])
       expect(p.explain.get(w.uri)?.excluded).toEqual(fate)
     }

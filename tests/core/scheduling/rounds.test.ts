@@ -285,13 +285,31 @@ describe('restart policy', () => {
       round: 2,
       opensAt: opens[2],
       failures: 2,
-      excluded: [BOB_M, CAROL_M],
+      // Only the meshlet whose failure this round replaces sits it out.
+      excluded: [CAROL_M],
       exhausted: false,
     })
     // The third failure is one too many: no round 3, the slot stays given up.
     const end = at(w, statuses, bids, T0 + 3600 * SEC)
     expect(end).toMatchObject({ round: 2, exhausted: true })
     expect(end.nextChangeAt).toBeUndefined()
+  })
+
+  it('a meshlet sits out only the round that replaces its failure: a lone lender restarts it', () => {
+    const w = workload({ restartPolicy: { mode: 'on-failure', maxAttempts: 3, delayMs: 1000 } })
+    const failAt = T0 + 20 * SEC
+    const bids = [bid(BOB_M, w, { createdAt: T0 + SEC })]
+    const statuses = [status(BOB_M, w, { state: 'failed', updatedAt: failAt })]
+    // Round 1 replaces the failure: Bob may not take it.
+    const r1 = at(w, statuses, bids, failAt + 1000)
+    expect(r1).toMatchObject({ round: 1, opensAt: failAt + 1000, excluded: [BOB_M], slots: 1 })
+    // Nobody else bid; the short round is retried, and Bob may take that one.
+    const r2 = at(w, statuses, bids, r1.decideAt + CONFIG.retryMs)
+    expect(r2).toMatchObject({ round: 2, opensAt: r1.decideAt + CONFIG.retryMs, excluded: [] })
+    bids.push(bid(BOB_M, w, { round: 2, createdAt: r2.opensAt + 100 }))
+    const h = roundHistory(w, statuses, { bids, cluster: cluster() }, r2.decideAt, CONFIG)
+    expect(h.winners).toEqual([BOB_M])
+    expect(h.current).toMatchObject({ round: 2, failures: 1 })
   })
 
   it('back-off doubles up to five minutes, or the first delay when that is longer', () => {
@@ -393,7 +411,8 @@ describe('determinism', () => {
     // Bob failed (round 1 opens after the 5 s back-off, for one slot); nobody bid in round 1 or
     // in the rounds retried every PERIOD after it; Alice's heartbeat went stale at 150 s, which
     // freed her slot too (from the round that opened just after).
-    expect(a).toMatchObject({ excluded: [BOB_M], holders: [], slots: 2 })
+    // Bob sat out round 1 only, the one that replaced his failure.
+    expect(a).toMatchObject({ excluded: [], holders: [], slots: 2 })
     expect(a.round).toBeGreaterThan(2)
     expect(now - a.opensAt).toBeLessThan(PERIOD)
   })
