@@ -77,7 +77,7 @@ export class JetstreamSource implements EventSource {
    *  waiting is superseded (only the newest version is confirmed, so a burst of heartbeats
    *  cannot queue a bid behind a proof each). */
   private readonly newest = new Map<string, number>()
-  /** URIs whose older claims were skipped for a newer one not yet confirmed. */
+  /** URIs whose older claims, not pure refreshes, were skipped for a newer one. */
   private readonly skipped = new Set<string>()
   private counter = 0
   /** Events still being confirmed (number → time_us, in arrival order), and the newest time. */
@@ -256,9 +256,12 @@ export class JetstreamSource implements EventSource {
     const next = previous.then(async () => {
       if (this.stopped) return
       if (this.newest.has(uri) && this.newest.get(uri) !== n) {
-        // A newer event for this record is queued: it is the one confirmed (and if it turns
-        // out false, the PDS's own current version acts instead; see below).
-        this.skipped.add(uri)
+        // A newer event for this record is queued: it is the one that acts. If this one said
+        // something new (not a pure refresh), the newer one must be confirmed, and if it turns
+        // out false, the PDS's own current version acts instead (see below): a forged event
+        // cannot hide a real change by coming after it.
+        const claim = { collection, rkey, operation: op, record }
+        if (this.refresh?.check(did, claim) !== undefined) this.skipped.add(uri)
         this.counts.superseded++
         return
       }

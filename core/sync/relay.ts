@@ -27,7 +27,7 @@ export interface RelayOptions {
   /** Only these DIDs' commits are authenticated and delivered (a PDS subscription); absent:
    *  every DID (the relay: the caller filters). */
   wantsDid?: (did: string) => boolean
-  /** A followed DID changed identity (the `pds` source re-plans on it). */
+  /** A followed DID changed identity or account status (the `pds` source re-plans on it). */
   onIdentity?: (did: string) => void
   reconnectMs?: number
 }
@@ -95,7 +95,12 @@ export class RelaySource implements EventSource {
             `${this.service}: ${typeof frame.message === 'string' ? frame.message : 'the cursor is older than the service keeps'}`,
           )
         }
-      } else if (type === `${METHOD}#identity` && typeof frame.did === 'string') {
+      } else if (
+        (type === `${METHOD}#identity` || type === `${METHOD}#account`) &&
+        typeof frame.did === 'string'
+      ) {
+        // A new document, or an account deactivated here: it may have moved to another PDS
+        // (the old PDS only says `#account`; the new one announces the identity).
         if (this.opts.wantsDid?.(frame.did)) this.opts.onIdentity?.(frame.did)
       }
     } catch (err) {
