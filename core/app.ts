@@ -1305,6 +1305,8 @@ export class MeshletApp implements DesktopHost {
     ])
     const split = m ? m.accountsAt() : new Map<string, LedgerAccount>()
     for (const did of split.keys()) dids.add(did)
+    // The chart ends where the table stands: balances that moved since the last sample are one.
+    if (m) this.recordHistory(split, true)
     return {
       members: [...dids].map((did) => {
         const a = split.get(did) ?? { contributed: 0, consumed: 0, balance: 0 }
@@ -1325,21 +1327,17 @@ export class MeshletApp implements DesktopHost {
     clearTimeout(this.historySoonTimer)
     this.historySoonTimer = setTimeout(() => this.recordHistory(), 1000)
     this.historySoonTimer.unref?.()
-    if (this.historyLaterTimer === undefined) {
-      this.historyLaterTimer = setTimeout(() => {
-        this.historyLaterTimer = undefined
-        this.recordHistory()
-      }, this.config.lostAfterMs + 1000)
-      this.historyLaterTimer.unref?.()
-    }
+    clearTimeout(this.historyLaterTimer)
+    this.historyLaterTimer = setTimeout(() => this.recordHistory(), this.config.lostAfterMs + 1000)
+    this.historyLaterTimer.unref?.()
   }
 
-  private recordHistory(): void {
+  private recordHistory(accounts?: Map<string, LedgerAccount>, onlyIfMoved = false): void {
     const m = this.meshlet
     if (!m) return
     // Every member, at 0 before their first credit: a line that starts at zero shows the run
     // that moved it, where a member missing from earlier samples would be a lone dot.
-    const split = m.accountsAt()
+    const split = accounts ?? m.accountsAt()
     const dids = new Set([
       ...(this.ownerDid ? [this.ownerDid] : []),
       ...this.saved.settings.members,
@@ -1347,6 +1345,7 @@ export class MeshletApp implements DesktopHost {
     ])
     const balances = Object.fromEntries([...dids].map((d) => [d, split.get(d)?.balance ?? 0]))
     const last = this.history.at(-1)
+    if (onlyIfMoved && last && same(last.balances, balances)) return
     // A flat line needs only its ends: skip a sample equal to the last two.
     const prev = this.history.at(-2)
     if (last && prev && same(last.balances, balances) && same(prev.balances, balances)) {

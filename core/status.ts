@@ -13,6 +13,7 @@ import {
   type MeshletRecord,
 } from './lexicon/index.js'
 import { Audit } from './fairshare/index.js'
+import { formatSignedUnits, formatUnits } from './fairshare/units.js'
 import { RepoReader } from './repo/reader.js'
 import { committedOf, whyNot, type WhyNot } from './whynot/index.js'
 import {
@@ -65,6 +66,8 @@ export interface StatusReport {
     /** When the host's presence last listed this replica (NaN: it does not). */
     seenAt?: number
   }[]
+  /** The commune's balances now (the audited ledger), in milli-units, highest first. */
+  balances?: { did: string; contributed: number; consumed: number; balance: number }[]
   /** What Docker would refuse about the workload (core/scheduling validity); then nobody bids. */
   problems?: string[]
   /** One sentence: the state in brief. */
@@ -250,6 +253,9 @@ export async function workloadStatusReport(
       .sort((a, b) => (a.meshlet < b.meshlet ? -1 : a.meshlet > b.meshlet ? 1 : a.round - b.round)),
     headline: '',
   }
+  report.balances = [...audit.accountsAt(now)]
+    .map(([did, a]) => ({ did, ...a }))
+    .sort((a, b) => b.balance - a.balance || (a.did < b.did ? -1 : 1))
   const problems = workloadProblems(workload.record)
   if (problems.length > 0) report.problems = problems
   report.headline = headline(report, workload, now, config)
@@ -356,6 +362,17 @@ export function printStatus(r: StatusReport, out: (line: string) => void): void 
     const reason = s.reason ? ` [${s.reason}]` : ''
     out(
       `    ${s.meshlet} round ${s.round}: ${s.state}${reason}${code} (at ${s.updatedAt})${s.message ? ` — ${s.message}` : ''}`,
+    )
+  }
+  printBalances(r, out)
+}
+
+function printBalances(r: StatusReport, out: (line: string) => void): void {
+  if (!r.balances || r.balances.length === 0) return
+  out('  balances (units: a core or a GiB for an hour; to a thousandth below one):')
+  for (const b of r.balances) {
+    out(
+      `    ${b.did} ${formatSignedUnits(b.balance)} (lent ${formatUnits(b.contributed)}, used ${formatUnits(b.consumed)})`,
     )
   }
 }

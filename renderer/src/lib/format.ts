@@ -29,26 +29,13 @@ export function formatMemory(mib: number): string {
   return mib < 1024 ? `${trim(mib, 0)} MiB` : formatGiB(mib)
 }
 
-/**
- * Milli-units as units: one or two decimals from one unit up (12345 → "12.35"), and to the
- * ledger's own resolution, a thousandth, below it (4 → "0.004"): a short run is worth a few
- * thousandths, which two decimals would show as nothing at all.
- */
-export function formatUnits(milli: number): string {
-  return trim(milli / 1000, Math.abs(milli) < 1000 ? 3 : 2, 1)
-}
+// Units are formatted where the CLI formats them too, so both say the same.
+export { formatSignedUnits, formatUnits } from '../../../core/fairshare/units.js'
 
 /** Axis labels: no padding zeros ("2", "2.5", "0.004"), and a real minus sign. */
 export function formatAxisUnits(milli: number): string {
   const text = trim(Math.abs(milli) / 1000, 3)
   return milli < 0 ? `\u2212${text}` : text
-}
-
-/** A balance with its sign spelled out, using a real minus sign. */
-export function formatSignedUnits(milli: number): string {
-  const text = formatUnits(Math.abs(milli))
-  if (text === '0.0') return text
-  return milli > 0 ? `+${text}` : `\u2212${text}`
 }
 
 /** 3725 s → "1h 2m 5s"; the seconds go once it runs for a day. */
