@@ -132,8 +132,9 @@ update  Publishes a new version of a workload (same at-uri, printed): the flags 
           --arch any                any architecture again
         Credentials: OWNER_PASSWORD.
 
-status  Shows a workload's round, bids and which won, replica states, and why meshlets did
-        not bid or why a bid did not count.
+status  Shows a workload's round, bids and which won, replica states, why meshlets did
+        not bid or why a bid did not count, and the commune's balances (in units, to a
+        thousandth below one unit, so a short run shows).
 
 delete  Deletes a workload record, which stops its replicas everywhere. OWNER_PASSWORD.
 
