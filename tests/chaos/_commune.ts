@@ -96,11 +96,9 @@ export class Commune {
     return daemon
   }
 
-  /** Starts every daemon (or those of the members named) and waits until each has the whole
-   *  commune in its cluster. */
-  async startAll(only = this.members.map((_, i) => i)): Promise<void> {
+  /** Starts every daemon (or those of the members named); `settled()` waits for them. */
+  startAll(only = this.members.map((_, i) => i)): void {
     for (const i of only) this.start(i)
-    await this.settled()
   }
 
   /** Waits until each running daemon has started and counts every member in its cluster; says
