@@ -117,6 +117,7 @@ async function openSource(
         cursors,
         hooks,
         ...(config.backoffMs !== undefined ? { backoffMs: config.backoffMs } : {}),
+        ...(config.pingMs !== undefined ? { pingMs: config.pingMs } : {}),
         ...(presenceWindowMs !== undefined
           ? { presence: { collection: NSID.presence, windowMs: presenceWindowMs } }
           : {}),

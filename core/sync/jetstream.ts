@@ -24,6 +24,19 @@ const CURSOR_KEY = 'jetstream'
 const REWIND_US = 5_000_000
 /** Public instances keep about a day; a cursor older than this replays nothing useful. */
 const WINDOW_US = 24 * 60 * 60 * 1_000_000
+/** The longest wait between attempts while no instance answers. A stream that comes back is
+ *  picked up within this, so a workload published meanwhile is placed within ~15 s of the
+ *  return (docs/failure-handling.md); with four instances in turn, each sees one attempt from
+ *  a meshlet every 20 s at worst. */
+const MAX_BACKOFF_MS = 5_000
+/** A connection that stays silent is pinged this often; one that answers neither the ping nor
+ *  with an event within a third as long again is dead (a laptop that changed networks, a NAT
+ *  that forgot it) and is replaced: without this it would wait for events that never come. */
+const PING_MS = 30_000
+/** With no cursor yet (a quiet commune sends nothing to a new meshlet), a reconnect replays
+ *  from the last moment the old connection was known alive, less this much for the skew
+ *  between our clock and the instance's. Filtered to our commune, a minute costs nothing. */
+const FLOOR_SKEW_MS = 60_000
 /** Above this many DIDs the list goes in the first message rather than the URL. */
 const MAX_URL_DIDS = 100
 /** Our records are a few KB; Jetstream drops larger events for us. */
@@ -39,6 +52,9 @@ export interface JetstreamOptions {
   hooks: SourceHooks
   backoffMs?: number
   maxBackoffMs?: number
+  /** How often a silent connection is pinged (default 30 s); the answer may take a third as
+   *  long again before the connection is replaced. */
+  pingMs?: number
   now?: () => number
   /** The presence collection and how far past a confirmed presence a refresh may be dated
    *  without its own proof (the scheduler's lostAfter); absent: every presence is confirmed. */
@@ -70,6 +86,9 @@ export class JetstreamSource implements EventSource {
   private stopped = false
   private started = false
   private retry?: NodeJS.Timeout
+  /** Until when nothing can have been missed: start(), then the last moment a connection
+   *  proved it was delivering (opened, answered a ping, sent an event). */
+  private aliveAt?: number
   /** One chain of confirmations per DID, so a DID's events are delivered in order. */
   private readonly chains = new Map<string, Promise<void>>()
   private readonly now: () => number
@@ -117,6 +136,7 @@ export class JetstreamSource implements EventSource {
   start(): Promise<void> {
     if (this.started) return Promise.resolve()
     this.started = true
+    this.aliveAt = this.now()
     const saved = this.opts.cursors?.get(CURSOR_KEY)
     if (saved !== undefined && this.now() * 1000 - saved > WINDOW_US) {
       this.opts.cursors?.reset(CURSOR_KEY)
@@ -162,7 +182,13 @@ export class JetstreamSource implements EventSource {
     else for (const d of [...this.dids].sort()) url.searchParams.append('wantedDids', d)
     url.searchParams.set('maxMessageSizeBytes', String(MAX_MESSAGE_BYTES))
     const saved = this.opts.cursors?.get(CURSOR_KEY)
-    if (saved !== undefined) url.searchParams.set('cursor', String(Math.max(0, saved - REWIND_US)))
+    const from =
+      saved !== undefined
+        ? saved - REWIND_US
+        : this.aliveAt !== undefined
+          ? (this.aliveAt - FLOOR_SKEW_MS) * 1000
+          : undefined
+    if (from !== undefined) url.searchParams.set('cursor', String(Math.max(0, from)))
     const sentDids = new Set(this.dids)
     const ws = new WebSocket(url, {
       maxPayload: MAX_MESSAGE_BYTES * 4,
@@ -175,14 +201,27 @@ export class JetstreamSource implements EventSource {
     ws.on('upgrade', (res: IncomingMessage) => {
       socket = this.socket = res.socket as Socket
     })
+    const pingMs = this.opts.pingMs ?? PING_MS
+    let watch: NodeJS.Timeout | undefined
     ws.on('open', () => {
       this.failures = 0
+      this.aliveAt = this.now()
+      watch = setInterval(() => {
+        const silent = this.now() - (this.aliveAt ?? 0)
+        if (silent >= pingMs + pingMs / 3) ws.terminate()
+        else if (silent >= pingMs) ws.ping()
+      }, pingMs / 3)
+      watch.unref()
       const changed =
         sentDids.size !== this.dids.size || [...this.dids].some((d) => !sentDids.has(d))
       if ((many || sentDids.size === 0 || changed) && this.dids.size > 0)
         ws.send(this.optionsUpdate())
     })
+    ws.on('pong', () => {
+      this.aliveAt = this.now()
+    })
     ws.on('message', (data: Buffer, isBinary) => {
+      this.aliveAt = this.now()
       if (isBinary) return // zstd frames: never asked for
       this.onMessage(data)
     })
@@ -190,6 +229,7 @@ export class JetstreamSource implements EventSource {
       this.opts.hooks.onError(new SourceError(`Jetstream ${url.host} failed`, { cause: err }))
     })
     ws.on('close', () => {
+      clearInterval(watch)
       if (socket) this.closedBytes += socket.bytesRead
       if (this.socket === socket) this.socket = undefined
       if (this.ws === ws) this.ws = undefined
@@ -200,7 +240,7 @@ export class JetstreamSource implements EventSource {
       const base = this.opts.backoffMs ?? 1000
       const wait = Math.min(
         base * 2 ** Math.min(this.failures - 1, 10),
-        this.opts.maxBackoffMs ?? 60_000,
+        this.opts.maxBackoffMs ?? MAX_BACKOFF_MS,
       )
       this.retry = setTimeout(() => this.connect(), this.failures === 1 ? base / 4 : wait)
     })

@@ -33,8 +33,10 @@ export type SourceConfig =
   | {
       kind: 'jetstream'
       urls: readonly string[]
-      /** First wait before trying the next instance (doubles up to a minute); default 1 s. */
+      /** First wait before trying the next instance (doubles up to 5 s); default 1 s. */
       backoffMs?: number
+      /** How often a silent connection is pinged before it is judged dead; default 30 s. */
+      pingMs?: number
     }
 
 /** A change to one record, authenticated by the source. */

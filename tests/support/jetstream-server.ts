@@ -38,6 +38,8 @@ interface Client {
   ws: WebSocket
   opts: Options
   hello: boolean
+  /** stall(): connected, but nothing goes either way. */
+  muted?: boolean
 }
 
 export interface TestJetstream {
@@ -63,6 +65,9 @@ export interface TestJetstream {
    *  events published meanwhile are in the buffer for a cursor to replay). */
   down(): void
   up(): void
+  /** Every open connection goes silent without closing (a half-open TCP connection: a laptop
+   *  that changed networks): no events, and pings go unanswered. New connections are served. */
+  stall(): void
   close(): Promise<void>
 }
 
@@ -99,7 +104,7 @@ export async function startTestJetstream(opts: {
 
   const send = (c: Client, e: JetstreamCommitEvent) => {
     const text = JSON.stringify(e)
-    if (!c.hello || !matches(c.opts, e, Buffer.byteLength(text))) return
+    if (c.muted || !c.hello || !matches(c.opts, e, Buffer.byteLength(text))) return
     c.ws.send(text)
     sent++
     bytesSent += Buffer.byteLength(text)
@@ -237,6 +242,12 @@ export async function startTestJetstream(opts: {
     },
     up() {
       isDown = false
+    },
+    stall() {
+      for (const c of clients) {
+        c.muted = true
+        c.ws.pause()
+      }
     },
     async close() {
       for (const c of clients) c.ws.terminate()

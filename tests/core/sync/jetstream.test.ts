@@ -41,14 +41,19 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-function follower(cursorFile?: string, presenceWindowMs?: number) {
+function follower(cursorFile?: string, presenceWindowMs?: number, pingMs?: number) {
   const events: RecordEvent[] = []
   const errors: Error[] = []
   const identity = localIdentity(net)
   const sync = new RecordSync({
     identity,
     reader: new RepoReader(identity),
-    source: { kind: 'jetstream', urls: [js.url], backoffMs: 50 },
+    source: {
+      kind: 'jetstream',
+      urls: [js.url],
+      backoffMs: 50,
+      ...(pingMs !== undefined ? { pingMs } : {}),
+    },
     cursorFile,
     ...(presenceWindowMs !== undefined ? { presenceWindowMs } : {}),
     wants: () => true,
@@ -205,6 +210,36 @@ describe('the Jetstream source', () => {
     )
     expect(again.events.some((e) => e.event === 'backfilled' && e.did === alice.did)).toBe(true)
     await again.sync.stop()
+  })
+
+  it('misses nothing from an outage it met before any event gave it a cursor', async () => {
+    // A quiet commune sends a new meshlet nothing: it has no cursor when the stream drops.
+    const { sync, events } = follower()
+    await sync.start()
+    await sync.follow(bob.did)
+    js.down()
+    const refusedAt = js.refused
+    await bob.session.put(NSID.membership, 'self', membership(['did:plc:while-cursorless']))
+    await eventually('retries refused', () => js.refused >= refusedAt + 2)
+    js.up()
+    await eventually('replayed from when the stream was last alive', () =>
+      livePuts(events).some((e) => membersOf(e).includes('did:plc:while-cursorless')),
+    )
+    await sync.stop()
+  })
+
+  it('replaces a connection that went silent without closing', async () => {
+    const { sync, events } = follower(undefined, undefined, 300)
+    await sync.start()
+    await sync.follow(alice.did)
+    const before = js.connections
+    js.stall()
+    await alice.session.put(NSID.membership, 'self', membership(['did:plc:after-stall']))
+    await eventually('read through a new connection', () =>
+      livePuts(events).some((e) => membersOf(e).includes('did:plc:after-stall')),
+    )
+    expect(js.connections).toBeGreaterThan(before)
+    await sync.stop()
   })
 })
 
