@@ -58,6 +58,7 @@ const hooks = (onOurs: () => void): SourceHooks => ({
     onOurs()
   },
   onOutdated: () => undefined,
+  onGap: () => undefined,
   onError: (e) =>
     process.stderr.write(`error ${e.message} ${String((e as { cause?: unknown }).cause)}\n`),
 })

@@ -730,6 +730,10 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       this.log.log('warn', 'sync.outdated', { source: evt.source, detail: evt.detail })
       return
     }
+    if (evt.event === 'gap') {
+      this.log.log('info', 'sync.gap', { source: evt.source, detail: evt.detail })
+      return
+    }
     if (!this.aboutUs(evt)) return
     const { change, refused } = this.store.apply(evt)
     if (refused) {

@@ -67,6 +67,8 @@ export type RecordEvent =
   /** The saved cursor was older than the source keeps: the followed repos were listed again
    *  instead of replaying. */
   | { event: 'outdated'; source: SourceKind; detail: string }
+  /** The stream came back with no cursor to resume from: the followed repos were listed again. */
+  | { event: 'gap'; source: SourceKind; detail: string }
 
 export class SyncError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -168,6 +170,7 @@ export class RecordSync {
         reason: string
       }) => opts.onEvent({ event: 'dropped', source: 'firehose', ...d }),
       onOutdated: (detail: string) => this.onOutdated(detail),
+      onGap: (detail: string) => this.onGap(detail),
       onError: (err: Error) => opts.onError(err),
     }
     this.config = config
@@ -214,13 +217,42 @@ export class RecordSync {
   /** The source's cursor was too old: what it would have replayed is listed from the repos. */
   private onOutdated(detail: string): void {
     this.opts.onEvent({ event: 'outdated', source: this.kind, detail })
+    this.relist()
+  }
+
+  /** The stream came back with nothing to resume from: listed again, like an outdated cursor. */
+  private onGap(detail: string): void {
+    this.opts.onEvent({ event: 'gap', source: this.kind, detail })
+    this.relist()
+  }
+
+  private relist(): void {
     const ready = [...this.dids].filter(([, s]) => s.phase === 'ready').map(([d]) => d)
     this.relisting = (this.relisting ?? Promise.resolve()).then(async () => {
       for (const did of ready) {
         this.dids.delete(did)
-        await this.follow(did).catch((err: unknown) => this.opts.onError(err as Error))
+        await this.follow(did).catch((err: unknown) => {
+          this.opts.onError(err as Error)
+          this.relistLater(did, 1)
+        })
       }
     })
+  }
+
+  /** A listing that failed (its PDS away too) is tried again with back-off, or the DID would
+   *  stay unfollowed: nobody else follows it again. */
+  private relistLater(did: string, attempt: number): void {
+    const timer = setTimeout(
+      () => {
+        if (this.stopped || this.dids.has(did)) return
+        this.follow(did).catch((err: unknown) => {
+          this.opts.onError(err as Error)
+          this.relistLater(did, attempt + 1)
+        })
+      },
+      Math.min(1000 * 2 ** attempt, 60_000),
+    )
+    timer.unref()
   }
 
   /** This meshlet wrote `cid` at `uri` and applied it itself (source `own`). */

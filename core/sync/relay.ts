@@ -16,6 +16,10 @@ const METHOD = 'com.atproto.sync.subscribeRepos'
  *  away is placed within ~15 s of its return (docs/failure-handling.md), which a minute of
  *  back-off would swallow four times over. One attempt every 2 s costs a service nothing. */
 const MAX_RECONNECT_S = 2
+/** After a reconnect with no cursor, the repos are listed again once the new connection has
+ *  had this long to open (another attempt meanwhile postpones it): listing before the stream
+ *  is back could miss what is published in between. */
+const GAP_LIST_DELAY_MS = 1000
 
 export interface RelayOptions {
   service: string
@@ -39,6 +43,8 @@ export class RelaySource implements EventSource {
   readonly service: string
   private readonly abort = new AbortController()
   private running?: Promise<void>
+  private connects = 0
+  private gapTimer?: NodeJS.Timeout
 
   constructor(private readonly opts: RelayOptions) {
     this.service = wsUrl(opts.service)
@@ -62,6 +68,9 @@ export class RelaySource implements EventSource {
         signal: this.abort.signal,
         getParams: () => {
           const cursor = this.opts.cursors?.get(this.service)
+          // A reconnect with nothing to resume from (no frame seen since the first connection:
+          // a quiet PDS) starts at the head, past whatever was published while away.
+          if (cursor === undefined && this.connects++ > 0) this.listSoon()
           return cursor === undefined ? {} : { cursor }
         },
         // Decoded frames pass as they are: the expensive lexicon check runs only on the
@@ -82,6 +91,15 @@ export class RelaySource implements EventSource {
         await new Promise((r) => setTimeout(r, this.opts.reconnectMs ?? 3000))
       }
     }
+  }
+
+  private listSoon(): void {
+    clearTimeout(this.gapTimer)
+    this.gapTimer = setTimeout(() => {
+      if (this.abort.signal.aborted) return
+      this.opts.hooks.onGap(`${this.service}: reconnected with no cursor to resume from`)
+    }, GAP_LIST_DELAY_MS)
+    this.gapTimer.unref()
   }
 
   private async handle(frame: Frame): Promise<void> {
@@ -146,6 +164,7 @@ export class RelaySource implements EventSource {
   }
 
   async stop(): Promise<void> {
+    clearTimeout(this.gapTimer)
     this.abort.abort()
     await this.running
   }

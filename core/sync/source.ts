@@ -66,6 +66,9 @@ export interface SourceHooks {
   onDropped: (drop: SourceDrop) => void
   /** The saved cursor is older than the source keeps: the caller backfills instead. */
   onOutdated: (detail: string) => void
+  /** The stream came back but there was no cursor to resume from (no frame had been seen
+   *  since it connected): what was published meanwhile is listed from the repos. */
+  onGap: (detail: string) => void
   onError: (err: Error) => void
 }
 

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { NSID } from '../../../core/lexicon/index.js'
 import { RepoReader } from '../../../core/repo/reader.js'
 import { RecordSync, type RecordEvent } from '../../../core/sync/index.js'
+import { StreamCutProxy } from '../../support/stream-cut-proxy.js'
 import {
   createAccount,
   eventually,
@@ -38,13 +39,13 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-function follower(cursorFile: string) {
+function follower(cursorFile: string, service: string = net.pds.url) {
   const events: RecordEvent[] = []
   const identity = localIdentity(net)
   const sync = new RecordSync({
     identity,
     reader: new RepoReader(identity),
-    service: net.pds.url,
+    service,
     cursorFile,
     wants: (did) => did === alice.did,
     onEvent: (e) => events.push(e),
@@ -132,5 +133,26 @@ describe('the relay cursor', () => {
         )
     })
     await second.sync.stop()
+  })
+
+  it('a stream cut before any frame gave it a cursor: lists the repos again once it is back', async () => {
+    await using proxy = new StreamCutProxy(net.pds.url)
+    const { sync, events } = follower(join(dir, 'cursorless.json'), await proxy.start())
+    await sync.start()
+    await sync.follow(alice.did)
+    // Connected, and quiet: no frame yet, so no cursor to resume from.
+    await eventually('connected', () => proxy.accepted > 0)
+    proxy.cut(1500)
+    await alice.session.put(NSID.membership, 'self', membership(['did:plc:during-the-cut']))
+    await eventually('listed again once the stream is back', () =>
+      events.some(
+        (e) =>
+          e.event === 'put' &&
+          (e.record as { members: string[] }).members.includes('did:plc:during-the-cut'),
+      ),
+    )
+    expect(events).toContainEqual(expect.objectContaining({ event: 'gap', source: 'relay' }))
+    expect(proxy.refused).toBeGreaterThan(0)
+    await sync.stop()
   })
 })
