@@ -37,7 +37,7 @@ Usage:
   meshlet link   --did <meshlet> --owner <owner> [network flags]
   meshlet run    [--did <meshlet>] --owner <owner> --cluster-members <owners> [options]
   meshlet submit --owner <owner> --image <ref> [options] [-- command...]
-  meshlet update <workload at-uri> [submit's options] [-- command...]
+  meshlet update <uri> [submit's options] [-- command...]
   meshlet status <workload at-uri> [network flags]
   meshlet delete <workload at-uri> [network flags]
   meshlet capacity <meshlet> [--owner <owner>] [network flags]
@@ -72,7 +72,8 @@ run     Runs the meshlet daemon: publishes its membership record, forms the clus
         status. Logs one JSON line per event. Credentials: the account \`meshlet init\`
         kept in --data-dir (then --did may be left out), or MESHLET_PASSWORD with --did.
           --cluster-members <list>  owner DIDs or handles, comma-separated
-          --source <source>         where records are read from (default jetstream; relay
+          --source jetstream|pds|relay
+                                    where records are read from (default jetstream; relay
                                     when --firehose is given):
                                       jetstream  Bluesky's Jetstream, filtered on the server
                                                  to your commune's DIDs and records: a few MB

@@ -67,7 +67,8 @@ export const SPEC_HELP = `          --image <ref>             container image (m
           --egress                  ask for outbound network: only meshlets whose lender
                                     allows egress bid (egress-not-allowed), and the replica
                                     runs on a bridge network there; default: no network
-          --restart <mode>          when a replica ends: never (default) leaves it ended;
+          --restart never|on-failure|always
+                                    when a replica ends: never (default) leaves it ended;
                                     on-failure places it again when it fails (nonzero
                                     exit, killed, ran past --max-runtime), elsewhere when
                                     another meshlet bids; always also when it exits 0
