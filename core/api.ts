@@ -10,6 +10,7 @@ export type { LendingRules, PolicyAction, RuleName, RuleView }
 
 import { SOURCE_COSTS, SOURCE_KINDS, type SourceKind } from './sync/source.js'
 import { MAX_IMAGE_MIB, registryList } from './app/settings.js'
+import { SPEC_LIMITS } from './spec/limits.js'
 
 export { SOURCE_COSTS, SOURCE_KINDS, type SourceKind }
 
@@ -394,37 +395,37 @@ export const LIMITS = {
   url: 2048,
   email: 254,
   inviteCode: 128,
-  image: 512,
-  commandArgs: 64,
-  commandArg: 1024,
-  replicas: 64,
-  cpuMillis: 1_024_000,
+  image: SPEC_LIMITS.image,
+  commandArgs: SPEC_LIMITS.commandArgs,
+  commandArg: SPEC_LIMITS.commandArg,
+  replicas: SPEC_LIMITS.maxReplicas,
+  cpuMillis: SPEC_LIMITS.maxCpuMillis,
   memoryMiB: 4_194_304,
   storageMiB: 67_108_864,
   /** The lexicon's bound on a balance floor, in milli-units. */
   balance: 1_000_000_000_000,
   /** Docker refuses smaller memory limits. */
-  minMemoryMiB: 6,
-  /** A workload's bounds are core/spec's (SPEC_LIMITS; a test keeps the two equal): Docker
-   *  refuses less than 0.01 CPU, and the runtime no more than 1 TiB of memory or storage. */
-  minCpuMillis: 10,
-  workloadMemoryMiB: 1_048_576,
-  workloadStorageMiB: 1_048_576,
+  minMemoryMiB: SPEC_LIMITS.minMemoryMiB,
+  /** A workload's bounds are core/spec's: Docker refuses less than 0.01 CPU, and the runtime
+   *  no more than 1 TiB of memory or storage. */
+  minCpuMillis: SPEC_LIMITS.minCpuMillis,
+  workloadMemoryMiB: SPEC_LIMITS.maxMemoryMiB,
+  workloadStorageMiB: SPEC_LIMITS.maxStorageMiB,
   /** Plain environment variables' names and values together, in bytes. */
-  envBytes: 32 * 1024,
+  envBytes: SPEC_LIMITS.envBytes,
   /** A workload's secrets: how many, and their values together in bytes of JSON (core/sealing). */
-  secrets: 16,
+  secrets: SPEC_LIMITS.secrets,
   secretsBytes: 4096,
   /** The lexicon's bounds on plain environment variables and the restart policy. */
-  env: 64,
+  env: SPEC_LIMITS.envVars,
   envName: 128,
-  envValue: 4096,
-  arch: 8,
+  envValue: SPEC_LIMITS.envValue,
+  arch: SPEC_LIMITS.arch,
   archName: 32,
-  restartAttempts: 100,
-  restartDelayMs: 86_400_000,
-  /** The lexicon's bound on maxRuntimeMs (30 days), in seconds. */
-  maxRuntimeSeconds: 2_592_000,
+  restartAttempts: SPEC_LIMITS.maxRestartAttempts,
+  restartDelayMs: SPEC_LIMITS.maxRestartDelayMs,
+  /** core/spec's bound on maxRuntimeMs (30 days), in seconds. */
+  maxRuntimeSeconds: SPEC_LIMITS.maxRuntimeMs / 1000,
 } as const
 
 type Validator<T> = (args: unknown) => T

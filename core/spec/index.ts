@@ -4,6 +4,7 @@
 // write it, after signing in).
 import { checkRecord, NSID, type WorkloadRecord } from '../lexicon/index.js'
 import { parseImageRef } from '../runtime/image-ref.js'
+import { SPEC_LIMITS } from './limits.js'
 
 export type RestartMode = 'never' | 'on-failure' | 'always'
 export const RESTART_MODES: readonly RestartMode[] = ['never', 'on-failure', 'always']
@@ -49,34 +50,7 @@ export interface WorkloadOptions {
 /** A workload record as written, minus the times the writer adds. */
 export type WorkloadBody = Omit<WorkloadRecord, '$type' | 'createdAt' | 'updatedAt'>
 
-/** Bounds of every field: the lexicon's, narrowed to what Docker and the runtime accept. */
-export const SPEC_LIMITS = Object.freeze({
-  image: 512,
-  name: 64,
-  commandArgs: 64,
-  commandArg: 4096,
-  /** Docker refuses less than 0.01 CPU. */
-  minCpuMillis: 10,
-  maxCpuMillis: 1_024_000,
-  /** Docker refuses a memory limit under 6 MiB. */
-  minMemoryMiB: 6,
-  maxMemoryMiB: 1_048_576,
-  minStorageMiB: 1,
-  maxStorageMiB: 1_048_576,
-  maxReplicas: 64,
-  minBidWindowMs: 1_000,
-  maxBidWindowMs: 300_000,
-  envVars: 64,
-  envValue: 4096,
-  /** All names and values together: a workload record must stay small (core/lexicon). */
-  envBytes: 32 * 1024,
-  arch: 8,
-  maxRestartAttempts: 100,
-  maxRestartDelayMs: 86_400_000,
-  minRuntimeMs: 1_000,
-  maxRuntimeMs: 30 * 86_400_000,
-  secrets: 16,
-})
+export { SPEC_LIMITS } from './limits.js'
 
 export const DEFAULTS = Object.freeze({
   cpuMillis: 100,

@@ -285,23 +285,21 @@ describe('validateArgs', () => {
     )
   })
 
-  it('bounds a workload draft as core/spec bounds the record it builds', () => {
-    // The contract stays importable by the renderer (no lexicon, no Buffer), so its bounds are
-    // copies: this keeps them equal to the ones the core builds records with.
-    expect(LIMITS.minCpuMillis).toBe(SPEC_LIMITS.minCpuMillis)
-    expect(LIMITS.cpuMillis).toBe(SPEC_LIMITS.maxCpuMillis)
-    expect(LIMITS.minMemoryMiB).toBe(SPEC_LIMITS.minMemoryMiB)
-    expect(LIMITS.workloadMemoryMiB).toBe(SPEC_LIMITS.maxMemoryMiB)
-    expect(LIMITS.workloadStorageMiB).toBe(SPEC_LIMITS.maxStorageMiB)
-    expect(LIMITS.replicas).toBe(SPEC_LIMITS.maxReplicas)
-    expect(LIMITS.env).toBe(SPEC_LIMITS.envVars)
-    expect(LIMITS.envValue).toBe(SPEC_LIMITS.envValue)
-    expect(LIMITS.envBytes).toBe(SPEC_LIMITS.envBytes)
-    expect(LIMITS.arch).toBe(SPEC_LIMITS.arch)
-    expect(LIMITS.restartAttempts).toBe(SPEC_LIMITS.maxRestartAttempts)
-    expect(LIMITS.restartDelayMs).toBe(SPEC_LIMITS.maxRestartDelayMs)
-    expect(LIMITS.maxRuntimeSeconds * 1000).toBe(SPEC_LIMITS.maxRuntimeMs)
-    expect(LIMITS.secrets).toBe(SPEC_LIMITS.secrets)
+  it('bounds a workload draft where core/spec bounds the record it builds, no tighter', () => {
+    // A command word as long as `meshlet submit` may publish passes the app's contract too, so a
+    // workload published from the CLI can be edited in the app; one character more does not.
+    const longest = 'x'.repeat(SPEC_LIMITS.commandArg)
+    expect(
+      validateArgs('workloads.submit', { ...draft, command: ['echo', longest] }),
+    ).toMatchObject({ command: ['echo', longest] })
+    refused('workloads.submit', { ...draft, command: ['echo', longest + 'x'] }, /command part/)
+    // Docker's floor and the runtime's ceilings, at their edges.
+    expect(
+      validateArgs('workloads.submit', { ...draft, cpuMillis: SPEC_LIMITS.minCpuMillis }),
+    ).toBeTruthy()
+    refused('workloads.submit', { ...draft, cpuMillis: SPEC_LIMITS.minCpuMillis - 1 })
+    refused('workloads.submit', { ...draft, memoryMiB: SPEC_LIMITS.maxMemoryMiB + 1 })
+    refused('workloads.submit', { ...draft, replicas: SPEC_LIMITS.maxReplicas + 1 })
   })
 
   it('never throws anything but an ApiError, whatever arrives', () => {
