@@ -385,6 +385,10 @@ export function roundHistory(
         if (skip >= 2) {
           next = opensAt + skip * period
           round += skip - 1
+          // A bar on the next round only (a failure's host sitting out, a decliner) was spent
+          // in the rounds skipped, as a replay of each would have spent it.
+          sittingOut = new Set()
+          declinedNext = new Set()
           break
         }
       }

@@ -123,3 +123,27 @@ describe('roundOf (properties)', () => {
     )
   })
 })
+
+describe('roundOf, a case the property found', () => {
+  it('a bar on the round after a failure is spent in the empty rounds fast-forwarded over', () => {
+    // Bob's replica failed with no attempts left: bob sits out round 2 only. Rounds 2 and 3 are
+    // empty; the fast-forward lands on round 3, which must not bar bob (a replay does not).
+    const w = workload({
+      replicas: 2,
+      restartPolicy: { mode: 'on-failure', maxAttempts: 0, delayMs: 2000 },
+    })
+    const bids = [bid(BOB_M, w, { round: 0, priority: 0, createdAt: T0, cid: 'bafyb0' })]
+    const statuses = [
+      status(BOB_M, w, { round: 0, state: 'failed', exitCode: 0, updatedAt: T0, cid: 'bafys0' }),
+    ]
+    const now = T0 + 26_000
+    const quick = roundOf(w, statuses, { bids, cluster: cluster() }, now)
+    const noise = Array.from({ length: quick.round + 2 }, (_, round) =>
+      bid('did:plc:unlinked', w, { round, cid: `bafynoise${round}` }),
+    )
+    const slow = roundOf(w, statuses, { bids: [...bids, ...noise], cluster: cluster() }, now)
+    expect(quick.round).toBe(3)
+    expect(quick).toEqual(slow)
+    expect(quick.excluded).toEqual([])
+  })
+})
