@@ -25,8 +25,9 @@ let net: Network
 let alice: Member
 let bob: Member
 const meshlets: Meshlet[] = []
-const GRACE = 500
-const config = { ...DEFAULT_CONFIG, graceMs: GRACE }
+/** The protocol's own timings: `meshlet status`, run here as a member would, replays rounds
+ *  with them, so daemons on a shorter grace would be judged by a history they did not make. */
+const config = DEFAULT_CONFIG
 /** Short windows keep the file fast; long enough for a bid under a loaded machine. */
 const WINDOW = ['--bid-window', '2000']
 /** A failing guest lives a moment first, so its `running` status is written before `failed`. */
@@ -38,8 +39,8 @@ beforeAll(async () => {
   bob = await createMember(net, 'bob')
   for (const m of [alice, bob]) await link(m)
   const offer = { cpuMillis: 1000, memoryMiB: 512, storageMiB: 256 }
-  meshlets.push(dockerMeshlet(net, alice, [bob], { offer, allowEgress: true }))
-  meshlets.push(dockerMeshlet(net, bob, [alice], { offer }))
+  meshlets.push(dockerMeshlet(net, alice, [bob], { offer, allowEgress: true, config }))
+  meshlets.push(dockerMeshlet(net, bob, [alice], { offer, config }))
   for (const m of meshlets) await m.start()
   await eventually('both mutual', () => meshlets.every((x) => x.clusterReport.peers.length === 2))
 })
