@@ -613,8 +613,13 @@ export class MeshletApp implements DesktopHost {
       })
     },
     'workloads.delete': async ({ uri }) => {
-      const rkey = await deleteWorkload(this.requireOwner().writer, uri)
+      const { rkey, warning } = await deleteWorkload(
+        this.ownerSide(this.requireOwner()),
+        uri,
+        new Date(),
+      )
       this.note('info', `Deleted workload ${rkey}`)
+      if (warning) this.note('warn', `Old deleted workloads stay a while longer: ${warning}`)
     },
   }
 

@@ -74,7 +74,8 @@ export interface MeshletOptions {
   /** Signed in as the meshlet's own account. Every write goes through a BudgetedWriter over it. */
   writer: RepoWriter
   /** How long our own bids and statuses nobody needs are kept before they are deleted
-   *  (default a day; core/hygiene). */
+   *  (default a day; core/hygiene). Half of it is how long a round stays audited and a deleted
+   *  workload's usage keeps counting: every meshlet of a commune must use the same. */
   retentionMs?: number
   /** The account's write budget (default: bsky.social's published limits). */
   budget?: BudgetedWriterOptions['budget']
@@ -930,7 +931,9 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     return new Audit({
       now,
       presence: this.store.presence,
-      workloads: [...this.store.workloads.values()],
+      // Tombstones too: a deleted workload's usage keeps counting (core/tombstone).
+      workloads: [...this.store.workloads.values(), ...this.store.tombstones.values()],
+      settleMs: (this.opts.retentionMs ?? DEFAULT_RETENTION_MS) / 2,
       bids: this.store.allBids(),
       statuses: this.store.allStatuses(),
       cluster: this.view,
@@ -1142,12 +1145,14 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       const c = checkRecord(NSID.workloadStatus, r.value)
       if (c.ok) statuses.push({ uri: r.uri, cid: r.cid, meshlet: did, record: c.value })
     }
+    const known = new Map([...this.store.workloads, ...this.store.tombstones])
     const doomed = garbage({
       meshlet: did,
       bids,
       statuses,
-      workloads: this.store.workloads,
-      isGone: (uri) => !this.store.workloads.has(uri) && this.sync.isBackfilled(authorityOf(uri)),
+      workloads: known,
+      isGone: (uri) => !known.has(uri) && this.sync.isBackfilled(authorityOf(uri)),
+      audit: this.audit().expected,
       bidsFor: (uri) => this.store.bidsFor(uri),
       statusesFor: (uri) => this.store.statusesFor(uri),
       cluster: this.view,

@@ -14,6 +14,7 @@ import {
 } from './lexicon/index.js'
 import type { BidView, PresenceView, StatusView, WorkloadView } from './scheduling/types.js'
 import type { RecordEvent } from './sync/index.js'
+import { endedVersion, isTombstone } from './tombstone/index.js'
 
 export type { BidView, StatusView, WorkloadView }
 
@@ -24,6 +25,9 @@ export class RecordStore {
   readonly workloads = new Map<string, WorkloadView>()
   /** Workloads whose record was deleted while we watched: every replica must stop. */
   readonly deletedWorkloads = new Set<string>()
+  /** Workloads their owner deleted whose tombstone is still there, as the version each ends:
+   *  nothing runs them any more, but the ledger still counts them (core/tombstone). */
+  readonly tombstones = new Map<string, WorkloadView>()
   /** Each meshlet's membership record as published: its lending policy, for "why not?". */
   readonly policies = new Map<string, MembershipRecord>()
   private readonly bids = new Map<string, BidView>()
@@ -74,15 +78,24 @@ export class RecordStore {
         else this.policies.delete(did)
         return { change: 'linkage' }
       case NSID.workload:
-        if (put) {
+        if (put && isTombstone(evt.record as WorkloadRecord)) {
+          const view = { uri, cid: evt.cid, owner: did, record: evt.record as WorkloadRecord }
+          this.workloads.delete(uri)
+          this.tombstones.set(uri, endedVersion(view))
+          // Every replica must stop, wherever we learn of it (a backfill after a long absence).
+          this.deletedWorkloads.add(uri)
+        } else if (put) {
           this.workloads.set(uri, {
             uri,
             cid: evt.cid,
             owner: did,
             record: evt.record as WorkloadRecord,
           })
+          this.tombstones.delete(uri)
           this.deletedWorkloads.delete(uri)
-        } else if (this.workloads.delete(uri)) {
+        } else if (this.workloads.delete(uri) || this.tombstones.delete(uri)) {
+          // Removed for good (a tombstone after its retention, or a client that deletes outright):
+          // its bids and statuses count for nothing any more.
           this.deletedWorkloads.add(uri)
           for (const b of this.bidsByWorkload.take(uri)) this.bids.delete(b.uri)
         }

@@ -15,6 +15,7 @@ import {
 import { Audit } from './fairshare/index.js'
 import { formatSignedUnits, formatUnits } from './fairshare/units.js'
 import { RepoReader } from './repo/reader.js'
+import { endedVersion, isTombstone } from './tombstone/index.js'
 import { committedOf, whyNot, type WhyNot } from './whynot/index.js'
 import {
   DEFAULT_CONFIG,
@@ -145,7 +146,9 @@ export async function workloadStatusReport(
   const check = checkRecord(NSID.workload, rec.value)
   if (!check.ok)
     return { ...empty, found: true, headline: `The workload record is invalid: ${check.reason}` }
-  const workload: WorkloadView = { uri, cid: rec.cid, owner, record: check.value }
+  // A tombstone is reported as the version it ends: its rounds, bids and statuses.
+  const deletedAt = check.value.deletedAt
+  const workload = asCounted({ uri, cid: rec.cid, owner, record: check.value })
 
   const { linkage, membership, meshlets } = await communeAround(reader, owner)
   const cluster = clusterView(linkage)
@@ -177,7 +180,7 @@ export async function workloadStatusReport(
       for (const r of await reader.listAll(o, NSID.workload).catch(() => [])) {
         const c = checkRecord(NSID.workload, r.value)
         if (c.ok && r.uri !== uri) {
-          workloads.push({ uri: r.uri, cid: r.cid, owner: o, record: c.value })
+          workloads.push(asCounted({ uri: r.uri, cid: r.cid, owner: o, record: c.value }))
         }
       }
     }),
@@ -258,8 +261,16 @@ export async function workloadStatusReport(
     .sort((a, b) => b.balance - a.balance || (a.did < b.did ? -1 : 1))
   const problems = workloadProblems(workload.record)
   if (problems.length > 0) report.problems = problems
-  report.headline = headline(report, workload, now, config)
+  report.headline =
+    deletedAt !== undefined
+      ? `Deleted at ${deletedAt}: its replicas stop and nothing new is placed; its record stays as a tombstone for the retention period, then goes.`
+      : headline(report, workload, now, config)
   return report
+}
+
+/** A workload record as the ledger counts it: a tombstone as the version it ends. */
+function asCounted(view: WorkloadView): WorkloadView {
+  return isTombstone(view.record) ? endedVersion(view) : view
 }
 
 function headline(r: StatusReport, w: WorkloadView, now: number, config: SchedulingConfig): string {

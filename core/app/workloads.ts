@@ -14,6 +14,7 @@ import {
 import type { RepoReader } from '../repo/reader.js'
 import type { RepoWriter } from '../repo/writer.js'
 import { publishWorkloadWithSecrets, type SealingKeyring } from '../sealing/index.js'
+import { deleteWorkloadRecord, WorkloadDeleteError } from '../tombstone/delete.js'
 
 /** What publishing needs of the signed-in owner. */
 export interface OwnerSide {
@@ -148,6 +149,9 @@ export async function updateWorkload(
   if (current === undefined) throw new ApiError('not-found', 'that workload no longer exists')
   const was = checkRecord(NSID.workload, current.value)
   if (!was.ok) throw new ApiError('conflict', `the published workload is not valid: ${was.reason}`)
+  if (was.value.deletedAt !== undefined) {
+    throw new ApiError('not-found', 'that workload was deleted')
+  }
   const old = was.value
   // Secrets stay as published (their sealed values cannot be read back into a form); the rest
   // of what the form does not show (name, bid window, the meshlets it names) core/spec keeps.
@@ -168,9 +172,21 @@ function laterThan(old: WorkloadRecord, now: Date): Date {
   return Number.isFinite(before) && before >= now.getTime() ? new Date(before + 1) : now
 }
 
-/** Deletes a workload: every replica stops (DESIGN §1). */
-export async function deleteWorkload(writer: RepoWriter, uri: string): Promise<string> {
-  const at = ownWorkload(writer.did, uri)
-  await writer.delete(NSID.workload, at.rkey).catch(unavailable('delete the workload'))
-  return at.rkey
+/** Deletes a workload: every replica stops (DESIGN §1). The record stays as a tombstone for the
+ *  retention period, so the rounds decided before keep their winners (core/tombstone); expired
+ *  tombstones are removed on the way, and `warning` says why they could not be. */
+export async function deleteWorkload(
+  side: Pick<OwnerSide, 'reader' | 'writer'>,
+  uri: string,
+  now: Date,
+): Promise<{ rkey: string; warning?: string }> {
+  ownWorkload(side.writer.did, uri)
+  try {
+    const done = await deleteWorkloadRecord(side, uri, { now })
+    return { rkey: done.rkey, ...(done.sweepError ? { warning: done.sweepError.message } : {}) }
+  } catch (err) {
+    if (!(err instanceof WorkloadDeleteError)) throw err
+    const message = err.code === 'not-found' ? 'that workload no longer exists' : err.message
+    throw new ApiError(err.code, message, { cause: err })
+  }
 }

@@ -137,7 +137,10 @@ status  Shows a workload's round, bids and which won, replica states, why meshle
         not bid or why a bid did not count, and the commune's balances (in units, to a
         thousandth below one unit, so a short run shows).
 
-delete  Deletes a workload record, which stops its replicas everywhere. OWNER_PASSWORD.
+delete  Deletes a workload, which stops its replicas everywhere. Its record stays as a
+        tombstone (deletedAt) for a day, so rounds decided before keep their winners and
+        its usage keeps counting for half that time; then it goes (each delete, from here or
+        the app, removes the owner's expired tombstones). OWNER_PASSWORD.
 
 capacity, ps, logs ask meshlets over their API (farm.meshlet.*), with service-auth tokens
         from the owner's PDS. The owner's session: OWNER_PASSWORD (then kept, sealed to this
@@ -522,6 +525,9 @@ async function update(argv: string[], io: Io): Promise<number> {
   if (current === undefined) throw new UsageError(`no such workload: ${uri.toString()}`)
   const checked = checkRecord(NSID.workload, current.value)
   if (!checked.ok) throw new Error(`the workload record is not valid (${checked.reason})`)
+  if (checked.value.deletedAt !== undefined) {
+    throw new UsageError(`that workload was deleted at ${checked.value.deletedAt}`)
+  }
   const { $type: _, updatedAt: __, ...body } = checked.value
   const record = asUsage(() => updateWorkload(body, options))
   const owner = await passwordSession(identity, uri.host, secretFromEnv('OWNER_PASSWORD', io.env))
@@ -568,7 +574,21 @@ async function remove(argv: string[], io: Io): Promise<number> {
   const { values, uri } = workloadUri(argv)
   const identity = identityFrom(values)
   const owner = await passwordSession(identity, uri.host, secretFromEnv('OWNER_PASSWORD', io.env))
-  await owner.delete(NSID.workload, uri.rkey)
+  const { deleteWorkloadRecord, WorkloadDeleteError } = await import('../tombstone/delete.js')
+  let done
+  try {
+    // A tombstone: replicas stop everywhere, decided rounds keep their winners; the record
+    // goes for good after the retention period (this and later deletes sweep it).
+    const owned = { reader: new RepoReader(identity), writer: owner }
+    done = await deleteWorkloadRecord(owned, uri.toString(), { now: new Date() })
+  } catch (err) {
+    if (err instanceof WorkloadDeleteError && err.code === 'not-found') {
+      throw new UsageError(`no such workload: ${uri.toString()}`)
+    }
+    throw err
+  }
+  if (done.sweepError)
+    io.err(`warning: expired tombstones stay for now: ${done.sweepError.message}`)
   io.out(`deleted ${uri.toString()}`)
   return 0
 }

@@ -27,7 +27,7 @@ const DATE_FIELDS: Record<string, readonly string[]> = {
   meshlet: ['createdAt'],
   meshletOwner: ['createdAt', 'sealingKey.createdAt'],
   membership: ['createdAt'],
-  workload: ['createdAt', 'updatedAt'],
+  workload: ['createdAt', 'updatedAt', 'deletedAt'],
   bid: ['createdAt'],
   workloadStatus: ['updatedAt', 'startedAt', 'finishedAt'],
   presence: ['updatedAt'],

@@ -37,6 +37,12 @@ import { auditedPriority } from './priority.js'
  *  time. */
 export const CUTOFF_STEP_MS = 5 * 60_000
 
+/** How long a round stays open to audit, from its cutoff; also how long a deleted workload's
+ *  usage keeps counting after its deletion. Half the retention of tombstones and of bids
+ *  (core/hygiene, a day by default), so everything an audit reads is still there
+ *  (docs/fair-share.md, "Deleted workloads"). */
+export const DEFAULT_SETTLE_MS = 12 * 3_600_000
+
 export interface AuditInput {
   /** The workloads as they stand: one current version per URI. */
   workloads: readonly WorkloadView[]
@@ -49,6 +55,9 @@ export interface AuditInput {
   presence?: PresenceIndex
   /** The latest moment asked about (the plan's `now`): rounds are replayed up to it. */
   now: number
+  /** Rounds whose cutoff is this long before `now` are settled: their bids are no longer
+   *  audited. Every peer of a commune must use the same value (DEFAULT_SETTLE_MS). */
+  settleMs?: number
 }
 
 /** One status the ledger counts, and what it moves. */
@@ -65,6 +74,13 @@ export interface Credit extends Transfer {
 // A status that will not be rewritten (DESIGN §5: the executor never rewrites an ending).
 function isFinal(state: string): boolean {
   return ENDING_STATES.has(state) || state === 'draining'
+}
+
+/** When a tombstone says its workload was deleted; undefined for a live workload, NaN for a date
+ *  nobody can read (such a tombstone counts for nothing). */
+export function deletedAtOf(workload: WorkloadView): number | undefined {
+  const at = workload.record.deletedAt
+  return at === undefined ? undefined : timeOf(at)
 }
 
 function smaller(a: Resources, b: Resources | undefined): Resources {
@@ -110,11 +126,13 @@ export class Audit {
   private readonly pending = new Set<number>()
   private readonly rounds = new Map<string, AuditedRound[]>()
   private readonly horizon: number
+  readonly settleMs: number
 
   constructor(private readonly input: AuditInput) {
     this.config = input.config ?? DEFAULT_CONFIG
     this.halfLifeMs = input.halfLifeMs ?? DEFAULT_HALF_LIFE_MS
     this.horizon = input.now
+    this.settleMs = input.settleMs ?? DEFAULT_SETTLE_MS
     for (const s of input.statuses) push(this.statusesByUri, s.record.workload.uri, s)
     for (const b of input.bids) push(this.bidsByUri, b.record.workload.uri, b)
   }
@@ -127,8 +145,18 @@ export class Audit {
     return Math.floor(latest / CUTOFF_STEP_MS) * CUTOFF_STEP_MS
   }
 
-  /** The priority a bid must declare; NaN (never equal) when its author has no verified owner. */
+  /** Whether a round is past auditing: its cutoff lies `settleMs` or more before `now`. The
+   *  ledger of such a cutoff may have lost records since (a deleted workload's tombstone and
+   *  its statuses go after the retention period), so a bid that was honest when the round was
+   *  decided could no longer be told from one that was not; its declared priority stands. */
+  settled(info: RoundInfo): boolean {
+    return this.cutoffOf(info) + this.settleMs <= this.horizon
+  }
+
+  /** The priority a bid must declare; NaN (never equal) when its author has no verified owner.
+   *  In a settled round, what it declared. */
   readonly expected: BidAudit = (bid, info) => {
+    if (this.settled(info)) return bid.record.priority
     const owner = this.input.cluster.ownerOf(bid.meshlet)
     if (owner === undefined) return Number.NaN
     return this.priorityAt(owner, this.cutoffOf(info))
@@ -182,6 +210,11 @@ export class Audit {
         // A status for a workload nobody can read, or for a version that is not the current
         // one, cannot be checked: it counts for nothing (docs/fair-share.md says what that costs).
         if (!(versionOpensAt(workload) <= cutoff)) continue
+        // A deleted workload's tombstone keeps its usage counting, but only for cutoffs less
+        // than `settleMs` after the deletion: those are audited only while the tombstone (kept
+        // for twice as long) is still there, so its removal changes no ledger anyone computes.
+        const deleted = deletedAtOf(workload)
+        if (deleted !== undefined && !(cutoff < deleted + this.settleMs)) continue
         const statuses = this.statusesByUri.get(workload.uri)
         if (statuses === undefined || statuses.length === 0) continue
         for (const p of this.placementsBefore(workload, cutoff)) {
@@ -261,9 +294,13 @@ export class Audit {
     cutoff: number,
   ): { meshlet: string; round: number; decideAt: number; status?: StatusView }[] {
     const lostAfter = this.config.lostAfterMs
+    const deleted = deletedAtOf(workload)
     const out = []
     for (const r of this.roundsOf(workload)) {
       if (!(r.info.decideAt + lostAfter <= cutoff)) break
+      // Nothing is placed once a workload is deleted: a round opening at or after its deletion
+      // places nobody (honest meshlets do not bid in it).
+      if (deleted !== undefined && !(r.info.opensAt < deleted)) break
       for (const meshlet of this.winnersOf(workload, r)) {
         const status = r.statusOf(meshlet)
         out.push({
@@ -291,7 +328,15 @@ export class Audit {
     // An honest replica's first status is out by its no-show deadline; before that, some peers
     // may hold it and some not, so nobody counts it yet.
     if (cutoff < p.decideAt + lostAfterMs) return undefined
-    const end = endAt(status, cutoff)
+    let end = endAt(status, cutoff)
+    const deleted = deletedAtOf(workload)
+    if (deleted !== undefined) {
+      // Deleted: every host stops its replica on seeing the tombstone, so it counts until
+      // `lostAfter` after the deletion at most, and from then on that is its end even without
+      // a final status (a host that was away when it was deleted stops it, and says so, late).
+      const stopBy = deleted + lostAfterMs
+      end = cutoff >= stopBy && end === Number.NEGATIVE_INFINITY ? stopBy : Math.min(end, stopBy)
+    }
     let creditedMs = end - p.decideAt
     const wallMs = status.record.usage?.wallMs
     // A final status is immutable, so its own claim can bound it too.

@@ -23,4 +23,11 @@ export {
   meanBalance,
   priority,
 } from './priority.js'
-export { Audit, CUTOFF_STEP_MS, type AuditInput, type Credit } from './audit.js'
+export {
+  Audit,
+  CUTOFF_STEP_MS,
+  DEFAULT_SETTLE_MS,
+  deletedAtOf,
+  type AuditInput,
+  type Credit,
+} from './audit.js'

@@ -3,6 +3,7 @@ import { NSID } from '../lexicon/index.js'
 import {
   roundHistory,
   timeOf,
+  type BidAudit,
   type BidView,
   type ClusterView,
   type SchedulingConfig,
@@ -29,6 +30,9 @@ export interface GarbageInput {
   now: number
   config: SchedulingConfig
   retentionMs: number
+  /** The audit peers judge bids by (core/fairshare `Audit.expected`): who won a round is what
+   *  the audited selection says. Without it, bids are taken on their word. */
+  audit?: BidAudit
 }
 
 export interface Garbage {
@@ -46,6 +50,11 @@ function rkeyOf(uri: string): string {
 export function garbage(input: GarbageInput): Garbage[] {
   const out: Garbage[] = []
   const old = (date: string | undefined) => timeOf(date) + input.retentionMs <= input.now
+  // A losing bid goes sooner: before its round settles (half the retention; core/fairshare),
+  // when peers stop auditing it and take what each remaining bid declared. A bid that was void
+  // must be gone by then, or it would win on its word.
+  const lostAfter = input.retentionMs / 4
+  const oldLost = (date: string | undefined) => timeOf(date) + lostAfter <= input.now
   const fate = (uri: string, cid: string): Garbage['why'] | 'keep' => {
     const w = input.workloads.get(uri)
     if (w === undefined) return input.isGone(uri) ? 'workload-gone' : 'keep'
@@ -59,9 +68,10 @@ export function garbage(input: GarbageInput): Garbage[] {
   }
   const lostBids = new Map<string, BidView[]>()
   for (const b of input.bids) {
-    if (b.meshlet !== input.meshlet || !old(b.record.createdAt)) continue
+    if (b.meshlet !== input.meshlet || !oldLost(b.record.createdAt)) continue
     const why = fate(b.record.workload.uri, b.record.workload.cid)
     if (why !== 'keep') {
+      if (!old(b.record.createdAt)) continue
       out.push({ collection: NSID.bid, rkey: rkeyOf(b.uri), uri: b.uri, why })
       continue
     }
@@ -77,7 +87,11 @@ export function garbage(input: GarbageInput): Garbage[] {
     const history = roundHistory(
       w,
       input.statusesFor(uri),
-      { bids: input.bidsFor(uri), cluster: input.cluster },
+      {
+        bids: input.bidsFor(uri),
+        cluster: input.cluster,
+        ...(input.audit ? { audit: input.audit } : {}),
+      },
       input.now,
       input.config,
     )

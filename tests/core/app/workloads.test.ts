@@ -151,7 +151,7 @@ describe('the app’s workloads', () => {
     })
   })
 
-  it('refuses to edit what is not ours or no longer exists, and writes nothing', async () => {
+  it('refuses to edit what is not ours or was deleted, and writes nothing', async () => {
     const draft = { image: 'busybox:1', cpuMillis: 100, memoryMiB: 32, replicas: 1, command: [] }
     const theirs = await bob.owner.session.create(NSID.workload, {
       ...buildWorkload(optionsOf(draft)),
@@ -167,21 +167,22 @@ describe('the app’s workloads', () => {
     expect(notOurs).toMatchObject({ code: 'not-found', message: 'not one of your workloads' })
 
     const { uri } = await app.call('workloads.submit', draft)
+    const version = await recordOf(uri)
     await app.call('workloads.delete', { uri })
     expect(await refused(uri)).toMatchObject({
       code: 'not-found',
-      message: 'that workload no longer exists',
+      message: 'that workload was deleted',
     })
-    const listed = await alice.owner.session.agent.com.atproto.repo
-      .getRecord({
-        repo: alice.owner.did,
-        collection: NSID.workload,
-        rkey: new AtUri(uri).rkey,
-      })
-      .then(
-        () => true,
-        () => false,
-      )
-    expect(listed).toBe(false)
+    // What stays is its tombstone: the version as it was, with when it was deleted.
+    const tomb = await recordOf(uri)
+    expect(tomb.value).toMatchObject({ ...version.value, deletedVersion: version.cid })
+    expect(Date.parse(tomb.value.deletedAt!)).toBeGreaterThan(Date.now() - 60_000)
+    // Deleting it again changes nothing; a workload that never existed is not found.
+    await app.call('workloads.delete', { uri })
+    expect((await recordOf(uri)).cid).toBe(tomb.cid)
+    const never = `at://${alice.owner.did}/${NSID.workload}/3lnever000000`
+    await expect(app.call('workloads.delete', { uri: never })).rejects.toMatchObject({
+      code: 'not-found',
+    })
   })
 })

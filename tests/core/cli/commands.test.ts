@@ -97,7 +97,7 @@ describe('meshlet commands', () => {
     expect(res.err).not.toContain(alice.meshlet.password)
   })
 
-  it('submit publishes a workload and prints its at-uri; delete removes it', async () => {
+  it('submit publishes a workload and prints its at-uri; delete leaves a tombstone', async () => {
     const env = { OWNER_PASSWORD: alice.owner.password }
     const res = await run(
       [
@@ -138,9 +138,24 @@ describe('meshlet commands', () => {
     })
     expect(plainRec.data.value).not.toHaveProperty('command')
 
-    expect((await run(['delete', uri], env)).code).toBe(0)
-    await expect(
-      repo().getRecord({ repo: alice.owner.did, collection: NSID.workload, rkey }),
-    ).rejects.toThrow()
+    const deleted = await run(['delete', uri], env)
+    expect(deleted.code).toBe(0)
+    expect(deleted.out.trim()).toBe(`deleted ${uri}`)
+    // What stays is a tombstone: the version as it was, dated, naming the version it ends.
+    const tomb = await repo().getRecord({ repo: alice.owner.did, collection: NSID.workload, rkey })
+    expect(tomb.data.value).toMatchObject({ ...rec.data.value, deletedVersion: rec.data.cid })
+    expect(Date.parse((tomb.data.value as { deletedAt: string }).deletedAt)).toBeGreaterThan(
+      Date.now() - 60_000,
+    )
+    const status = await run(['status', uri], env)
+    expect(status.code).toBe(0)
+    expect(status.out).toContain('Deleted at ')
+    const update = await run(['update', uri, '--replicas', '3'], env)
+    expect(update.code).not.toBe(0)
+    expect(update.err).toContain('that workload was deleted')
+    const missing = `at://${alice.owner.did}/${NSID.workload}/3lmissing0000`
+    const gone = await run(['delete', missing], env)
+    expect(gone.code).not.toBe(0)
+    expect(gone.err).toContain(`no such workload: ${missing}`)
   })
 })

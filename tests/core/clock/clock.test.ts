@@ -43,6 +43,7 @@ const cases: [string, Record<string, unknown>, string][] = [
   [NSID.membership, { members: [] }, 'createdAt'],
   [NSID.workload, {}, 'createdAt'],
   [NSID.workload, { createdAt: iso(now) }, 'updatedAt'],
+  [NSID.workload, { createdAt: iso(now) }, 'deletedAt'],
   [NSID.bid, {}, 'createdAt'],
   [NSID.workloadStatus, {}, 'updatedAt'],
   [NSID.workloadStatus, { updatedAt: iso(now) }, 'startedAt'],

@@ -1,9 +1,13 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { DEFAULT_RETENTION_MS } from '../../../core/hygiene/index.js'
+import { endedVersion } from '../../../core/tombstone/index.js'
+import { DEFAULT_TOMBSTONE_RETENTION_MS } from '../../../core/tombstone/delete.js'
 import {
   Audit,
   CUTOFF_STEP_MS,
   DEFAULT_HALF_LIFE_MS,
+  DEFAULT_SETTLE_MS,
   decayedUsage,
   usageMilliUnits,
 } from '../../../core/fairshare/index.js'
@@ -46,6 +50,33 @@ function audit(
   workloads: WorkloadView[] = [job],
 ): Audit {
   return new Audit({ now: T0 + 3 * HOUR, workloads, bids, statuses, cluster: cluster() })
+}
+
+// A finished job of Alice's that Bob ran for an hour, and Dave's workload whose round 0 opens
+// after it, bid on by every meshlet with what the ledger gave its owner: Alice ranks first.
+const ended = status(BOB_M, job, { state: 'stopped', updatedAt: T0 + HOUR, resources: CORE })
+const next = workload({ owner: DAVE, rkey: '3lnext0000000', createdAt: T0 + HOUR + 30 * SEC })
+
+function decidedAfterJob() {
+  const opens = T0 + HOUR + 30 * SEC
+  const before = audit([ended], [bobsBid], [job, next])
+  const info = before.history(next, opens).current
+  const cutoff = before.cutoffOf(info)
+  const owners: Record<string, string> = { [ALICE_M]: ALICE, [BOB_M]: BOB, [CAROL_M]: CAROL }
+  const bids = [ALICE_M, BOB_M, CAROL_M].map((m) =>
+    bid(m, next, { createdAt: opens + SEC, priority: before.priorityAt(owners[m]!, cutoff) }),
+  )
+  return { bids, info, cutoff, later: T0 + 2 * HOUR }
+}
+
+/** The tombstone of a version, as a meshlet's store holds it (core/tombstone). */
+function tombstone(w: WorkloadView, deletedAt: number): WorkloadView {
+  const record = {
+    ...w.record,
+    deletedAt: new Date(deletedAt).toISOString(),
+    deletedVersion: w.cid,
+  }
+  return endedVersion({ ...w, cid: 'bafytombstone', record: record as WorkloadView['record'] })
 }
 
 describe('the audited ledger', () => {
@@ -180,31 +211,127 @@ describe('the audited ledger', () => {
     })
   })
 
-  // KNOWN BUG, found by bench/agreement.ts (docs/agreement.md): a deleted workload's usage
-  // vanishes from every ledger, including ledgers of cutoffs long past, so bids that declared
-  // the ledger honestly become void and rounds decided before the deletion get other winners: a
-  // replica that runs is unseated, and peers that learn of the deletion at different times
-  // disagree. `it.fails` keeps the suite green while the bug stands and turns red once it is
-  // fixed: then make it a plain `it`.
-  it.fails('keeps the winners of a decided round when an earlier workload is deleted', () => {
-    const ended = status(BOB_M, job, { state: 'stopped', updatedAt: T0 + HOUR, resources: CORE })
-    const next = workload({ owner: DAVE, rkey: '3lnext0000000', createdAt: T0 + HOUR + 30 * SEC })
-    const opens = T0 + HOUR + 30 * SEC
-    const before = audit([ended], [bobsBid], [job, next])
-    const cutoff = before.cutoffOf(before.history(next, opens).current)
-    // Every meshlet declares what the ledger gave its owner when it bid: Alice ranks first.
-    const bids = [ALICE_M, BOB_M, CAROL_M].map((m) =>
-      bid(m, next, {
-        createdAt: opens + SEC,
-        priority: before.priorityAt(m === ALICE_M ? ALICE : m === BOB_M ? BOB : CAROL, cutoff),
-      }),
-    )
-    const later = T0 + 2 * HOUR
+  // Found by bench/agreement.ts (docs/agreement.md): when a deleted workload's usage vanished
+  // from every ledger, bids that declared those ledgers honestly became void and rounds decided
+  // before the deletion got other winners. A deletion now leaves a tombstone.
+  it('keeps the winners of a decided round when an earlier workload is deleted', () => {
+    const { bids, cutoff, later } = decidedAfterJob()
     const decided = audit([ended], [bobsBid, ...bids], [job, next]).history(next, later)
     expect(decided.selections.get(0)?.winners).toEqual([ALICE_M])
-    // Alice deletes the finished job; its bid and status go with it from every store.
-    const afterDelete = audit([], bids, [next]).history(next, later)
-    expect(afterDelete.selections.get(0)?.winners).toEqual([ALICE_M])
+    // Alice deletes the finished job: its tombstone keeps its usage in the ledger.
+    const deletedAt = T0 + 2 * HOUR - 10 * SEC
+    const a = audit([ended], [bobsBid, ...bids], [tombstone(job, deletedAt), next])
+    expect(a.history(next, later).selections.get(0)?.winners).toEqual([ALICE_M])
+    const before = audit([ended], [bobsBid, ...bids], [job, next])
+    expect([...a.ledgerAt(cutoff)]).toEqual([...before.ledgerAt(cutoff)])
+    // A client that deletes outright (no tombstone) still rewrites it: the documented cost.
+    expect(audit([], bids, [next]).history(next, later).selections.get(0)?.winners).not.toEqual([
+      ALICE_M,
+    ])
+  })
+
+  it('keeps them when the tombstone and its records go after the retention period', () => {
+    const { bids, info } = decidedAfterJob()
+    const deletedAt = T0 + 2 * HOUR
+    const retention = 2 * DEFAULT_SETTLE_MS
+    const gone = deletedAt + retention
+    // Every store has lost the job, its bid and its status; the losers deleted their bids.
+    const after = new Audit({
+      now: gone,
+      workloads: [next],
+      bids: bids.filter((b) => b.meshlet === ALICE_M),
+      statuses: [],
+      cluster: cluster(),
+    })
+    expect(after.settled(info)).toBe(true)
+    expect(after.history(next, gone).selections.get(0)?.winners).toEqual([ALICE_M])
+    // Even with the losers' bids still there: each settled bid's declared priority stands.
+    const all = new Audit({ now: gone, workloads: [next], bids, statuses: [], cluster: cluster() })
+    expect(all.history(next, gone).selections.get(0)?.winners).toEqual([ALICE_M])
+  })
+
+  it("counts a deleted workload's usage for half the retention after the deletion, then not", () => {
+    const deletedAt = T0 + 2 * HOUR
+    const a = audit([ended], [bobsBid], [tombstone(job, deletedAt)])
+    const counted = a.ledgerAt(deletedAt + DEFAULT_SETTLE_MS - 1)
+    expect(counted.get(BOB)).toBeGreaterThan(0)
+    expect(counted.get(ALICE)).toBe(-counted.get(BOB)!)
+    expect(a.ledgerAt(deletedAt + DEFAULT_SETTLE_MS).size).toBe(0)
+    // So a peer that never saw the tombstone (offline until it went) computes the same ledger
+    // for every cutoff still audited once it is gone.
+    const none = audit([], [], [])
+    for (const c of [deletedAt + DEFAULT_SETTLE_MS, deletedAt + 2 * DEFAULT_SETTLE_MS]) {
+      expect([...a.ledgerAt(c)]).toEqual([...none.ledgerAt(c)])
+    }
+  })
+
+  it('credits a deleted workload up to lostAfter past its deletion, and no round opened after', () => {
+    const deletedAt = T0 + 30 * 60 * SEC
+    const w = tombstone(job, deletedAt)
+    const cutoff = T0 + 2 * HOUR
+    // Bob's host was away when it was deleted: still running as far as the records say, then
+    // stopped an hour late. Either way its replica counts until lostAfter after the deletion.
+    const running = status(BOB_M, job, { updatedAt: deletedAt - 60 * SEC, resources: CORE })
+    const late = status(BOB_M, job, {
+      state: 'stopped',
+      updatedAt: deletedAt + HOUR,
+      resources: CORE,
+      wallMs: 2 * HOUR,
+    })
+    for (const s of [running, late]) {
+      const credits = audit([s], [bobsBid], [w]).creditsAt(cutoff)
+      expect(credits.map((c) => [c.meshlet, c.creditedMs])).toEqual([
+        [BOB_M, deletedAt + lostAfterMs - decideAt],
+      ])
+    }
+    // Not yet lostAfter past it: only a final status written before the cutoff counts.
+    expect(audit([running], [bobsBid], [w]).creditsAt(deletedAt + lostAfterMs - 1)).toEqual([])
+    // A round that opens after the deletion places nobody, whatever its bids and statuses say.
+    const stopped = status(BOB_M, job, { state: 'stopped', updatedAt: T0 + 10 * 60 * SEC })
+    const early = tombstone(job, T0 + 10 * 60 * SEC - SEC)
+    const carols = bid(CAROL_M, job, { round: 1, createdAt: T0 + 10 * 60 * SEC + SEC, priority: 0 })
+    const carolRan = status(CAROL_M, job, {
+      round: 1,
+      state: 'exited',
+      updatedAt: T0 + HOUR,
+      resources: CORE,
+      wallMs: 40 * 60 * SEC,
+    })
+    const bobOnly = audit([stopped, carolRan], [bobsBid, carols], [early]).creditsAt(cutoff)
+    expect(bobOnly.map((c) => c.meshlet)).toEqual([BOB_M])
+    const live = audit([stopped, carolRan], [bobsBid, carols], [job]).creditsAt(cutoff)
+    expect(live.map((c) => c.meshlet).sort()).toEqual([BOB_M, CAROL_M])
+  })
+
+  it('stops auditing a round settleMs after its cutoff: what its bids declared stands', () => {
+    const { info, bids } = decidedAfterJob()
+    const inflated = bid(BOB_M, next, { createdAt: info.opensAt + SEC, priority: MAX_PRIORITY })
+    const young = audit([ended], [bobsBid], [job, next])
+    expect(young.settled(info)).toBe(false)
+    expect(young.expected(inflated, info)).not.toBe(MAX_PRIORITY)
+    const settledAt = young.cutoffOf(info) + DEFAULT_SETTLE_MS
+    const old = new Audit({
+      now: settledAt,
+      workloads: [job, next],
+      bids: [bobsBid, ...bids],
+      statuses: [ended],
+      cluster: cluster(),
+    })
+    expect(old.settled(info)).toBe(true)
+    expect(old.expected(inflated, info)).toBe(MAX_PRIORITY)
+    const justBefore = new Audit({
+      now: settledAt - 1,
+      workloads: [job, next],
+      bids: [],
+      statuses: [ended],
+      cluster: cluster(),
+    })
+    expect(justBefore.settled(info)).toBe(false)
+  })
+
+  it('settles at half the retention of tombstones and bids', () => {
+    expect(2 * DEFAULT_SETTLE_MS).toBe(DEFAULT_RETENTION_MS)
+    expect(DEFAULT_TOMBSTONE_RETENTION_MS).toBe(DEFAULT_RETENTION_MS)
   })
 })
 

@@ -34,7 +34,7 @@ describe('garbage', () => {
     expect(garbage(input({ bids: [won], statuses: [done] }))).toEqual([])
   })
 
-  it('deletes a losing bid of a decided round after the retention period', () => {
+  it('deletes a losing bid of a decided round after a quarter of the retention period', () => {
     const mine = bid(BOB_M, w, { priority: 1 })
     const better = bid(CAROL_M, w, { priority: 9 })
     const i = input({ bids: [mine, better], bidsFor: () => [mine, better] })
@@ -46,7 +46,37 @@ describe('garbage', () => {
         why: 'bid-lost',
       },
     ])
-    expect(garbage({ ...i, now: T0 + 30 * SEC })).toEqual([])
+    // Before its round settles (half the retention; core/fairshare), not before a quarter.
+    const created = T0 + SEC
+    expect(garbage({ ...i, now: created + RETAIN / 4 })).toHaveLength(1)
+    expect(garbage({ ...i, now: created + RETAIN / 4 - 1 })).toEqual([])
+  })
+
+  it('judges who lost by the audit: a void bid is deleted, the audited winner keeps its bid', () => {
+    // The ledger gives every owner priority 1: Carol's 9 is void, Bob's 1 wins.
+    const audit = () => 1
+    const mine = bid(BOB_M, w, { priority: 1 })
+    const inflated = bid(CAROL_M, w, { priority: 9 })
+    const both = { bids: [mine, inflated], bidsFor: () => [mine, inflated], audit }
+    expect(garbage(input(both))).toEqual([])
+    expect(garbage(input({ ...both, meshlet: CAROL_M })).map((g) => [g.uri, g.why])).toEqual([
+      [inflated.uri, 'bid-lost'],
+    ])
+    // Taken on its word, Carol's bid would win and Bob's, the real winner, would go.
+    const { audit: _, ...unaudited } = both
+    expect(garbage(input(unaudited)).map((g) => g.uri)).toEqual([mine.uri])
+  })
+
+  it("keeps a deleted workload's records while its tombstone is there, then deletes them", () => {
+    const b = bid(BOB_M, w)
+    const s = status(BOB_M, w, { state: 'stopped', updatedAt: T0 + 10 * SEC })
+    // The store holds a tombstone as the version it ends (core/tombstone endedVersion).
+    const record = { ...w.record, deletedAt: new Date(T0 + 20 * SEC).toISOString() }
+    const tomb = { ...w, record: { ...record, deletedVersion: w.cid } } as WorkloadView
+    const kept = input({ bids: [b], statuses: [s], workloads: new Map([[w.uri, tomb]]) })
+    expect(garbage(kept)).toEqual([])
+    const removed = input({ bids: [b], statuses: [s], workloads: new Map() })
+    expect(garbage(removed).map((g) => g.why)).toEqual(['workload-gone', 'workload-gone'])
   })
 
   it('deletes everything of a gone workload and of a replaced version, once old enough', () => {

@@ -11,7 +11,7 @@ type $nsid = typeof $nsid
 
 export { $nsid }
 
-/** In an owner's repo: a container workload for the commune to run. Updating it starts a new bidding round; deleting it stops every replica. */
+/** In an owner's repo: a container workload for the commune to run. Updating it starts a new bidding round; deleting it (a tombstone: deletedAt, then removal after the retention period) stops every replica. */
 type Main = {
   $type: 'commune.scheduler.workload'
   name?: string
@@ -68,11 +68,21 @@ type Main = {
    * Set when the record is updated: the new version's round 0 opens here (createdAt when absent).
    */
   updatedAt?: l.DatetimeString
+
+  /**
+   * Set when the owner deletes the workload: the record stays as a tombstone (the version it ends, unchanged, plus this and deletedVersion) for the retention period, then goes. Replicas stop and nothing new is placed, as for a deleted record; the ledger keeps counting the version's usage, so rounds decided before the deletion keep their winners.
+   */
+  deletedAt?: l.DatetimeString
+
+  /**
+   * With deletedAt: the CID of the version this tombstone ends (its bids and statuses name it).
+   */
+  deletedVersion?: l.CidString
 }
 
 export type { Main }
 
-/** In an owner's repo: a container workload for the commune to run. Updating it starts a new bidding round; deleting it stops every replica. */
+/** In an owner's repo: a container workload for the commune to run. Updating it starts a new bidding round; deleting it (a tombstone: deletedAt, then removal after the retention period) stops every replica. */
 const main = /*#__PURE__*/ l.record<'tid', Main>(
   'tid',
   $nsid,
@@ -127,6 +137,12 @@ const main = /*#__PURE__*/ l.record<'tid', Main>(
     createdAt: /*#__PURE__*/ l.string({ format: 'datetime' }),
     updatedAt: /*#__PURE__*/ l.optional(
       /*#__PURE__*/ l.string({ format: 'datetime' }),
+    ),
+    deletedAt: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.string({ format: 'datetime' }),
+    ),
+    deletedVersion: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.string({ format: 'cid' }),
     ),
   }),
 )

@@ -1,0 +1,93 @@
+// What the record store makes of a workload's deletion: a tombstone stops it and keeps its
+// usage countable; its removal, or a client that deletes outright, forgets it.
+import { describe, expect, it } from 'vitest'
+import { NSID } from '../../core/lexicon/index.js'
+import { RecordStore } from '../../core/state.js'
+import { tombstoneOf } from '../../core/tombstone/index.js'
+import { ALICE, BOB_M, T0, bid, workload } from './scheduling/_util.js'
+
+const w = workload({ owner: ALICE })
+const rkey = w.uri.split('/').pop()!
+
+function put(store: RecordStore, cid: string, record: unknown) {
+  return store.apply({
+    event: 'put',
+    source: 'firehose',
+    did: ALICE,
+    collection: NSID.workload,
+    rkey,
+    uri: w.uri,
+    cid,
+    record,
+  })
+}
+
+function remove(store: RecordStore) {
+  return store.apply({
+    event: 'delete',
+    source: 'firehose',
+    did: ALICE,
+    collection: NSID.workload,
+    rkey,
+    uri: w.uri,
+  })
+}
+
+function withBid(): RecordStore {
+  const store = new RecordStore()
+  put(store, w.cid, w.record)
+  const b = bid(BOB_M, w)
+  const brkey = b.uri.split('/').pop()!
+  store.apply({
+    event: 'put',
+    source: 'firehose',
+    did: BOB_M,
+    collection: NSID.bid,
+    rkey: brkey,
+    uri: b.uri,
+    cid: b.cid,
+    record: b.record,
+  })
+  return store
+}
+
+describe('the record store', () => {
+  it('holds a tombstone as the version it ends: stopped everywhere, its bids kept', () => {
+    const store = withBid()
+    const tomb = tombstoneOf(w.record, w.cid, new Date(T0 + 60_000))
+    expect(put(store, 'bafytombstone', tomb).change).toBe('workload')
+    expect(store.workloads.has(w.uri)).toBe(false)
+    expect(store.deletedWorkloads.has(w.uri)).toBe(true)
+    expect(store.tombstones.get(w.uri)).toMatchObject({ cid: w.cid, record: tomb })
+    expect(store.bidsFor(w.uri)).toHaveLength(1)
+    // Removed for good after the retention period: nothing of it counts any more.
+    remove(store)
+    expect(store.tombstones.has(w.uri)).toBe(false)
+    expect(store.bidsFor(w.uri)).toEqual([])
+  })
+
+  it('learns of a tombstone it never saw alive (a backfill after an absence)', () => {
+    const store = new RecordStore()
+    put(store, 'bafytombstone', tombstoneOf(w.record, w.cid, new Date(T0)))
+    expect(store.deletedWorkloads.has(w.uri)).toBe(true)
+    expect(store.tombstones.get(w.uri)?.cid).toBe(w.cid)
+  })
+
+  it('stops a workload a client deletes outright, and forgets its bids', () => {
+    const store = withBid()
+    remove(store)
+    expect(store.workloads.has(w.uri)).toBe(false)
+    expect(store.tombstones.has(w.uri)).toBe(false)
+    expect(store.deletedWorkloads.has(w.uri)).toBe(true)
+    expect(store.bidsFor(w.uri)).toEqual([])
+  })
+
+  it('takes a record without deletedAt after a tombstone as a live version again', () => {
+    const store = withBid()
+    put(store, 'bafytombstone', tombstoneOf(w.record, w.cid, new Date(T0)))
+    put(store, 'bafyworkloadv2', { ...w.record, updatedAt: new Date(T0 + 1).toISOString() })
+    expect(store.workloads.get(w.uri)?.cid).toBe('bafyworkloadv2')
+    expect(store.tombstones.has(w.uri)).toBe(false)
+    expect(store.deletedWorkloads.has(w.uri)).toBe(false)
+  })
+})
