@@ -43,7 +43,12 @@ export function eligibility(
   if (policy.declineOwner?.(workload.owner) === true) {
     return { ok: false, reason: 'owner-below-floor' }
   }
-  if (info.holders.includes(self.meshlet)) return { ok: false, reason: 'already-placed' }
+  // Spread is a preference: a holder bids only in a round after a short one (nobody else took
+  // the slot for a whole window) or one that replaces a declined win, and ranks there after
+  // every meshlet holding fewer replicas.
+  if (info.holders.includes(self.meshlet) && info.holdersMayBid !== true) {
+    return { ok: false, reason: 'already-placed' }
+  }
   if (info.excluded.includes(self.meshlet)) return { ok: false, reason: 'failed-here-before' }
   if ((info.declined ?? []).includes(self.meshlet)) return { ok: false, reason: 'declined-here' }
   // A spent failure budget outranks the closed window: it says why no round will follow.

@@ -62,7 +62,8 @@ const SENTENCES: Record<NoBidReason | BidInvalidReason, string> = {
   'retries-exhausted': 'The workload failed too often; no new placements are made.',
   'failed-here-before':
     'A replica of this workload version failed (or never started) on this meshlet; this round places it elsewhere.',
-  'already-placed': 'This meshlet already runs a replica of this workload.',
+  'already-placed':
+    'This meshlet already runs a replica of this workload; it bids for another only when no other meshlet took the slot in the round before, or its winner declined it.',
   'declined-here':
     'This meshlet won the previous round but its offer was full, so it declined; others bid in this round.',
   'not-in-allowed-meshlets': 'The workload may only run on meshlets it names, and not on this one.',

@@ -286,6 +286,10 @@ export function roundHistory(
   /** Consecutive short rounds that had winners: the retry back-off. Empty rounds cost nobody a
    *  write, so they do not count (and stay cheap to fast-forward over). */
   let shortRuns = 0
+  /** The round before this one placed fewer replicas than it had slots: nobody else could take
+   *  them for a whole window, so holders may bid in this one (after everyone else). So may they
+   *  in a round that replaces a declined win (its winner could not take it either). */
+  let afterShort = false
   let exhausted = false
   let round = 0
   let opensAt = versionOpensAt(workload)
@@ -303,7 +307,10 @@ export function roundHistory(
       decideAt,
       slots: Math.max(0, replicas - holding.length),
       excluded: excludedSorted,
-      holders: sorted(holding.map((p) => p.meshlet)),
+      holders: holding.map((p) => p.meshlet).sort(compareStrings),
+      ...((afterShort || declinedNext.size > 0) && holding.length > 0
+        ? { holdersMayBid: true }
+        : {}),
       ...(declinedNext.size > 0 ? { declined: sorted(declinedNext) } : {}),
       exhausted,
       failures,
@@ -330,7 +337,7 @@ export function roundHistory(
         .filter(
           (m) =>
             !info.excluded.includes(m) &&
-            !info.holders.includes(m) &&
+            (info.holdersMayBid === true || !info.holders.includes(m)) &&
             !(info.declined ?? []).includes(m),
         )
         .sort(compareStrings)
@@ -427,6 +434,7 @@ export function roundHistory(
     }
     if (winners.length >= info.slots) shortRuns = 0
     else if (winners.length > 0) shortRuns += 1
+    afterShort = winners.length < info.slots
     round += 1
     opensAt = next
   }

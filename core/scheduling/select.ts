@@ -11,10 +11,20 @@ import type {
 } from './types.js'
 import { compareStrings, fits, listed, spreadKey, timeOf } from './util.js'
 
-/** Meshlets whose bids do not count in a round: excluded, holders, and who declined the round
- *  before (so a reopened round never picks its decliner again). */
+/** Meshlets whose bids do not count in a round: excluded, holders (unless `holdersMayBid`:
+ *  spread is a preference), and who declined the round before (so a reopened round never picks
+ *  its decliner again). */
 function barredFrom(info: RoundInfo): Set<string> {
-  return new Set([...info.excluded, ...info.holders, ...(info.declined ?? [])])
+  const holders = info.holdersMayBid === true ? [] : info.holders
+  return new Set([...info.excluded, ...holders, ...(info.declined ?? [])])
+}
+
+/** How many replicas of the version each holder holds, when holders may bid (else empty). */
+function heldBy(info: RoundInfo): Map<string, number> {
+  const held = new Map<string, number>()
+  if (info.holdersMayBid !== true) return held
+  for (const m of info.holders) held.set(m, (held.get(m) ?? 0) + 1)
+  return held
 }
 
 // What is judged of a bid alone, kept per bid record between plans: every plan judges the same
@@ -60,6 +70,8 @@ let pass = 0
 interface Entry {
   bid: BidView
   f: BidFacts
+  /** Replicas of the version its meshlet already holds (set by each select). */
+  held: number
 }
 
 function startingOrder(workload: WorkloadView, round: number, valid: Entry[]): Entry[] {
@@ -160,11 +172,17 @@ function judge(
   return { valid: true }
 }
 
-// Rank order: priority descending, then the spread key ascending (so equal priorities do not
+// Rank order: replicas of the version the meshlet already holds ascending (spread is a
+// preference: a holder wins only what nobody holding fewer can take), then priority descending,
+// then the spread key ascending (so equal priorities do not
 // always favour the same DIDs), then meshlet DID, then record CID ascending (which picks a
 // meshlet's best bid when it made several). The keys are hex of equal length, so comparing their
 // first 48 bits as numbers orders them as the strings do; the strings settle a tie there.
-function byRank(a: BidView, b: BidView, fa: BidFacts, fb: BidFacts): number {
+function byRank(a: Entry, b: Entry): number {
+  return a.held - b.held || byBid(a.bid, b.bid, a.f, b.f)
+}
+
+function byBid(a: BidView, b: BidView, fa: BidFacts, fb: BidFacts): number {
   return (
     b.record.priority - a.record.priority ||
     fa.head - fb.head ||
@@ -186,8 +204,8 @@ function byIdentity(a: BidView, b: BidView): number {
 }
 
 /**
- * Valid bids ranked by priority (desc) then spreadKey (asc), one per meshlet; the first
- * `info.slots` win. The result does not depend on the order of `bids`.
+ * Valid bids ranked by replicas held (asc), priority (desc) then spreadKey (asc), one per
+ * meshlet; the first `info.slots` win. The result does not depend on the order of `bids`.
  */
 export function select(
   workload: WorkloadView,
@@ -202,11 +220,14 @@ export function select(
   for (const bid of bids) {
     const f = factsOf(bid)
     const check = judge(bid, f, workload, info, cluster, barred, audit)
-    if (check.valid) judged.push({ bid, f })
+    if (check.valid) judged.push({ bid, f, held: 0 })
     else invalid.push({ bid, valid: false, reason: check.reason, winner: false })
   }
   const keyed = startingOrder(workload, info.round, judged)
-  keyed.sort((a, b) => byRank(a.bid, b.bid, a.f, b.f))
+  const held = heldBy(info)
+  // Entries kept from an earlier sort may carry another round view's counts: set them afresh.
+  for (const e of keyed) e.held = held.get(e.bid.meshlet) ?? 0
+  keyed.sort(byRank)
   let orders = lastOrder.get(workload)
   if (orders === undefined) lastOrder.set(workload, (orders = new Map()))
   if (keyed.length > 0) orders.set(info.round, keyed)

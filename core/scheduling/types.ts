@@ -125,8 +125,14 @@ export interface RoundInfo {
   /** Meshlets barred from this round: a placement of this version never showed up there, or the
    *  failure this round replaces happened there (that round only); sorted. */
   excluded: string[]
-  /** Meshlets holding a replica of this version from an earlier round; they cannot win again. */
+  /** Meshlets holding a replica of this version from an earlier round, one entry per replica
+   *  (a meshlet holding two is listed twice); sorted. They bid only when `holdersMayBid`. */
   holders: string[]
+  /** The round before this one placed fewer replicas than it had slots (nobody else could take
+   *  them for a whole window), or this round replaces a declined win: holders may bid here,
+   *  ranked after every meshlet holding fewer replicas of this version. Spread is a preference,
+   *  not a rule. */
+  holdersMayBid?: true
   /** Meshlets that declined their win in the round before this one; their bids do not count in
    *  this round (they may bid again in the next). Sorted. */
   declined?: string[]

@@ -43,8 +43,8 @@ export function report(scenario: string, figures: string): void {
 }
 
 export interface CommuneOptions {
-  /** Extra `meshlet run` flags for every daemon (an offer, say). */
-  args?: string[]
+  /** Extra `meshlet run` flags for every daemon (an offer, say), or for daemon i. */
+  args?: string[] | ((i: number) => string[])
   /** The event stream the daemons follow (default the PDS's firehose). */
   firehose?: string
 }
@@ -90,7 +90,7 @@ export class Commune {
       members: this.members.filter((m) => m !== member),
       dataDir: this.dataDirs[i]!,
       ...(this.opts.firehose ? { firehose: this.opts.firehose } : {}),
-      args: this.opts.args ?? [],
+      args: typeof this.opts.args === 'function' ? this.opts.args(i) : (this.opts.args ?? []),
     })
     this.daemons[i] = daemon
     return daemon

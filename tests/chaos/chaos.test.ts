@@ -249,6 +249,62 @@ describe.concurrent('faults', () => {
   }, 300_000)
 })
 
+describe('a dead end', () => {
+  let lone: Commune
+  communes(async () => {
+    // One slot of 100 millicores on the first meshlet, three on the second.
+    lone = await Commune.create(net, 'deadend', 2, {
+      args: (i) => ['--cpu', i === 0 ? '100' : '300', '--memory', '1024'],
+    })
+    lone.startAll()
+    return [lone]
+  })
+
+  it('the only meshlet with room already runs the workload: it runs the missing replica too', async () => {
+    // Spread is a preference (docs/failure-handling.md): a workload of 2 replicas fills the
+    // small meshlet and one slot of the big one; a second workload of 2 then fits only on the
+    // big one, which already runs one of its replicas. With one replica per meshlet as a rule
+    // it stayed at 1 of 2 for good.
+    const c = lone
+    onTestFailed(() => console.log(c.tails()))
+    const [small, big] = c.meshlets as [string, string]
+    const first = await c.publish(0, { replicas: 2, cpuMillis: 100 })
+    await until(
+      'the first workload on both meshlets',
+      async () => {
+        const running = await c.running(first)
+        return running.length === 2 && new Set(running.map((g) => g.meshlet)).size === 2
+      },
+      120_000,
+    )
+    const t0 = performance.now()
+    const second = await c.publish(1, { replicas: 2, cpuMillis: 100 })
+    const placedAt = await until(
+      'both replicas of the second workload running',
+      async () => (await c.running(second)).length === 2,
+      120_000,
+    )
+    const placed = await c.running(second)
+    // Both stay: after lostAfter only the host's presence keeps them alive, so it must list
+    // both replicas (rounds 0 and 1) of one workload.
+    await sleep(DEFAULT_CONFIG.lostAfterMs + DEFAULT_CONFIG.heartbeatMs)
+    const kept = await c.running(second)
+    const states = (await statusesOf(c.members[0]!, [c.members[1]!], second)).map((s) => s.state)
+    report(
+      'dead end',
+      `second workload at 2 of 2 ${seconds(t0, placedAt).toFixed(1)} s after its publish, both on the ` +
+        `meshlet with room (its statuses: ${states.join(', ')}); the same two containers ran ` +
+        `${(DEFAULT_CONFIG.lostAfterMs + DEFAULT_CONFIG.heartbeatMs) / 1000} s later`,
+    )
+    expect(placed.map((g) => g.meshlet)).toEqual([big, big])
+    expect(kept.map((g) => g.id).sort()).toEqual(placed.map((g) => g.id).sort())
+    expect(states).toEqual(['running', 'running'])
+    expect((await c.guests()).filter((g) => g.meshlet === small)).toHaveLength(1)
+    expect((await c.guests()).filter((g) => g.meshlet === big)).toHaveLength(3)
+    expect(c.daemons.every((d) => d.alive)).toBe(true)
+  }, 300_000)
+})
+
 describe('a flood of bad records', () => {
   let junk: Commune
   let stranger: Member

@@ -71,16 +71,14 @@ const arbStorm = fc.record({
 
 type Storm = typeof arbStorm extends fc.Arbitrary<infer T> ? T : never
 
-// Placement is greedy and never moves a running guest, so a burst that only just fits can pack
-// into a dead end: the one meshlet with room already runs the workload that still needs a
-// replica. With replicas of at most 2, that takes every free slot on one meshlet, which cannot
-// happen while the spare capacity is at least the largest offer minus one.
-function roomy(storm: Storm): boolean {
+// Spread is a preference, not a rule: a meshlet already running a replica bids again in a round
+// that follows a short one or replaces a declined win, ranked after every other bidder. So a burst cannot pack into a dead
+// end (the one meshlet with room already runs the workload that still needs a replica): every
+// burst whose replicas fit into the offers settles.
+function fitsAll(storm: Storm): boolean {
   const slots = storm.peers.map((p) => p.slots)
-  const spare =
-    slots.reduce((a, b) => a + b, 0) -
-    storm.workloads.reduce((a, w) => a + Math.min(w.replicas, slots.length), 0)
-  return spare >= Math.max(...slots) - 1
+  const wanted = storm.workloads.reduce((a, w) => a + Math.min(w.replicas, slots.length), 0)
+  return slots.reduce((a, b) => a + b, 0) >= wanted
 }
 
 function simulate(storm: Storm, tag = 'storm', limit = LIMIT) {
@@ -247,24 +245,27 @@ function simulate(storm: Storm, tag = 'storm', limit = LIMIT) {
   return { settledAt: undefined, declines, peers }
 }
 
+const RUNS = Number(process.env.STORM_RUNS ?? 0)
+
 describe('a storm of workloads (properties)', () => {
   it('no meshlet ever runs more than its offer, and every burst that fits settles', () => {
     fc.assert(
       fc.property(arbStorm, (storm) => {
-        // A burst that may dead-end is only watched for the offer, for a shorter while.
-        const { settledAt } = simulate(storm, 'storm', roomy(storm) ? LIMIT : 30 * SEC)
-        if (roomy(storm)) expect(settledAt).toBeDefined()
+        const { settledAt } = simulate(storm, 'storm', fitsAll(storm) ? LIMIT : 30 * SEC)
+        if (fitsAll(storm)) expect(settledAt).toBeDefined()
       }),
-      { numRuns: 20 },
+      { numRuns: RUNS || 20 },
     )
   })
 
-  it('ten workloads of 2 replicas on three meshlets of 8 slots settle within 30 s and spread, unless packed into a dead end', () => {
+  it('ten workloads of 2 replicas on three meshlets of 8 slots all settle within 30 s and spread', () => {
     // The issue's storm: 20 replicas into 24 slots within 2 s, for many sets of workload names
     // (the spread key, and so who wins what, depends on them). A fixed seed: the same storms
-    // every run.
-    let deadEnds = 0
+    // every run (STORM_RUNS=n runs more). Seed 9 used to hold one that packed into a dead end:
+    // two meshlets full with the same eight workloads, the two others short of a replica, and
+    // the third meshlet, with room, already running them.
     let runs = 0
+    let stacked = 0
     const settleTimes: number[] = []
     fc.assert(
       fc.property(
@@ -277,41 +278,34 @@ describe('a storm of workloads (properties)', () => {
             workloads: times.map((at) => ({ replicas: 2, at })),
           }
           const { settledAt, peers } = simulate(storm, tag, 40 * SEC)
-          if (settledAt === undefined) {
-            // The only way it may stall: a workload short of a replica, and every meshlet that
-            // does not run it already full (greedy placement never moves a running guest).
-            const short = new Set(
-              storm.workloads.map((_, i) => `3l${tag}${String(i).padStart(6, '0')}`),
-            )
-            for (const uri of [...short]) {
-              const hosts = peers.filter((p) => p.local.some((r) => r.workloadUri.endsWith(uri)))
-              if (hosts.length >= 2) short.delete(uri)
-            }
-            expect(short.size).toBeGreaterThan(0)
-            for (const uri of short) {
-              for (const p of peers) {
-                if (p.local.some((r) => r.workloadUri.endsWith(uri))) continue
-                expect(p.local.length).toBe(p.slots)
-              }
-            }
-            deadEnds += 1
-            return
-          }
-          settleTimes.push(settledAt)
+          expect(settledAt).toBeDefined()
+          settleTimes.push(settledAt!)
           expect(settledAt).toBeLessThanOrEqual(30 * SEC)
-          // Spread: every meshlet hosts some of the burst.
+          // Spread: every meshlet hosts some of the burst, and both replicas of a workload share
+          // a meshlet only where the others had no room left.
           for (const p of peers) expect(p.local.length).toBeGreaterThan(0)
           expect(peers.reduce((n, p) => n + p.local.length, 0)).toBe(20)
+          for (const p of peers) {
+            const uris = p.local.map((r) => r.workloadUri)
+            const doubled = uris.filter((u, i) => uris.indexOf(u) !== i)
+            if (doubled.length === 0) continue
+            stacked += 1
+            for (const uri of doubled) {
+              for (const q of peers) {
+                if (q === p || q.local.some((r) => r.workloadUri === uri)) continue
+                expect(q.local.length).toBe(q.slots)
+              }
+            }
+          }
         },
       ),
-      { numRuns: 60, seed: 9 },
+      { numRuns: RUNS || 60, seed: 9 },
     )
     settleTimes.sort((a, b) => a - b)
     console.log(
-      `simulated storm: ${runs - deadEnds}/${runs} settled, median ${settleTimes[settleTimes.length >> 1]! / SEC} s, ` +
-        `max ${settleTimes[settleTimes.length - 1]! / SEC} s; ${deadEnds} packed into a dead end`,
+      `simulated storm: ${settleTimes.length}/${runs} settled, median ${settleTimes[settleTimes.length >> 1]! / SEC} s, ` +
+        `max ${settleTimes[settleTimes.length - 1]! / SEC} s; ${stacked} with two replicas of a workload on one meshlet`,
     )
-    expect(deadEnds).toBeLessThanOrEqual(runs / 10)
   })
 
   it("a burst larger than one meshlet's wins is settled through declines", () => {
