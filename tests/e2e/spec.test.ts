@@ -301,18 +301,30 @@ describe('the workload spec, field by field', () => {
       '-c',
       'cat /proc/net/dev; sleep 600',
     ])
-    const c = await runningContainer(uri)
-    const info = await c.inspect()
-    expect(info.Config.Labels[LABEL_MESHLET]).toBe(alice.meshlet.did)
+    // Only alice may run it: both replicas end up there (spread is a preference; the second
+    // follows once a round found nobody else to take it).
+    const both = await eventually('two running containers', async () => {
+      const list = await containersOf(uri)
+      return list.length === 2 && list
+    })
+    expect(both.map((x) => x.Labels[LABEL_MESHLET])).toEqual([alice.meshlet.did, alice.meshlet.did])
+    const info = await docker.getContainer(both[0]!.Id).inspect()
     expect(info.HostConfig.NetworkMode).toBe(EGRESS_NETWORK)
-    expect(await outputContains(uri, 'eth0:')).toMatch(/eth0:/)
+    const out = await eventually('output with eth0:', async () => {
+      const text = await logsOf(docker.getContainer(both[0]!.Id))
+      return text.includes('eth0:') && text
+    })
+    expect(out).toMatch(/eth0:/)
     const r = await eventually('bob explains', async () => {
       const r = await report(uri)
       return r.noBid.some((n) => n.meshlet === bob.meshlet.did) && r
     })
     expect(r.noBid.find((n) => n.meshlet === bob.meshlet.did)?.reason).toBe('egress-not-allowed')
-    // Still one replica: bob never runs it.
-    expect(await containersOf(uri, true)).toHaveLength(1)
+    // Bob never runs it.
+    expect((await containersOf(uri, true)).map((x) => x.Labels[LABEL_MESHLET])).toEqual([
+      alice.meshlet.did,
+      alice.meshlet.did,
+    ])
     await remove(uri)
   })
 })
