@@ -217,6 +217,9 @@ export interface DashboardState {
   /** The PDS refuses this machine's writes (429) or its write budget is spent, until then (ISO
    *  time). Writes wait meanwhile; endings go first once it clears, nothing is lost. */
   rateLimitedUntil?: string
+  /** Since when this machine's writes find no PDS answering (timed out, refused), ISO time.
+   *  Endings wait and go first once it answers; other writes fail with an error meanwhile. */
+  pdsUnreachableSince?: string
 }
 
 export interface WorkloadDraft {

@@ -1193,8 +1193,13 @@ export class MeshletApp implements DesktopHost {
     }
     if (this.ownerDid) state.ownerDid = this.ownerDid
     if (this.pending) state.pendingSignIn = { ...this.pending }
-    const limited = this.meshlet?.writeBudget.rateLimitedUntil
-    if (limited !== undefined) state.rateLimitedUntil = new Date(limited).toISOString()
+    const budget = this.meshlet?.writeBudget
+    if (budget?.rateLimitedUntil !== undefined) {
+      state.rateLimitedUntil = new Date(budget.rateLimitedUntil).toISOString()
+    }
+    if (budget?.unreachableSince !== undefined) {
+      state.pdsUnreachableSince = new Date(budget.unreachableSince).toISOString()
+    }
     return state
   }
 

@@ -6,7 +6,7 @@
 import { clampDelay } from '../clock/index.js'
 import { ENDING_STATES } from '../scheduling/types.js'
 import { RepoWriteError } from './errors.js'
-import type { RepoWriter, WrittenRecord } from './writer.js'
+import type { RepoWriter, WriteOptions, WrittenRecord } from './writer.js'
 
 export interface WriteCosts {
   create: number
@@ -44,6 +44,12 @@ export const CEILING: Record<WriteClass, number> = {
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
 const MAX_BACKOFF_MS = 5 * 60_000
+
+/** How long one write may wait for the PDS's answer. A write answers within a second or two even
+ *  on a loaded machine; a PDS that accepts the connection and never answers would otherwise hold
+ *  every write slot for minutes (the HTTP client's own limit is 5). A bid is useless after its
+ *  window (5 s) anyway, and an ending is retried. */
+export const WRITE_TIMEOUT_MS = 10_000
 
 /** What the PDS said about its limit, from the `ratelimit-*` headers. */
 export interface RateLimitHeaders {
@@ -134,6 +140,9 @@ export class PointsLog {
 export interface BudgetState {
   /** Set while the PDS refuses writes (429) or our count says the budget is spent. */
   rateLimitedUntil?: number
+  /** Since when writes find no PDS answering (timed out, connection refused or reset); cleared
+   *  by the next write it answers. */
+  unreachableSince?: number
   spentHour: number
   spentDay: number
   queued: number
@@ -147,8 +156,18 @@ export interface BudgetedWriterOptions {
   now?: () => number
   /** Writes in flight at once (never two for one record). */
   concurrency?: number
+  /** How long one write may wait for the PDS's answer (default WRITE_TIMEOUT_MS). */
+  timeoutMs?: number
   onState?: (state: BudgetState) => void
   onError?: (err: Error) => void
+}
+
+/** A write the PDS did not answer: it timed out, or the PDS could not be reached at all. */
+export class PdsUnreachableError extends RepoWriteError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'PdsUnreachableError'
+  }
 }
 
 export class RateLimitedError extends RepoWriteError {
@@ -162,9 +181,22 @@ export class RateLimitedError extends RepoWriteError {
   }
 }
 
-/** A writer whose inner writer reports response headers (AgentWriter does). */
+/** A writer whose inner writer reports response headers and takes an abort signal per write
+ *  (AgentWriter does both). */
 export interface ObservableWriter extends RepoWriter {
   observer?: (headers: Record<string, string | undefined>) => void
+  put(
+    collection: string,
+    rkey: string,
+    record: Record<string, unknown>,
+    opts?: WriteOptions,
+  ): Promise<WrittenRecord>
+  create(
+    collection: string,
+    record: Record<string, unknown>,
+    opts?: WriteOptions,
+  ): Promise<WrittenRecord>
+  delete(collection: string, rkey: string, opts?: WriteOptions): Promise<void>
 }
 
 type Op =
@@ -174,6 +206,8 @@ type Op =
 
 interface Job {
   seq: number
+  /** When it was first queued (ms). */
+  queuedAt: number
   key?: string
   cls: WriteClass
   op: Op
@@ -185,6 +219,8 @@ export class BudgetedWriter implements RepoWriter {
   readonly budget: WriteBudget
   private readonly now: () => number
   private readonly concurrency: number
+  private readonly timeoutMs: number
+  private unreachableSince?: number
   private readonly log = new PointsLog()
   private readonly queue: Job[] = []
   private readonly inflightKeys = new Set<string>()
@@ -211,6 +247,7 @@ export class BudgetedWriter implements RepoWriter {
     }
     this.now = opts.now ?? Date.now
     this.concurrency = opts.concurrency ?? 4
+    this.timeoutMs = opts.timeoutMs ?? WRITE_TIMEOUT_MS
     inner.observer = (headers) => this.observe(headers)
   }
 
@@ -248,6 +285,7 @@ export class BudgetedWriter implements RepoWriter {
     const until = this.limitedUntil(now)
     return {
       ...(until !== undefined ? { rateLimitedUntil: until } : {}),
+      ...(this.unreachableSince !== undefined ? { unreachableSince: this.unreachableSince } : {}),
       spentHour: this.log.spent(now, HOUR),
       spentDay: this.log.spent(now, DAY),
       queued: this.queue.length,
@@ -284,6 +322,7 @@ export class BudgetedWriter implements RepoWriter {
       }
       this.queue.push({
         seq: this.seq++,
+        queuedAt: this.now(),
         ...(key !== undefined ? { key } : {}),
         cls,
         op,
@@ -323,6 +362,24 @@ export class BudgetedWriter implements RepoWriter {
     if (this.closed) return
     const now = this.now()
     let wake = Infinity
+    // While no PDS answers, endings are retried and keep the write slots; anything else that has
+    // waited as long as a write may take goes back to its caller with the reason, instead of
+    // waiting behind them for as long as the PDS is away.
+    if (this.unreachableSince !== undefined) {
+      for (const job of [...this.queue]) {
+        if (job.cls === 'ending') continue
+        const due = job.queuedAt + this.timeoutMs
+        if (due > now) {
+          wake = Math.min(wake, due)
+          continue
+        }
+        this.queue.splice(this.queue.indexOf(job), 1)
+        const err = new PdsUnreachableError(
+          `${describe(job.op)} as ${this.did} not sent: the PDS has not answered since ${new Date(this.unreachableSince).toISOString()}`,
+        )
+        for (const w of job.waiters) w.reject(err)
+      }
+    }
     // Most urgent first, then oldest; a record with a write in flight waits for it.
     const order = [...this.queue].sort((a, b) => rank(a.cls) - rank(b.cls) || a.seq - b.seq)
     const blockedKeys = new Set(this.inflightKeys)
@@ -362,27 +419,43 @@ export class BudgetedWriter implements RepoWriter {
     this.log.add(this.now(), cost)
     job.attempt++
     const op = job.op
+    const signal = AbortSignal.timeout(this.timeoutMs)
     const write =
       op.op === 'update'
-        ? this.inner.put(op.collection, op.rkey, op.record)
+        ? this.inner.put(op.collection, op.rkey, op.record, { signal })
         : op.op === 'create'
-          ? this.inner.create(op.collection, op.record)
-          : this.inner.delete(op.collection, op.rkey)
+          ? this.inner.create(op.collection, op.record, { signal })
+          : this.inner.delete(op.collection, op.rkey, { signal })
     write
       .then(
         (result) => {
           this.backoffs = 0
+          this.unreachableSince = undefined
           this.writes[job.cls]++
           this.points[job.cls] += cost
           for (const w of job.waiters) w.resolve(result)
         },
-        (err: unknown) => this.failed(job, err),
+        (err: unknown) => this.failed(job, this.unanswered(err, signal)),
       )
       .finally(() => {
         this.inflight--
         if (job.key !== undefined) this.inflightKeys.delete(job.key)
         this.pump()
       })
+  }
+
+  /** A write that got no HTTP answer becomes a PdsUnreachableError that says why, and marks
+   *  the PDS unreachable until a write gets an answer again. */
+  private unanswered(err: unknown, signal: AbortSignal): unknown {
+    const status = statusOf(err)
+    if (status !== undefined && status >= 100) return err
+    const what = err instanceof Error ? err.message : String(err)
+    const code = codeOf(err)
+    const why = signal.aborted
+      ? `the PDS did not answer within ${this.timeoutMs / 1000} s`
+      : `the PDS could not be reached${code !== undefined ? ` (${code})` : ''}`
+    this.unreachableSince ??= this.now()
+    return new PdsUnreachableError(`${what}: ${why}`, { cause: err })
   }
 
   private failed(job: Job, err: unknown): void {
@@ -444,11 +517,20 @@ export class BudgetedWriter implements RepoWriter {
   private emitState(): void {
     if (!this.opts.onState) return
     const state = this.state
-    const key = `${state.rateLimitedUntil ?? ''}|${state.queued}`
+    const key = `${state.rateLimitedUntil ?? ''}|${state.unreachableSince ?? ''}|${state.queued}`
     if (key === this.lastState) return
     this.lastState = key
     this.opts.onState(state)
   }
+}
+
+/** A write as the errors of AgentWriter name it. */
+function describe(op: Op): string {
+  return op.op === 'update'
+    ? `putRecord ${op.collection}/${op.rkey}`
+    : op.op === 'create'
+      ? `createRecord ${op.collection}`
+      : `deleteRecord ${op.collection}/${op.rkey}`
 }
 
 function rank(cls: WriteClass): number {
@@ -464,6 +546,15 @@ function statusOf(err: unknown): number | undefined {
   for (let e: unknown = err; e instanceof Error; e = e.cause) {
     const status = (e as { status?: unknown }).status
     if (typeof status === 'number' && status > 0) return status
+  }
+  return undefined
+}
+
+/** A system error code (ECONNREFUSED, ECONNRESET, …) from anywhere in the cause chain. */
+function codeOf(err: unknown): string | undefined {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string' && /^[A-Z_]+$/.test(code)) return code
   }
   return undefined
 }

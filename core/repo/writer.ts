@@ -8,6 +8,11 @@ export interface WrittenRecord {
   cid: string
 }
 
+/** How one write is sent: `signal` aborts it (the budgeted writer's timeout). */
+export interface WriteOptions {
+  signal?: AbortSignal
+}
+
 /** What publishing needs from a signed-in account. App-password sessions (headless) and OAuth
  *  sessions (desktop) both implement it. */
 export interface RepoWriter {
@@ -57,15 +62,14 @@ export class AgentWriter<A extends Agent = Agent> implements RepoWriter {
     collection: string,
     rkey: string,
     record: Record<string, unknown>,
+    opts?: WriteOptions,
   ): Promise<WrittenRecord> {
     try {
       // validate unset: the PDS does not know our lexicons; receivers validate (DESIGN §10).
-      const res = await this.agent.com.atproto.repo.putRecord({
-        repo: this.did,
-        collection,
-        rkey,
-        record: { $type: collection, ...record },
-      })
+      const res = await this.agent.com.atproto.repo.putRecord(
+        { repo: this.did, collection, rkey, record: { $type: collection, ...record } },
+        callOptions(opts),
+      )
       this.observer?.(res.headers)
       return { uri: res.data.uri, cid: res.data.cid }
     } catch (err) {
@@ -74,13 +78,16 @@ export class AgentWriter<A extends Agent = Agent> implements RepoWriter {
     }
   }
 
-  async create(collection: string, record: Record<string, unknown>): Promise<WrittenRecord> {
+  async create(
+    collection: string,
+    record: Record<string, unknown>,
+    opts?: WriteOptions,
+  ): Promise<WrittenRecord> {
     try {
-      const res = await this.agent.com.atproto.repo.createRecord({
-        repo: this.did,
-        collection,
-        record: { $type: collection, ...record },
-      })
+      const res = await this.agent.com.atproto.repo.createRecord(
+        { repo: this.did, collection, record: { $type: collection, ...record } },
+        callOptions(opts),
+      )
       this.observer?.(res.headers)
       return { uri: res.data.uri, cid: res.data.cid }
     } catch (err) {
@@ -89,13 +96,12 @@ export class AgentWriter<A extends Agent = Agent> implements RepoWriter {
     }
   }
 
-  async delete(collection: string, rkey: string): Promise<void> {
+  async delete(collection: string, rkey: string, opts?: WriteOptions): Promise<void> {
     try {
-      const res = await this.agent.com.atproto.repo.deleteRecord({
-        repo: this.did,
-        collection,
-        rkey,
-      })
+      const res = await this.agent.com.atproto.repo.deleteRecord(
+        { repo: this.did, collection, rkey },
+        callOptions(opts),
+      )
       this.observer?.(res.headers)
     } catch (err) {
       this.observeError(err)
@@ -122,6 +128,10 @@ export class AgentWriter<A extends Agent = Agent> implements RepoWriter {
   protected writeError(message: string, cause: unknown): RepoWriteError {
     return new RepoWriteError(message, { cause })
   }
+}
+
+function callOptions(opts: WriteOptions | undefined): { signal: AbortSignal } | undefined {
+  return opts?.signal ? { signal: opts.signal } : undefined
 }
 
 /** An app-password session: the headless daemon's way to write. */

@@ -72,6 +72,12 @@ function LendCard({ state }: { state: DashboardState }) {
           now. They wait and go out then, endings first; nothing is lost.
         </p>
       )}
+      {state.pdsUnreachableSince !== undefined && (
+        <p className="muted" role="status" data-testid="pds-unreachable">
+          Your PDS has not answered since {clockTime(state.pdsUnreachableSince)}. Guests that ended
+          are kept and published first once it answers; other changes fail until then.
+        </p>
+      )}
     </section>
   )
 }
