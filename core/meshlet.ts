@@ -46,7 +46,7 @@ import { Audit, belowFloor, type Account } from './fairshare/index.js'
 // The error classes only: runtime/index.js would load dockerode for a meshlet without Docker.
 import { EngineAvailability, type EngineChange } from './runtime/availability.js'
 import { ImageDigestMismatchError, PolicyError } from './runtime/errors.js'
-import { PlanApplier, replicaKey } from './applier/index.js'
+import { PlanApplier, replicaKey, StartCancelledError } from './applier/index.js'
 import { LookupBackoff, type LookupBackoffOptions } from './lookups/index.js'
 import type { ManagedReplica, ReplicaUsage, Runtime } from './runtime/index.js'
 import { MemorySecretStore, type SecretStore } from './secrets.js'
@@ -238,7 +238,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.applier = new PlanApplier<ManagedReplica>({
       bid: (action) => this.publishBid(action),
       decline: (action) => this.publishDecline(action),
-      start: (action) => this.startReplica(action.workload, action.round),
+      start: (action, signal) => this.startReplica(action.workload, action.round, signal),
       stop: (replica, action) => this.stopReplica(replica, action.status, action.reason),
       ended: (r) =>
         ENDING_STATES.has(this.ownStatus(r.workloadUri, r.cid, r.round)?.record.state ?? ''),
@@ -982,7 +982,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     })
   }
 
-  private async startReplica(w: WorkloadView, round: number): Promise<void> {
+  private async startReplica(w: WorkloadView, round: number, signal: AbortSignal): Promise<void> {
     const runtime = this.opts.runtime
     if (!runtime) return
     const base = { workload: { uri: w.uri, cid: w.cid }, round, resources: w.record.resources }
@@ -1006,17 +1006,21 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     await this.publishStatus(w.uri, round, { ...base, state: 'starting' })
     this.log.log('info', 'replica.starting', { workload: w.uri, round, image: w.record.image })
     try {
-      const replica = await runtime.start({
-        workloadUri: w.uri,
-        cid: w.cid,
-        round,
-        image: w.record.image,
-        command: w.record.command,
-        // Secrets reach the guest's environment and nowhere else (docs/security.md).
-        env: envWithSecrets(w.record.env, secrets),
-        resources: w.record.resources,
-        network: w.record.network === 'egress' ? 'egress' : 'none',
-      })
+      const replica = await runtime.start(
+        {
+          workloadUri: w.uri,
+          cid: w.cid,
+          round,
+          image: w.record.image,
+          command: w.record.command,
+          // Secrets reach the guest's environment and nowhere else (docs/security.md).
+          env: envWithSecrets(w.record.env, secrets),
+          resources: w.record.resources,
+          network: w.record.network === 'egress' ? 'egress' : 'none',
+        },
+        signal,
+      )
+      if (signal.aborted) throw signal.reason
       const startedAt = replica.startedAt ?? new Date(this.now()).toISOString()
       await this.publishStatus(w.uri, round, { ...base, state: 'running', startedAt })
       this.log.log('info', 'replica.running', {
@@ -1026,6 +1030,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       })
       this.emit('replica', { workloadUri: w.uri, state: 'running', round })
     } catch (err) {
+      if (err instanceof StartCancelledError) return this.calledOff(w, round, err.stop)
       this.applier.startFailed({ workloadUri: w.uri, cid: w.cid, round })
       const message = redact((err as Error).message, secrets).slice(0, 1000)
       const reason = imageRefusal(err)
@@ -1038,6 +1043,25 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       this.log.log('warn', 'replica.failed', { workload: w.uri, round, error: err as Error })
       this.emit('replica', { workloadUri: w.uri, state: 'failed', round })
     }
+  }
+
+  /** A start that a later plan stopped (core/applier): the container, if it got that far, goes,
+   *  and the stop's status (`yielded` for a better bid that came late) ends what `starting`
+   *  began. */
+  private async calledOff(w: WorkloadView, round: number, stop: StopAction): Promise<void> {
+    const made = (await this.opts.runtime!.find(w.uri)).find(
+      (r) => r.cid === w.cid && r.round === round,
+    )
+    if (made) return this.stopReplica(made, stop.status, stop.reason)
+    if (stop.status === undefined) return
+    await this.publishStatus(w.uri, round, {
+      workload: { uri: w.uri, cid: w.cid },
+      round,
+      resources: w.record.resources,
+      state: stop.status,
+      message: `called off before it ran (${stop.reason})`,
+      finishedAt: new Date(this.now()).toISOString(),
+    })
   }
 
   /** Stops and removes a replica; publishes `state` unless it is absent (a replica already

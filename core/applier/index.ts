@@ -3,6 +3,7 @@ export {
   PlanApplier,
   replicaKey,
   replicaOf,
+  StartCancelledError,
   type PlanApplierHooks,
   type ReplicaId,
 } from './plan-applier.js'

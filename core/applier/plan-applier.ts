@@ -22,6 +22,16 @@ export function replicaKey(r: ReplicaId): string {
   return `${r.workloadUri}|${r.cid}|${r.round}`
 }
 
+/** A start under way was overtaken: a later plan stopped the replica before its start finished
+ *  (a better bid arrived late, the workload was deleted, the meshlet pauses). `stop` is that
+ *  plan's action, whose status the start publishes instead of running the replica. */
+export class StartCancelledError extends Error {
+  constructor(readonly stop: StopAction) {
+    super(`start called off: ${stop.reason}`)
+    this.name = 'StartCancelledError'
+  }
+}
+
 export function replicaOf(a: Action): ReplicaId {
   return a.type === 'stop'
     ? { workloadUri: a.workloadUri, cid: a.cid, round: a.round }
@@ -33,8 +43,9 @@ export interface PlanApplierHooks<R extends ReplicaId> {
   bid(action: BidAction): Promise<void>
   /** Publishes `declined` for a win the offer cannot hold beside the others. */
   decline(action: DeclineAction): Promise<void>
-  /** Starts a replica and publishes how that went. */
-  start(action: StartAction): Promise<void>
+  /** Starts a replica and publishes how that went. `signal` aborts, with a StartCancelledError
+   *  as its reason, when a later plan stops the replica before the start is done. */
+  start(action: StartAction, signal: AbortSignal): Promise<void>
   /** Stops one local container for `action` (publishing its `status` unless that is absent). */
   stop(replica: R, action: StopAction): Promise<void>
   /** This meshlet's own status for the replica is final: it ran to its end here already. */
@@ -55,6 +66,8 @@ interface Job {
   kind: 'start' | 'stop'
   replica: ReplicaId
   done: Promise<void>
+  /** A start's: aborted when a plan stops the replica meanwhile. */
+  cancel?: AbortController
 }
 
 export class PlanApplier<R extends ReplicaId> {
@@ -95,7 +108,22 @@ export class PlanApplier<R extends ReplicaId> {
     }
     if (action.type === 'bid') return false
     const key = replicaKey(replicaOf(action))
-    if (this.jobs.has(key)) return true
+    const job = this.jobs.get(key)
+    if (job !== undefined) {
+      // A stop for a replica still starting calls the start off: left to finish, a start that
+      // a late bid overtook would run the guest (a short job to its end) on a meshlet that
+      // knows it lost, and publish `running` for it.
+      if (action.type === 'stop' && job.cancel !== undefined && !job.cancel.signal.aborted) {
+        this.log.log('info', 'replica.stop', {
+          workload: job.replica.workloadUri,
+          round: job.replica.round,
+          reason: action.reason,
+          starting: true,
+        })
+        job.cancel.abort(new StartCancelledError(action))
+      }
+      return true
+    }
     if (action.type !== 'start') return false
     // A replica that failed to start, or ran to its end, is not run again in the same round.
     return (
@@ -113,9 +141,16 @@ export class PlanApplier<R extends ReplicaId> {
           round: action.round,
         })
         return this.hooks.decline(action)
-      case 'start':
-        this.track(replicaOf(action), 'start', () => this.hooks.start(action))
+      case 'start': {
+        const cancel = new AbortController()
+        this.track(
+          replicaOf(action),
+          'start',
+          () => this.hooks.start(action, cancel.signal),
+          cancel,
+        )
         return
+      }
       case 'stop':
         for (const r of replicas) {
           if (r.workloadUri !== action.workloadUri || r.cid !== action.cid) continue
@@ -133,7 +168,12 @@ export class PlanApplier<R extends ReplicaId> {
 
   /** Runs a start or stop beside the caller's queue; resolves when it is done (never rejects:
    *  failures go to onError). */
-  track(replica: ReplicaId, kind: 'start' | 'stop', job: () => Promise<void>): Promise<void> {
+  track(
+    replica: ReplicaId,
+    kind: 'start' | 'stop',
+    job: () => Promise<void>,
+    cancel?: AbortController,
+  ): Promise<void> {
     const key = replicaKey(replica)
     const done = job()
       .catch((err: unknown) => this.hooks.onError(kind, err as Error))
@@ -145,13 +185,16 @@ export class PlanApplier<R extends ReplicaId> {
       kind,
       replica: { workloadUri: replica.workloadUri, cid: replica.cid, round: replica.round },
       done,
+      ...(cancel ? { cancel } : {}),
     })
     return done
   }
 
-  /** What is under way for this replica, if anything. */
+  /** What is under way for this replica, if anything; a start called off is a stop (the
+   *  container it may have made is on its way out, and that start publishes the ending). */
   busy(replica: ReplicaId): 'start' | 'stop' | undefined {
-    return this.jobs.get(replicaKey(replica))?.kind
+    const job = this.jobs.get(replicaKey(replica))
+    return job?.cancel?.signal.aborted === true ? 'stop' : job?.kind
   }
 
   /** Anything under way for this workload (any version, any round). */

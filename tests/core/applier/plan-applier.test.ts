@@ -1,7 +1,12 @@
 // The plan applier decides which actions of a plan run and how; the effects are hooks, recorded
 // here in memory (the real ones, Docker and the repo, are exercised by the e2e suites).
 import { describe, expect, it } from 'vitest'
-import { PlanApplier, replicaKey, type ReplicaId } from '../../../core/applier/index.js'
+import {
+  PlanApplier,
+  replicaKey,
+  StartCancelledError,
+  type ReplicaId,
+} from '../../../core/applier/index.js'
 import { bidRkey, type Action, type WorkloadView } from '../../../core/scheduling/index.js'
 import { workload } from '../scheduling/_util.js'
 
@@ -38,6 +43,7 @@ function applier(opts: { refused?: boolean; ended?: boolean } = {}) {
   let settled = 0
   let running = true
   const gates: (() => void)[] = []
+  const signals = new Map<number, AbortSignal>()
   const held = () =>
     new Promise<void>((resolve) => {
       gates.push(resolve)
@@ -45,8 +51,9 @@ function applier(opts: { refused?: boolean; ended?: boolean } = {}) {
   const a = new PlanApplier<ReplicaId & { id: string }>({
     bid: async (x) => void calls.push(`bid ${x.round}`),
     decline: async (x) => void calls.push(`decline ${x.round}`),
-    start: async (x) => {
+    start: async (x, signal) => {
       calls.push(`start ${x.round}`)
+      signals.set(x.round, signal)
       await held()
       if (x.round === 9) throw new Error('no such image')
     },
@@ -68,6 +75,7 @@ function applier(opts: { refused?: boolean; ended?: boolean } = {}) {
     calls,
     errors,
     release,
+    signals,
     settled: () => settled,
     halt: () => (running = false),
   }
@@ -94,10 +102,30 @@ describe('PlanApplier', () => {
     const t = applier()
     await t.a.apply([start], [])
     await t.a.apply([start, stop], [container(1)])
-    await t.a.apply([{ ...stop, round: 0 }], [container(0)])
     expect(t.calls).toEqual(['start 0', 'stop c1 yielded'])
+    expect(t.signals.get(0)?.aborted).toBe(false)
     t.release()
     await t.a.settled()
+  })
+
+  it('calls a start off when a plan stops its replica meanwhile (a better bid came late)', async () => {
+    const t = applier()
+    await t.a.apply([start], [])
+    const overtaken: Action = { ...stop, round: 0 }
+    // Whether or not the container is listed yet, the stop goes to the start under way, whose
+    // hook then publishes the stop's status instead of running the replica.
+    await t.a.apply([overtaken], [])
+    await t.a.apply([overtaken], [container(0)])
+    expect(t.calls).toEqual(['start 0'])
+    const signal = t.signals.get(0)!
+    expect(signal.aborted).toBe(true)
+    expect(signal.reason).toBeInstanceOf(StartCancelledError)
+    expect((signal.reason as StartCancelledError).stop).toEqual(overtaken)
+    // The container it may have made is on its way out: its death is the stop's, not an ending.
+    expect(t.a.busy(container(0))).toBe('stop')
+    t.release()
+    await t.a.settled()
+    expect(t.a.busy(container(0))).toBeUndefined()
   })
 
   it('with bidsOnly, runs the bids and leaves the rest for the next plan', async () => {
