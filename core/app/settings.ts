@@ -23,9 +23,15 @@ export class SettingsError extends Error {
 }
 
 /** The daemon's flags: given ones win over the saved settings; absent ones leave them be. */
-export type InitialSettings = Partial<Omit<Settings, 'offer' | 'rules'>> & {
+export type InitialSettings = Partial<
+  Omit<Settings, 'offer' | 'rules' | 'allowRegistries' | 'maxImageMiB'>
+> & {
   offer?: Partial<Capacity>
   rules?: Partial<LendingRules>
+  /** The image policy: null turns off what was saved (`meshlet run --allow-registry any`,
+   *  `--max-image-size 0`), as the dashboard's settings do. */
+  allowRegistries?: string[] | null
+  maxImageMiB?: number | null
 }
 
 export interface SettingsWarning {
@@ -123,17 +129,19 @@ export function loadSettings(
     warnings.push({ message: 'Your lending rules could not be read; using none', cause: err })
     rules = { ...DEFAULT_RULES }
   }
-  const { offer, rules: flagRules, ...rest } = initial
-  return {
-    settings: {
-      ...settings,
-      ...rest,
-      // Field by field: `--cpu` alone leaves the saved memory and storage be.
-      offer: { ...settings.offer, ...offer },
-      rules: { ...rules, ...flagRules },
-    },
-    warnings,
+  const { offer, rules: flagRules, allowRegistries, maxImageMiB: maxMiB, ...rest } = initial
+  const out: Settings = {
+    ...settings,
+    ...rest,
+    // Field by field: `--cpu` alone leaves the saved memory and storage be.
+    offer: { ...settings.offer, ...offer },
+    rules: { ...rules, ...flagRules },
   }
+  patchImagePolicy(out, {
+    ...(allowRegistries !== undefined ? { allowRegistries } : {}),
+    ...(maxMiB !== undefined ? { maxImageMiB: maxMiB } : {}),
+  })
+  return { settings: out, warnings }
 }
 
 /** What the meshlet and its runtime enforce of the settings' image policy. */

@@ -1,7 +1,6 @@
 // The lender's image policy as `meshlet run` flags: the same registry allow-list and maximum
 // image size the dashboard's Settings set (core/app/settings.ts checks both).
 import { maxImageMiB, registryList, SettingsError, MAX_IMAGE_MIB } from '../app/settings.js'
-import type { ImagePolicy } from '../meshlet.js'
 import { UsageError, type Options } from './args.js'
 
 export const LENDER_FLAGS = {
@@ -12,26 +11,40 @@ export const LENDER_FLAGS = {
 export const LENDER_HELP = `          --allow-registry <host>   run only images from this registry (repeat for more;
                                     docker.io for Docker Hub, ghcr.io, 127.0.0.1:5055). No
                                     bid for others, and their owners see why. Default: any
+          --allow-registry any      any registry again (clears a saved allow-list)
           --max-image-size <MiB>    pull no image larger than this (its download, as the
                                     registry's manifest states it). A larger one is refused
                                     at start with the status reason image-too-large and
                                     placed elsewhere. Default: no limit
+          --max-image-size 0        no limit again (clears a saved one)
 `
 
+/** The image policy the flags ask for: a value sets it, null clears what was saved, an absent
+ *  field leaves the saved one be. */
+export interface LenderPolicyFlags {
+  allowRegistries?: string[] | null
+  maxImageMiB?: number | null
+}
+
 /** The flags given, checked; flags not given leave the saved settings be. */
-export function lenderPolicyFromFlags(values: Record<string, unknown>): ImagePolicy {
-  const out: ImagePolicy = {}
+export function lenderPolicyFromFlags(values: Record<string, unknown>): LenderPolicyFlags {
+  const out: LenderPolicyFlags = {}
   try {
     const hosts = values['allow-registry'] as string[] | undefined
-    if (hosts !== undefined) out.allowRegistries = registryList(hosts)
+    if (hosts?.includes('any')) {
+      if (hosts.length > 1) {
+        throw new UsageError('--allow-registry: any means every registry; give it alone')
+      }
+      out.allowRegistries = null
+    } else if (hosts !== undefined) out.allowRegistries = registryList(hosts)
     const raw = values['max-image-size']
     if (raw !== undefined) {
       if (typeof raw !== 'string' || !/^\d+$/.test(raw)) {
         throw new SettingsError(
-          `the maximum image size must be a whole number of MiB from 1 to ${MAX_IMAGE_MIB}; got ${String(raw)}`,
+          `the maximum image size must be a whole number of MiB from 1 to ${MAX_IMAGE_MIB} (0: no limit); got ${String(raw)}`,
         )
       }
-      out.maxImageMiB = maxImageMiB(Number(raw))
+      out.maxImageMiB = Number(raw) === 0 ? null : maxImageMiB(Number(raw))
     }
   } catch (err) {
     if (!(err instanceof SettingsError)) throw err

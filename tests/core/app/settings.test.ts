@@ -65,6 +65,17 @@ describe('loadSettings', () => {
     expect(settings.rules).toEqual({ ...DEFAULT_RULES, idleMinutes: 5 })
   })
 
+  it('turns a saved image policy off when the flags say so (null), as the dashboard can', () => {
+    const saved = { allowRegistries: ['ghcr.io'], maxImageMiB: 500 }
+    const off = loadSettings(saved, { allowRegistries: null, maxImageMiB: null })
+    expect(off.warnings).toEqual([])
+    expect(off.settings).not.toHaveProperty('allowRegistries')
+    expect(off.settings).not.toHaveProperty('maxImageMiB')
+    const one = loadSettings(saved, { maxImageMiB: null })
+    expect(one.settings.allowRegistries).toEqual(['ghcr.io'])
+    expect(one.settings).not.toHaveProperty('maxImageMiB')
+  })
+
   it('turns each damaged entry off with a warning, and keeps the rest', () => {
     const { settings, warnings } = loadSettings({
       allowEgress: true,

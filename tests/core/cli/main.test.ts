@@ -129,8 +129,8 @@ describe('meshlet command line', () => {
       /--allow-registry: not a registry host: "https:\/\/ghcr.io"/,
     ],
     [
-      ['run', '--did', 'x', '--owner', 'y', '--cluster-members', 'z', '--max-image-size', '0'],
-      /--max-image-size: the maximum image size must be a whole number of MiB from 1/,
+      ['run', '--did', 'x', '--owner', 'y', '--cluster-members', 'z', '--max-image-size', 'none'],
+      /--max-image-size: the maximum image size must be a whole number of MiB from 1 to \d+ \(0: no limit\)/,
     ],
     [
       ['run', '--did', 'x', '--owner', 'y', '--cluster-members', 'z', '--max-image-size', '1.5'],
