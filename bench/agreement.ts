@@ -5,7 +5,9 @@
 // and how long replicas waited unplaced, beside the floor a zero-delay commune cannot beat
 // (window + grace + start). What the numbers mean for the timing defaults: docs/agreement.md.
 //
-// BENCH_AGREEMENT_SIZES=10,50 and BENCH_AGREEMENT_SEED=7 narrow or vary a run.
+// BENCH_AGREEMENT_SIZES=10,50 and BENCH_AGREEMENT_SEED=7 narrow or vary a run. Owners delete
+// workloads as the app does, leaving tombstones; BENCH_AGREEMENT_HARD_DELETE=1 deletes records
+// outright instead, as a client that knows no tombstones would.
 import { DEFAULT_CONFIG } from '../core/scheduling/index.js'
 import { DELAYS, simulate, type SimOptions, type SimResult } from './agreement/sim.js'
 

@@ -157,6 +157,9 @@ interface Decision {
 class SimMeshlet {
   readonly workloads = new Map<string, WorkloadView>()
   readonly deleted = new Set<string>()
+  /** Deleted workloads' tombstones, as the version each ends (core/tombstone): the ledger
+   *  still counts them, their records are kept. */
+  readonly tombstones = new Map<string, WorkloadView>()
   readonly bids = new Map<string, Map<string, BidView>>()
   readonly statuses = new Map<string, Map<string, StatusView>>()
   readonly presence = new Map<string, PresenceView>()
@@ -204,6 +207,11 @@ class SimMeshlet {
           for (const [uri, b] of this.ownBids) {
             if (b.record.workload.uri === write.uri) this.ownBids.delete(uri)
           }
+        } else if ((view as WorkloadView).record.deletedAt !== undefined) {
+          // A tombstone (what the app and the CLI write): stopped, but still counted.
+          this.workloads.delete(write.uri)
+          this.deleted.add(write.uri)
+          this.tombstones.set(write.uri, view as WorkloadView)
         } else if (!this.deleted.has(write.uri)) {
           this.workloads.set(write.uri, view as WorkloadView)
         }
@@ -211,7 +219,7 @@ class SimMeshlet {
       case 'bid': {
         const bid = view as BidView
         const w = bid.record.workload.uri
-        if (this.deleted.has(w)) return false
+        if (this.deleted.has(w) && !this.tombstones.has(w)) return false
         inner(this.bids, w).set(write.uri, bid)
         if (bid.meshlet === this.did) this.ownBids.set(write.uri, bid)
         return true
@@ -219,7 +227,7 @@ class SimMeshlet {
       case 'status': {
         const status = view as StatusView
         const w = status.record.workload.uri
-        if (this.deleted.has(w)) return false
+        if (this.deleted.has(w) && !this.tombstones.has(w)) return false
         inner(this.statuses, w).set(write.uri, status)
         return true
       }
@@ -230,14 +238,24 @@ class SimMeshlet {
   }
 
   /** The records of the workloads it knows, as plan() takes them. */
-  arrays(): { workloads: WorkloadView[]; bids: BidView[]; statuses: StatusView[] } {
+  arrays(): {
+    workloads: WorkloadView[]
+    tombstones: WorkloadView[]
+    bids: BidView[]
+    statuses: StatusView[]
+  } {
     const bids: BidView[] = []
     const statuses: StatusView[] = []
-    for (const uri of this.workloads.keys()) {
+    for (const uri of [...this.workloads.keys(), ...this.tombstones.keys()]) {
       for (const b of this.bids.get(uri)?.values() ?? []) bids.push(b)
       for (const s of this.statuses.get(uri)?.values() ?? []) statuses.push(s)
     }
-    return { workloads: [...this.workloads.values()], bids, statuses }
+    return {
+      workloads: [...this.workloads.values()],
+      tombstones: [...this.tombstones.values()],
+      bids,
+      statuses,
+    }
   }
 }
 
@@ -483,11 +501,11 @@ export function simulate(options: SimOptions): SimResult {
   function judge(uri: string): void {
     const w = ideal.workloads.get(uri)
     if (w === undefined) return
-    const { workloads, bids, statuses } = ideal.arrays()
+    const { workloads, tombstones, bids, statuses } = ideal.arrays()
     const history = useAudit
       ? new Audit({
           now,
-          workloads,
+          workloads: [...workloads, ...tombstones],
           bids,
           statuses,
           cluster,
@@ -550,8 +568,17 @@ export function simulate(options: SimOptions): SimResult {
   }
 
   function auditOf(m: SimMeshlet): Audit {
-    const { workloads, bids, statuses } = m.arrays()
-    return new Audit({ now, presence: m.presence, workloads, bids, statuses, cluster, config })
+    const { workloads, tombstones, bids, statuses } = m.arrays()
+    const counted = [...workloads, ...tombstones]
+    return new Audit({
+      now,
+      presence: m.presence,
+      workloads: counted,
+      bids,
+      statuses,
+      cluster,
+      config,
+    })
   }
 
   function tick(m: SimMeshlet): void {
@@ -560,9 +587,18 @@ export function simulate(options: SimOptions): SimResult {
     m.plannedAt = now
 
     m.busyUntil = now + tickMs
-    const { workloads, bids, statuses } = m.arrays()
+    const { workloads, tombstones, bids, statuses } = m.arrays()
+    const counted = [...workloads, ...tombstones]
     const audit = useAudit
-      ? new Audit({ now, presence: m.presence, workloads, bids, statuses, cluster, config })
+      ? new Audit({
+          now,
+          presence: m.presence,
+          workloads: counted,
+          bids,
+          statuses,
+          cluster,
+          config,
+        })
       : undefined
     const local: LocalReplica[] = m.local.map((r) => ({
       workloadUri: r.workloadUri,
@@ -981,11 +1017,23 @@ export function simulate(options: SimOptions): SimResult {
           settle(tr)
           tr.endsAt = now
         }
+        // A tombstone, as the app and `meshlet delete` write it (core/tombstone); with
+        // BENCH_AGREEMENT_HARD_DELETE=1 the record goes outright, as a client that knows no
+        // tombstones deletes it.
+        const was = ideal.workloads.get(e.uri)
+        const tombstone =
+          was && process.env.BENCH_AGREEMENT_HARD_DELETE !== '1'
+            ? {
+                ...was,
+                record: { ...was.record, deletedAt: iso(now), deletedVersion: was.cid },
+              }
+            : undefined
         broadcast({
           seq: seq++,
           uri: e.uri,
           collection: 'workload',
           author: e.author,
+          ...(tombstone ? { view: tombstone as WorkloadView } : {}),
           writtenAt: now,
         })
         break
