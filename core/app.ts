@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events'
 import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { AtpAgent, type AtpSessionData } from '@atproto/api'
+import type { AtpAgent, AtpSessionData } from '@atproto/api'
 import { AtUri } from '@atproto/syntax'
 import {
   ApiError,
@@ -411,7 +411,7 @@ export class MeshletApp implements DesktopHost {
       const did = await this.resolve(actor)
       this.checkDistinct(role, did)
       const { pds } = await this.identity.resolveDid(did)
-      const agent = this.passwordAgent(did, pds)
+      const agent = await this.passwordAgent(did, pds)
       try {
         await agent.login({ identifier: did, password })
       } catch (err) {
@@ -638,7 +638,9 @@ export class MeshletApp implements DesktopHost {
     return { writer, account: { did: writer.did, method, ...(known ? { handle: known } : {}) } }
   }
 
-  private passwordAgent(did: string, pds: string): AtpAgent {
+  private async passwordAgent(did: string, pds: string): Promise<AtpAgent> {
+    // Loaded here: a daemon (its sessions given to it) never signs in through the app.
+    const { AtpAgent } = await import('@atproto/api')
     // Refreshed tokens are kept, sealed, so the session survives a restart without the password.
     return new AtpAgent({
       service: pds,
@@ -657,7 +659,7 @@ export class MeshletApp implements DesktopHost {
   private async machineLogin(did: string): Promise<Session | undefined> {
     const kept = await savedMachine(this.opts.secrets)
     if (kept?.did !== did) return undefined
-    const agent = this.passwordAgent(did, kept.pds)
+    const agent = await this.passwordAgent(did, kept.pds)
     await agent.login({ identifier: did, password: kept.password })
     await this.opts.secrets.set(
       `session:${did}`,
@@ -676,7 +678,7 @@ export class MeshletApp implements DesktopHost {
       const stored = await this.opts.secrets.get(`session:${did}`)
       if (!stored) return await this.machineLogin(did)
       const { pds, data } = JSON.parse(stored) as { pds: string; data: AtpSessionData }
-      const agent = this.passwordAgent(did, pds)
+      const agent = await this.passwordAgent(did, pds)
       try {
         await agent.resumeSession(data)
       } catch (err) {

@@ -26,7 +26,7 @@ export interface Account {
   did: string
   handle: string
   password: string
-  session: PasswordSession
+  session: PasswordSession<AtpAgent>
 }
 
 /** A new account on the local PDS, signed in, with a random password. */

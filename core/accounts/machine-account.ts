@@ -5,9 +5,22 @@
 // store in the app, a 0600 file in the daemon's data directory), so the same data directory
 // always means the same machine.
 import { randomBytes } from 'node:crypto'
-import { AtpAgent, XRPCError } from '@atproto/api'
+import type { AtpAgent, XRPCError } from '@atproto/api'
 import { isValidHandle } from '@atproto/syntax'
 import type { SecretStore } from '../secrets.js'
+
+// @atproto/api is loaded when an account is made or signed in to here, not by every importer: a
+// daemon's start only reads the saved credentials, and the library is among its heaviest imports.
+let api: typeof import('@atproto/api') | undefined
+async function atpAgent(service: string): Promise<AtpAgent> {
+  api ??= await import('@atproto/api')
+  return new api.AtpAgent({ service })
+}
+
+/** An error of @atproto/api (none can exist before it is loaded). */
+function isXrpcError(err: unknown): err is XRPCError {
+  return api !== undefined && err instanceof api.XRPCError
+}
 
 /** Where the credentials rest in the store: one machine per store (per data directory). */
 export const MACHINE_ACCOUNT_KEY = 'machine-account'
@@ -176,7 +189,7 @@ function randomLabel(random: (n: number) => Buffer, length: number): string {
 
 /** Asks a PDS what creating an account there needs. */
 export async function describePds(pds: string): Promise<PdsDescription> {
-  const agent = new AtpAgent({ service: pdsOrigin(pds) })
+  const agent = await atpAgent(pdsOrigin(pds))
   try {
     const { data } = await agent.com.atproto.server.describeServer()
     return {
@@ -282,7 +295,7 @@ export async function ensureMachineAccount(opts: EnsureMachineOptions): Promise<
       createdAt: new Date().toISOString(),
     }
     await opts.store.set(MACHINE_ACCOUNT_KEY, JSON.stringify(pending))
-    const agent = new AtpAgent({ service: pds })
+    const agent = await atpAgent(pds)
     try {
       await agent.createAccount({
         handle,
@@ -307,7 +320,7 @@ export async function ensureMachineAccount(opts: EnsureMachineOptions): Promise<
 
 /** Signs in to a machine account with its kept password. */
 export async function login(credentials: MachineCredentials): Promise<AtpAgent> {
-  const agent = new AtpAgent({ service: credentials.pds })
+  const agent = await atpAgent(credentials.pds)
   try {
     await agent.login({
       identifier: credentials.did ?? credentials.handle,
@@ -336,12 +349,12 @@ function createError(
   err: unknown,
   ctx: { pds: string; handle: string; email?: string | undefined },
 ): MachineAccountError {
-  const code = err instanceof XRPCError ? err.error : undefined
+  const code = isXrpcError(err) ? err.error : undefined
   const text = messageOf(err)
   const make = (problem: MachineAccountProblem, message: string) =>
     new MachineAccountError(problem, message, { cause: err })
   if (isUnreachable(err)) return make('unreachable', `cannot reach the PDS at ${ctx.pds}: ${text}`)
-  if (err instanceof XRPCError && err.status === 429) {
+  if (isXrpcError(err) && err.status === 429) {
     return make(
       'rate-limited',
       `the PDS at ${ctx.pds} is limiting new accounts right now; try again in a while`,
@@ -390,12 +403,12 @@ function createError(
 
 // XRPCError statuses: 1 is "no response" (the network), the rest are HTTP's.
 function isUnreachable(err: unknown): boolean {
-  return err instanceof XRPCError ? err.status === 1 : err instanceof TypeError
+  return isXrpcError(err) ? err.status === 1 : err instanceof TypeError
 }
 
 function isBadCredentials(err: unknown): boolean {
   const cause = err instanceof MachineAccountError ? err.cause : err
-  return cause instanceof XRPCError && cause.status === 401
+  return isXrpcError(cause) && cause.status === 401
 }
 
 function messageOf(err: unknown): string {

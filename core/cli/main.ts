@@ -13,7 +13,6 @@ import { POLICY_FLAGS, POLICY_HELP, policyFromFlags } from './policy-flags.js'
 import { intFlag, list, parse, required, secretFromEnv, UsageError, type Options } from './args.js'
 import { AtUri } from '@atproto/syntax'
 import { SOURCE_KINDS, type SourceKind } from '../sync/source.js'
-import { capacity, logs, ps } from './api-commands.js'
 import { LENDER_FLAGS, LENDER_HELP, lenderPolicyFromFlags } from './lender-flags.js'
 import { ownerKeyFile, ownerKeys, secretsFromFlags } from './sealing.js'
 import { RepoReader } from '../repo/reader.js'
@@ -211,15 +210,19 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return await status(rest, io)
       case 'delete':
         return await remove(rest, io)
+      // Loaded when asked for: they keep the owner's session with @atproto/api, which the
+      // other commands, and a daemon, need not load.
       case 'capacity':
-        return await capacity(rest, io)
+        return await (await import('./api-commands.js')).capacity(rest, io)
       case 'ps':
-        return await ps(rest, io)
-      case 'logs':
+        return await (await import('./api-commands.js')).ps(rest, io)
+      case 'logs': {
+        const { logs } = await import('./api-commands.js')
         // Live from the host first; sealed results when it cannot be reached.
         return await logs(rest, io, ({ reader, owner }) => [
           sealedLogSource({ reader, caller: owner, keys: ownerKeys(io.env, owner) }),
         ])
+      }
       default:
         throw new UsageError(`unknown command: ${command}`)
     }

@@ -559,9 +559,12 @@ function codeOf(err: unknown): string | undefined {
   return undefined
 }
 
+/** The answer's headers of a failed write (a fetch `Headers`, as @atproto/lex's errors carry
+ *  them, or a plain object), from anywhere in its cause chain. */
 function headersOf(err: unknown): Record<string, string | undefined> | undefined {
   for (let e: unknown = err; e instanceof Error; e = e.cause) {
     const headers = (e as { headers?: unknown }).headers
+    if (headers instanceof Headers) return Object.fromEntries(headers)
     if (headers && typeof headers === 'object') return headers as Record<string, string>
   }
   return undefined

@@ -8,7 +8,6 @@
 import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { Agent } from '@atproto/api'
 import { isValidHandle } from '@atproto/syntax'
 import {
   HandleResolverError,
@@ -180,7 +179,7 @@ export interface OAuthRepoSessionInfo {
   hasExpired: () => boolean
 }
 
-export class OAuthRepoSession extends AgentWriter<Agent> {
+export class OAuthRepoSession extends AgentWriter<OAuthSession> {
   readonly role?: Role
   readonly handle?: string
   readonly scope: string
@@ -190,7 +189,7 @@ export class OAuthRepoSession extends AgentWriter<Agent> {
     readonly oauth: OAuthSession,
     info: OAuthRepoSessionInfo,
   ) {
-    super(new Agent(oauth), oauth.did)
+    super(oauth, oauth.did)
     this.role = info.role
     this.handle = info.handle
     this.scope = info.scope

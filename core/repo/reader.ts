@@ -1,5 +1,6 @@
-import { AtpAgent } from '@atproto/api'
+import { Client, type DidString, type NsidString } from '@atproto/lex'
 import type { IdentityResolver } from '../identity/resolver.js'
+import { com } from '../lexicon/index.js'
 import { RepoReadError } from './errors.js'
 
 export interface ListedRecord {
@@ -8,36 +9,36 @@ export interface ListedRecord {
   value: unknown
 }
 
-/** Reads public records straight from each repo's PDS (no session needed). */
+/** Reads public records straight from each repo's PDS (no session needed), with `@atproto/lex`'s
+ *  client, which checks each answer against its method's lexicon. */
 export class RepoReader {
-  private readonly agents = new Map<string, AtpAgent>()
+  private readonly clients = new Map<string, Client>()
 
   constructor(private readonly identity: IdentityResolver) {}
 
-  private async agentFor(did: string): Promise<AtpAgent> {
+  private async clientFor(did: string): Promise<Client> {
     const { pds } = await this.identity.resolveDid(did)
-    let agent = this.agents.get(pds)
-    if (!agent) {
-      this.agents.set(pds, (agent = new AtpAgent({ service: pds, fetch: this.identity.fetch })))
+    let client = this.clients.get(pds)
+    if (!client) {
+      this.clients.set(pds, (client = new Client({ service: pds, fetch: this.identity.fetch })))
     }
-    return agent
+    return client
   }
 
   /** Every record of a collection in a repo, following cursors. `max` bounds a hostile repo. */
   async listAll(did: string, collection: string, max = 10_000): Promise<ListedRecord[]> {
-    const agent = await this.agentFor(did)
+    const client = await this.clientFor(did)
     const out: ListedRecord[] = []
     let cursor: string | undefined
     try {
       do {
-        const res = await agent.com.atproto.repo.listRecords({
-          repo: did,
-          collection,
+        const res = await client.listRecords(collection as NsidString, {
+          repo: did as DidString,
           limit: 100,
           cursor,
         })
-        for (const r of res.data.records) out.push({ uri: r.uri, cid: r.cid, value: r.value })
-        cursor = res.data.records.length > 0 ? res.data.cursor : undefined
+        for (const r of res.body.records) out.push({ uri: r.uri, cid: r.cid, value: r.value })
+        cursor = res.body.records.length > 0 ? res.body.cursor : undefined
       } while (cursor && out.length < max)
     } catch (err) {
       throw new RepoReadError(`listRecords ${collection} of ${did} failed`, { cause: err })
@@ -47,10 +48,10 @@ export class RepoReader {
 
   /** One record, or undefined when it does not exist. */
   async get(did: string, collection: string, rkey: string): Promise<ListedRecord | undefined> {
-    const agent = await this.agentFor(did)
+    const client = await this.clientFor(did)
     try {
-      const res = await agent.com.atproto.repo.getRecord({ repo: did, collection, rkey })
-      return { uri: res.data.uri, cid: res.data.cid ?? '', value: res.data.value }
+      const res = await client.getRecord(collection as NsidString, rkey, { repo: did as DidString })
+      return { uri: res.body.uri, cid: res.body.cid ?? '', value: res.body.value }
     } catch (err) {
       if ((err as { error?: string }).error === 'RecordNotFound') return undefined
       throw new RepoReadError(`getRecord ${collection}/${rkey} of ${did} failed`, { cause: err })
@@ -59,10 +60,10 @@ export class RepoReader {
 
   /** A blob of a repo, refused when larger than `max` bytes (the PDS serves it to anyone). */
   async blob(did: string, cid: string, max: number): Promise<Uint8Array> {
-    const agent = await this.agentFor(did)
+    const client = await this.clientFor(did)
     let data: Uint8Array
     try {
-      data = (await agent.com.atproto.sync.getBlob({ did, cid })).data
+      data = (await client.getBlob(did as DidString, cid as never)).body
     } catch (err) {
       throw new RepoReadError(`getBlob ${cid} of ${did} failed`, { cause: err })
     }
@@ -74,10 +75,12 @@ export class RepoReader {
 
   /** The repo's current revision: events at or before it are already in a listing made after. */
   async latestRev(did: string): Promise<string> {
-    const agent = await this.agentFor(did)
+    const client = await this.clientFor(did)
     try {
-      const res = await agent.com.atproto.sync.getLatestCommit({ did })
-      return res.data.rev
+      const res = await client.xrpc(com.atproto.sync.getLatestCommit, {
+        params: { did: did as DidString },
+      })
+      return res.body.rev
     } catch (err) {
       throw new RepoReadError(`getLatestCommit of ${did} failed`, { cause: err })
     }

@@ -1,4 +1,4 @@
-import { Agent, AtpAgent } from '@atproto/api'
+import { Client, type DidString, type NsidString, type TypedLexMap } from '@atproto/lex'
 import type { IdentityResolver } from '../identity/resolver.js'
 import type { WorkloadStatusRecord } from '../lexicon/index.js'
 import { RepoWriteError, SessionError } from './errors.js'
@@ -27,6 +27,20 @@ export interface RepoWriter {
 /** A blob reference as a record carries it. */
 export type UploadedBlob = NonNullable<WorkloadStatusRecord['result']>
 
+/**
+ * What signs and sends a session's requests: `@atproto/lex`'s `Agent` (a path and a fetch init
+ * in, a response out). A lex password session, an OAuth session and an `@atproto/api` agent all
+ * are one, so the record calls below serve every kind of sign-in.
+ */
+export interface SessionAgent {
+  fetchHandler(path: string, init: RequestInit): Promise<Response>
+}
+
+/** A session that can be ended at its PDS. */
+export interface EndableAgent extends SessionAgent {
+  logout(): Promise<void>
+}
+
 /** Signs in with an app password; the PDS is found from the DID document. */
 export async function passwordSession(
   identity: IdentityResolver,
@@ -35,6 +49,8 @@ export async function passwordSession(
 ): Promise<PasswordSession> {
   const did = await identity.resolveActor(actor)
   const { pds } = await identity.resolveDid(did)
+  // Loaded here, not by every importer of the writer: only signing in needs it.
+  const { AtpAgent } = await import('@atproto/api')
   const agent = new AtpAgent({ service: pds })
   try {
     await agent.login({ identifier: did, password })
@@ -46,17 +62,24 @@ export async function passwordSession(
 }
 
 /**
- * Writes records through an `Agent`, whatever signed it in: an app password and an OAuth session
- * differ only in how the agent authenticates its requests, so the record calls live here once.
+ * Writes records through a `SessionAgent`, whatever signed it in: an app password and an OAuth
+ * session differ only in how the agent authenticates its requests, so the record calls live here
+ * once (`@atproto/lex`'s client, which knows the few `com.atproto.repo.*` methods it needs).
  */
-export class AgentWriter<A extends Agent = Agent> implements RepoWriter {
+export class AgentWriter<A extends SessionAgent = SessionAgent> implements RepoWriter {
   /** Sees the headers of every answer (the budgeted writer reads `ratelimit-*` from them). */
   observer?: (headers: Record<string, string | undefined>) => void
+  private readonly client: Client
 
   constructor(
     readonly agent: A,
     readonly did: string,
-  ) {}
+  ) {
+    this.client = new Client({
+      did: did as DidString,
+      fetchHandler: (path, init) => agent.fetchHandler(path, init),
+    })
+  }
 
   async put(
     collection: string,
@@ -66,12 +89,12 @@ export class AgentWriter<A extends Agent = Agent> implements RepoWriter {
   ): Promise<WrittenRecord> {
     try {
       // validate unset: the PDS does not know our lexicons; receivers validate (DESIGN §10).
-      const res = await this.agent.com.atproto.repo.putRecord(
-        { repo: this.did, collection, rkey, record: { $type: collection, ...record } },
-        callOptions(opts),
-      )
-      this.observer?.(res.headers)
-      return { uri: res.data.uri, cid: res.data.cid }
+      const res = await this.client.putRecord(typed(collection, record), rkey, {
+        repo: this.did as DidString,
+        ...callOptions(opts),
+      })
+      this.observer?.(plainHeaders(res.headers))
+      return { uri: res.body.uri, cid: res.body.cid }
     } catch (err) {
       this.observeError(err)
       throw this.writeError(`putRecord ${collection}/${rkey} as ${this.did} failed`, err)
@@ -84,12 +107,12 @@ export class AgentWriter<A extends Agent = Agent> implements RepoWriter {
     opts?: WriteOptions,
   ): Promise<WrittenRecord> {
     try {
-      const res = await this.agent.com.atproto.repo.createRecord(
-        { repo: this.did, collection, record: { $type: collection, ...record } },
-        callOptions(opts),
-      )
-      this.observer?.(res.headers)
-      return { uri: res.data.uri, cid: res.data.cid }
+      const res = await this.client.createRecord(typed(collection, record), undefined, {
+        repo: this.did as DidString,
+        ...callOptions(opts),
+      })
+      this.observer?.(plainHeaders(res.headers))
+      return { uri: res.body.uri, cid: res.body.cid }
     } catch (err) {
       this.observeError(err)
       throw this.writeError(`createRecord ${collection} as ${this.did} failed`, err)
@@ -98,11 +121,11 @@ export class AgentWriter<A extends Agent = Agent> implements RepoWriter {
 
   async delete(collection: string, rkey: string, opts?: WriteOptions): Promise<void> {
     try {
-      const res = await this.agent.com.atproto.repo.deleteRecord(
-        { repo: this.did, collection, rkey },
-        callOptions(opts),
-      )
-      this.observer?.(res.headers)
+      const res = await this.client.deleteRecord(collection as NsidString, rkey, {
+        repo: this.did as DidString,
+        ...callOptions(opts),
+      })
+      this.observer?.(plainHeaders(res.headers))
     } catch (err) {
       this.observeError(err)
       throw this.writeError(`deleteRecord ${collection}/${rkey} as ${this.did} failed`, err)
@@ -111,16 +134,18 @@ export class AgentWriter<A extends Agent = Agent> implements RepoWriter {
 
   async uploadBlob(data: Uint8Array, mimeType: string): Promise<UploadedBlob> {
     try {
-      const res = await this.agent.com.atproto.repo.uploadBlob(data, { encoding: mimeType })
-      return res.data.blob.ipld() as unknown as UploadedBlob
+      const res = await this.client.uploadBlob(data, {
+        encoding: mimeType as `${string}/${string}`,
+      })
+      return res.body.blob as UploadedBlob
     } catch (err) {
       throw this.writeError(`uploadBlob as ${this.did} failed`, err)
     }
   }
 
   private observeError(err: unknown): void {
-    const headers = (err as { headers?: Record<string, string> } | undefined)?.headers
-    if (headers && typeof headers === 'object') this.observer?.(headers)
+    const headers = (err as { headers?: unknown } | undefined)?.headers
+    if (headers instanceof Headers) this.observer?.(plainHeaders(headers))
   }
 
   /** The error a failed write throws. Subclasses add what they know about why (an OAuth session
@@ -135,4 +160,13 @@ function callOptions(opts: WriteOptions | undefined): { signal: AbortSignal } | 
 }
 
 /** An app-password session: the headless daemon's way to write. */
-export class PasswordSession extends AgentWriter<AtpAgent> {}
+export class PasswordSession<A extends EndableAgent = EndableAgent> extends AgentWriter<A> {}
+
+/** The record as sent: typed with its collection (a `$type` of its own wins, as it always did). */
+function typed(collection: string, record: Record<string, unknown>): TypedLexMap<NsidString> {
+  return { $type: collection, ...record } as TypedLexMap<NsidString>
+}
+
+function plainHeaders(headers: Headers): Record<string, string> {
+  return Object.fromEntries(headers)
+}

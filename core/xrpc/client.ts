@@ -2,10 +2,10 @@
 // service-auth token from the caller's own PDS (com.atproto.server.getServiceAuth, aud = the
 // meshlet, lxm = the method), and call it with @atproto/lex's client, which validates the answer
 // against the same generated schemas the server uses.
-import type { Agent as AtprotoAgent } from '@atproto/api'
-import { xrpc, XrpcResponseError } from '@atproto/lex'
-import { farm } from '../lexicon/index.js'
+import { xrpc, XrpcResponseError, type NsidString } from '@atproto/lex'
+import { com, farm } from '../lexicon/index.js'
 import type { RepoReader } from '../repo/reader.js'
+import type { SessionAgent } from '../repo/writer.js'
 import { findEndpoint } from './endpoint.js'
 
 /** Someone who can ask their PDS for service-auth tokens. */
@@ -14,13 +14,15 @@ export interface Caller {
   serviceToken(aud: string, lxm: string): Promise<string>
 }
 
-/** A Caller over a signed-in @atproto/api Agent (an app-password or OAuth session). */
-export function agentCaller(agent: AtprotoAgent, did: string): Caller {
+/** A Caller over a signed-in session's agent (an app-password or OAuth session). */
+export function agentCaller(agent: SessionAgent, did: string): Caller {
   return {
     did,
     serviceToken: async (aud, lxm) => {
-      const res = await agent.com.atproto.server.getServiceAuth({ aud, lxm })
-      return res.data.token
+      const res = await xrpc(agent, com.atproto.server.getServiceAuth, {
+        params: { aud, lxm: lxm as NsidString },
+      })
+      return res.body.token
     },
   }
 }

@@ -7,7 +7,7 @@ import { agentCaller, MeshletClient } from './client.js'
 import { collectLogs, xrpcLogSource, type LogSource } from './log-sources.js'
 
 export interface WorkloadLogsOptions {
-  /** The owner's session (an @atproto/api agent underneath: app password or OAuth). */
+  /** The owner's session (app password or OAuth). */
   owner: RepoWriter
   reader: RepoReader
   uri: string

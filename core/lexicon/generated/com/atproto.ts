@@ -3,3 +3,5 @@
  */
 
 export * as repo from './atproto/repo.js'
+export * as server from './atproto/server.js'
+export * as sync from './atproto/sync.js'
