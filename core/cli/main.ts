@@ -335,19 +335,23 @@ async function run(argv: string[], io: Io): Promise<number> {
     if (!/^wss?:\/\//.test(u) || !URL.canParse(u)) throw new UsageError(`not a ws(s) URL: ${u}`)
   }
   const identity = identityFrom(values)
-  const { did, dataDir, writer: meshletWriter } = await machineForRun(values, identity, io.env)
-  const owner = await identity.resolveActor(values.owner!)
-  const members = await Promise.all(
-    list(values['cluster-members']).map((m) => identity.resolveActor(m)),
-  )
-  // With OWNER_PASSWORD the dashboard can also submit and delete the owner's workloads.
-  const ownerWriter = io.env.OWNER_PASSWORD
-    ? await passwordSession(identity, owner, io.env.OWNER_PASSWORD)
-    : undefined
-  const log = jsonLogger(io.out, { level, base: { meshlet: did } })
   // Each command loads what it needs when it runs: the daemon's whole graph is not the
   // price of `meshlet submit`, nor the dashboard's server that of a daemon without --ui-port.
-  const { openApp } = await import('../app.js')
+  // It loads while the look-ups below wait on the network.
+  const appModule = import('../app.js')
+  appModule.catch(() => undefined) // awaited below, which reports a failure
+  // The sign-ins and look-ups do not depend on each other (but the owner's sign-in on its DID).
+  const ownerDid = identity.resolveActor(values.owner!)
+  const ownerPassword = io.env.OWNER_PASSWORD
+  const [{ did, dataDir, writer: meshletWriter }, owner, members, ownerWriter] = await Promise.all([
+    machineForRun(values, identity, io.env),
+    ownerDid,
+    Promise.all(list(values['cluster-members']).map((m) => identity.resolveActor(m))),
+    // With OWNER_PASSWORD the dashboard can also submit and delete the owner's workloads.
+    ownerPassword ? ownerDid.then((o) => passwordSession(identity, o, ownerPassword)) : undefined,
+  ])
+  const log = jsonLogger(io.out, { level, base: { meshlet: did } })
+  const { openApp } = await appModule
   const app = await openApp({
     dataDir,
     network: {
