@@ -26,8 +26,12 @@ import { startTestJetstream, type TestJetstream } from '../tests/support/jetstre
 
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 60)
 const COLD_STARTS = Number(process.env.BENCH_COLD_STARTS ?? 3)
-// BENCH_MESHLET_BIN: another checkout's bin/meshlet.js, to measure a baseline in the same conditions.
+// BENCH_MESHLET_BIN: another checkout's bin/meshlet.js, to measure it instead of this one.
 const BIN = process.env.BENCH_MESHLET_BIN ?? new URL('../bin/meshlet.js', import.meta.url).pathname
+// BENCH_BASELINE_BIN: another checkout's bin/meshlet.js (say, main before a change), measured in
+// the same run: its cold starts alternate with this one's, and its idle daemon (accounts of its
+// own) idles over the same window; the ratios are printed.
+const BASELINE_BIN = process.env.BENCH_BASELINE_BIN
 const ROOT = new URL('..', import.meta.url).pathname
 const TICKS_PER_SECOND = 100 // USER_HZ: what Linux reports /proc/<pid>/stat times in
 
@@ -90,6 +94,7 @@ interface Setup {
 async function setup(
   existing?: { net: Network; jetstream: TestJetstream },
   name = 'idle',
+  bin = BIN,
 ): Promise<Setup & { peer: Account; owner: Account }> {
   const net = existing?.net ?? (await startNetwork())
   const jetstream =
@@ -101,7 +106,7 @@ async function setup(
   await owner.session.put(NSID.meshlet, meshlet.did, { meshlet: meshlet.did, createdAt })
   await meshlet.session.put(NSID.meshletOwner, 'self', { owner: owner.did, createdAt })
   const args = [
-    BIN,
+    bin,
     'run',
     '--did',
     meshlet.did,
@@ -251,31 +256,44 @@ function median(xs: number[]): number {
 
 // Wall time is what a user waits; on a shared machine it also measures everyone else's load, so
 // the CPU time the daemon spent until `started` is printed beside it.
-async function coldStarts(s: Setup): Promise<{ meshlet: number[]; cpu: number[]; node: number[] }> {
-  const meshlet: number[] = []
-  const cpu: number[] = []
-  const node: number[] = []
+interface ColdStarts {
+  meshlet: number[]
+  cpu: number[]
+  node: number[]
+}
+
+async function coldStart(s: Setup, into: ColdStarts): Promise<void> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'meshlet-bench-cold-'))
+  const t1 = performance.now()
+  const d = startDaemon(s, dataDir)
+  try {
+    await waitFor('started', () => d.output().includes('"event":"started"')).catch((err) => {
+      throw new Error(`${(err as Error).message}; the daemon said:\n${d.output()}`)
+    })
+    into.meshlet.push(performance.now() - t1)
+    into.cpu.push((await cpuSeconds(d.child.pid!)) * 1000)
+  } finally {
+    await stop(d.child)
+    await rm(dataDir, { recursive: true, force: true })
+  }
+}
+
+/** COLD_STARTS starts of each; with a baseline, its starts alternate with this one's. */
+async function coldStarts(
+  s: Setup,
+  baseline?: Setup,
+): Promise<{ current: ColdStarts; baseline?: ColdStarts }> {
+  const current: ColdStarts = { meshlet: [], cpu: [], node: [] }
+  const base: ColdStarts = { meshlet: [], cpu: [], node: [] }
   for (let i = 0; i < COLD_STARTS; i++) {
     const t0 = performance.now()
     const bare = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' })
     await exited(bare)
-    node.push(performance.now() - t0)
-
-    const dataDir = await mkdtemp(join(tmpdir(), 'meshlet-bench-cold-'))
-    const t1 = performance.now()
-    const d = startDaemon(s, dataDir)
-    try {
-      await waitFor('started', () => d.output().includes('"event":"started"')).catch((err) => {
-        throw new Error(`${(err as Error).message}; the daemon said:\n${d.output()}`)
-      })
-      meshlet.push(performance.now() - t1)
-      cpu.push((await cpuSeconds(d.child.pid!)) * 1000)
-    } finally {
-      await stop(d.child)
-      await rm(dataDir, { recursive: true, force: true })
-    }
+    current.node.push(performance.now() - t0)
+    await coldStart(s, current)
+    if (baseline) await coldStart(baseline, base)
   }
-  return { meshlet, cpu, node }
+  return baseline ? { current, baseline: base } : { current }
 }
 
 interface Usage {
@@ -323,37 +341,51 @@ function verdict(ok: boolean): string {
 async function main(): Promise<void> {
   const s = await setup()
   const far = await setup(s, 'far')
+  const base = BASELINE_BIN ? await setup(s, 'base', BASELINE_BIN) : undefined
   const dataDir = await mkdtemp(join(tmpdir(), 'meshlet-bench-idle-'))
   const farDir = await mkdtemp(join(tmpdir(), 'meshlet-bench-far-'))
+  const baseDir = await mkdtemp(join(tmpdir(), 'meshlet-bench-base-'))
   let daemon: Daemon | undefined
   let farDaemon: Daemon | undefined
+  let baseDaemon: Daemon | undefined
   let bare: Daemon | undefined
   try {
-    const cold = await coldStarts(s)
+    const { current: cold, baseline: baseCold } = await coldStarts(s, base)
 
     // Far-dated records both before the daemon starts (its backfill) and while it runs (live).
     let farWritten = await farDatedRecords(s.net, far.peer, far.owner.did, 'before')
     daemon = startDaemon(s, dataDir, true)
     farDaemon = startDaemon(far, farDir)
     bare = startBareSubscriber(s.jetstream)
+    if (base) baseDaemon = startDaemon(base, baseDir, true)
     await waitFor('the daemon started', () => daemon!.output().includes('"event":"started"'))
     await waitFor('the far daemon started', () => farDaemon!.output().includes('"event":"started"'))
+    if (baseDaemon) {
+      await waitFor('the baseline daemon started', () =>
+        baseDaemon!.output().includes('"event":"started"'),
+      )
+    }
     await waitFor('the bare subscriber', () => bare!.output().includes('open'))
     farWritten += await farDatedRecords(s.net, far.peer, far.owner.did, 'live')
     // Let start-up work (backfill, first plan, JIT) settle before measuring idleness.
     await new Promise((r) => setTimeout(r, 5000))
-    const [d, b, f] = await usageOver(IDLE_SECONDS, [
+    const [d, b, f, bd] = await usageOver(IDLE_SECONDS, [
       daemon.child.pid!,
       bare.child.pid!,
       farDaemon.child.pid!,
+      ...(baseDaemon ? [baseDaemon.child.pid!] : []),
     ])
     if (daemon.child.exitCode !== null) throw new Error(`the daemon died:\n${daemon.output()}`)
+    if (baseDaemon && baseDaemon.child.exitCode !== null) {
+      throw new Error(`the baseline daemon died:\n${baseDaemon.output()}`)
+    }
     if (farDaemon.child.exitCode !== null) {
       throw new Error(`the far daemon died:\n${farDaemon.output()}`)
     }
     const farDropped = farDaemon.output().split('"event":"record.dropped"').length - 1
 
     const heap = lastMemory(daemon.output())
+    const baseHeap = baseDaemon && lastMemory(baseDaemon.output())
     console.log(`\nidle over ${IDLE_SECONDS} s (nothing published), same window; source: jetstream`)
     console.log('                       CPU % core   RSS mean MiB   RSS max MiB')
     const row = (name: string, u: Usage) =>
@@ -365,6 +397,7 @@ async function main(): Promise<void> {
     row('meshlet run', d!)
     row('bare ws subscriber', b!)
     row('run, far-dated peer', f!)
+    if (bd) row('baseline meshlet run', bd)
     console.log(
       `ratio daemon / bare: CPU ${(d!.cpuPercent / Math.max(b!.cpuPercent, 0.01)).toFixed(1)}×, RSS ${(
         d!.rssMeanMiB / b!.rssMeanMiB
@@ -374,6 +407,16 @@ async function main(): Promise<void> {
       const mib = (x: number) => (x / 1024 / 1024).toFixed(1)
       console.log(
         `daemon's own view at the end: RSS ${mib(heap.rss)} MiB = V8 heap ${mib(heap.heapTotal)} MiB (${mib(heap.heapUsed)} live) + external ${mib(heap.external)} MiB + the rest (code, Node itself, allocator)`,
+      )
+      if (baseHeap) {
+        console.log(
+          `baseline's own view at the end: RSS ${mib(baseHeap.rss)} MiB = V8 heap ${mib(baseHeap.heapTotal)} MiB (${mib(baseHeap.heapUsed)} live) + external ${mib(baseHeap.external)} MiB`,
+        )
+      }
+    }
+    if (bd) {
+      console.log(
+        `ratio daemon / baseline (${BASELINE_BIN}), same window: CPU ${(d!.cpuPercent / Math.max(bd.cpuPercent, 0.01)).toFixed(2)}×, RSS mean ${(d!.rssMeanMiB / bd.rssMeanMiB).toFixed(2)}×, RSS max ${(d!.rssMaxMiB / bd.rssMaxMiB).toFixed(2)}×`,
       )
     }
     console.log(
@@ -397,11 +440,23 @@ async function main(): Promise<void> {
     console.log(
       `plain node:  median ${median(cold.node).toFixed(0)} ms; ratio ${(med / median(cold.node)).toFixed(1)}×`,
     )
-    console.log(`target ≤ ${TARGETS.coldStartMs} ms: ${verdict(med <= TARGETS.coldStartMs)}`)
+    if (baseCold) {
+      console.log(
+        `baseline:    median ${median(baseCold.meshlet).toFixed(0)} ms (runs: ${baseCold.meshlet.map((x) => x.toFixed(0)).join(', ')}); ${median(baseCold.cpu).toFixed(0)} ms of CPU (runs: ${baseCold.cpu.map((x) => x.toFixed(0)).join(', ')})`,
+      )
+      console.log(
+        `ratio meshlet run / baseline, alternating starts: wall ${(med / median(baseCold.meshlet)).toFixed(2)}×, CPU ${(median(cold.cpu) / median(baseCold.cpu)).toFixed(2)}×`,
+      )
+    }
+    console.log(
+      `target ≤ ${TARGETS.coldStartMs} ms: wall ${verdict(med <= TARGETS.coldStartMs)}; CPU ${verdict(median(cold.cpu) <= TARGETS.coldStartMs)}`,
+    )
   } finally {
     if (daemon) await stop(daemon.child)
     if (farDaemon) await stop(farDaemon.child)
+    if (baseDaemon) await stop(baseDaemon.child)
     await rm(farDir, { recursive: true, force: true })
+    await rm(baseDir, { recursive: true, force: true })
     if (bare) await stop(bare.child)
     await s.jetstream.close()
     await s.net.close()
