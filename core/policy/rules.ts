@@ -167,11 +167,17 @@ function checkQuietHours(value: unknown): QuietHours | null {
 
 /** The minute of the day on the local clock of a time zone (the system's when not given). */
 export function minuteOfDay(at: number, timeZone?: string): number {
+  // The system's clock needs no formatter: Intl's pages in some 6 MB of locale data, which a
+  // daemon (the policy reads the clock at its start) would keep for its whole life.
+  if (!timeZone) {
+    const d = new Date(at)
+    return d.getHours() * 60 + d.getMinutes()
+  }
   const parts = new Intl.DateTimeFormat('en-GB', {
     hour: '2-digit',
     minute: '2-digit',
     hourCycle: 'h23',
-    ...(timeZone ? { timeZone } : {}),
+    timeZone,
   }).formatToParts(new Date(at))
   const get = (type: string) => Number(parts.find((p) => p.type === type)?.value ?? 0)
   return get('hour') * 60 + get('minute')
