@@ -49,6 +49,14 @@ async function cpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND
 }
 
+/** RSS split: private memory, and pages of files (mostly the node binary, shared with every other
+ *  Node process, and the same for any daemon). */
+async function rssPartsMiB(pid: number): Promise<{ anon: number; file: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN)
+  return { anon: kb('RssAnon') / 1024, file: kb('RssFile') / 1024 }
+}
+
 async function rssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN)
@@ -398,6 +406,17 @@ async function main(): Promise<void> {
     row('bare ws subscriber', b!)
     row('run, far-dated peer', f!)
     if (bd) row('baseline meshlet run', bd)
+    const parts = await Promise.all(
+      [daemon, bare, farDaemon, ...(baseDaemon ? [baseDaemon] : [])].map((x) =>
+        rssPartsMiB(x.child.pid!),
+      ),
+    )
+    console.log(
+      `RSS at the end, private + file-backed MiB: ${['meshlet run', 'bare', 'far-dated', 'baseline']
+        .slice(0, parts.length)
+        .map((n, i) => `${n} ${parts[i]!.anon.toFixed(1)} + ${parts[i]!.file.toFixed(1)}`)
+        .join('; ')}`,
+    )
     console.log(
       `ratio daemon / bare: CPU ${(d!.cpuPercent / Math.max(b!.cpuPercent, 0.01)).toFixed(1)}×, RSS ${(
         d!.rssMeanMiB / b!.rssMeanMiB
