@@ -30,16 +30,31 @@ class ScriptedWriter implements ObservableWriter {
     this.gate = undefined
   }
 
-  private async write(what: string) {
-    await this.gate
+  private async write(what: string, signal?: AbortSignal) {
+    if (this.gate) {
+      // A held write answers when released, or never: then only its signal ends it.
+      const gate = this.gate
+      await new Promise<void>((resolve, reject) => {
+        void gate.then(resolve)
+        signal?.addEventListener('abort', () => reject(new RepoWriteError('aborted')))
+      })
+    }
     const failure = this.failures.shift()
     if (failure !== undefined) throw failure
     this.log.push(what)
     return { uri: `at://${this.did}/${what}`, cid: 'bafy' }
   }
 
-  put(collection: string, rkey: string, record: Record<string, unknown>) {
-    return this.write(`${collection.split('.').pop()}/${rkey}:${String(record.state ?? '')}`)
+  put(
+    collection: string,
+    rkey: string,
+    record: Record<string, unknown>,
+    opts?: { signal?: AbortSignal },
+  ) {
+    return this.write(
+      `${collection.split('.').pop()}/${rkey}:${String(record.state ?? '')}`,
+      opts?.signal,
+    )
   }
   create(collection: string) {
     return this.write(`${collection.split('.').pop()}/new`)
@@ -184,5 +199,25 @@ describe('BudgetedWriter', () => {
     await expect(w.put(NSID.workloadStatus, 's', { state: 'exited' })).resolves.toBeDefined()
     inner.failures.push(new RepoWriteError('fetch failed'))
     await expect(w.put(NSID.bid, 'b', {})).rejects.toThrow('fetch failed')
+  })
+
+  it('gives up on a write the PDS does not answer, keeps endings, and hands back what waits', async () => {
+    const inner = new ScriptedWriter()
+    const w = new BudgetedWriter(inner, { timeoutMs: 50, concurrency: 1 })
+    inner.hold()
+    await expect(w.put(NSID.presence, 'self', {})).rejects.toThrow(
+      'aborted: the PDS did not answer within 0.05 s',
+    )
+    const since = w.state.unreachableSince
+    expect(since).toBeDefined()
+    const ending = w.put(NSID.workloadStatus, 's', { state: 'exited' })
+    // The ending holds the only slot while it is retried: the bid is not sent, and says why.
+    await expect(w.put(NSID.bid, 'b', {})).rejects.toThrow(
+      `putRecord ${NSID.bid}/b as did:plc:meshlet not sent: the PDS has not answered since ${new Date(since!).toISOString()}`,
+    )
+    inner.release()
+    await expect(ending).resolves.toBeDefined()
+    expect(inner.log).toEqual(['workloadStatus/s:exited'])
+    expect(w.state.unreachableSince).toBeUndefined()
   })
 })
