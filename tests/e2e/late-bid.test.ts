@@ -117,20 +117,22 @@ describe('a late bid', () => {
       command: ['sleep', '600'],
       resources: { cpuMillis: 100, memoryMiB: 32 },
       replicas: 1,
-      bidWindowMs: 1000,
+      bidWindowMs: 2500,
       createdAt,
     })
     // alice's meshlet bids alone, decides it won, and starts: held at its `starting` write.
     await eventually('the start under way', () => startsHeld === 1)
     const own = meshlet.store.bidsFor(uri).find((b) => b.meshlet === alice.meshlet.did)!
-    // bob's bid: in the window, the priority every peer computes (both owners have an empty
-    // ledger), published only now, after the decision.
+    // bob's bid for the same round (on a loaded machine the workload may reach alice only
+    // after round 0 closed, and she bids in the next): dated as hers, inside its window, with
+    // the priority every peer computes (both owners have an empty ledger), and published only
+    // now, after the decision.
     await bob.meshlet.session.put(NSID.bid, own.uri.split('/').pop()!, {
       workload: { uri, cid },
-      round: 0,
+      round: own.record.round,
       priority: own.record.priority,
       offer: own.record.offer,
-      createdAt: new Date(now + 100).toISOString(),
+      createdAt: own.record.createdAt,
     })
     await eventually(
       'alice sees that bob won',
