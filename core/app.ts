@@ -35,7 +35,7 @@ import type { Account as LedgerAccount } from './fairshare/index.js'
 import { setAside, writeFileAtomic } from './files.js'
 import { HostMonitor, type HostSample } from './host.js'
 import { NSID } from './lexicon/index.js'
-import { errorFields, silentLogger, type Level, type Logger } from './log.js'
+import { errorFields, silentLogger, type Logger } from './log.js'
 import { Meshlet } from './meshlet.js'
 import {
   defaultSettings,
@@ -76,6 +76,13 @@ import {
   type WorkloadView as SchedWorkload,
 } from './scheduling/index.js'
 import type { SecretStore } from './secrets.js'
+import {
+  ActivityLog,
+  describeEvent,
+  shortUri,
+  teeLog,
+  type ActivityContext,
+} from './app/activity.js'
 import { ApiService } from './xrpc/service.js'
 import { meshletHost } from './xrpc/meshlet-host.js'
 import { workloadLogs } from './xrpc/owner-logs.js'
@@ -143,7 +150,6 @@ export interface AppOptions {
 
 /** The smallest offer: one slider step. Docker refuses memory limits under 6 MiB. */
 const MINIMUM: Capacity = { cpuMillis: 100, memoryMiB: 64, storageMiB: 0 }
-const ACTIVITY_MAX = 200
 const HISTORY_MAX = 720
 const RETRY_MS = 10_000
 
@@ -183,8 +189,7 @@ export class MeshletApp implements DesktopHost {
   private problem?: { phase: 'error' | 'offline'; detail: string }
   private readonly systemPauses = new Set<SystemPause>()
   private pending?: { role: Role; handle: string; url: string }
-  private readonly activity: ActivityItem[] = []
-  private activityId = 0
+  private readonly activity = new ActivityLog({ onChange: () => this.changed() })
   private readonly handles = new Map<string, string | null>()
   private host: HostSample = {
     host: { cpuMillis: 0, memoryMiB: 0, storageMiB: 0 },
@@ -894,7 +899,10 @@ export class MeshletApp implements DesktopHost {
       runtime,
       paused: !this.effectiveLending(),
       config: this.config,
-      log: this.teeLog(),
+      // The meshlet's log, also read for the activity list: the same events, said for people.
+      log: teeLog(this.log, this.activity, (event, fields) =>
+        describeEvent(event, fields, this.activityContext()),
+      ),
       // The machine's sealing key rests with the sessions: the keychain here, 0600 for the daemon.
       keyStore: this.opts.secrets,
     })
@@ -1179,7 +1187,7 @@ export class MeshletApp implements DesktopHost {
       balances: this.balances(),
       guests: this.guestViews(),
       workloads: this.workloadViews(),
-      activity: [...this.activity].reverse(),
+      activity: this.activity.list(),
       policy: {
         ...this.policy.decision,
         idleReadable: this.opts.policy?.source?.idleSeconds !== undefined,
@@ -1527,62 +1535,19 @@ export class MeshletApp implements DesktopHost {
 
   // --- activity, names, samples -------------------------------------------------------------------
 
-  /** The meshlet's log, also read for the activity list: the same events, said for people. */
-  private teeLog(): Logger {
+  private activityContext(): ActivityContext {
     return {
-      log: (level: Level, event: string, fields?: Record<string, unknown>) => {
-        this.log.log(level, event, fields)
-        const text = this.describe(event, fields ?? {})
-        if (text) this.note(level === 'debug' ? 'info' : level, text)
+      workload: (uri) => {
+        const w = this.meshlet?.store.workloads.get(uri)
+        return w && { owner: w.owner, image: w.record.image }
       },
-    }
-  }
-
-  private describe(event: string, f: Record<string, unknown>): string | undefined {
-    const uri = typeof f.workload === 'string' ? f.workload : typeof f.uri === 'string' ? f.uri : ''
-    const w = uri ? this.meshlet?.store.workloads.get(uri) : undefined
-    const whose = w && w.owner === this.ownerDid ? 'yours' : w ? `of ${this.label(w.owner)}` : ''
-    const what = w
-      ? `${w.record.image} (${whose})`
-      : uri
-        ? `a workload that is gone (${shortUri(uri)})`
-        : ''
-    switch (event) {
-      case 'bid':
-        return `Bid on ${what} (round ${String(f.round)})`
-      case 'replica.running':
-        return `Started ${what}`
-      case 'replica.declined':
-        return `Declined ${what}: this machine's offer is held by its other wins (round ${String(f.round)})`
-      case 'replica.failed':
-        return `Could not start ${what}`
-      case 'replica.ended':
-        return `${what} ${f.state === 'exited' ? 'finished' : 'failed'} (exit ${String(f.exitCode)})`
-      case 'replica.stop':
-        return `Stopping ${what}: ${STOP_REASONS[String(f.reason)] ?? String(f.reason)}`
-      case 'workload.seen':
-        return w && w.owner === this.ownerDid ? `Your workload ${what} is published` : undefined
-      case 'started':
-        return 'This machine joined the commune'
-      case 'cluster': {
-        const peers = (f.peers as string[] | undefined) ?? []
-        return `Commune: ${peers.length} mutual member${peers.length === 1 ? '' : 's'}`
-      }
-      case 'record.dropped':
-        return `Ignored an invalid record: ${String(f.reason)}`
-      case 'error': {
-        const e = f.error as { message?: string } | undefined
-        return `Error (${String(f.stage)}): ${e?.message ?? 'unknown'}`
-      }
-      default:
-        return undefined
+      ownerDid: this.ownerDid,
+      label: (did) => this.label(did),
     }
   }
 
   private note(level: ActivityItem['level'], text: string): void {
-    this.activity.push({ id: ++this.activityId, at: new Date().toISOString(), level, text })
-    if (this.activity.length > ACTIVITY_MAX) this.activity.shift()
-    this.changed()
+    this.activity.note(level, text)
   }
 
   /** A handle when known; resolution runs in the background and refreshes the state. */
@@ -1694,17 +1659,6 @@ export class MeshletApp implements DesktopHost {
   }
 }
 
-/** Why a replica is stopped here, said for people (StopReason, and the lender's own stop). */
-const STOP_REASONS: Record<string, string> = {
-  deleted: 'its owner deleted it',
-  superseded: 'its owner published a new version',
-  yielded: 'a better bid won the round',
-  'not-selected': 'another machine was selected',
-  paused: 'lending is paused',
-  'stopped-by-lender': 'you stopped it',
-  'stopped-by-owner': 'its owner stopped it here',
-}
-
 const BROKEN = new Set<string>([
   RejectReason.meshletMissingOwnerRecord,
   RejectReason.meshletNamesOtherOwner,
@@ -1756,10 +1710,6 @@ function cores(cpuMillis: number): string {
 
 function sentence(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1)
-}
-
-function shortUri(uri: string): string {
-  return uri.split('/').at(-1) ?? uri
 }
 
 function isNetworkError(err: unknown): boolean {
