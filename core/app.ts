@@ -33,6 +33,7 @@ import { clusterView, RejectReason, type ClusterReport } from './identity/cluste
 import { IdentityError, IdentityResolver, InvalidActorError } from './identity/resolver.js'
 import type { Account as LedgerAccount } from './fairshare/index.js'
 import { setAside, writeFileAtomic } from './files.js'
+import { HandleBook } from './app/handles.js'
 import { HostMonitor, type HostSample } from './host.js'
 import { NSID } from './lexicon/index.js'
 import { errorFields, silentLogger, type Logger } from './log.js'
@@ -190,7 +191,7 @@ export class MeshletApp implements DesktopHost {
   private readonly systemPauses = new Set<SystemPause>()
   private pending?: { role: Role; handle: string; url: string }
   private readonly activity = new ActivityLog({ onChange: () => this.changed() })
-  private readonly handles = new Map<string, string | null>()
+  private readonly handles: HandleBook
   private host: HostSample = {
     host: { cpuMillis: 0, memoryMiB: 0, storageMiB: 0 },
     used: { cpuMillis: 0, memoryMiB: 0, storageMiB: 0 },
@@ -235,6 +236,10 @@ export class MeshletApp implements DesktopHost {
       cacheFile: join(opts.dataDir, 'identity-cache.json'),
     })
     this.reader = new RepoReader(this.identity)
+    this.handles = new HandleBook({
+      resolve: (did) => this.identity.resolveDid(did),
+      onChange: () => this.changed(),
+    })
     this.hostMonitor = new HostMonitor(opts.dataDir)
     this.reach = new ReachabilityProbe({
       url: network.firehose,
@@ -313,7 +318,8 @@ export class MeshletApp implements DesktopHost {
         this.saved.meshlet.method,
       )
     }
-    for (const a of [this.owner?.account, this.machine?.account]) if (a) this.nameOf(a.did)
+    for (const a of [this.owner?.account, this.machine?.account])
+      if (a) this.handles.handleOf(a.did)
     await this.save()
     this.historyTimer = setInterval(() => this.recordHistory(), this.opts.historyMs ?? 60_000)
     // Before the meshlet starts, so it starts paused inside quiet hours.
@@ -552,7 +558,7 @@ export class MeshletApp implements DesktopHost {
       const actor = handle.replace(/^@/, '')
       const did = await this.resolve(actor)
       // The handle just resolved to this DID: shown at once, not after a DID-document lookup.
-      if (!actor.startsWith('did:') && !this.handles.get(did)) this.handles.set(did, actor)
+      if (!actor.startsWith('did:')) this.handles.learn(did, actor)
       if (did === this.ownerDid) throw new ApiError('conflict', 'that is you')
       if (this.saved.settings.members.includes(did)) {
         throw new ApiError('conflict', `${this.label(did)} is a member already`)
@@ -639,7 +645,7 @@ export class MeshletApp implements DesktopHost {
   // --- sessions ---------------------------------------------------------------------------------
 
   private sessionOf(writer: RepoWriter, method: Account['method'], handle?: string): Session {
-    const known = handle ?? this.handles.get(writer.did) ?? undefined
+    const known = handle ?? this.handles.known(writer.did)
     return { writer, account: { did: writer.did, method, ...(known ? { handle: known } : {}) } }
   }
 
@@ -784,7 +790,7 @@ export class MeshletApp implements DesktopHost {
     }
     if (previous && previous.account.did !== did) await this.forget(previous)
     await this.save()
-    this.nameOf(did)
+    this.handles.handleOf(did)
     this.note('info', `Signed in as ${this.label(did)}`)
     this.events.emit('signIn', { role, ok: true })
     this.changed()
@@ -1550,30 +1556,12 @@ export class MeshletApp implements DesktopHost {
     this.activity.note(level, text)
   }
 
-  /** A handle when known; resolution runs in the background and refreshes the state. */
   private named(did: string): { handle?: string } {
-    const handle = this.nameOf(did)
-    return handle ? { handle } : {}
-  }
-
-  private nameOf(did: string): string | undefined {
-    if (!this.handles.has(did)) {
-      this.handles.set(did, null)
-      void this.identity.resolveDid(did).then(
-        (r) => {
-          if (r.handle) {
-            this.handles.set(did, r.handle)
-            this.changed()
-          }
-        },
-        () => undefined,
-      )
-    }
-    return this.handles.get(did) ?? undefined
+    return this.handles.named(did)
   }
 
   private label(did: string): string {
-    return this.nameOf(did) ?? did
+    return this.handles.label(did)
   }
 
   private async sampleHost(): Promise<void> {
