@@ -7,7 +7,6 @@ import { EventEmitter } from 'node:events'
 import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { AtpAgent, AtpSessionData } from '@atproto/api'
-import { AtUri } from '@atproto/syntax'
 import {
   ApiError,
   type Account,
@@ -19,7 +18,6 @@ import {
   type DashboardState,
   type DesktopHost,
   type EventName,
-  type GuestView,
   type MemberView,
   type MethodName,
   type Phase,
@@ -29,11 +27,12 @@ import {
   type SystemPause,
   type WorkloadView,
 } from './api.js'
-import { clusterView, RejectReason, type ClusterReport } from './identity/cluster.js'
+import { RejectReason } from './identity/cluster.js'
 import { IdentityError, IdentityResolver, InvalidActorError } from './identity/resolver.js'
 import type { Account as LedgerAccount } from './fairshare/index.js'
 import { setAside, writeFileAtomic } from './files.js'
 import { HandleBook } from './app/handles.js'
+import { guestViews, memberViews, workloadViews } from './app/views.js'
 import { HostMonitor, type HostSample } from './host.js'
 import { NSID } from './lexicon/index.js'
 import { errorFields, silentLogger, type Logger } from './log.js'
@@ -61,21 +60,7 @@ import { ensureMachineAccount, machineAccountApiError, savedMachine } from './ac
 import { PasswordSession, type RepoWriter } from './repo/writer.js'
 import type { OAuthRepoSession, OAuthSignIn } from './repo/oauth.js'
 import { Runtime } from './runtime/index.js'
-import { endingsOf, freshRunning, headlineOf, unknownReason } from './status.js'
-import { committedOf, memberMeshlets, whyNot } from './whynot/index.js'
-import {
-  DEFAULT_CONFIG,
-  describeReason,
-  presenceTime,
-  select,
-  type BidView,
-  type ClusterView,
-  type NoBidReason,
-  type RoundInfo,
-  type SchedulingConfig,
-  type StatusView,
-  type WorkloadView as SchedWorkload,
-} from './scheduling/index.js'
+import { DEFAULT_CONFIG, type SchedulingConfig } from './scheduling/index.js'
 import type { SecretStore } from './secrets.js'
 import {
   ActivityLog,
@@ -87,13 +72,7 @@ import {
 import { ApiService } from './xrpc/service.js'
 import { meshletHost } from './xrpc/meshlet-host.js'
 import { workloadLogs } from './xrpc/owner-logs.js'
-import {
-  deleteWorkload,
-  specOf,
-  submitWorkload,
-  updateWorkload,
-  type OwnerSide,
-} from './app/workloads.js'
+import { deleteWorkload, submitWorkload, updateWorkload, type OwnerSide } from './app/workloads.js'
 import { SealingKeyring, sealedLogSource, SecretsSharer, shareRequest } from './sealing/index.js'
 
 export interface NetworkConfig {
@@ -1191,7 +1170,7 @@ export class MeshletApp implements DesktopHost {
       },
       members: this.memberViews(),
       balances: this.balances(),
-      guests: this.guestViews(),
+      guests: guestViews(this.meshlet, this.handles),
       workloads: this.workloadViews(),
       activity: this.activity.list(),
       policy: {
@@ -1277,50 +1256,22 @@ export class MeshletApp implements DesktopHost {
   }
 
   private memberViews(): MemberView[] {
-    const report: ClusterReport = this.meshlet?.clusterReport ?? { peers: [], rejected: [] }
-    const views: MemberView[] = []
-    const peerOf = (did: string) => report.peers.find((p) => p.owner === did)
-    if (this.ownerDid) {
-      const unlinked = report.rejected.find((r) => r.reason === RejectReason.selfUnlinked)
-      views.push({
-        did: this.ownerDid,
-        ...this.named(this.ownerDid),
-        state: 'self',
-        meshlets: peerOf(this.ownerDid)?.meshlets ?? [],
-        ...(unlinked ? { reason: 'This machine is not linked both ways to you yet.' } : {}),
-      })
-    }
-    const running = this.meshlet !== undefined
-    for (const did of this.saved.settings.members) {
-      const peer = peerOf(did)
-      const rejected = report.rejected.filter((r) => r.owner === did)
-      const broken = rejected.find((r) => BROKEN.has(r.reason))
-      const state = peer ? 'mutual' : broken ? 'broken' : 'waiting'
-      const name = this.label(did)
-      const reason = peer
-        ? undefined
-        : !running
-          ? 'Not checked yet: this machine is not running.'
-          : memberSentence(name, (broken ?? rejected[0])?.reason)
-      views.push({
-        did,
-        ...this.named(did),
-        state,
-        meshlets: peer?.meshlets ?? [],
-        ...(reason ? { reason } : {}),
-      })
-    }
-    for (const r of report.rejected) {
-      if (r.reason !== RejectReason.notOurMember || views.some((v) => v.did === r.owner)) continue
-      views.push({
-        did: r.owner,
-        ...this.named(r.owner),
-        state: 'stranger',
-        meshlets: [],
-        reason: `${this.label(r.owner)} lists you; add them to lend to each other.`,
-      })
-    }
-    return views
+    return memberViews({
+      report: this.meshlet?.clusterReport,
+      ownerDid: this.ownerDid,
+      members: this.saved.settings.members,
+      names: this.handles,
+    })
+  }
+
+  private workloadViews(): WorkloadView[] {
+    return workloadViews({
+      meshlet: this.meshlet,
+      ownerDid: this.ownerDid,
+      config: this.config,
+      names: this.handles,
+      now: Date.now(),
+    })
   }
 
   private balances(): BalancesView {
@@ -1384,159 +1335,6 @@ export class MeshletApp implements DesktopHost {
       .then(() => writeJson(this.historyFile, this.history))
       .catch((err: unknown) => this.fail('history', err))
     this.changed()
-  }
-
-  private guestViews(): GuestView[] {
-    const m = this.meshlet
-    if (!m) return []
-    return m.replicas
-      .filter((r) => r.state === 'running' || r.state === 'created' || r.state === 'restarting')
-      .map((r) => {
-        const w = m.store.workloads.get(r.workloadUri)
-        const owner = new AtUri(r.workloadUri).host
-        const handle = this.named(owner).handle
-        return {
-          containerId: r.containerId,
-          workloadUri: r.workloadUri,
-          owner,
-          ...(handle ? { ownerHandle: handle } : {}),
-          image: w?.record.image ?? r.image,
-          cpuMillis: w?.record.resources.cpuMillis ?? 0,
-          memoryMiB: w?.record.resources.memoryMiB ?? 0,
-          round: r.round,
-          state: r.state,
-          ...(r.startedAt ? { startedAt: r.startedAt } : {}),
-        }
-      })
-  }
-
-  private workloadViews(): WorkloadView[] {
-    const m = this.meshlet
-    const owner = this.ownerDid
-    if (!m || !owner) return []
-    const view = clusterView(m.store.linkage)
-    const now = Date.now()
-    const audit = m.audit(now)
-    return [...m.store.workloads.values()]
-      .filter((w) => w.owner === owner)
-      .sort((a, b) => (a.record.createdAt < b.record.createdAt ? 1 : -1))
-      .map((w) => {
-        const statuses = m.store.statusesFor(w.uri).filter((s) => s.record.workload.cid === w.cid)
-        const bids = m.store.bidsFor(w.uri)
-        const info = audit.history(w, now).current
-        const selection = select(w, info, bids, view, audit.expected)
-        const winners = selection.winners
-        // Bids of this round that do not count, and why (an inflated priority among them).
-        const voided = selection.ranked
-          .filter((r) => !r.valid && r.reason !== undefined && r.bid.record.round === info.round)
-          .map((r) => {
-            const mo = view.ownerOf(r.bid.meshlet)
-            const handle = mo ? this.named(mo).handle : undefined
-            return {
-              meshlet: r.bid.meshlet,
-              ...(handle ? { ownerHandle: handle } : {}),
-              reason: r.reason!,
-              sentence: describeReason(r.reason!),
-            }
-          })
-        const placements = latestPerMeshlet(statuses).map((s) => {
-          const mo = view.ownerOf(s.meshlet)
-          const handle = mo ? this.named(mo).handle : undefined
-          return {
-            meshlet: s.meshlet,
-            ...(mo ? { meshletOwner: mo } : {}),
-            ...(handle ? { ownerHandle: handle } : {}),
-            round: s.record.round,
-            state: s.record.state,
-            updatedAt: s.record.updatedAt,
-            ...(s.record.exitCode !== undefined ? { exitCode: s.record.exitCode } : {}),
-            ...(s.record.message ? { message: s.record.message } : {}),
-          }
-        })
-        const want = w.record.replicas
-        const noBid = this.whyNotViews(m, w, info, audit.ledgerAt(info.opensAt), view, bids)
-        const headline = headlineOf({
-          round: info,
-          now,
-          want,
-          running: freshRunning(
-            placements.map((p) => ({
-              ...p,
-              seenAt: presenceTime(m.store.presence, p.meshlet, w, p.round),
-            })),
-            now,
-            this.config,
-          ),
-          endings: endingsOf(placements),
-          winners: winners.length,
-          noBid: noBid.flatMap((n) => (n.reason ? [n.reason as NoBidReason] : [])),
-        })
-        return {
-          uri: w.uri,
-          image: w.record.image,
-          ...(w.record.command ? { command: [...w.record.command] } : {}),
-          cpuMillis: w.record.resources.cpuMillis,
-          memoryMiB: w.record.resources.memoryMiB,
-          replicas: want,
-          createdAt: w.record.createdAt,
-          ...(w.record.updatedAt ? { updatedAt: w.record.updatedAt } : {}),
-          spec: specOf(w.record),
-          headline,
-          placements,
-          ...(voided.length > 0 ? { voidBids: voided } : {}),
-          noBid,
-        }
-      })
-  }
-
-  /** Per member meshlet without a bid in the current round: why, from what it published. */
-  private whyNotViews(
-    m: Meshlet,
-    w: SchedWorkload,
-    info: RoundInfo,
-    book: Map<string, number>,
-    view: ClusterView,
-    bids: readonly BidView[],
-  ): NonNullable<WorkloadView['noBid']> {
-    const bidders = new Set(
-      bids
-        .filter((b) => b.record.workload.cid === w.cid && b.record.round === info.round)
-        .map((b) => b.meshlet),
-    )
-    const statuses = m.store.allStatuses()
-    return memberMeshlets(m.store.linkage, w.owner)
-      .filter((meshlet) => !bidders.has(meshlet))
-      .flatMap((meshlet) => {
-        const owner = view.ownerOf(meshlet)
-        if (owner === undefined) return []
-        const why = whyNot({
-          workload: w,
-          info,
-          meshlet,
-          owner,
-          policy: m.store.policies.get(meshlet),
-          committed: committedOf(
-            meshlet,
-            statuses,
-            m.store.workloads,
-            info.opensAt,
-            this.config,
-            w.uri,
-          ),
-          book,
-          cluster: view,
-        })
-        const handle = this.named(owner).handle
-        return [
-          {
-            meshlet,
-            ...(handle ? { ownerHandle: handle } : {}),
-            ...(why.reason ? { reason: why.reason } : {}),
-            sentence: why.reason ? describeReason(why.reason) : unknownReason(why),
-          },
-        ]
-      })
-      .sort((a, b) => (a.meshlet < b.meshlet ? -1 : a.meshlet > b.meshlet ? 1 : 0))
   }
 
   // --- activity, names, samples -------------------------------------------------------------------
@@ -1645,46 +1443,6 @@ export class MeshletApp implements DesktopHost {
     this.saving = next.catch(() => undefined)
     await next
   }
-}
-
-const BROKEN = new Set<string>([
-  RejectReason.meshletMissingOwnerRecord,
-  RejectReason.meshletNamesOtherOwner,
-  RejectReason.notListedByOwner,
-])
-
-function memberSentence(name: string, reason: string | undefined): string {
-  switch (reason) {
-    case RejectReason.ownerListsNoMeshlet:
-      return `Waiting for ${name} to link a machine.`
-    case RejectReason.meshletMissingMembership:
-      return `Waiting for ${name}’s machine to come online.`
-    case RejectReason.doesNotListUs:
-      return `Waiting for ${name} to add you.`
-    case RejectReason.meshletMissingOwnerRecord:
-      return `${name} lists a machine that does not name them as its owner.`
-    case RejectReason.meshletNamesOtherOwner:
-      return `${name} lists a machine that names someone else as its owner.`
-    case RejectReason.notListedByOwner:
-      return `A machine claims to be ${name}’s, but ${name} does not list it.`
-    default:
-      return `Waiting for ${name}’s records.`
-  }
-}
-
-function latestPerMeshlet(statuses: StatusView[]): StatusView[] {
-  const latest = new Map<string, StatusView>()
-  for (const s of statuses) {
-    const seen = latest.get(s.meshlet)
-    if (
-      !seen ||
-      s.record.round > seen.record.round ||
-      (s.record.round === seen.record.round && s.record.updatedAt > seen.record.updatedAt)
-    ) {
-      latest.set(s.meshlet, s)
-    }
-  }
-  return [...latest.values()].sort((a, b) => (a.meshlet < b.meshlet ? -1 : 1))
 }
 
 function same(a: Record<string, number>, b: Record<string, number>): boolean {
