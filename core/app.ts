@@ -31,6 +31,7 @@ import { RejectReason } from './identity/cluster.js'
 import { IdentityError, IdentityResolver, InvalidActorError } from './identity/resolver.js'
 import type { Account as LedgerAccount } from './fairshare/index.js'
 import { setAside, writeFileAtomic } from './files.js'
+import { BalanceHistory, balancesOf } from './app/balances.js'
 import { HandleBook } from './app/handles.js'
 import { guestViews, memberViews, workloadViews } from './app/views.js'
 import { HostMonitor, type HostSample } from './host.js'
@@ -130,7 +131,6 @@ export interface AppOptions {
 
 /** The smallest offer: one slider step. Docker refuses memory limits under 6 MiB. */
 const MINIMUM: Capacity = { cpuMillis: 100, memoryMiB: 64, storageMiB: 0 }
-const HISTORY_MAX = 720
 const RETRY_MS = 10_000
 
 interface Session {
@@ -175,14 +175,11 @@ export class MeshletApp implements DesktopHost {
     host: { cpuMillis: 0, memoryMiB: 0, storageMiB: 0 },
     used: { cpuMillis: 0, memoryMiB: 0, storageMiB: 0 },
   }
-  private history: BalancesView['history'] = []
+  private readonly history: BalanceHistory
   private readonly hostMonitor: HostMonitor
   /** Samples the host while someone watches the state (the UI); nobody watching, no timer. */
   private sampleTimer?: NodeJS.Timeout
   private readonly reach: ReachabilityProbe
-  private historyTimer?: NodeJS.Timeout
-  private historySoonTimer?: NodeJS.Timeout
-  private historyLaterTimer?: NodeJS.Timeout
   private retryTimer?: NodeJS.Timeout
   private emitTimer?: NodeJS.Timeout
   private lastEmit = -Infinity
@@ -195,7 +192,6 @@ export class MeshletApp implements DesktopHost {
   private closed = false
   private startedOnce = false
   private saving: Promise<void> = Promise.resolve()
-  private historyWrite: Promise<void> = Promise.resolve()
   private readonly config: SchedulingConfig
   private updateReady?: string
   /** The lending rules at work (core/policy): they pause lending or throttle guests. */
@@ -226,6 +222,14 @@ export class MeshletApp implements DesktopHost {
       ...(opts.sampleMs !== undefined ? { initialMs: opts.sampleMs } : {}),
     })
     this.saved = { settings: defaultSettings() }
+    this.history = new BalanceHistory({
+      file: join(opts.dataDir, 'balance-history.json'),
+      sample: () => this.balancesNow(),
+      ...(opts.historyMs !== undefined ? { everyMs: opts.historyMs } : {}),
+      lostAfterMs: this.config.lostAfterMs,
+      onChange: () => this.changed(),
+      onError: (err) => this.fail('history', err),
+    })
     this.throttle = new GuestThrottle({
       runtime: { updateCpu: (id, cpu) => this.requireRuntime().updateCpu(id, cpu) },
       onError: (err) => this.fail('throttle', err),
@@ -276,9 +280,7 @@ export class MeshletApp implements DesktopHost {
       if (w.cause !== undefined) this.fail('settings', w.cause)
     }
     this.saved.settings = loaded.settings
-    this.history =
-      (await readJson<BalancesView['history']>(this.historyFile).catch(() => undefined)) ?? []
-    if (!Array.isArray(this.history)) this.history = []
+    await this.history.load()
     await this.sampleHost()
     this.ownerDid = this.opts.ownerDid ?? this.saved.owner?.did
     if (this.opts.ownerWriter) {
@@ -300,7 +302,7 @@ export class MeshletApp implements DesktopHost {
     for (const a of [this.owner?.account, this.machine?.account])
       if (a) this.handles.handleOf(a.did)
     await this.save()
-    this.historyTimer = setInterval(() => this.recordHistory(), this.opts.historyMs ?? 60_000)
+    this.history.start()
     // Before the meshlet starts, so it starts paused inside quiet hours.
     await this.policy.evaluate()
     try {
@@ -317,19 +319,17 @@ export class MeshletApp implements DesktopHost {
     this.closed = true
     clearInterval(this.sampleTimer)
     this.reach.close()
-    clearInterval(this.historyTimer)
-    clearTimeout(this.historySoonTimer)
-    clearTimeout(this.historyLaterTimer)
+    this.history.stop()
     this.policy.close()
     clearTimeout(this.retryTimer)
     clearTimeout(this.emitTimer)
     try {
-      this.recordHistory()
+      this.history.record()
       // Guests drain by default: a laptop's app quitting should leave nothing of others running.
       await this.stopMeshlet(opts.drain ?? true)
       await this.stopping
       await this.api.close()
-      await this.historyWrite
+      await this.history.flushed()
       await this.identity.flush().catch((err: unknown) => this.fail('identity', err))
     } finally {
       if (this.oauthLoaded) await (await this.oauthLoaded).signIn[Symbol.asyncDispose]()
@@ -913,7 +913,7 @@ export class MeshletApp implements DesktopHost {
       if (e.event === 'put' && e.collection === NSID.workloadStatus) {
         this.shareSecrets(meshlet, e.did, e.record as never)
         // Usage moved balances: the chart gets a point now, not at the next minute's sample.
-        this.historySoon()
+        this.history.soon()
       }
     })
     try {
@@ -959,7 +959,7 @@ export class MeshletApp implements DesktopHost {
     await this.applyPause()
     // Guests a previous run left throttled are restored (or kept throttled) now.
     await this.applyCpuShare()
-    this.recordHistory()
+    this.history.record()
   }
 
   /** Owner's side of secrets (core/sealing): a winner waiting for one of our workloads' secrets
@@ -1283,58 +1283,23 @@ export class MeshletApp implements DesktopHost {
     const split = m ? m.accountsAt() : new Map<string, LedgerAccount>()
     for (const did of split.keys()) dids.add(did)
     // The chart ends where the table stands: balances that moved since the last sample are one.
-    if (m) this.recordHistory(split, true)
+    if (m) this.history.record(balancesOf(dids, split), true)
     return {
       members: [...dids].map((did) => {
         const a = split.get(did) ?? { contributed: 0, consumed: 0, balance: 0 }
         return { did, ...this.named(did), ...a }
       }),
-      history: this.history.map((h) => ({ at: h.at, balances: { ...h.balances } })),
+      history: this.history.view(),
       halfLifeMs: 7 * 24 * 3_600_000,
     }
   }
 
-  /**
-   * History samples when a status can have moved balances: a second after statuses stop
-   * arriving (a burst is one point), and once more when its placement starts to count — the
-   * ledger credits a placement only after its no-show deadline, at most `lostAfter` after its
-   * status (docs/fair-share.md).
-   */
-  private historySoon(): void {
-    clearTimeout(this.historySoonTimer)
-    this.historySoonTimer = setTimeout(() => this.recordHistory(), 1000)
-    this.historySoonTimer.unref?.()
-    clearTimeout(this.historyLaterTimer)
-    this.historyLaterTimer = setTimeout(() => this.recordHistory(), this.config.lostAfterMs + 1000)
-    this.historyLaterTimer.unref?.()
-  }
-
-  private recordHistory(accounts?: Map<string, LedgerAccount>, onlyIfMoved = false): void {
+  /** Each owner's balance now, for the chart; undefined while no meshlet runs. */
+  private balancesNow(): Record<string, number> | undefined {
     const m = this.meshlet
-    if (!m) return
-    // Every member, at 0 before their first credit: a line that starts at zero shows the run
-    // that moved it, where a member missing from earlier samples would be a lone dot.
-    const split = accounts ?? m.accountsAt()
-    const dids = new Set([
-      ...(this.ownerDid ? [this.ownerDid] : []),
-      ...this.saved.settings.members,
-      ...split.keys(),
-    ])
-    const balances = Object.fromEntries([...dids].map((d) => [d, split.get(d)?.balance ?? 0]))
-    const last = this.history.at(-1)
-    if (onlyIfMoved && last && same(last.balances, balances)) return
-    // A flat line needs only its ends: skip a sample equal to the last two.
-    const prev = this.history.at(-2)
-    if (last && prev && same(last.balances, balances) && same(prev.balances, balances)) {
-      last.at = new Date().toISOString()
-    } else {
-      this.history.push({ at: new Date().toISOString(), balances })
-    }
-    if (this.history.length > HISTORY_MAX) this.history.splice(0, this.history.length - HISTORY_MAX)
-    this.historyWrite = this.historyWrite
-      .then(() => writeJson(this.historyFile, this.history))
-      .catch((err: unknown) => this.fail('history', err))
-    this.changed()
+    if (!m) return undefined
+    const owners = [...(this.ownerDid ? [this.ownerDid] : []), ...this.saved.settings.members]
+    return balancesOf(owners, m.accountsAt())
   }
 
   // --- activity, names, samples -------------------------------------------------------------------
@@ -1432,10 +1397,6 @@ export class MeshletApp implements DesktopHost {
     return join(this.opts.dataDir, 'settings.json')
   }
 
-  private get historyFile() {
-    return join(this.opts.dataDir, 'balance-history.json')
-  }
-
   /** Saves are chained: two settings changes in quick succession must land in order. */
   private async save(): Promise<void> {
     const snapshot = JSON.parse(JSON.stringify(this.saved)) as Saved
@@ -1443,11 +1404,6 @@ export class MeshletApp implements DesktopHost {
     this.saving = next.catch(() => undefined)
     await next
   }
-}
-
-function same(a: Record<string, number>, b: Record<string, number>): boolean {
-  const ka = Object.keys(a)
-  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k])
 }
 
 function cores(cpuMillis: number): string {
