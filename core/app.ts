@@ -33,6 +33,7 @@ import type { Account as LedgerAccount } from './fairshare/index.js'
 import { setAside, writeFileAtomic } from './files.js'
 import { BalanceHistory, balancesOf } from './app/balances.js'
 import { HandleBook } from './app/handles.js'
+import { detailOf, LendingHolds, phaseOf, type Problem } from './app/phase.js'
 import { guestViews, memberViews, workloadViews } from './app/views.js'
 import { HostMonitor, type HostSample } from './host.js'
 import { NSID } from './lexicon/index.js'
@@ -166,8 +167,9 @@ export class MeshletApp implements DesktopHost {
   private linked = false
   private meshlet?: Meshlet
   private starting?: Promise<void>
-  private problem?: { phase: 'error' | 'offline'; detail: string }
-  private readonly systemPauses = new Set<SystemPause>()
+  private problem?: Problem
+  /** Who holds lending back: the user, the system, the rules. */
+  private readonly holds: LendingHolds
   private pending?: { role: Role; handle: string; url: string }
   private readonly activity = new ActivityLog({ onChange: () => this.changed() })
   private readonly handles: HandleBook
@@ -235,6 +237,11 @@ export class MeshletApp implements DesktopHost {
       onError: (err) => this.fail('throttle', err),
     })
     this.policy = this.createPolicy(opts.policy ?? {})
+    this.holds = new LendingHolds({
+      userLending: () => this.saved.settings.lending,
+      pauseOnBattery: () => this.saved.settings.pauseOnBattery,
+      policyPaused: () => this.policy.paused,
+    })
     this.api = new ApiService({
       host: meshletHost({
         meshlet: () => this.meshlet,
@@ -524,7 +531,7 @@ export class MeshletApp implements DesktopHost {
         void this.startMeshlet().catch((err: unknown) => this.fail('start', err))
       }
       if (patch.allowEgress !== undefined) await this.meshlet?.setAllowEgress(patch.allowEgress)
-      if (patch.pauseOnBattery === false) this.systemPauses.delete('battery')
+      if (patch.pauseOnBattery === false) this.holds.batteryRuleOff()
       if (patch.serveApi !== undefined) {
         await this.api.apply(this.apiWish())
         if (this.machine && this.meshlet) void this.api.publish(this.reader, this.machine.writer)
@@ -614,11 +621,7 @@ export class MeshletApp implements DesktopHost {
   }
 
   async setSystemPause(reason: SystemPause, paused: boolean): Promise<void> {
-    if (reason === 'battery' && paused && !this.saved.settings.pauseOnBattery) return
-    if (paused === this.systemPauses.has(reason)) return
-    if (paused) this.systemPauses.add(reason)
-    else this.systemPauses.delete(reason)
-    await this.applyPause()
+    if (this.holds.setSystemPause(reason, paused)) await this.applyPause()
   }
 
   // --- sessions ---------------------------------------------------------------------------------
@@ -1038,7 +1041,7 @@ export class MeshletApp implements DesktopHost {
   }
 
   private effectiveLending(): boolean {
-    return this.saved.settings.lending && this.systemPauses.size === 0 && !this.policy.paused
+    return this.holds.lending
   }
 
   // --- the lending policy (core/policy): hook-ins -----------------------------------------------
@@ -1199,51 +1202,30 @@ export class MeshletApp implements DesktopHost {
   }
 
   private phase(): Phase {
-    // A saved session waiting for the network is not a signed-out user.
-    if (this.restoreLater.size > 0 && this.problem?.phase === 'offline') return 'offline'
-    if (!this.machine && !this.owner) return 'signed-out'
-    if (!this.machine || !this.ownerDid || (!this.linked && !this.starting)) {
-      return this.owner || this.ownerDid ? 'needs-meshlet' : 'signed-out'
-    }
-    if (this.problem) return this.problem.phase
-    if (!this.meshlet) return 'starting'
-    if (this.meshlet.clusterReport.rejected.some((r) => r.reason === RejectReason.selfUnlinked)) {
-      return 'error'
-    }
-    return this.effectiveLending() ? 'lending' : 'paused'
+    return phaseOf({
+      restoring: this.restoreLater.size > 0,
+      problem: this.problem,
+      owner: this.owner !== undefined,
+      machine: this.machine !== undefined,
+      ownerKnown: this.ownerDid !== undefined,
+      linked: this.linked,
+      starting: this.starting !== undefined,
+      running: this.meshlet !== undefined,
+      selfUnlinked:
+        this.meshlet?.clusterReport.rejected.some((r) => r.reason === RejectReason.selfUnlinked) ??
+        false,
+      lending: this.effectiveLending(),
+    })
   }
 
   private detail(phase: Phase): string | undefined {
-    switch (phase) {
-      case 'error':
-      case 'offline':
-        return (
-          this.problem?.detail ?? 'This machine’s linkage to your account is broken: link it again.'
-        )
-      case 'paused': {
-        if (!this.saved.settings.lending) return 'Paused by you.'
-        const because = this.policy.decision.because
-        if (this.systemPauses.size === 0 && because) return `${sentence(because)}.`
-        const why = [...this.systemPauses].map(
-          (p) => ({ battery: 'on battery', suspend: 'asleep', quit: 'quitting' })[p],
-        )
-        return `Paused while ${why.join(' and ')}.`
-      }
-      case 'needs-meshlet':
-        return this.machine
-          ? 'Link this machine to your account to start lending.'
-          : 'Sign in this machine’s own account.'
-      case 'starting':
-        return 'Reading the commune’s records…'
-      case 'lending': {
-        const d = this.policy.decision
-        return d.action === 'throttle' && d.because
-          ? `Guests throttled to ${Math.round(d.cpuShare * 100)} % CPU: ${d.because}.`
-          : undefined
-      }
-      default:
-        return undefined
-    }
+    return detailOf(phase, {
+      problem: this.problem,
+      machine: this.machine !== undefined,
+      userLending: this.saved.settings.lending,
+      systemPauses: this.holds.systemPauses,
+      policy: this.policy.decision,
+    })
   }
 
   private committed(): Capacity {
@@ -1408,10 +1390,6 @@ export class MeshletApp implements DesktopHost {
 
 function cores(cpuMillis: number): string {
   return `${(cpuMillis / 1000).toFixed(cpuMillis % 1000 === 0 ? 0 : 1)} CPU`
-}
-
-function sentence(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1)
 }
 
 function isNetworkError(err: unknown): boolean {
