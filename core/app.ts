@@ -6,7 +6,6 @@
 import { EventEmitter } from 'node:events'
 import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { AtpAgent, AtpSessionData } from '@atproto/api'
 import {
   ApiError,
   type Account,
@@ -28,11 +27,12 @@ import {
   type WorkloadView,
 } from './api.js'
 import { RejectReason } from './identity/cluster.js'
-import { IdentityError, IdentityResolver, InvalidActorError } from './identity/resolver.js'
+import { IdentityResolver } from './identity/resolver.js'
 import type { Account as LedgerAccount } from './fairshare/index.js'
 import { setAside, writeFileAtomic } from './files.js'
 import { BalanceHistory, balancesOf } from './app/balances.js'
 import { HandleBook } from './app/handles.js'
+import { chainOf, messageOf, resolveActor, Sessions, type Session } from './app/sessions.js'
 import { detailOf, LendingHolds, phaseOf, type Problem } from './app/phase.js'
 import { guestViews, memberViews, workloadViews } from './app/views.js'
 import { HostMonitor, type HostSample } from './host.js'
@@ -58,9 +58,9 @@ import { PUBLIC_JETSTREAMS, type SourceConfig, type SourceKind } from './sync/so
 import { ReachabilityProbe, type Reachability } from './reachability.js'
 import { RepoReader } from './repo/reader.js'
 import { publishLinkage } from './repo/linkage.js'
-import { ensureMachineAccount, machineAccountApiError, savedMachine } from './accounts/index.js'
-import { PasswordSession, type RepoWriter } from './repo/writer.js'
-import type { OAuthRepoSession, OAuthSignIn } from './repo/oauth.js'
+import { ensureMachineAccount, machineAccountApiError } from './accounts/index.js'
+import type { RepoWriter } from './repo/writer.js'
+import type { OAuthRepoSession } from './repo/oauth.js'
 import { Runtime } from './runtime/index.js'
 import { DEFAULT_CONFIG, type SchedulingConfig } from './scheduling/index.js'
 import type { SecretStore } from './secrets.js'
@@ -134,11 +134,6 @@ export interface AppOptions {
 const MINIMUM: Capacity = { cpuMillis: 100, memoryMiB: 64, storageMiB: 0 }
 const RETRY_MS = 10_000
 
-interface Session {
-  writer: RepoWriter
-  account: Account
-}
-
 interface Saved {
   settings: Settings
   owner?: { did: string; method: Account['method'] }
@@ -157,20 +152,16 @@ export class MeshletApp implements DesktopHost {
   private readonly log: Logger
   private readonly identity: IdentityResolver
   private readonly reader: RepoReader
-  /** Loaded on first use: a daemon signed in with app passwords never needs OAuth, and its
-   *  client library is among the heaviest imports of a start. */
-  private oauthLoaded?: Promise<{ mod: typeof import('./repo/oauth.js'); signIn: OAuthSignIn }>
+  /** The owner's and this machine's sessions. */
+  private readonly sessions: Sessions
   private saved: Saved
-  private owner?: Session
   private ownerDid?: string
-  private machine?: Session
   private linked = false
   private meshlet?: Meshlet
   private starting?: Promise<void>
   private problem?: Problem
   /** Who holds lending back: the user, the system, the rules. */
   private readonly holds: LendingHolds
-  private pending?: { role: Role; handle: string; url: string }
   private readonly activity = new ActivityLog({ onChange: () => this.changed() })
   private readonly handles: HandleBook
   private host: HostSample = {
@@ -185,8 +176,6 @@ export class MeshletApp implements DesktopHost {
   private retryTimer?: NodeJS.Timeout
   private emitTimer?: NodeJS.Timeout
   private lastEmit = -Infinity
-  /** Sessions that could not be restored because the network was away: tried again. */
-  private readonly restoreLater = new Set<Role>()
   /** Bumped whenever what the meshlet should be changes (sign-out, another account, close):
    *  a start or linkage check begun before that gives up when it finishes. */
   private generation = 0
@@ -213,6 +202,16 @@ export class MeshletApp implements DesktopHost {
       cacheFile: join(opts.dataDir, 'identity-cache.json'),
     })
     this.reader = new RepoReader(this.identity)
+    this.sessions = new Sessions({
+      secrets: opts.secrets,
+      identity: this.identity,
+      network,
+      ...(opts.oauthClientId ? { oauthClientId: opts.oauthClientId } : {}),
+      knownHandle: (did) => this.handles.known(did),
+      onExpired: (did) => void this.expired(did),
+      onError: (stage, err) => this.fail(stage, err),
+      log: this.log,
+    })
     this.handles = new HandleBook({
       resolve: (did) => this.identity.resolveDid(did),
       onChange: () => this.changed(),
@@ -291,22 +290,26 @@ export class MeshletApp implements DesktopHost {
     await this.sampleHost()
     this.ownerDid = this.opts.ownerDid ?? this.saved.owner?.did
     if (this.opts.ownerWriter) {
-      this.owner = this.sessionOf(this.opts.ownerWriter, 'app-password')
-      this.ownerDid = this.owner.account.did
+      this.sessions.owner = this.sessions.sessionOf(this.opts.ownerWriter, 'app-password')
+      this.ownerDid = this.sessions.owner.account.did
     } else if (this.saved.owner) {
-      this.owner = await this.restore('owner', this.saved.owner.did, this.saved.owner.method)
+      this.sessions.owner = await this.restore(
+        'owner',
+        this.saved.owner.did,
+        this.saved.owner.method,
+      )
     }
     if (this.opts.meshletWriter) {
-      this.machine = this.sessionOf(this.opts.meshletWriter, 'app-password')
+      this.sessions.machine = this.sessions.sessionOf(this.opts.meshletWriter, 'app-password')
       this.linked = true
     } else if (this.saved.meshlet) {
-      this.machine = await this.restore(
+      this.sessions.machine = await this.restore(
         'meshlet',
         this.saved.meshlet.did,
         this.saved.meshlet.method,
       )
     }
-    for (const a of [this.owner?.account, this.machine?.account])
+    for (const a of [this.sessions.owner?.account, this.sessions.machine?.account])
       if (a) this.handles.handleOf(a.did)
     await this.save()
     this.history.start()
@@ -339,7 +342,7 @@ export class MeshletApp implements DesktopHost {
       await this.history.flushed()
       await this.identity.flush().catch((err: unknown) => this.fail('identity', err))
     } finally {
-      if (this.oauthLoaded) await (await this.oauthLoaded).signIn[Symbol.asyncDispose]()
+      await this.sessions[Symbol.asyncDispose]()
       this.events.removeAllListeners()
     }
   }
@@ -376,27 +379,16 @@ export class MeshletApp implements DesktopHost {
   private readonly handlers: { [M in MethodName]: (args: Args<M>) => Promise<Result<M>> } = {
     'state.get': async () => this.snapshot(),
     'auth.signIn': async ({ role, handle }) => {
-      if (this.pending) await (await this.oauth()).cancel(this.pending.role)
       const actor = handle.replace(/^@/, '')
-      this.checkDistinct(role, await this.resolve(actor))
-      const oauth = await this.oauth()
-      const { url, done } = await oauth.begin(actor, role).catch((err: unknown) => {
-        throw new ApiError('invalid-args', `cannot sign in as ${actor}: ${messageOf(err)}`, {
-          cause: err,
-        })
-      })
-      this.pending = { role, handle: actor, url }
+      const { url, done } = await this.sessions.beginOAuth(role, actor)
       this.changed()
       void done.then(
         (session) =>
-          this.signedIn(role, this.sessionOf(session, 'oauth', session.handle)).catch(
-            (err: unknown) => {
-              this.note('warn', `Sign-in as ${actor} was not taken: ${messageOf(err)}`)
-              this.fail('sign-in', err)
-            },
-          ),
+          this.signedIn(role, session).catch((err: unknown) => {
+            this.note('warn', `Sign-in as ${actor} was not taken: ${messageOf(err)}`)
+            this.fail('sign-in', err)
+          }),
         (err: unknown) => {
-          if (this.pending?.url === url) this.pending = undefined
           this.events.emit('signIn', { role, ok: false, error: messageOf(err) })
           this.note('warn', `Sign-in as ${actor} did not finish: ${messageOf(err)}`)
         },
@@ -404,26 +396,12 @@ export class MeshletApp implements DesktopHost {
       return { url }
     },
     'auth.signInWithPassword': async ({ role, handle, password }) => {
-      const actor = handle.replace(/^@/, '')
-      const did = await this.resolve(actor)
-      this.checkDistinct(role, did)
-      const { pds } = await this.identity.resolveDid(did)
-      const agent = await this.passwordAgent(did, pds)
-      try {
-        await agent.login({ identifier: did, password })
-      } catch (err) {
-        // The password never reaches a message or a log.
-        throw new ApiError('not-signed-in', `the PDS refused the app password for ${actor}`, {
-          cause: err,
-        })
-      }
-      const session = this.sessionOf(new PasswordSession(agent, did), 'app-password', actor)
-      await this.opts.secrets.set(`session:${did}`, JSON.stringify({ pds, data: agent.session }))
+      const session = await this.sessions.withPassword(role, handle.replace(/^@/, ''), password)
       await this.signedIn(role, session)
       return session.account
     },
     'auth.createMachineAccount': async (draft) => {
-      const owner = this.requireOwner()
+      const owner = this.sessions.requireOwner()
       const made = await ensureMachineAccount({
         store: this.opts.secrets,
         owner: owner.account.did,
@@ -434,27 +412,25 @@ export class MeshletApp implements DesktopHost {
       })
       const { did, handle } = made.credentials
       this.note('info', `${made.created ? 'Made' : 'Found'} this machine’s account ${handle}`)
-      const session = await this.machineLogin(did)
+      const session = await this.sessions.machineLogin(did)
       if (!session) throw new ApiError('not-signed-in', `cannot sign in to ${handle}`)
       await this.signedIn('meshlet', session)
       await this.handlers['meshlet.link'](undefined)
       return session.account
     },
     'auth.cancelSignIn': async () => {
-      // Nothing to cancel unless a sign-in ever began.
-      if (this.oauthLoaded) await (await this.oauth()).cancel()
-      this.pending = undefined
+      await this.sessions.cancelOAuth()
       this.changed()
     },
     'auth.signOut': async ({ role }) => {
-      const session = role === 'owner' ? this.owner : this.machine
+      const session = role === 'owner' ? this.sessions.owner : this.sessions.machine
       if (role === 'meshlet') {
         await this.stopMeshlet(true)
-        this.machine = undefined
+        this.sessions.machine = undefined
         this.linked = false
         this.saved.meshlet = undefined
       } else {
-        this.owner = undefined
+        this.sessions.owner = undefined
         this.saved.owner = undefined
         // The daemon's owner is fixed by its flags; the desktop app's goes with the sign-out,
         // and so does lending for them.
@@ -464,19 +440,20 @@ export class MeshletApp implements DesktopHost {
           this.linked = false
         }
       }
-      if (session) await this.forget(session)
+      if (session) await this.sessions.forget(session)
       await this.save()
       this.note('info', `Signed out ${role === 'owner' ? 'of your account' : 'this machine'}`)
       this.changed()
     },
     'meshlet.link': async () => {
-      const owner = this.requireOwner()
-      if (!this.machine) throw new ApiError('not-signed-in', 'sign in this machine’s account first')
-      const meshletDid = this.machine.account.did
+      const owner = this.sessions.requireOwner()
+      if (!this.sessions.machine)
+        throw new ApiError('not-signed-in', 'sign in this machine’s account first')
+      const meshletDid = this.sessions.machine.account.did
       if (meshletDid === owner.account.did) {
         throw new ApiError('conflict', 'a meshlet needs its own account, not its owner’s')
       }
-      await publishLinkage(owner.writer, this.machine.writer)
+      await publishLinkage(owner.writer, this.sessions.machine.writer)
       this.linked = true
       this.note('info', `Linked this machine (${this.label(meshletDid)}) to your account`)
       await this.startMeshlet()
@@ -534,7 +511,8 @@ export class MeshletApp implements DesktopHost {
       if (patch.pauseOnBattery === false) this.holds.batteryRuleOff()
       if (patch.serveApi !== undefined) {
         await this.api.apply(this.apiWish())
-        if (this.machine && this.meshlet) void this.api.publish(this.reader, this.machine.writer)
+        if (this.sessions.machine && this.meshlet)
+          void this.api.publish(this.reader, this.sessions.machine.writer)
       }
       await this.applyPause()
       await this.save()
@@ -542,7 +520,7 @@ export class MeshletApp implements DesktopHost {
     },
     'members.add': async ({ handle }) => {
       const actor = handle.replace(/^@/, '')
-      const did = await this.resolve(actor)
+      const did = await resolveActor(this.identity, actor)
       // The handle just resolved to this DID: shown at once, not after a DID-document lookup.
       if (!actor.startsWith('did:')) this.handles.learn(did, actor)
       if (did === this.ownerDid) throw new ApiError('conflict', 'that is you')
@@ -574,7 +552,7 @@ export class MeshletApp implements DesktopHost {
       this.changed()
     },
     'workloads.submit': async (draft) => {
-      const owner = this.requireOwner()
+      const owner = this.sessions.requireOwner()
       const written = await submitWorkload(this.ownerSide(owner), draft, {
         bidWindowMs: this.config.defaultBidWindowMs,
         now: new Date(),
@@ -583,13 +561,13 @@ export class MeshletApp implements DesktopHost {
       return written
     },
     'workloads.update': async ({ uri, draft }) => {
-      const owner = this.requireOwner()
+      const owner = this.sessions.requireOwner()
       const written = await updateWorkload(this.ownerSide(owner), uri, draft, new Date())
       this.note('info', `Published a new version of ${draft.image} (${shortUri(uri)})`)
       return { uri: written.uri }
     },
     'workloads.logs': async ({ uri, meshlet }) => {
-      const owner = this.requireOwner()
+      const owner = this.sessions.requireOwner()
       return workloadLogs({
         owner: owner.writer,
         reader: this.reader,
@@ -611,7 +589,7 @@ export class MeshletApp implements DesktopHost {
     },
     'workloads.delete': async ({ uri }) => {
       const { rkey, warning } = await deleteWorkload(
-        this.ownerSide(this.requireOwner()),
+        this.ownerSide(this.sessions.requireOwner()),
         uri,
         new Date(),
       )
@@ -626,131 +604,65 @@ export class MeshletApp implements DesktopHost {
 
   // --- sessions ---------------------------------------------------------------------------------
 
-  private sessionOf(writer: RepoWriter, method: Account['method'], handle?: string): Session {
-    const known = handle ?? this.handles.known(writer.did)
-    return { writer, account: { did: writer.did, method, ...(known ? { handle: known } : {}) } }
-  }
-
-  private async passwordAgent(did: string, pds: string): Promise<AtpAgent> {
-    // Loaded here: a daemon (its sessions given to it) never signs in through the app.
-    const { AtpAgent } = await import('@atproto/api')
-    // Refreshed tokens are kept, sealed, so the session survives a restart without the password.
-    return new AtpAgent({
-      service: pds,
-      persistSession: (evt, data) => {
-        if (evt === 'expired') void this.expired(did)
-        if (data) {
-          void this.opts.secrets
-            .set(`session:${did}`, JSON.stringify({ pds, data }))
-            .catch((err: unknown) => this.fail('session', err))
-        }
-      },
-    })
-  }
-
-  /** Signs in the machine account this app made (its password kept in the secret store). */
-  private async machineLogin(did: string): Promise<Session | undefined> {
-    const kept = await savedMachine(this.opts.secrets)
-    if (kept?.did !== did) return undefined
-    const agent = await this.passwordAgent(did, kept.pds)
-    await agent.login({ identifier: did, password: kept.password })
-    await this.opts.secrets.set(
-      `session:${did}`,
-      JSON.stringify({ pds: kept.pds, data: agent.session }),
-    )
-    return this.sessionOf(new PasswordSession(agent, did), 'app-password', kept.handle)
-  }
-
-  private async restore(role: Role, did: string, method: Account['method']) {
-    try {
-      if (method === 'oauth') {
-        // Refreshed now, so a session revoked while the app was closed shows at once.
-        const session = await (await this.oauth()).restore(did, { refresh: true })
-        return session ? this.sessionOf(session, 'oauth', session.handle) : undefined
+  /** Restores a kept session; one the network keeps away is tried again later. */
+  private async restore(
+    role: Role,
+    did: string,
+    method: Account['method'],
+  ): Promise<Session | undefined> {
+    const restored = await this.sessions.restore(did, method)
+    if (restored.kind === 'restored') return restored.session
+    if (restored.kind === 'none') return undefined
+    const err = restored.error
+    const whose = role === 'owner' ? 'Your' : 'This machine’s'
+    if (restored.kind === 'later') {
+      if (!this.sessions.restoreLater.has(role)) {
+        this.note('warn', `${whose} session could not be restored yet: ${messageOf(err)}`)
       }
-      const stored = await this.opts.secrets.get(`session:${did}`)
-      if (!stored) return await this.machineLogin(did)
-      const { pds, data } = JSON.parse(stored) as { pds: string; data: AtpSessionData }
-      const agent = await this.passwordAgent(did, pds)
-      try {
-        await agent.resumeSession(data)
-      } catch (err) {
-        // A machine account this app made signs in again with its kept password.
-        if (isNetworkError(err)) throw err
-        const again = await this.machineLogin(did)
-        if (again) return again
-        throw err
-      }
-      return this.sessionOf(new PasswordSession(agent, did), 'app-password', data.handle)
-    } catch (err) {
-      const whose = role === 'owner' ? 'Your' : 'This machine’s'
-      const oauthMod = this.oauthLoaded && (await this.oauthLoaded).mod
-      if ((oauthMod && err instanceof oauthMod.OAuthRestoreError) || isNetworkError(err)) {
-        // The PDS is away (or Wi-Fi not up yet at login): the session is kept and tried again.
-        if (!this.restoreLater.has(role)) {
-          this.note('warn', `${whose} session could not be restored yet: ${messageOf(err)}`)
-        }
-        this.restoreLater.add(role)
-        this.setProblem(
-          'offline',
-          `cannot restore ${whose.toLowerCase()} session yet: ${messageOf(err)}`,
-        )
-        this.retryLater()
-      } else {
-        // Expired (public OAuth clients' sessions last two weeks) or revoked: sign in again.
-        this.note('warn', `${whose} session ended; sign in again`)
-      }
-      this.fail('restore', err)
-      return undefined
+      this.sessions.restoreLater.add(role)
+      this.setProblem(
+        'offline',
+        `cannot restore ${whose.toLowerCase()} session yet: ${messageOf(err)}`,
+      )
+      this.retryLater()
+    } else {
+      this.note('warn', `${whose} session ended; sign in again`)
     }
+    this.fail('restore', err)
+    return undefined
   }
 
   /** A session ended without us (expired, revoked from the account's settings): the account
    *  signs in again; a machine stops lending until it does. */
   private async expired(did: string): Promise<void> {
-    const role: Role | undefined =
-      this.owner?.account.did === did
-        ? 'owner'
-        : this.machine?.account.did === did
-          ? 'meshlet'
-          : undefined
+    const role = this.sessions.roleOf(did)
     if (!role) return
     this.note('warn', `The session of ${this.label(did)} ended; sign in again`)
     if (role === 'meshlet') {
       // Guests stop here: without a session no heartbeat goes out, peers would run them again.
       await this.stopMeshlet(true).catch((err: unknown) => this.fail('stop', err))
-      this.machine = undefined
+      this.sessions.machine = undefined
     } else {
-      this.owner = undefined
+      this.sessions.owner = undefined
     }
     this.changed()
   }
 
-  private async forget(session: Session): Promise<void> {
-    const did = session.account.did
-    if (session.account.method === 'oauth') {
-      await (await this.oauth()).signOut(did).catch((err: unknown) => this.fail('sign-out', err))
-    } else if (session.writer instanceof PasswordSession) {
-      await session.writer.agent.logout().catch(() => undefined)
-    }
-    await this.opts.secrets.delete(`session:${did}`)
-  }
-
   private async signedIn(role: Role, session: Session): Promise<void> {
     const did = session.account.did
-    if (this.pending?.role === role) this.pending = undefined
+    if (this.sessions.pending?.role === role) this.sessions.pending = undefined
     try {
-      this.checkDistinct(role, did)
+      this.sessions.checkDistinct(role, did)
     } catch (err) {
       // Signed in elsewhere meanwhile (the browser sign-in took a while): not taken.
       this.events.emit('signIn', { role, ok: false, error: messageOf(err) })
       this.changed()
       throw err
     }
-    const previous = role === 'owner' ? this.owner : this.machine
+    const previous = role === 'owner' ? this.sessions.owner : this.sessions.machine
     if (role === 'owner') {
       if (this.opts.ownerDid && did !== this.opts.ownerDid) {
-        await this.forget(session)
+        await this.sessions.forget(session)
         const error = `this machine belongs to ${this.label(this.opts.ownerDid)}; sign in as them`
         this.events.emit('signIn', { role, ok: false, error })
         throw new ApiError('conflict', error)
@@ -760,17 +672,19 @@ export class MeshletApp implements DesktopHost {
         await this.stopMeshlet(true)
         this.linked = false
       }
-      this.owner = session
+      this.sessions.owner = session
       this.ownerDid = did
       this.saved.owner = { did, method: session.account.method }
     } else {
       // Another machine account: the old one's guests carry its label and would be orphaned.
-      await this.stopMeshlet(this.machine !== undefined && this.machine.account.did !== did)
-      this.machine = session
+      await this.stopMeshlet(
+        this.sessions.machine !== undefined && this.sessions.machine.account.did !== did,
+      )
+      this.sessions.machine = session
       this.linked = false
       this.saved.meshlet = { did, method: session.account.method }
     }
-    if (previous && previous.account.did !== did) await this.forget(previous)
+    if (previous && previous.account.did !== did) await this.sessions.forget(previous)
     await this.save()
     this.handles.handleOf(did)
     this.note('info', `Signed in as ${this.label(did)}`)
@@ -779,33 +693,8 @@ export class MeshletApp implements DesktopHost {
     await this.startMeshlet()
   }
 
-  /** The owner and this machine must be two accounts: checked before signing in, because a
-   *  second session for the same DID would replace the first one's stored tokens. */
-  private checkDistinct(role: Role, did: string): void {
-    const other = role === 'owner' ? this.machine : this.owner
-    if (other?.account.did === did) {
-      throw new ApiError('conflict', 'this machine needs its own account, not the owner’s')
-    }
-  }
-
   private ownerSide(owner: Session): OwnerSide {
     return { reader: this.reader, writer: owner.writer, keys: this.ownerKeys(owner.account.did) }
-  }
-
-  private requireOwner(): Session {
-    if (!this.owner) throw new ApiError('not-signed-in', 'sign in with your Bluesky handle first')
-    return this.owner
-  }
-
-  private async resolve(actor: string): Promise<string> {
-    try {
-      const did = await this.identity.resolveActor(actor)
-      if (!did.startsWith('did:')) throw new IdentityError(`not a DID: ${did}`)
-      return did
-    } catch (err) {
-      if (err instanceof InvalidActorError) throw new ApiError('invalid-args', err.message)
-      throw new ApiError('not-found', `cannot find ${actor}: ${messageOf(err)}`, { cause: err })
-    }
   }
 
   // --- the meshlet ------------------------------------------------------------------------------
@@ -823,23 +712,23 @@ export class MeshletApp implements DesktopHost {
 
   private async tryStart(): Promise<void> {
     clearTimeout(this.retryTimer)
-    for (const role of [...this.restoreLater]) {
+    for (const role of [...this.sessions.restoreLater]) {
       const saved = role === 'owner' ? this.saved.owner : this.saved.meshlet
-      if (!saved || (role === 'owner' ? this.owner : this.machine)) {
-        this.restoreLater.delete(role)
+      if (!saved || (role === 'owner' ? this.sessions.owner : this.sessions.machine)) {
+        this.sessions.restoreLater.delete(role)
         continue
       }
       const session = await this.restore(role, saved.did, saved.method)
       if (!session) continue
-      this.restoreLater.delete(role)
-      if (this.restoreLater.size === 0 && this.problem?.phase === 'offline')
+      this.sessions.restoreLater.delete(role)
+      if (this.sessions.restoreLater.size === 0 && this.problem?.phase === 'offline')
         this.setProblem(undefined)
-      if (role === 'owner') this.owner = session
-      else this.machine = session
+      if (role === 'owner') this.sessions.owner = session
+      else this.sessions.machine = session
       this.note('info', `Signed in again as ${this.label(saved.did)}`)
     }
-    if (this.closed || this.meshlet || !this.machine || !this.ownerDid) return
-    const meshletDid = this.machine.account.did
+    if (this.closed || this.meshlet || !this.sessions.machine || !this.ownerDid) return
+    const meshletDid = this.sessions.machine.account.did
     const owner = this.ownerDid
     const gen = this.generation
     // The daemon starts at once, linked or not: the meshlet follows its own records and forms
@@ -876,7 +765,7 @@ export class MeshletApp implements DesktopHost {
       owner,
       members: settings.members,
       identity: this.identity,
-      writer: this.machine.writer,
+      writer: this.sessions.machine.writer,
       firehose: this.opts.network.firehose,
       source: this.sourceConfig(),
       dataDir: join(this.opts.dataDir, 'meshlet'),
@@ -943,7 +832,7 @@ export class MeshletApp implements DesktopHost {
     // Winners that waited for our secrets while this side was away are served now.
     for (const s of meshlet.store.allStatuses()) this.shareSecrets(meshlet, s.meshlet, s.record)
     this.startedOnce = true
-    void this.api.publish(this.reader, this.machine.writer)
+    void this.api.publish(this.reader, this.sessions.machine.writer)
     this.setProblem(undefined)
     // Settings changed while it started (the user paused, moved a slider, the lid closed) were
     // kept but had no meshlet to reach: apply what differs now.
@@ -972,7 +861,7 @@ export class MeshletApp implements DesktopHost {
     from: string,
     status: Parameters<typeof shareRequest>[2],
   ): void {
-    const owner = this.owner
+    const owner = this.sessions.owner
     if (!owner) return
     const ask = shareRequest(owner.account.did, from, status)
     if (!ask) return
@@ -1185,12 +1074,19 @@ export class MeshletApp implements DesktopHost {
     }
     const detail = this.detail(state.phase)
     if (detail) state.detail = detail
-    if (this.owner) state.owner = { ...this.owner.account, ...this.named(this.owner.account.did) }
-    if (this.machine) {
-      state.meshlet = { ...this.machine.account, ...this.named(this.machine.account.did) }
+    if (this.sessions.owner)
+      state.owner = {
+        ...this.sessions.owner.account,
+        ...this.named(this.sessions.owner.account.did),
+      }
+    if (this.sessions.machine) {
+      state.meshlet = {
+        ...this.sessions.machine.account,
+        ...this.named(this.sessions.machine.account.did),
+      }
     }
     if (this.ownerDid) state.ownerDid = this.ownerDid
-    if (this.pending) state.pendingSignIn = { ...this.pending }
+    if (this.sessions.pending) state.pendingSignIn = { ...this.sessions.pending }
     const budget = this.meshlet?.writeBudget
     if (budget?.rateLimitedUntil !== undefined) {
       state.rateLimitedUntil = new Date(budget.rateLimitedUntil).toISOString()
@@ -1203,10 +1099,10 @@ export class MeshletApp implements DesktopHost {
 
   private phase(): Phase {
     return phaseOf({
-      restoring: this.restoreLater.size > 0,
+      restoring: this.sessions.restoreLater.size > 0,
       problem: this.problem,
-      owner: this.owner !== undefined,
-      machine: this.machine !== undefined,
+      owner: this.sessions.owner !== undefined,
+      machine: this.sessions.machine !== undefined,
       ownerKnown: this.ownerDid !== undefined,
       linked: this.linked,
       starting: this.starting !== undefined,
@@ -1221,7 +1117,7 @@ export class MeshletApp implements DesktopHost {
   private detail(phase: Phase): string | undefined {
     return detailOf(phase, {
       problem: this.problem,
-      machine: this.machine !== undefined,
+      machine: this.sessions.machine !== undefined,
       userLending: this.saved.settings.lending,
       systemPauses: this.holds.systemPauses,
       policy: this.policy.decision,
@@ -1318,23 +1214,6 @@ export class MeshletApp implements DesktopHost {
     }
   }
 
-  private async oauth(): Promise<OAuthSignIn> {
-    const { network } = this.opts
-    this.oauthLoaded ??= import('./repo/oauth.js').then((mod) => ({
-      mod,
-      signIn: new mod.OAuthSignIn({
-        secrets: this.opts.secrets,
-        plcDirectoryUrl: network.plcUrl,
-        handleResolver: network.handleResolverUrl,
-        allowHttp: network.local ?? false,
-        ...(this.opts.oauthClientId ? { clientId: this.opts.oauthClientId } : {}),
-        log: this.log,
-        onSessionExpired: (did) => void this.expired(did),
-      }),
-    }))
-    return (await this.oauthLoaded).signIn
-  }
-
   /** The host's use is shown only while someone watches the state: sample it then, and stop
    *  when the last watcher goes. */
   private watchHost(): void {
@@ -1390,20 +1269,6 @@ export class MeshletApp implements DesktopHost {
 
 function cores(cpuMillis: number): string {
   return `${(cpuMillis / 1000).toFixed(cpuMillis % 1000 === 0 ? 0 : 1)} CPU`
-}
-
-function isNetworkError(err: unknown): boolean {
-  return /fetch failed|ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET/.test(chainOf(err))
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
-}
-
-function chainOf(err: unknown): string {
-  const parts: string[] = []
-  for (let e: unknown = err; e instanceof Error; e = e.cause) parts.push(`${e.name}: ${e.message}`)
-  return parts.join(' / ')
 }
 
 async function readJson<T>(path: string): Promise<T | undefined> {
