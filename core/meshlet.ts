@@ -14,7 +14,7 @@ import {
   type ClusterView,
 } from './identity/cluster.js'
 import type { IdentityResolver } from './identity/resolver.js'
-import { checkRecord, NSID, type Resources, type WorkloadStatusRecord } from './lexicon/index.js'
+import { checkRecord, NSID, type Resources } from './lexicon/index.js'
 import { errorFields, silentLogger, type Logger } from './log.js'
 import { RepoReader } from './repo/reader.js'
 import type { RepoWriter, UploadedBlob } from './repo/writer.js'
@@ -47,6 +47,7 @@ import { Audit, belowFloor, type Account } from './fairshare/index.js'
 import { EngineAvailability, type EngineChange } from './runtime/availability.js'
 import { ImageDigestMismatchError, PolicyError } from './runtime/errors.js'
 import { PlanApplier, replicaKey, StartCancelledError } from './applier/index.js'
+import { StatusWriter, type StatusDraft } from './meshlet/status-writer.js'
 import { LookupBackoff, type LookupBackoffOptions } from './lookups/index.js'
 import type { ManagedReplica, ReplicaUsage, Runtime } from './runtime/index.js'
 import { MemorySecretStore, type SecretStore } from './secrets.js'
@@ -129,18 +130,6 @@ export class MeshletError extends Error {
   }
 }
 
-/** A status record before publishing: plain strings where the lexicon has branded formats. */
-type StatusDraft = {
-  [K in keyof Omit<WorkloadStatusRecord, '$type' | 'updatedAt'>]: WorkloadStatusRecord[K] extends
-    infer T | undefined
-    ? T extends string
-      ? string
-      : T extends { uri: string; cid: string }
-        ? { uri: string; cid: string }
-        : T
-    : never
-}
-
 export class Meshlet extends EventEmitter<MeshletEvents> {
   readonly store = new RecordStore()
   readonly config: SchedulingConfig
@@ -186,9 +175,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private readonly applier: PlanApplier<ManagedReplica>
   /** Where the offer went, as the last plan reckoned it. */
   private capacity?: CapacityView
-  /** Replicas (uri|cid|round) whose ending was published: nothing but another ending follows. */
-  private readonly ended = new Set<string>()
-  private readonly statusWrites = new Map<string, Promise<void>>()
+  /** A replica's status writes, in order, nothing but endings after an ending. */
+  private readonly statuses: StatusWriter
   /** Claimants whose owner record was read once already. */
   private readonly lookedUp = new Set<string>()
   private explain = new Map<string, unknown>()
@@ -235,6 +223,13 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       onError: (err) => this.fail('write', err),
     })
     this.lookups = new LookupBackoff(opts.lookupBackoff)
+    this.statuses = new StatusWriter({
+      put: async (rkey, record) => {
+        const written = await this.writer.put(NSID.workloadStatus, rkey, record)
+        this.applyOwn(NSID.workloadStatus, rkey, written, record)
+      },
+      now: this.now,
+    })
     this.applier = new PlanApplier<ManagedReplica>({
       bid: (action) => this.publishBid(action),
       decline: (action) => this.publishDecline(action),
@@ -974,7 +969,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
    *  once (docs/failure-handling.md). */
   private async publishDecline(action: DeclineAction): Promise<void> {
     const w = action.workload
-    await this.publishStatus(w.uri, action.round, {
+    await this.statuses.publish(w.uri, action.round, {
       workload: { uri: w.uri, cid: w.cid },
       round: action.round,
       state: 'declined',
@@ -993,7 +988,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
         // Holds the win while the owner's side shares (it looks for this message); if nobody
         // does within lostAfter, peers declare the replica lost and a new round places it.
         this.applier.waitForSecrets({ workloadUri: w.uri, cid: w.cid, round })
-        await this.publishStatus(w.uri, round, {
+        await this.statuses.publish(w.uri, round, {
           ...base,
           state: 'starting',
           message: WAITING_FOR_SECRETS,
@@ -1003,7 +998,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       }
       secrets = opened.secrets
     }
-    await this.publishStatus(w.uri, round, { ...base, state: 'starting' })
+    await this.statuses.publish(w.uri, round, { ...base, state: 'starting' })
     this.log.log('info', 'replica.starting', { workload: w.uri, round, image: w.record.image })
     try {
       const replica = await runtime.start(
@@ -1022,7 +1017,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       )
       if (signal.aborted) throw signal.reason
       const startedAt = replica.startedAt ?? new Date(this.now()).toISOString()
-      await this.publishStatus(w.uri, round, { ...base, state: 'running', startedAt })
+      await this.statuses.publish(w.uri, round, { ...base, state: 'running', startedAt })
       this.log.log('info', 'replica.running', {
         workload: w.uri,
         round,
@@ -1034,7 +1029,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       this.applier.startFailed({ workloadUri: w.uri, cid: w.cid, round })
       const message = redact((err as Error).message, secrets).slice(0, 1000)
       const reason = imageRefusal(err)
-      await this.publishStatus(w.uri, round, {
+      await this.statuses.publish(w.uri, round, {
         ...base,
         state: 'failed',
         message,
@@ -1054,7 +1049,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     )
     if (made) return this.stopReplica(made, stop.status, stop.reason)
     if (stop.status === undefined) return
-    await this.publishStatus(w.uri, round, {
+    await this.statuses.publish(w.uri, round, {
       workload: { uri: w.uri, cid: w.cid },
       round,
       resources: w.record.resources,
@@ -1084,7 +1079,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       this.emit('replica', { workloadUri: r.workloadUri, state: 'removed', round: r.round })
       return
     }
-    await this.publishStatus(r.workloadUri, r.round, {
+    await this.statuses.publish(r.workloadUri, r.round, {
       ...this.replicaStatus(r, state, usage),
       ...(why === 'max-runtime' ? overrunStatus(this.store.workloads.get(r.workloadUri)) : {}),
       finishedAt,
@@ -1115,7 +1110,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       finishedAt,
       ...(r.oomKilled ? { oomKilled: true } : {}),
     })
-    await this.publishStatus(r.workloadUri, r.round, {
+    await this.statuses.publish(r.workloadUri, r.round, {
       ...this.replicaStatus(r, state, usage),
       exitCode: clamped,
       ...(r.oomKilled
@@ -1309,31 +1304,6 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       })
       await runtime.stop(r.containerId)
     }
-  }
-
-  /** Publishes a replica's status. Writes for one replica go out in the order they were asked
-   *  for, and once an ending (exited, failed, stopped, yielded) is asked for, no later heartbeat
-   *  or `running` may follow it: peers compute rounds from these records, and a finished job
-   *  reported running again would be declared lost and run a second time. */
-  private publishStatus(workloadUri: string, round: number, record: StatusDraft): Promise<void> {
-    const key = replicaKey({ workloadUri, cid: record.workload.cid, round })
-    const ending = ENDING_STATES.has(record.state)
-    if (ending) this.ended.add(key)
-    else if (this.ended.has(key)) return Promise.resolve()
-    const previous = this.statusWrites.get(key) ?? Promise.resolve()
-    const write = previous.then(async () => {
-      if (!ending && this.ended.has(key)) return
-      const full = { ...record, updatedAt: new Date(this.now()).toISOString() }
-      const rkey = bidRkey(workloadUri, round)
-      const written = await this.writer.put(NSID.workloadStatus, rkey, full)
-      this.applyOwn(NSID.workloadStatus, rkey, written, full)
-    })
-    const settled = write.catch(() => undefined)
-    this.statusWrites.set(key, settled)
-    void settled.then(() => {
-      if (this.statusWrites.get(key) === settled) this.statusWrites.delete(key)
-    })
-    return write
   }
 
   /** Our own write, seen at once: the next plan must not wait for the firehose to echo it. */
