@@ -2,8 +2,6 @@
 // decisions are pure (scheduling/, fairshare/); this file feeds them the records seen and `now`,
 // then applies the resulting plan to Docker and to the meshlet's repo, one action at a time.
 import { EventEmitter } from 'node:events'
-import { readFile } from 'node:fs/promises'
-import { writeFileAtomic } from './files.js'
 import { checkDates, clampDelay, wakeDelay } from './clock/index.js'
 import { join } from 'node:path'
 import { arch as osArch } from 'node:os'
@@ -47,6 +45,7 @@ import { Audit, belowFloor, type Account } from './fairshare/index.js'
 import { EngineAvailability, type EngineChange } from './runtime/availability.js'
 import { ImageDigestMismatchError, PolicyError } from './runtime/errors.js'
 import { PlanApplier, replicaKey, StartCancelledError } from './applier/index.js'
+import { Refusals } from './meshlet/refusals.js'
 import { StatusWriter, type StatusDraft } from './meshlet/status-writer.js'
 import { LookupBackoff, type LookupBackoffOptions } from './lookups/index.js'
 import type { ManagedReplica, ReplicaUsage, Runtime } from './runtime/index.js'
@@ -152,8 +151,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private imagePolicy: ImagePolicy
   /** Whether Docker answers: while it does not, nothing is lent and no bid is made. */
   private readonly engine = new EngineAvailability()
-  /** Workload versions (uri|cid) whose guest the lender stopped here: never bid on again. */
-  private readonly declined = new Set<string>()
+  /** Workload versions whose guest the lender stopped here: never bid on again. */
+  private readonly refusals: Refusals
   private running = false
   private used = false
   /** Initial backfill done: from here on, record changes re-form the cluster at once. */
@@ -223,6 +222,10 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       onError: (err) => this.fail('write', err),
     })
     this.lookups = new LookupBackoff(opts.lookupBackoff)
+    this.refusals = new Refusals({
+      ...(opts.dataDir ? { file: join(opts.dataDir, 'declined.json') } : {}),
+      onError: (err) => this.fail('declined', err),
+    })
     this.statuses = new StatusWriter({
       put: async (rkey, record) => {
         const written = await this.writer.put(NSID.workloadStatus, rkey, record)
@@ -237,7 +240,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       stop: (replica, action) => this.stopReplica(replica, action.status, action.reason),
       ended: (r) =>
         ENDING_STATES.has(this.ownStatus(r.workloadUri, r.cid, r.round)?.record.state ?? ''),
-      refused: (uri, cid) => this.declined.has(`${uri}|${cid}`),
+      refused: (uri, cid) => this.refusals.has(uri, cid),
       running: () => this.running,
       onAction: (action) => this.emit('action', action),
       onSettled: () => this.scheduleTick(),
@@ -334,7 +337,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
         throw err
       }
     }
-    await this.loadDeclined()
+    await this.refusals.load()
     await this.publishSealingKey()
     await this.publishMembership()
     await this.sync.start()
@@ -511,8 +514,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     if (!runtime || !this.running) return false
     const r = (await runtime.list()).find((x) => x.containerId === containerId)
     if (!r) return false
-    this.declined.add(`${r.workloadUri}|${r.cid}`)
-    await this.saveDeclined()
+    await this.refusals.add(r.workloadUri, r.cid)
     this.log.log('info', 'replica.stop', {
       workload: r.workloadUri,
       round: r.round,
@@ -545,32 +547,6 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       if (!linked) this.log.log('warn', 'sealing.unpublished', { reason: 'not linked yet' })
     } catch (err) {
       this.fail('sealing', err as Error)
-    }
-  }
-
-  /** The lender's refusals outlive a restart: kept beside the cursor. */
-  private get declinedFile(): string | undefined {
-    return this.opts.dataDir ? join(this.opts.dataDir, 'declined.json') : undefined
-  }
-
-  private async loadDeclined(): Promise<void> {
-    const file = this.declinedFile
-    if (!file) return
-    try {
-      const list = JSON.parse(await readFile(file, 'utf8')) as unknown
-      if (Array.isArray(list)) for (const k of list) if (typeof k === 'string') this.declined.add(k)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.fail('declined', err as Error)
-    }
-  }
-
-  private async saveDeclined(): Promise<void> {
-    const file = this.declinedFile
-    if (!file) return
-    try {
-      await writeFileAtomic(file, JSON.stringify([...this.declined]))
-    } catch (err) {
-      this.fail('declined', err as Error)
     }
   }
 
