@@ -45,6 +45,7 @@ import { Audit, belowFloor, type Account } from './fairshare/index.js'
 import { EngineAvailability, type EngineChange } from './runtime/availability.js'
 import { ImageDigestMismatchError, PolicyError } from './runtime/errors.js'
 import { PlanApplier, replicaKey, StartCancelledError } from './applier/index.js'
+import { aboutUs, followTargets } from './meshlet/following.js'
 import { Refusals } from './meshlet/refusals.js'
 import { StatusWriter, type StatusDraft } from './meshlet/status-writer.js'
 import { LookupBackoff, type LookupBackoffOptions } from './lookups/index.js'
@@ -625,45 +626,17 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     }
   }
 
-  /** The DIDs whose records matter: our owner and members, the owners our mutual peers list
-   *  (bidders on a peer's workload may be their friends rather than ours, and every bidder's bid
-   *  must be seen for the selection to agree), and every meshlet those owners name. */
   private followTargets(): string[] {
-    const linkage = this.store.linkage
-    const owners = new Set([this.opts.owner, ...this.members])
-    for (const o of [...owners]) {
-      if (o !== this.opts.owner && !linkage.isMutual(this.opts.owner, o)) continue
-      for (const m of linkage.verifiedMeshlets(o)) {
-        for (const listed of linkage.membership.get(m) ?? []) owners.add(listed)
-      }
-    }
-    return [...owners].flatMap((o) => [o, ...(linkage.ownerMeshlets.get(o) ?? [])])
+    return followTargets(this.store.linkage, { owner: this.opts.owner, members: this.members })
   }
 
-  /** A record from a DID we do not follow is kept only when it speaks about us: a meshlet
-   *  claiming one of our members as its owner, or listing our owner. Everything else on a relay
-   *  is someone else's commune. */
   private aboutUs(evt: RecordEvent): boolean {
-    if (evt.event !== 'put' && evt.event !== 'delete') return false
-    if (this.followed.has(evt.did)) return true
-    if (evt.event === 'delete') {
-      return evt.collection === NSID.meshletOwner
-        ? this.store.linkage.meshletOwner.has(evt.did)
-        : this.store.linkage.membership.has(evt.did)
-    }
-    if (evt.collection === NSID.meshletOwner) {
-      const owner = (evt.record as { owner: string }).owner
-      return (
-        owner === this.opts.owner ||
-        this.members.includes(owner) ||
-        // who a meshlet that lists us claims to belong to
-        this.store.linkage.membership.has(evt.did)
-      )
-    }
-    if (evt.collection === NSID.membership) {
-      return (evt.record as { members: string[] }).members.includes(this.opts.owner)
-    }
-    return false
+    return aboutUs(evt, {
+      owner: this.opts.owner,
+      members: this.members,
+      followed: this.followed,
+      linkage: this.store.linkage,
+    })
   }
 
   /** A meshlet we do not follow lists our owner: read who it claims to belong to, so the
