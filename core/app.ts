@@ -1,8 +1,10 @@
-// The app behind the UI: sessions, settings, the meshlet, the host's capacity, balances and the
-// activity list, serving the contract in api.ts. The Electron main process hosts one; so does the
-// `meshlet run` daemon, whose browser bridge (ui-server.ts) serves the same contract. Transports
-// validate arguments before calling in; every method here still checks what only the app knows
-// (signed in? within this machine's capacity? a workload of ours?).
+// The app behind the UI, serving the contract in api.ts: it composes the pieces in core/app/
+// (sessions, settings, phase, views, activity, balances, handles, workloads) with the meshlet and
+// the host's capacity, and decides what each action means for the meshlet. The Electron main
+// process hosts one; so does the `meshlet run` daemon, whose browser bridge (ui-server.ts) serves
+// the same contract. Transports validate arguments before calling in; every method here still
+// checks what only the app knows (signed in? within this machine's capacity? a workload of
+// ours?).
 import { EventEmitter } from 'node:events'
 import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
