@@ -45,6 +45,14 @@ import { Audit, belowFloor, type Account } from './fairshare/index.js'
 import { EngineAvailability, type EngineChange } from './runtime/availability.js'
 import { ImageDigestMismatchError, PolicyError } from './runtime/errors.js'
 import { PlanApplier, replicaKey, StartCancelledError } from './applier/index.js'
+import {
+  imagePolicyOf,
+  isLending,
+  membershipRecord,
+  selfStateOf,
+  type ImagePolicy,
+  type Lender,
+} from './meshlet/lender.js'
 import { aboutUs, followTargets } from './meshlet/following.js'
 import { Refusals } from './meshlet/refusals.js'
 import { StatusWriter, type StatusDraft } from './meshlet/status-writer.js'
@@ -285,7 +293,25 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   }
 
   get isLending(): boolean {
-    return this.lending && !this.paused && this.engine.available !== false
+    return isLending(this.lender())
+  }
+
+  /** The lender's settings and this meshlet's state, for its records and plans. */
+  private lender(): Lender {
+    return {
+      meshlet: this.opts.did,
+      owner: this.opts.owner,
+      members: this.members,
+      lending: this.lending,
+      paused: this.paused,
+      offer: this.offer,
+      allowEgress: this.allowEgress,
+      ...(this.minBalance !== undefined ? { minBalance: this.minBalance } : {}),
+      imagePolicy: this.imagePolicy,
+      dockerAvailable: this.engine.available,
+      hasRuntime: this.opts.runtime !== undefined,
+      arch: dockerArch(),
+    }
   }
 
   /** Why Docker keeps this meshlet from lending, for people; undefined while it answers. */
@@ -552,19 +578,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   }
 
   private async publishMembership(): Promise<void> {
-    const record = {
-      members: [...new Set([this.opts.owner, ...this.members])],
-      lending: this.isLending,
-      offer: this.offer,
-      // Its policy, so an owner whose workload waits can see why this meshlet does not bid.
-      paused: this.paused,
-      arch: dockerArch(),
-      allowEgress: this.allowEgress,
-      ...(this.minBalance !== undefined ? { minBalance: this.minBalance } : {}),
-      ...imagePolicyOf(this.imagePolicy),
-      ...(this.engine.available === false ? { dockerAvailable: false } : {}),
-      createdAt: new Date(this.now()).toISOString(),
-    }
+    const record = membershipRecord(this.lender(), this.now())
     const written = await this.writer.put(NSID.membership, 'self', record)
     // Seen at once, not when the firehose echoes it: a member removed here stops counting now.
     this.applyOwn(NSID.membership, 'self', written, record)
@@ -764,33 +778,12 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     })
   }
 
-  private selfState(replicas: { workloadUri: string; state: string }[]): SelfState {
-    const committed = { cpuMillis: 0, memoryMiB: 0, storageMiB: 0 }
-    const add = (r: Resources) => {
-      committed.cpuMillis += r.cpuMillis
-      committed.memoryMiB += r.memoryMiB
-      committed.storageMiB += r.storageMiB ?? 0
-    }
-    // Guests hold capacity; open bids and wins about to start are the plan's to count.
-    for (const r of replicas) {
-      if (r.state !== 'running' && r.state !== 'created' && r.state !== 'restarting') continue
-      const w = this.store.workloads.get(r.workloadUri)
-      if (w) add(w.record.resources)
-    }
-    return {
-      meshlet: this.opts.did,
-      owner: this.opts.owner,
-      lending: this.lending && this.opts.runtime !== undefined,
-      paused: this.paused,
-      arch: dockerArch(),
-      offer: this.offer,
-      committed,
-      allowEgress: this.allowEgress,
-      ...(this.imagePolicy.allowRegistries
-        ? { allowRegistries: this.imagePolicy.allowRegistries }
-        : {}),
-      dockerAvailable: this.engine.available !== false,
-    }
+  private selfState(replicas: readonly { workloadUri: string; state: string }[]): SelfState {
+    return selfStateOf(
+      this.lender(),
+      replicas,
+      (uri) => this.store.workloads.get(uri)?.record.resources,
+    )
   }
 
   private async tick(): Promise<void> {
@@ -1282,18 +1275,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   }
 }
 
-/** The lender's image policy; absent fields: no restriction. */
-export interface ImagePolicy {
-  allowRegistries?: string[]
-  maxImageMiB?: number
-}
-
-function imagePolicyOf(p: ImagePolicy): ImagePolicy {
-  return {
-    ...(p.allowRegistries !== undefined ? { allowRegistries: [...p.allowRegistries] } : {}),
-    ...(p.maxImageMiB !== undefined ? { maxImageMiB: p.maxImageMiB } : {}),
-  }
-}
+export type { ImagePolicy }
 
 /** The status reason of a start the lender's image policy (or a moved pinned tag) refused. */
 function imageRefusal(err: unknown): string | undefined {
