@@ -1,4 +1,5 @@
 import { Client, type DidString, type NsidString, type TypedLexMap } from '@atproto/lex'
+import { PasswordSession as LexPasswordSession } from '@atproto/lex-password-session'
 import type { IdentityResolver } from '../identity/resolver.js'
 import type { WorkloadStatusRecord } from '../lexicon/index.js'
 import { RepoWriteError, SessionError } from './errors.js'
@@ -41,7 +42,10 @@ export interface EndableAgent extends SessionAgent {
   logout(): Promise<void>
 }
 
-/** Signs in with an app password; the PDS is found from the DID document. */
+/**
+ * Signs in with an app password; the PDS is found from the DID document. The session
+ * (`@atproto/lex-password-session`) refreshes its tokens itself and keeps them in memory only.
+ */
 export async function passwordSession(
   identity: IdentityResolver,
   actor: string,
@@ -49,16 +53,14 @@ export async function passwordSession(
 ): Promise<PasswordSession> {
   const did = await identity.resolveActor(actor)
   const { pds } = await identity.resolveDid(did)
-  // Loaded here, not by every importer of the writer: only signing in needs it.
-  const { AtpAgent } = await import('@atproto/api')
-  const agent = new AtpAgent({ service: pds })
+  let session: LexPasswordSession
   try {
-    await agent.login({ identifier: did, password })
+    session = await LexPasswordSession.login({ service: pds, identifier: did, password })
   } catch (err) {
     // The password never goes into the message.
     throw new SessionError(`sign-in as ${did} at ${pds} failed`, { cause: err })
   }
-  return new PasswordSession(agent, did)
+  return new PasswordSession(session, did)
 }
 
 /**
