@@ -1,9 +1,11 @@
 // Small factories over a real in-process PLC + PDS (@atproto/dev-env).
+import { AtpAgent } from '@atproto/api'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openApp, type AppOptions, type MeshletApp } from '../core/app.js'
 import { NSID } from '../core/lexicon/index.js'
+import { PasswordSession } from '../core/repo/writer.js'
 import { MemorySecretStore } from '../core/secrets.js'
 import { serveUi, type UiServer } from '../core/ui-server.js'
 import {
@@ -94,6 +96,19 @@ export async function memberApp(
     initial: { members: [] },
     ...extra,
   })
+}
+
+/** A linked member's app whose meshlet writes through `service` (a proxy in front of the PDS
+ *  that misbehaves on purpose), once the app is lending. */
+export async function memberAppVia(net: Network, m: Member, service: string): Promise<MeshletApp> {
+  const agent = new AtpAgent({ service })
+  await agent.login({ identifier: m.meshlet.did, password: m.meshlet.password })
+  const app = await memberApp(net, m, { meshletWriter: new PasswordSession(agent, m.meshlet.did) })
+  await eventually(
+    'lending',
+    async () => (await app.call('state.get', undefined)).phase === 'lending',
+  )
+  return app
 }
 
 /** A directory with a one-line page, for serving the bridge without building the renderer. */

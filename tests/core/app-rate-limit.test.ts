@@ -1,15 +1,13 @@
 // The app says when its PDS rate-limits it: a daemon app whose meshlet writes through a proxy
 // that answers 429 shows "rate limited until" in its state, and the write goes out once it clears.
-import { AtpAgent } from '@atproto/api'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { MeshletApp } from '../../core/app.js'
 import { NSID } from '../../core/lexicon/index.js'
-import { PasswordSession } from '../../core/repo/writer.js'
 import {
   createMember,
   eventually,
   link,
-  memberApp,
+  memberAppVia,
   startNetwork,
   type Member,
   type Network,
@@ -26,15 +24,7 @@ beforeAll(async () => {
   alice = await createMember(net, 'alice')
   await link(alice)
   proxy = new RateLimitProxy(net.pds.url)
-  const agent = new AtpAgent({ service: await proxy.start() })
-  await agent.login({ identifier: alice.meshlet.did, password: alice.meshlet.password })
-  app = await memberApp(net, alice, {
-    meshletWriter: new PasswordSession(agent, alice.meshlet.did),
-  })
-  await eventually(
-    'lending',
-    async () => (await app.call('state.get', undefined)).phase === 'lending',
-  )
+  app = await memberAppVia(net, alice, await proxy.start())
 })
 
 afterAll(async () => {

@@ -1,17 +1,14 @@
 // The app says when its PDS does not answer: a daemon app whose meshlet writes through a proxy
 // that stops answering fails a change with the reason, shows since when its PDS has not
 // answered, and publishes again once the PDS answers.
-import { AtpAgent } from '@atproto/api'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { MeshletApp } from '../../core/app.js'
 import { NSID } from '../../core/lexicon/index.js'
 import { WRITE_TIMEOUT_MS } from '../../core/repo/budget.js'
-import { PasswordSession } from '../../core/repo/writer.js'
 import {
   createMember,
-  eventually,
   link,
-  memberApp,
+  memberAppVia,
   startNetwork,
   type Member,
   type Network,
@@ -28,15 +25,7 @@ beforeAll(async () => {
   alice = await createMember(net, 'alice')
   await link(alice)
   proxy = new SilentProxy(net.pds.url)
-  const agent = new AtpAgent({ service: await proxy.start() })
-  await agent.login({ identifier: alice.meshlet.did, password: alice.meshlet.password })
-  app = await memberApp(net, alice, {
-    meshletWriter: new PasswordSession(agent, alice.meshlet.did),
-  })
-  await eventually(
-    'lending',
-    async () => (await app.call('state.get', undefined)).phase === 'lending',
-  )
+  app = await memberAppVia(net, alice, await proxy.start())
 })
 
 afterAll(async () => {
