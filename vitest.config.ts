@@ -7,6 +7,9 @@ export default defineConfig({
     reporters: ['default', './tests/summary-reporter.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // expect.poll waits on real I/O (a PDS write, Chromium rendering what it answered); its 1 s
+    // default is shorter than one write on a loaded 2-core machine.
+    expect: { poll: { timeout: 10_000 } },
     // Two cores: each file may start a PDS and containers; more workers only thrash.
     maxWorkers: 2,
     pool: 'forks',
