@@ -55,9 +55,9 @@ import {
 } from './meshlet/lender.js'
 import { aboutUs, followTargets } from './meshlet/following.js'
 import { Refusals } from './meshlet/refusals.js'
-import { StatusWriter, type StatusDraft } from './meshlet/status-writer.js'
+import { replicaStatus, StatusWriter } from './meshlet/status-writer.js'
 import { LookupBackoff, type LookupBackoffOptions } from './lookups/index.js'
-import type { ManagedReplica, ReplicaUsage, Runtime } from './runtime/index.js'
+import type { ManagedReplica, Runtime } from './runtime/index.js'
 import { MemorySecretStore, type SecretStore } from './secrets.js'
 import {
   envWithSecrets,
@@ -1022,7 +1022,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       return
     }
     await this.statuses.publish(r.workloadUri, r.round, {
-      ...this.replicaStatus(r, state, usage),
+      ...replicaStatus(r, state, usage, this.store.workloads.get(r.workloadUri)?.record.resources),
       ...(why === 'max-runtime' ? overrunStatus(this.store.workloads.get(r.workloadUri)) : {}),
       finishedAt,
       ...(result ? { result } : {}),
@@ -1053,7 +1053,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       ...(r.oomKilled ? { oomKilled: true } : {}),
     })
     await this.statuses.publish(r.workloadUri, r.round, {
-      ...this.replicaStatus(r, state, usage),
+      ...replicaStatus(r, state, usage, this.store.workloads.get(r.workloadUri)?.record.resources),
       exitCode: clamped,
       ...(r.oomKilled
         ? { reason: 'oom-killed', message: 'killed: exceeded its memory limit' }
@@ -1156,32 +1156,6 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       // Judged as plan() judges it, or a void bid would unseat our replica here only.
       audit: this.audit().expected,
     })
-  }
-
-  /** The fields every status of a local replica carries; with resources and usage, peers can
-   *  account for it in the fair-share ledger even after the workload is gone. */
-  private replicaStatus(
-    r: ManagedReplica,
-    state: string,
-    usage: ReplicaUsage | undefined,
-  ): StatusDraft {
-    const w = this.store.workloads.get(r.workloadUri)
-    return {
-      workload: { uri: r.workloadUri, cid: r.cid },
-      round: r.round,
-      state,
-      ...(w ? { resources: w.record.resources } : {}),
-      ...(usage
-        ? {
-            usage: {
-              cpuMilliSeconds: usage.cpuMilliSeconds,
-              memoryPeakMiB: usage.memoryPeakMiB,
-              wallMs: usage.wallMs,
-            },
-          }
-        : {}),
-      ...(r.startedAt ? { startedAt: r.startedAt } : {}),
-    }
   }
 
   /** The output tail and exit summary of an ended replica, sealed to the workload owner's key

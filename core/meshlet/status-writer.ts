@@ -3,7 +3,7 @@
 // they were asked for, and once an ending (`ENDING_STATES`: exited, failed, stopped, yielded,
 // declined) is asked for, no later `starting`, `running` or heartbeat may follow it — a finished job
 // reported running again would be declared lost and run a second time.
-import type { WorkloadStatusRecord } from '../lexicon/index.js'
+import type { Resources, WorkloadStatusRecord } from '../lexicon/index.js'
 import { bidRkey, ENDING_STATES } from '../scheduling/index.js'
 import { replicaKey } from '../applier/index.js'
 
@@ -61,5 +61,32 @@ export class StatusWriter {
   /** Writes still under way (for tests and shutdown). */
   get inFlight(): number {
     return this.writes.size
+  }
+}
+
+/** The fields every status of a local replica carries; with resources and usage, peers can
+ *  account for it in the fair-share ledger even after the workload is gone (`resources`: its
+ *  workload's request, when the workload is still known). */
+export function replicaStatus(
+  r: { workloadUri: string; cid: string; round: number; startedAt?: string },
+  state: string,
+  usage: { cpuMilliSeconds: number; memoryPeakMiB: number; wallMs: number } | undefined,
+  resources: Resources | undefined,
+): StatusDraft {
+  return {
+    workload: { uri: r.workloadUri, cid: r.cid },
+    round: r.round,
+    state,
+    ...(resources ? { resources } : {}),
+    ...(usage
+      ? {
+          usage: {
+            cpuMilliSeconds: usage.cpuMilliSeconds,
+            memoryPeakMiB: usage.memoryPeakMiB,
+            wallMs: usage.wallMs,
+          },
+        }
+      : {}),
+    ...(r.startedAt ? { startedAt: r.startedAt } : {}),
   }
 }

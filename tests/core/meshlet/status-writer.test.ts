@@ -3,6 +3,7 @@
 // under way, or after one that failed.
 import { describe, expect, it } from 'vitest'
 import {
+  replicaStatus,
   StatusWriter,
   type StatusDraft,
   type StatusRecord,
@@ -120,5 +121,34 @@ describe('StatusWriter', () => {
     waiting[1]!.release()
     await second
     expect(written.map(([, s]) => s)).toEqual(['running'])
+  })
+})
+
+describe('replicaStatus', () => {
+  const replica = { workloadUri: uri, cid: 'bafyv1', round: 2 }
+
+  it('carries the workload’s request and the usage, so peers can account for it later', () => {
+    const usage = { cpuMilliSeconds: 1500, memoryPeakMiB: 40, wallMs: 3000, extra: 1 }
+    expect(
+      replicaStatus({ ...replica, startedAt: '2026-12-01T00:00:00.000Z' }, 'exited', usage, {
+        cpuMillis: 500,
+        memoryMiB: 64,
+      }),
+    ).toEqual({
+      workload: { uri, cid: 'bafyv1' },
+      round: 2,
+      state: 'exited',
+      resources: { cpuMillis: 500, memoryMiB: 64 },
+      usage: { cpuMilliSeconds: 1500, memoryPeakMiB: 40, wallMs: 3000 },
+      startedAt: '2026-12-01T00:00:00.000Z',
+    })
+  })
+
+  it('leaves out what is not known (a workload gone, no usage read, not started)', () => {
+    expect(replicaStatus(replica, 'stopped', undefined, undefined)).toEqual({
+      workload: { uri, cid: 'bafyv1' },
+      round: 2,
+      state: 'stopped',
+    })
   })
 })
