@@ -46,7 +46,9 @@ export interface Deleted {
 export async function deleteWorkloadRecord(
   owner: OwnerRepo,
   uri: string,
-  opts: { now: Date; retentionMs?: number },
+  /** `sweep: false` leaves expired tombstones for a later call (one that deletes many sweeps
+   *  once, with sweepTombstones, instead of listing the repo for each). */
+  opts: { now: Date; retentionMs?: number; sweep?: boolean },
 ): Promise<Deleted> {
   const at = new AtUri(uri)
   const did = owner.writer.did
@@ -72,6 +74,7 @@ export async function deleteWorkloadRecord(
       .catch(unavailable('delete the workload'))
     how = 'tombstone'
   }
+  if (opts.sweep === false) return { rkey: at.rkey, how, swept: [] }
   try {
     return { rkey: at.rkey, how, swept: await sweepTombstones(owner, opts) }
   } catch (err) {

@@ -1,14 +1,17 @@
 // Repos stay small: after many workloads ran and were deleted, each meshlet's repo holds no bid
-// and no status of them once the retention period has passed (a short one here). Real PDS,
-// real Docker.
+// and no status of them, and the owner's none of their tombstones, once the retention period has
+// passed (a short one here). Real PDS, real Docker.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { NSID } from '../../core/lexicon/index.js'
 import type { Meshlet } from '../../core/meshlet.js'
+import { RepoReader } from '../../core/repo/reader.js'
+import { deleteWorkloadRecord, sweepTombstones } from '../../core/tombstone/delete.js'
 import { TEST_IMAGE } from '../infra.js'
 import {
   createMember,
   eventually,
   link,
+  localIdentity,
   startNetwork,
   type Member,
   type Network,
@@ -89,7 +92,16 @@ describe('record hygiene', () => {
       ),
     )
     expect(before[0]! + before[1]!).toBeGreaterThanOrEqual(2 * WORKLOADS)
-    for (const uri of uris) await alice.owner.session.delete(NSID.workload, uri.split('/').pop()!)
+    // Deleted as the app and the CLI do: each leaves a tombstone, which keeps its bids and
+    // statuses until the owner removes it after the retention period (swept once here, not
+    // after each of the hundred).
+    const owner = { reader: new RepoReader(localIdentity(net)), writer: alice.owner.session }
+    const opts = () => ({ now: new Date(), retentionMs: RETENTION_MS })
+    for (const uri of uris) await deleteWorkloadRecord(owner, uri, { ...opts(), sweep: false })
+    expect(await count(alice.owner.did, NSID.workload)).toBeGreaterThan(0)
+    await new Promise((r) => setTimeout(r, RETENTION_MS))
+    await sweepTombstones(owner, opts())
+    expect(await count(alice.owner.did, NSID.workload)).toBe(0)
     for (const m of [alice, bob]) {
       await eventually(
         `${m.name}’s bids and statuses deleted`,

@@ -100,6 +100,16 @@ describe('deleting a workload', () => {
     // (The earlier test's tombstone, a few seconds older, may go already.)
     expect(young).not.toContain(uri.split('/').pop())
     expect(await read(uri)).toBeDefined()
+    // A delete that does not sweep leaves it for later.
+    const other = await publish()
+    const later = new Date(deletedAt.getTime() + 60_000)
+    const quiet = await deleteWorkloadRecord(owner, other.uri, {
+      now: later,
+      retentionMs: 60_000,
+      sweep: false,
+    })
+    expect(quiet).toMatchObject({ how: 'tombstone', swept: [] })
+    expect(await read(uri)).toBeDefined()
     const swept = await sweepTombstones(owner, {
       now: new Date(deletedAt.getTime() + 60_000),
       retentionMs: 60_000,
