@@ -41,8 +41,8 @@ Usage:
   meshlet delete <workload at-uri> [network flags]
   meshlet capacity <meshlet> [--owner <owner>] [network flags]
   meshlet ps <meshlet> [--owner <owner>] [network flags]
-  meshlet logs <workload at-uri> [--follow] [--lines <n>] [--owner <owner>] [network flags]
-  meshlet help | --help
+  meshlet logs <workload-uri> [--follow] [--lines <n>] [--owner <owner>] [network flags]
+  meshlet help | --help | <command> --help
 
 DIDs and handles are accepted wherever a DID is asked for.
 
@@ -84,9 +84,9 @@ run     Runs the meshlet daemon: publishes its membership record, forms the clus
                                       relay      the whole network (--firehose): tens to
                                                  hundreds of GB a day and a large share of a
                                                  core; for servers and tests
-          --jetstream <urls>        Jetstream instances, comma-separated, tried in turn
-                                    (default the four public ones, jetstream1/2.us-east and
-                                    jetstream1/2.us-west.bsky.network)
+          --jetstream <url>         a Jetstream instance; several, comma-separated, are
+                                    tried in turn (default the four public ones,
+                                    jetstream1/2.us-east and jetstream1/2.us-west.bsky.network)
           --data-dir <dir>          where the cursors are kept (default ./.meshlet/<did>,
                                     or ${DEFAULT_MACHINE_DIR} without --did)
           --cpu <millicores>        CPU to lend (default 1000)
@@ -188,6 +188,13 @@ const defaultIo: Io = {
 
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   const [command, ...rest] = argv
+  // `meshlet run --help` and the like: help, not an unknown flag. What follows `--` is the
+  // guest's command and is left alone.
+  const end = rest.indexOf('--')
+  if (command !== undefined && (end === -1 ? rest : rest.slice(0, end)).includes('--help')) {
+    io.out(HELP)
+    return 0
+  }
   try {
     switch (command) {
       case undefined:

@@ -57,6 +57,26 @@ describe('meshlet command line', () => {
     }
   })
 
+  it('prints the help for `<command> --help`, and leaves a guest command after `--` alone', async () => {
+    const t = io()
+    expect(await main(['run', '--help'], t.io)).toBe(0)
+    const help = t.out.join('\n')
+    // Spelled as the issues spell them.
+    for (const words of [
+      '--source jetstream|pds|relay',
+      '--jetstream <url>',
+      '--firehose <url>',
+      'meshlet update <uri>',
+      'meshlet logs <workload-uri>',
+    ])
+      expect(help).toContain(words)
+    const guest = io()
+    // A guest command that says --help is the guest's: submit goes on and asks for its owner.
+    expect(await main(['submit', '--image', 'x', '--', 'sh', '--help'], guest.io)).toBe(2)
+    expect(guest.out).toEqual([])
+    expect(guest.err.join('\n')).toContain('--owner')
+  })
+
   it.each([
     [['frobnicate'], /unknown command: frobnicate/],
     [['run', '--did', 'did:plc:a', '--owner', 'did:plc:b'], /missing --cluster-members/],
