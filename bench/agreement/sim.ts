@@ -587,19 +587,8 @@ export function simulate(options: SimOptions): SimResult {
     m.plannedAt = now
 
     m.busyUntil = now + tickMs
-    const { workloads, tombstones, bids, statuses } = m.arrays()
-    const counted = [...workloads, ...tombstones]
-    const audit = useAudit
-      ? new Audit({
-          now,
-          presence: m.presence,
-          workloads: counted,
-          bids,
-          statuses,
-          cluster,
-          config,
-        })
-      : undefined
+    const { workloads, bids, statuses } = m.arrays()
+    const audit = useAudit ? auditOf(m) : undefined
     const local: LocalReplica[] = m.local.map((r) => ({
       workloadUri: r.workloadUri,
       cid: r.cid,
