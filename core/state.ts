@@ -5,6 +5,7 @@ import { LinkageRecords } from './identity/cluster.js'
 import {
   NSID,
   type BidRecord,
+  type ChallengeRecord,
   type MembershipRecord,
   type MeshletOwnerRecord,
   type MeshletRecord,
@@ -12,7 +13,14 @@ import {
   type WorkloadRecord,
   type WorkloadStatusRecord,
 } from './lexicon/index.js'
-import type { BidView, PresenceView, StatusView, WorkloadView } from './scheduling/types.js'
+import { challengeRkey } from './scheduling/liveness.js'
+import type {
+  BidView,
+  ChallengeView,
+  PresenceView,
+  StatusView,
+  WorkloadView,
+} from './scheduling/types.js'
 import type { RecordEvent } from './sync/index.js'
 import { endedVersion, isTombstone } from './tombstone/index.js'
 
@@ -34,6 +42,10 @@ export class RecordStore {
   private readonly statuses = new Map<string, StatusView>()
   /** Each meshlet's presence (liveness), by meshlet DID. */
   readonly presence = new Map<string, PresenceView>()
+  /** Challenges of silent hosts (core/liveness), by record URI: one per (author, subject). */
+  readonly challenges = new Map<string, ChallengeView>()
+  /** Where each meshlet says it serves farm.meshlet.* (its meshletOwner record's endpoint). */
+  readonly endpoints = new Map<string, string>()
   // The same records by the workload they name, so a workload's bids and statuses are a lookup,
   // not a scan of every record seen (the scan made planning quadratic in the number of bids).
   private readonly bidsByWorkload = new Index<BidView>()
@@ -70,6 +82,11 @@ export class RecordStore {
           did,
           put ? (evt.record as MeshletOwnerRecord).owner : undefined,
         )
+        {
+          const endpoint = put ? (evt.record as MeshletOwnerRecord).endpoint : undefined
+          if (endpoint !== undefined) this.endpoints.set(did, endpoint)
+          else this.endpoints.delete(did)
+        }
         return { change: 'linkage' }
       case NSID.membership:
         if (rkey !== 'self') return { change: 'none', refused: 'membership key is not self' }
@@ -121,6 +138,19 @@ export class RecordStore {
           this.statusesByWorkload.add(status)
         } else this.statuses.delete(uri)
         return { change: 'status' }
+      case NSID.challenge: {
+        if (put) {
+          const record = evt.record as ChallengeRecord
+          if (rkey !== challengeRkey(record.subject)) {
+            return { change: 'none', refused: 'challenge key differs from its subject' }
+          }
+          if (record.subject === did) {
+            return { change: 'none', refused: 'a meshlet challenging itself' }
+          }
+          this.challenges.set(uri, { uri, cid: evt.cid, meshlet: did, record })
+        } else this.challenges.delete(uri)
+        return { change: 'status' }
+      }
       // Sealed material is read when needed (core/sealing); its arrival only wakes the planner.
       case NSID.workloadSecrets:
         return { change: 'secrets' }

@@ -31,6 +31,7 @@ const DATE_FIELDS: Record<string, readonly string[]> = {
   bid: ['createdAt'],
   workloadStatus: ['updatedAt', 'startedAt', 'finishedAt'],
   presence: ['updatedAt'],
+  challenge: ['createdAt'],
   workloadSecrets: ['updatedAt'],
   sealingKey: ['key.createdAt'],
 }

@@ -12,6 +12,7 @@ export type MembershipRecord = commune.scheduler.membership.Main
 export type MeshletRecord = commune.scheduler.meshlet.Main
 export type MeshletOwnerRecord = commune.scheduler.meshletOwner.Main
 export type PresenceRecord = commune.scheduler.presence.Main
+export type ChallengeRecord = commune.scheduler.challenge.Main
 export type Resources = commune.scheduler.defs.Resources
 export type SealingKeyRecord = commune.scheduler.sealingKey.Main
 export type WorkloadSecretsRecord = commune.scheduler.workloadSecrets.Main
@@ -27,6 +28,7 @@ export const NSID = {
   sealingKey: commune.scheduler.sealingKey.$nsid,
   workloadSecrets: commune.scheduler.workloadSecrets.$nsid,
   presence: commune.scheduler.presence.$nsid,
+  challenge: commune.scheduler.challenge.$nsid,
 } as const
 
 export type Collection = (typeof NSID)[keyof typeof NSID]
@@ -44,6 +46,7 @@ const schemas = {
   [NSID.sealingKey]: commune.scheduler.sealingKey.main,
   [NSID.workloadSecrets]: commune.scheduler.workloadSecrets.main,
   [NSID.presence]: commune.scheduler.presence.main,
+  [NSID.challenge]: commune.scheduler.challenge.main,
 } as const
 
 export interface RecordTypes {
@@ -56,6 +59,7 @@ export interface RecordTypes {
   [NSID.sealingKey]: SealingKeyRecord
   [NSID.workloadSecrets]: WorkloadSecretsRecord
   [NSID.presence]: PresenceRecord
+  [NSID.challenge]: ChallengeRecord
 }
 
 /** Largest record we accept, in bytes of its JSON form. A PDS caps records near 1 MiB; ours are

@@ -48,7 +48,14 @@ type LoopbackRedirect = `http://127.0.0.1:${number}${typeof OAUTH_CALLBACK_PATH}
 
 const ROLE_COLLECTIONS: Record<Role, readonly Collection[]> = {
   owner: [NSID.workload, NSID.meshlet, NSID.sealingKey, NSID.workloadSecrets],
-  meshlet: [NSID.meshletOwner, NSID.membership, NSID.bid, NSID.workloadStatus, NSID.presence],
+  meshlet: [
+    NSID.meshletOwner,
+    NSID.membership,
+    NSID.bid,
+    NSID.workloadStatus,
+    NSID.presence,
+    NSID.challenge,
+  ],
 }
 
 /** Blobs a role uploads: a meshlet seals each ended replica's output to its owner as a blob. */

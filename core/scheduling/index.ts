@@ -18,6 +18,7 @@ export {
   type PlanInput,
   type PresenceIndex,
   type PresenceView,
+  type ChallengeView,
   type RankedBid,
   type RoundBids,
   type RoundInfo,
@@ -46,6 +47,18 @@ export {
   workloadProblems,
 } from './validity.js'
 export { checkBid, select } from './select.js'
+export {
+  CHALLENGE_VERDICTS,
+  challengeDue,
+  challengeRkey,
+  judgeChallenge,
+  livenessOf,
+  sightingOf,
+  withChallenges,
+  type ChallengeVerdict,
+  type Liveness,
+  type Sighting,
+} from './liveness.js'
 export {
   DEFAULT_RESTART,
   MAX_BACKOFF_MS,

@@ -1,11 +1,11 @@
 // Rounds: which bidding cycle of a workload version is current, computed from records alone so
 // every peer agrees (DESIGN §4, §5). The whole history is replayed from round 0 on every call; it
 // is short, and replaying is what makes the answer a function of the records.
+import { sightingOf, type Sighting } from './liveness.js'
 import { select } from './select.js'
 import type {
   BidView,
   PresenceIndex,
-  PresenceView,
   RoundBids,
   RoundInfo,
   SchedulingConfig,
@@ -147,8 +147,10 @@ export function fateOf(
   policy: { mode: string },
   now: number,
   config: SchedulingConfig,
-  /** When the host's presence last vouched for this replica (NaN: it does not). */
-  seenAt: number = Number.NaN,
+  /** When the host's presence last vouched for this replica (NaN: it does not), or the whole
+   *  sighting (liveness.ts): how long that stays fresh under the host's rule, and the deadline
+   *  of a challenge that counts against it. */
+  seen: number | Sighting = Number.NaN,
 ): Fate {
   if (status === undefined) {
     const deadline = decideAt + config.lostAfterMs
@@ -175,17 +177,22 @@ export function fateOf(
       return { kind: 'lost', cause: state, at }
     default: {
       // starting, running, and states from newer peers we do not know: alive while the status
-      // or the host's presence that lists the replica is fresh.
-      const fresh = Number.isNaN(seenAt) ? at : Math.max(at, seenAt)
-      const until = fresh + config.lostAfterMs
+      // or the host's presence that lists the replica is fresh, under the rule the presence
+      // declares, and not after an unanswered challenge's deadline.
+      const sighting: Sighting =
+        typeof seen === 'number' ? { at: seen, lostAfterMs: config.lostAfterMs } : seen
+      const listed = !Number.isNaN(sighting.at)
+      const fresh = listed ? Math.max(at, sighting.at) : at
+      let until = fresh + (listed ? sighting.lostAfterMs : config.lostAfterMs)
+      if (listed && sighting.answerBy !== undefined) {
+        until = Math.min(until, Math.max(sighting.answerBy, decideAt))
+      }
       return until <= now
         ? { kind: 'lost', cause: 'heartbeat', at: until }
         : { kind: 'alive', until }
     }
   }
 }
-
-const listedCache = new WeakMap<PresenceView, Set<string>>()
 
 /** When `meshlet`'s presence last listed the replica of (workload version, round); NaN when its
  *  presence does not list it. */
@@ -195,17 +202,7 @@ export function presenceTime(
   workload: WorkloadView,
   round: number,
 ): number {
-  const view = presence?.get(meshlet)
-  if (view === undefined) return Number.NaN
-  let listed = listedCache.get(view)
-  if (listed === undefined) {
-    listed = new Set(
-      view.record.replicas.map((r) => `${r.workload.uri} ${r.workload.cid} ${r.round}`),
-    )
-    listedCache.set(view, listed)
-  }
-  if (!listed.has(`${workload.uri} ${workload.cid} ${round}`)) return Number.NaN
-  return timeOf(view.record.updatedAt)
+  return sightingOf(presence, meshlet, workload, round, DEFAULT_CONFIG).at
 }
 
 /** When the slot of a placement may be handed to a new round; Infinity when never. */
@@ -345,8 +342,8 @@ export function roundHistory(
     }
     for (const meshlet of winners) {
       const status = latest.get(`${round} ${meshlet}`)
-      const seenAt = presenceTime(presence, meshlet, workload, round)
-      const fate = fateOf(decideAt, status, policy, now, config, seenAt)
+      const seen = sightingOf(presence, meshlet, workload, round, config)
+      const fate = fateOf(decideAt, status, policy, now, config, seen)
       const placement: Placement = { meshlet, round, decideAt, fate, ...(status ? { status } : {}) }
       placements.push(placement)
       holding.push(placement)

@@ -2,6 +2,7 @@
 // decision can be replayed from the records that produced it.
 import type {
   BidRecord,
+  ChallengeRecord,
   PresenceRecord,
   Resources,
   WorkloadRecord,
@@ -39,6 +40,17 @@ export interface PresenceView {
   /** DID of the meshlet whose liveness this is (the authority of `uri`). */
   meshlet: string
   record: PresenceRecord
+  /** Not a record field: when this meshlet is lost unless it answers the earliest challenge that
+   *  counts against this presence (liveness.ts, `withChallenges`). */
+  answerBy?: number
+}
+
+export interface ChallengeView {
+  uri: string
+  cid: string
+  /** DID of the meshlet that found the subject silent (the authority of `uri`). */
+  meshlet: string
+  record: ChallengeRecord
 }
 
 /** The latest presence of each meshlet, by meshlet DID. */
@@ -85,8 +97,18 @@ export interface SchedulingConfig {
   graceMs: number
   /** A replica whose host's presence (or own status) is older than this is lost. */
   lostAfterMs: number
-  /** How often a meshlet running replicas rewrites its presence. */
+  /** How often a meshlet running replicas rewrites its presence. Also how soon after a presence
+   *  a challenge of it counts (an earlier one is void): a member can make a host answer at most
+   *  once per this interval, which is what interval liveness costs anyway. */
   heartbeatMs: number
+  /** Presence interval of a meshlet whose liveness is 'challenge' (it serves farm.meshlet.ping,
+   *  peers probe it, and challenge it on the repo when it is silent). */
+  challengeHeartbeatMs: number
+  /** Such a meshlet's presence is stale after this long, challenge or not. */
+  challengeLostAfterMs: number
+  /** A counting challenge not answered by a presence dated after it within this long makes its
+   *  subject lost. */
+  challengeAnswerMs: number
   /** A round that placed fewer replicas than it had slots reopens this long after decideAt;
    *  doubled for each further short round that had bids, up to maxRetryMs. */
   retryMs: number
@@ -104,6 +126,13 @@ export const DEFAULT_CONFIG: SchedulingConfig = Object.freeze({
   // (32 + window 5 + grace 2 + start). The arithmetic is in docs/write-budget.md.
   lostAfterMs: 32_000,
   heartbeatMs: 20_000,
+  // A reachable host is probed off the repo (no writes) and writes presence every 5 min (576
+  // points a day) plus an answer per challenge. A killed one is challenged ~10 s after it falls
+  // silent (20 s after its last presence at the earliest), lost 12 s later, and its replica runs
+  // elsewhere ~8.5 s after that: ~31–41 s. docs/write-budget.md has the arithmetic.
+  challengeHeartbeatMs: 300_000,
+  challengeLostAfterMs: 330_000,
+  challengeAnswerMs: 12_000,
   retryMs: 1_000,
   maxRetryMs: 60_000,
   // Twice the offer: in a burst a meshlet can bid on twice what it can host, so losing half of

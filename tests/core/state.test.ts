@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { NSID } from '../../core/lexicon/index.js'
 import { RecordStore } from '../../core/state.js'
 import { tombstoneOf } from '../../core/tombstone/index.js'
-import { ALICE, BOB_M, T0, bid, workload } from './scheduling/_util.js'
+import { ALICE, ALICE_M, BOB_M, T0, bid, workload } from './scheduling/_util.js'
 
 const w = workload({ owner: ALICE })
 const rkey = w.uri.split('/').pop()!
@@ -89,5 +89,65 @@ describe('the record store', () => {
     expect(store.workloads.get(w.uri)?.cid).toBe('bafyworkloadv2')
     expect(store.tombstones.has(w.uri)).toBe(false)
     expect(store.deletedWorkloads.has(w.uri)).toBe(false)
+  })
+
+  it('keeps a challenge keyed by its subject, and refuses one keyed otherwise or of its author', () => {
+    const store = new RecordStore()
+    const challenge = (author: string, rkey: string, subject: string) =>
+      store.apply({
+        event: 'put',
+        source: 'firehose',
+        did: author,
+        collection: NSID.challenge,
+        rkey,
+        uri: `at://${author}/${NSID.challenge}/${rkey}`,
+        cid: 'bafychallenge',
+        record: { $type: NSID.challenge, subject, createdAt: new Date(T0).toISOString() },
+      })
+    expect(challenge(ALICE_M, BOB_M, BOB_M)).toEqual({ change: 'status' })
+    expect(challenge(ALICE_M, 'did:plc:other', BOB_M)).toEqual({
+      change: 'none',
+      refused: 'challenge key differs from its subject',
+    })
+    expect(challenge(BOB_M, BOB_M, BOB_M)).toEqual({
+      change: 'none',
+      refused: 'a meshlet challenging itself',
+    })
+    expect([...store.challenges.values()].map((c) => [c.meshlet, c.record.subject])).toEqual([
+      [ALICE_M, BOB_M],
+    ])
+    store.apply({
+      event: 'delete',
+      source: 'firehose',
+      did: ALICE_M,
+      collection: NSID.challenge,
+      rkey: BOB_M,
+      uri: `at://${ALICE_M}/${NSID.challenge}/${BOB_M}`,
+    })
+    expect(store.challenges.size).toBe(0)
+  })
+
+  it('keeps where each meshlet says it serves, and forgets it when the record drops it', () => {
+    const store = new RecordStore()
+    const owner = (endpoint?: string) =>
+      store.apply({
+        event: 'put',
+        source: 'firehose',
+        did: BOB_M,
+        collection: NSID.meshletOwner,
+        rkey: 'self',
+        uri: `at://${BOB_M}/${NSID.meshletOwner}/self`,
+        cid: 'bafyowner',
+        record: {
+          $type: NSID.meshletOwner,
+          owner: ALICE,
+          createdAt: new Date(T0).toISOString(),
+          ...(endpoint ? { endpoint } : {}),
+        },
+      })
+    owner('http://127.0.0.1:4000')
+    expect(store.endpoints.get(BOB_M)).toBe('http://127.0.0.1:4000')
+    owner()
+    expect(store.endpoints.has(BOB_M)).toBe(false)
   })
 })

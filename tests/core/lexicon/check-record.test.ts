@@ -42,4 +42,29 @@ describe('checkRecord', () => {
     })
     expect(res.ok).toBe(false)
   })
+
+  it.each([
+    ['a subject that is not a DID', { subject: 'bob' }],
+    ['no subject', {}],
+    ['a bad datetime', { subject: 'did:plc:bob', createdAt: 'soon' }],
+  ])('rejects a challenge with %s', (_what, fields) => {
+    const res = checkRecord(NSID.challenge, { $type: NSID.challenge, createdAt, ...fields })
+    expect(res.ok).toBe(false)
+  })
+
+  it('accepts a challenge, and a presence that declares its liveness', () => {
+    expect(
+      checkRecord(NSID.challenge, { $type: NSID.challenge, subject: 'did:plc:bob', createdAt }).ok,
+    ).toBe(true)
+    const presence = {
+      $type: NSID.presence,
+      state: 'lending',
+      replicas: [],
+      seq: 0,
+      liveness: 'challenge',
+      updatedAt: createdAt,
+    }
+    expect(checkRecord(NSID.presence, presence).ok).toBe(true)
+    expect(checkRecord(NSID.presence, { ...presence, liveness: 'x'.repeat(33) }).ok).toBe(false)
+  })
 })

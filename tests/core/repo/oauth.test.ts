@@ -37,7 +37,8 @@ describe('scopeFor', () => {
     )
     expect(scopeFor('meshlet')).toBe(
       `atproto repo:${NSID.meshletOwner} repo:${NSID.membership} repo:${NSID.bid} ` +
-        `repo:${NSID.workloadStatus} repo:${NSID.presence} blob:application/octet-stream`,
+        `repo:${NSID.workloadStatus} repo:${NSID.presence} repo:${NSID.challenge} ` +
+        `blob:application/octet-stream`,
     )
     const granted = (['owner', 'meshlet'] as const).flatMap((role) =>
       scopeFor(role)

@@ -11,7 +11,7 @@ type $nsid = typeof $nsid
 
 export { $nsid }
 
-/** In a meshlet's repo, key 'self': the meshlet's liveness, rewritten at a steady interval while it runs replicas. Peers judge a replica alive from its host's presence; status records change only on transitions. */
+/** In a meshlet's repo, key 'self': the meshlet's liveness, rewritten at a steady interval while it runs replicas (rarely, and in answer to challenges, when its liveness is 'challenge'). Peers judge a replica alive from its host's presence; status records change only on transitions. */
 type Main = {
   $type: 'commune.scheduler.presence'
   state: 'lending' | 'paused' | 'draining' | l.UnknownString
@@ -30,12 +30,17 @@ type Main = {
    * How often the meshlet means to rewrite this record.
    */
   intervalMs?: number
+
+  /**
+   * How peers judge this meshlet lost. 'interval' (or absent): when this record is older than lostAfter. 'challenge': the meshlet serves farm.meshlet.ping at the endpoint of its meshletOwner record and rewrites this record rarely; peers probe it, a peer that finds it silent writes a commune.scheduler.challenge, and the meshlet is lost when a challenge goes unanswered by a presence dated after it.
+   */
+  liveness?: 'interval' | 'challenge' | l.UnknownString
   updatedAt: l.DatetimeString
 }
 
 export type { Main }
 
-/** In a meshlet's repo, key 'self': the meshlet's liveness, rewritten at a steady interval while it runs replicas. Peers judge a replica alive from its host's presence; status records change only on transitions. */
+/** In a meshlet's repo, key 'self': the meshlet's liveness, rewritten at a steady interval while it runs replicas (rarely, and in answer to challenges, when its liveness is 'challenge'). Peers judge a replica alive from its host's presence; status records change only on transitions. */
 const main = /*#__PURE__*/ l.record<'literal:self', Main>(
   'literal:self',
   $nsid,
@@ -51,6 +56,12 @@ const main = /*#__PURE__*/ l.record<'literal:self', Main>(
     seq: /*#__PURE__*/ l.integer({ minimum: 0 }),
     intervalMs: /*#__PURE__*/ l.optional(
       /*#__PURE__*/ l.integer({ minimum: 1000, maximum: 3600000 }),
+    ),
+    liveness: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.string<{
+        maxLength: 32
+        knownValues: ['interval', 'challenge']
+      }>({ maxLength: 32 }),
     ),
     updatedAt: /*#__PURE__*/ l.string({ format: 'datetime' }),
   }),
