@@ -226,6 +226,10 @@ function startDaemon(s: Setup, dataDir: string, probe = false): Daemon {
   const profile = process.env.BENCH_PROFILE_DIR
   const flags = profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : []
   if (probe) flags.push('--import', MEMORY_PROBE)
+  // BENCH_DAEMON_IMPORT: a module the measured daemon imports first (a file: URL), e.g. one that
+  // writes a heap snapshot (v8.writeHeapSnapshot) to see what the heap holds.
+  const extra = process.env.BENCH_DAEMON_IMPORT
+  if (probe && extra) flags.push('--import', extra)
   const child = spawn(process.execPath, [...flags, ...s.args, '--data-dir', dataDir], {
     env: s.env,
     cwd: ROOT,

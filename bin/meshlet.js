@@ -9,8 +9,12 @@ import { installTypeScriptLoader } from './ts-loader.js'
 // smaller nursery costs no measurable CPU. It also runs V8's background work (GC) on one thread
 // instead of four, and caps glibc's malloc at two arenas: each thread that allocates otherwise
 // gets an arena of its own, whose freed memory stays with it (together some 5 MB of an idle
-// daemon's RSS). Flags V8 and glibc read only at start, hence the process image is replaced (same
-// PID, same stdio) with one that has them, where Node can (POSIX). What the user set is kept.
+// daemon's RSS). WebAssembly is compiled by the baseline compiler only (`--liftoff-only`): the
+// one module a daemon may compile is the HTTP parser of Node's built-in fetch (for an image's
+// manifest), and V8's optimising tier for it kept some 13 MiB of an otherwise idle process, to
+// parse a few responses a minute (docs/footprint.md). Flags V8 and glibc read only at start,
+// hence the process image is replaced (same PID, same stdio) with one that has them, where Node
+// can (POSIX). What the user set is kept.
 const SEMI_SPACE = '--max-semi-space-size='
 const POOL_SIZE = '--v8-pool-size='
 if (
@@ -20,6 +24,7 @@ if (
 ) {
   const flags = [`${SEMI_SPACE}2`]
   if (!process.execArgv.some((a) => a.startsWith(POOL_SIZE))) flags.push(`${POOL_SIZE}1`)
+  if (!process.execArgv.includes('--liftoff-only')) flags.push('--liftoff-only')
   process.execve(
     process.execPath,
     [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)],

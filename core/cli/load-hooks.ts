@@ -3,8 +3,9 @@
 // - @atproto-labs/fetch-node (the SSRF guard @atproto/identity and the OAuth client use) imports
 //   an undici of every major Node may bundle (6, 7 and 8) and uses only the one whose major
 //   matches the undici inside this Node, since its dispatcher must speak that version's
-//   interface. The unused majors are pointed at the used one: one undici is loaded, and the one
-//   fetch-node picks is still the genuine match (the others are never instantiated).
+//   interface. All three are pointed at lazy-undici.mjs, which loads the matching one when a
+//   dispatcher is first built: the daemon's guarded requests go over node:http (core/net), so
+//   it never loads that second undici; the app's OAuth client gets the genuine class.
 // - dockerode requires its BuildKit session helper, and with it gRPC and protobuf, when it is
 //   loaded, though only a BuildKit image build uses it, and a meshlet never builds. The helper is
 //   loaded on its first use instead (lazy-docker-session.cjs), with the same behaviour.
@@ -15,6 +16,7 @@
 import { registerHooks } from 'node:module'
 
 const UNDICI_ALIAS = /^undici_v\d+$/
+const UNDICI_SHIM = new URL('./lazy-undici.mjs', import.meta.url).href
 const SESSION_SHIM = new URL('./lazy-docker-session.cjs', import.meta.url).href
 const SSH_SHIM = new URL('./lazy-docker-ssh.cjs', import.meta.url).href
 
@@ -28,11 +30,10 @@ export function installLoadHooks(): void {
       const parent = context.parentURL ?? ''
       if (
         undici !== undefined &&
-        specifier !== undici &&
         UNDICI_ALIAS.test(specifier) &&
         parent.includes('/node_modules/@atproto-labs/fetch-node/')
       ) {
-        return next(undici, context)
+        return { url: `${UNDICI_SHIM}?alias=${undici}`, shortCircuit: true }
       }
       if (specifier === './session' && parent.includes('/node_modules/dockerode/lib/docker.js')) {
         return { url: SESSION_SHIM, shortCircuit: true }

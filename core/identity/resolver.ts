@@ -1,6 +1,6 @@
-import { safeFetchWrap } from '@atproto-labs/fetch-node'
 import { IdResolver, type DidDocument } from '@atproto/identity'
 import { Coalescer, DiskDidCache } from './cache.js'
+import { guardedFetch } from '../net/fetch.js'
 import { isValidHandle, ensureValidDid } from '@atproto/syntax'
 
 export class IdentityError extends Error {
@@ -64,14 +64,17 @@ export class IdentityResolver {
 
   constructor(opts: IdentityOptions = {}) {
     this.fetchFn = globalThis.fetch
-    this.fetch = opts.allowPrivateNetwork
-      ? globalThis.fetch
-      : (safeFetchWrap({
-          allowImplicitRedirect: true,
-          allowCustomPort: true,
-          responseMaxSize: 8 * 1024 * 1024,
-          timeout: opts.timeoutMs ?? 10_000,
-        }) as typeof globalThis.fetch)
+    // Over node:http with the SSRF guard of @atproto-labs/fetch-node (core/net): not the
+    // library's own wrapper, whose second undici costs a daemon some 11 MiB. On an explicitly
+    // local network the guard's private-address rules are off, the rest stays.
+    const local = opts.allowPrivateNetwork ?? false
+    this.fetch = guardedFetch({
+      ssrfProtection: !local,
+      allowImplicitRedirect: true,
+      allowCustomPort: true,
+      responseMaxSize: 8 * 1024 * 1024,
+      timeout: opts.timeoutMs ?? 10_000,
+    })
     this.didCache = new DiskDidCache(opts.cacheFile, {
       ...(opts.didStaleMs !== undefined ? { staleMs: opts.didStaleMs } : {}),
       ...(opts.didMaxMs !== undefined ? { maxMs: opts.didMaxMs } : {}),
@@ -80,7 +83,8 @@ export class IdentityResolver {
       plcUrl: opts.plcUrl ?? 'https://plc.directory',
       timeout: opts.timeoutMs ?? 10_000,
       didCache: this.didCache,
-      ...(opts.allowPrivateNetwork ? { fetch: globalThis.fetch } : {}),
+      // What @atproto/identity would use by default (its createDefaultFetch), over core/net.
+      fetch: guardedFetch({ ssrfProtection: !local, allowIpHost: local }),
     })
     // The library's cache answers repeat look-ups, but a burst of records from a DID not yet
     // cached would fetch once per record: every network fetch of a DID document goes through

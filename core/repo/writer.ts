@@ -55,7 +55,14 @@ export async function passwordSession(
   const { pds } = await identity.resolveDid(did)
   let session: LexPasswordSession
   try {
-    session = await LexPasswordSession.login({ service: pds, identifier: did, password })
+    // Over the identity resolver's fetch: the PDS is what the DID document names, and that fetch
+    // is node:http with the SSRF guard (core/net), the one HTTP stack a daemon loads.
+    session = await LexPasswordSession.login({
+      service: pds,
+      identifier: did,
+      password,
+      fetch: identity.fetch,
+    })
   } catch (err) {
     // The password never goes into the message.
     throw new SessionError(`sign-in as ${did} at ${pds} failed`, { cause: err })

@@ -1,6 +1,6 @@
 // The start-up load hooks of `meshlet`, in a fresh Node process (the hooks act on Node's own
 // loader, which the test runner's module graph does not go through): one undici instead of
-// three, gRPC only once a BuildKit session is asked for, ssh2 only once an ssh:// docker host
+// three, and that one only once an SSRF dispatcher is built, gRPC only once a BuildKit session is asked for, ssh2 only once an ssh:// docker host
 // is, and those helpers unchanged.
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
@@ -17,7 +17,12 @@ await import('@atproto/identity')
 const { default: Docker } = await import('dockerode')
 const require = createRequire(import.meta.url)
 const loaded = () => Object.keys(require.cache)
-const undici = [...new Set(loaded().map((k) => /node_modules\\/(undici[^/]*)\\//.exec(k)?.[1]).filter(Boolean))]
+const undiciLoaded = () => [...new Set(loaded().map((k) => /node_modules\\/(undici[^/]*)\\//.exec(k)?.[1]).filter(Boolean))]
+const undiciAtStart = undiciLoaded()
+// @atproto/identity's default fetch builds fetch-node's guarded dispatcher: the undici it needs.
+const { safeFetchWrap } = await import('@atproto-labs/fetch-node')
+safeFetchWrap()
+const undici = undiciLoaded()
 const grpcAtStart = loaded().some((k) => k.includes('/@grpc/grpc-js/'))
 const ssh2AtStart = loaded().some((k) => k.includes('/node_modules/ssh2/'))
 // A BuildKit session over a modem that cannot dial: the helper must load and report the error.
@@ -27,7 +32,7 @@ const dialError = await new Promise((resolve) =>
 )
 // An ssh:// docker host: the transport loads ssh2 then and hands back an agent that dials over it.
 const sshAgent = require(require.resolve('./core/cli/lazy-docker-ssh.cjs'))({ host: '127.0.0.1', port: 1 })
-console.log(JSON.stringify({ undici, grpcAtStart, dialError, grpcAfter: loaded().some((k) => k.includes('/@grpc/grpc-js/')), docker: typeof Docker, ssh2AtStart, ssh2After: loaded().some((k) => k.includes('/node_modules/ssh2/')), sshAgent: typeof sshAgent.createConnection }))
+console.log(JSON.stringify({ undiciAtStart, undici, grpcAtStart, dialError, grpcAfter: loaded().some((k) => k.includes('/@grpc/grpc-js/')), docker: typeof Docker, ssh2AtStart, ssh2After: loaded().some((k) => k.includes('/node_modules/ssh2/')), sshAgent: typeof sshAgent.createConnection }))
 `
 
 async function run(mode: 'hooks' | 'plain') {
@@ -37,6 +42,7 @@ async function run(mode: 'hooks' | 'plain') {
     { cwd: ROOT },
   )
   return JSON.parse(stdout.trim().split('\n').pop()!) as {
+    undiciAtStart: string[]
     undici: string[]
     grpcAtStart: boolean
     dialError: string
@@ -49,13 +55,14 @@ async function run(mode: 'hooks' | 'plain') {
 }
 
 describe('start-up load hooks', () => {
-  it('load one undici and no gRPC or ssh2 at start, and each once it is asked for', async () => {
+  it('load no undici, gRPC or ssh2 at start, and each once it is asked for', async () => {
     const major = process.versions.undici!.split('.')[0]
     const [plain, hooked] = await Promise.all([run('plain'), run('hooks')])
     // Without them, what the libraries load on their own (the hooks would be pointless if not).
     expect(plain.undici.sort()).toEqual(['undici_v6', 'undici_v7', 'undici_v8'])
     expect(plain.grpcAtStart).toBe(true)
     expect(plain.ssh2AtStart).toBe(true)
+    expect(hooked.undiciAtStart).toEqual([])
     expect(hooked.undici).toEqual([`undici_v${major}`])
     expect(hooked.grpcAtStart).toBe(false)
     expect(hooked.docker).toBe('function')
