@@ -56,6 +56,7 @@ import {
 import { aboutUs, followTargets } from './meshlet/following.js'
 import { Refusals } from './meshlet/refusals.js'
 import { replicaStatus, StatusWriter } from './meshlet/status-writer.js'
+import { SettlementWriter, type SettlementView } from './settlement/index.js'
 import { LookupBackoff, type LookupBackoffOptions } from './lookups/index.js'
 import type { ManagedReplica, Runtime } from './runtime/index.js'
 import { MemorySecretStore, type SecretStore } from './secrets.js'
@@ -185,6 +186,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private capacity?: CapacityView
   /** A replica's status writes, in order, nothing but endings after an ending. */
   private readonly statuses: StatusWriter
+  /** Attests the audited winners of our owner's workloads' rounds (core/settlement). */
+  private readonly settlements: SettlementWriter
   /** Claimants whose owner record was read once already. */
   private readonly lookedUp = new Set<string>()
   private explain = new Map<string, unknown>()
@@ -241,6 +244,13 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
         this.applyOwn(NSID.workloadStatus, rkey, written, record)
       },
       now: this.now,
+    })
+    this.settlements = new SettlementWriter({
+      put: async (rkey, record) => {
+        const written = await this.writer.put(NSID.settlement, rkey, record)
+        this.applyOwn(NSID.settlement, rkey, written, record)
+      },
+      onError: (err) => this.fail('settlement', err),
     })
     this.applier = new PlanApplier<ManagedReplica>({
       bid: (action) => this.publishBid(action),
@@ -430,6 +440,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     clearTimeout(this.hygieneTimer)
     await this.presence.stop()
     await this.cleaning
+    await this.settlements.settled()
     this.writer.close()
     this.log.log('info', 'stopped', { meshlet: this.opts.did })
   }
@@ -804,6 +815,18 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.explain = result.explain as Map<string, unknown>
     this.capacity = result.capacity
     await this.applier.apply(result.actions, replicas)
+    // Our owner's rounds, attested while they can be audited: after that, peers take their
+    // winners from these records instead of from what the bids declare.
+    const settleAt = this.settlements.settle({
+      meshlet: this.opts.did,
+      owner: this.opts.owner,
+      workloads: this.store.workloads.values(),
+      audit: result.audit,
+      cluster: this.view,
+      siblings: this.store.linkage.verifiedMeshlets(this.opts.owner),
+      now: result.now,
+      config: this.config,
+    })
     for (const uri of this.store.deletedWorkloads) {
       if (!replicas.some((r) => r.workloadUri === uri) && !this.applier.busyWith(uri)) {
         this.store.deletedWorkloads.delete(uri)
@@ -811,9 +834,10 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     }
     clearTimeout(this.wakeTimer)
     let wakeInMs: number | undefined
-    if (result.nextWakeAt !== undefined && this.running) {
+    const wakeAt = Math.min(result.nextWakeAt ?? Infinity, settleAt ?? Infinity)
+    if (wakeAt !== Infinity && this.running) {
       // Clamped: a far wake-up becomes a re-check, never a timer that overflows and spins.
-      wakeInMs = wakeDelay(result.nextWakeAt, this.now())
+      wakeInMs = wakeDelay(wakeAt, this.now())
       this.wakeTimer = setTimeout(() => this.scheduleTick(), wakeInMs)
     }
     this.emit('planned', { at: this.now(), ...(wakeInMs !== undefined ? { wakeInMs } : {}) })
@@ -840,7 +864,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     const audit = this.audit(now)
     const floor = this.minBalance
     const book = floor === undefined ? undefined : audit.ledgerAt(now)
-    return plan({
+    const result = plan({
       self,
       workloads: [...this.store.workloads.values()],
       deleted: [...this.store.deletedWorkloads],
@@ -861,6 +885,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
           }
         : {}),
     })
+    return { ...result, audit, now }
   }
 
   /** The public ledger and bid audit over the records seen (docs/fair-share.md). */
@@ -873,6 +898,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       settleMs: (this.opts.retentionMs ?? DEFAULT_RETENTION_MS) / 2,
       bids: this.store.allBids(),
       statuses: this.store.allStatuses(),
+      // Settled rounds keep the winners our peers' owners attested.
+      settlements: this.store.allSettlements(),
       cluster: this.view,
       config: this.config,
     })
@@ -1092,9 +1119,10 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
    *  the store forgets bids of deleted workloads, but the repo still holds them. */
   private async cleanUp(): Promise<void> {
     const did = this.opts.did
-    const [bidRecords, statusRecords] = await Promise.all([
+    const [bidRecords, statusRecords, settlementRecords] = await Promise.all([
       this.reader.listAll(did, NSID.bid),
       this.reader.listAll(did, NSID.workloadStatus),
+      this.reader.listAll(did, NSID.settlement),
     ])
     const bids: BidView[] = []
     for (const r of bidRecords) {
@@ -1106,11 +1134,17 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       const c = checkRecord(NSID.workloadStatus, r.value)
       if (c.ok) statuses.push({ uri: r.uri, cid: r.cid, meshlet: did, record: c.value })
     }
+    const settlements: SettlementView[] = []
+    for (const r of settlementRecords) {
+      const c = checkRecord(NSID.settlement, r.value)
+      if (c.ok) settlements.push({ uri: r.uri, cid: r.cid, meshlet: did, record: c.value })
+    }
     const known = new Map([...this.store.workloads, ...this.store.tombstones])
     const doomed = garbage({
       meshlet: did,
       bids,
       statuses,
+      settlements,
       workloads: known,
       isGone: (uri) => !known.has(uri) && this.sync.isBackfilled(authorityOf(uri)),
       audit: this.audit().expected,
@@ -1225,7 +1259,11 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   /** Our own write, seen at once: the next plan must not wait for the firehose to echo it. */
   private applyOwn(
     collection:
-      typeof NSID.bid | typeof NSID.workloadStatus | typeof NSID.membership | typeof NSID.presence,
+      | typeof NSID.bid
+      | typeof NSID.workloadStatus
+      | typeof NSID.membership
+      | typeof NSID.presence
+      | typeof NSID.settlement,
     rkey: string,
     written: { uri: string; cid: string },
     record: Record<string, unknown>,

@@ -10,6 +10,7 @@ import {
   type MeshletOwnerRecord,
   type MeshletRecord,
   type PresenceRecord,
+  type SettlementRecord,
   type WorkloadRecord,
   type WorkloadStatusRecord,
 } from './lexicon/index.js'
@@ -21,12 +22,13 @@ import type {
   StatusView,
   WorkloadView,
 } from './scheduling/types.js'
+import type { SettlementView } from './settlement/index.js'
 import type { RecordEvent } from './sync/index.js'
 import { endedVersion, isTombstone } from './tombstone/index.js'
 
 export type { BidView, StatusView, WorkloadView }
 
-export type Change = 'linkage' | 'workload' | 'bid' | 'status' | 'secrets' | 'none'
+export type Change = 'linkage' | 'workload' | 'bid' | 'status' | 'settlement' | 'secrets' | 'none'
 
 export class RecordStore {
   readonly linkage = new LinkageRecords()
@@ -50,6 +52,9 @@ export class RecordStore {
   // not a scan of every record seen (the scan made planning quadratic in the number of bids).
   private readonly bidsByWorkload = new Index<BidView>()
   private readonly statusesByWorkload = new Index<StatusView>()
+  /** Settled rounds' winners as the workloads' owners attested them (core/settlement). */
+  private readonly settlements = new Map<string, SettlementView>()
+  private readonly settlementsByWorkload = new Index<SettlementView>()
 
   /** Applies a validated record event; returns what kind of state changed, or a reason the
    *  record was refused beyond its lexicon (e.g. a meshlet record keyed by another DID). */
@@ -115,6 +120,7 @@ export class RecordStore {
           // its bids and statuses count for nothing any more.
           this.deletedWorkloads.add(uri)
           for (const b of this.bidsByWorkload.take(uri)) this.bids.delete(b.uri)
+          for (const a of this.settlementsByWorkload.take(uri)) this.settlements.delete(a.uri)
         }
         return { change: 'workload' }
       case NSID.bid:
@@ -151,6 +157,19 @@ export class RecordStore {
         } else this.challenges.delete(uri)
         return { change: 'status' }
       }
+      case NSID.settlement:
+        this.settlementsByWorkload.remove(this.settlements.get(uri))
+        if (put) {
+          const settlement = {
+            uri,
+            cid: evt.cid,
+            meshlet: did,
+            record: evt.record as SettlementRecord,
+          }
+          this.settlements.set(uri, settlement)
+          this.settlementsByWorkload.add(settlement)
+        } else this.settlements.delete(uri)
+        return { change: 'settlement' }
       // Sealed material is read when needed (core/sealing); its arrival only wakes the planner.
       case NSID.workloadSecrets:
         return { change: 'secrets' }
@@ -165,6 +184,14 @@ export class RecordStore {
 
   allStatuses(): StatusView[] {
     return [...this.statuses.values()]
+  }
+
+  allSettlements(): SettlementView[] {
+    return [...this.settlements.values()]
+  }
+
+  settlementsFor(workloadUri: string): SettlementView[] {
+    return this.settlementsByWorkload.get(workloadUri)
   }
 
   bidsFor(workloadUri: string): BidView[] {

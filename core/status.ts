@@ -12,7 +12,9 @@ import {
   type MeshletOwnerRecord,
   type MeshletRecord,
 } from './lexicon/index.js'
+import { checkDates } from './clock/index.js'
 import { Audit } from './fairshare/index.js'
+import type { SettlementView } from './settlement/index.js'
 import { formatSignedUnits, formatUnits } from './fairshare/units.js'
 import { RepoReader } from './repo/reader.js'
 import { endedVersion, isTombstone } from './tombstone/index.js'
@@ -157,6 +159,9 @@ export async function workloadStatusReport(
   // every member's workloads, bids and statuses, not only this workload's.
   const allBids: BidView[] = []
   const allStatuses: StatusView[] = []
+  // The owner's meshlets attest settled rounds' winners (core/settlement); anyone's are read and
+  // judged, as a meshlet judges them.
+  const settlements: SettlementView[] = []
   const workloads: WorkloadView[] = [workload]
   const owners = [...new Set([owner, ...meshlets.flatMap((m) => linkage.verifiedOwner(m) ?? [])])]
   const presence = new Map<string, PresenceView>()
@@ -174,6 +179,12 @@ export async function workloadStatusReport(
       for (const r of await reader.listAll(m, NSID.workloadStatus).catch(() => [])) {
         const c = checkRecord(NSID.workloadStatus, r.value)
         if (c.ok) allStatuses.push({ uri: r.uri, cid: r.cid, meshlet: m, record: c.value })
+      }
+      for (const r of await reader.listAll(m, NSID.settlement).catch(() => [])) {
+        const c = checkRecord(NSID.settlement, r.value)
+        if (c.ok && checkDates(NSID.settlement, c.value, now).ok) {
+          settlements.push({ uri: r.uri, cid: r.cid, meshlet: m, record: c.value })
+        }
       }
     }),
     ...owners.map(async (o) => {
@@ -193,6 +204,7 @@ export async function workloadStatusReport(
     workloads,
     bids: allBids,
     statuses: allStatuses,
+    settlements,
     cluster,
     config,
     presence,

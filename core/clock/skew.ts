@@ -32,6 +32,7 @@ const DATE_FIELDS: Record<string, readonly string[]> = {
   workloadStatus: ['updatedAt', 'startedAt', 'finishedAt'],
   presence: ['updatedAt'],
   challenge: ['createdAt'],
+  settlement: ['createdAt'],
   workloadSecrets: ['updatedAt'],
   sealingKey: ['key.createdAt'],
 }

@@ -4,9 +4,11 @@
 // show it alive, and for no more than the workload asked for. Everything is a function of records
 // that every peer holds by the time it judges a round, so peers agree.
 import type { Resources } from '../lexicon/index.js'
+import { roundKey, settlementFor, type SettlementView } from '../settlement/attest.js'
 import {
   DEFAULT_CONFIG,
   ENDING_STATES,
+  NOT_ATTESTED,
   roundHistory,
   select,
   timeOf,
@@ -58,6 +60,9 @@ export interface AuditInput {
   /** Rounds whose cutoff is this long before `now` are settled: their bids are no longer
    *  audited. Every peer of a commune must use the same value (DEFAULT_SETTLE_MS). */
   settleMs?: number
+  /** Settlements seen (core/settlement): a settled round's winners as a meshlet of the
+   *  workload's owner attested them while the round could be audited. */
+  settlements?: readonly SettlementView[]
 }
 
 /** One status the ledger counts, and what it moves. */
@@ -125,6 +130,8 @@ export class Audit {
   private readonly books = new Map<number, Ledger>()
   private readonly pending = new Set<number>()
   private readonly rounds = new Map<string, AuditedRound[]>()
+  private readonly settlementsByRound = new Map<string, SettlementView[]>()
+  private readonly attestations = new Map<string, SettlementView | null>()
   private readonly horizon: number
   readonly settleMs: number
 
@@ -135,6 +142,10 @@ export class Audit {
     this.settleMs = input.settleMs ?? DEFAULT_SETTLE_MS
     for (const s of input.statuses) push(this.statusesByUri, s.record.workload.uri, s)
     for (const b of input.bids) push(this.bidsByUri, b.record.workload.uri, b)
+    for (const st of input.settlements ?? []) {
+      const ref = st.record.workload
+      push(this.settlementsByRound, roundKey(ref.uri, ref.cid, st.record.round), st)
+    }
   }
 
   /** The ledger a round is judged by: records older than the grace at its opening, so a record
@@ -154,12 +165,45 @@ export class Audit {
   }
 
   /** The priority a bid must declare; NaN (never equal) when its author has no verified owner.
-   *  In a settled round, what it declared. */
+   *  In a settled round, what it declared, unless a settlement that counts (core/settlement)
+   *  attests winners without it: then NOT_ATTESTED. */
   readonly expected: BidAudit = (bid, info) => {
-    if (this.settled(info)) return bid.record.priority
+    if (this.settled(info)) {
+      const ref = bid.record.workload
+      const attested = this.settlementOf(ref.uri, ref.cid, info)
+      if (
+        attested === undefined ||
+        (attested.record.winners as readonly string[]).includes(bid.meshlet)
+      ) {
+        return bid.record.priority
+      }
+      return NOT_ATTESTED
+    }
     const owner = this.input.cluster.ownerOf(bid.meshlet)
     if (owner === undefined) return Number.NaN
     return this.priorityAt(owner, this.cutoffOf(info))
+  }
+
+  /** The settlement that counts for a round of a workload version (the earliest valid one), or
+   *  undefined when there is none. */
+  settlementOf(uri: string, cid: string, info: RoundInfo): SettlementView | undefined {
+    const key = roundKey(uri, cid, info.round)
+    const candidates = this.settlementsByRound.get(key)
+    if (candidates === undefined) return undefined
+    // Keyed by the round's times too: a replay that takes bids on their word may time a round
+    // of the same number differently.
+    const memoKey = `${key} ${info.decideAt} ${info.opensAt}`
+    let chosen = this.attestations.get(memoKey)
+    if (chosen === undefined) {
+      chosen =
+        settlementFor(
+          candidates,
+          { workload: { uri, cid }, info, settlesAt: this.cutoffOf(info) + this.settleMs },
+          this.input.cluster,
+        ) ?? null
+      this.attestations.set(memoKey, chosen)
+    }
+    return chosen ?? undefined
   }
 
   /** The priority an owner's meshlets declare in a round judged at `cutoff`. */

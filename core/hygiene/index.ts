@@ -10,6 +10,7 @@ import {
   type StatusView,
   type WorkloadView,
 } from '../scheduling/index.js'
+import type { SettlementView } from '../settlement/index.js'
 
 export const DEFAULT_RETENTION_MS = 24 * 3_600_000
 
@@ -18,6 +19,8 @@ export interface GarbageInput {
   /** This meshlet's own bids and statuses. */
   bids: readonly BidView[]
   statuses: readonly StatusView[]
+  /** This meshlet's own settlements (core/settlement), if it wrote any. */
+  settlements?: readonly SettlementView[]
   /** Workloads known now, by URI. */
   workloads: ReadonlyMap<string, WorkloadView>
   /** Whether a workload missing from `workloads` is known to be gone (its owner's repo was read
@@ -36,7 +39,7 @@ export interface GarbageInput {
 }
 
 export interface Garbage {
-  collection: typeof NSID.bid | typeof NSID.workloadStatus
+  collection: typeof NSID.bid | typeof NSID.workloadStatus | typeof NSID.settlement
   rkey: string
   uri: string
   why: 'workload-gone' | 'version-replaced' | 'bid-lost'
@@ -65,6 +68,14 @@ export function garbage(input: GarbageInput): Garbage[] {
     const why = fate(s.record.workload.uri, s.record.workload.cid)
     if (why !== 'keep')
       out.push({ collection: NSID.workloadStatus, rkey: rkeyOf(s.uri), uri: s.uri, why })
+  }
+  // A settlement goes with its workload's version, as the statuses do: a settled round is judged
+  // by it for as long as that version's bids are there.
+  for (const a of input.settlements ?? []) {
+    if (a.meshlet !== input.meshlet || !old(a.record.createdAt)) continue
+    const why = fate(a.record.workload.uri, a.record.workload.cid)
+    if (why !== 'keep')
+      out.push({ collection: NSID.settlement, rkey: rkeyOf(a.uri), uri: a.uri, why })
   }
   const lostBids = new Map<string, BidView[]>()
   for (const b of input.bids) {

@@ -17,6 +17,7 @@ export type Resources = commune.scheduler.defs.Resources
 export type SealingKeyRecord = commune.scheduler.sealingKey.Main
 export type WorkloadSecretsRecord = commune.scheduler.workloadSecrets.Main
 export type SealingKey = commune.scheduler.defs.SealingKey
+export type SettlementRecord = commune.scheduler.settlement.Main
 
 export const NSID = {
   meshlet: commune.scheduler.meshlet.$nsid,
@@ -29,6 +30,7 @@ export const NSID = {
   workloadSecrets: commune.scheduler.workloadSecrets.$nsid,
   presence: commune.scheduler.presence.$nsid,
   challenge: commune.scheduler.challenge.$nsid,
+  settlement: commune.scheduler.settlement.$nsid,
 } as const
 
 export type Collection = (typeof NSID)[keyof typeof NSID]
@@ -47,6 +49,7 @@ const schemas = {
   [NSID.workloadSecrets]: commune.scheduler.workloadSecrets.main,
   [NSID.presence]: commune.scheduler.presence.main,
   [NSID.challenge]: commune.scheduler.challenge.main,
+  [NSID.settlement]: commune.scheduler.settlement.main,
 } as const
 
 export interface RecordTypes {
@@ -60,6 +63,7 @@ export interface RecordTypes {
   [NSID.workloadSecrets]: WorkloadSecretsRecord
   [NSID.presence]: PresenceRecord
   [NSID.challenge]: ChallengeRecord
+  [NSID.settlement]: SettlementRecord
 }
 
 /** Largest record we accept, in bytes of its JSON form. A PDS caps records near 1 MiB; ours are

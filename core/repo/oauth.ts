@@ -55,6 +55,7 @@ const ROLE_COLLECTIONS: Record<Role, readonly Collection[]> = {
     NSID.workloadStatus,
     NSID.presence,
     NSID.challenge,
+    NSID.settlement,
   ],
 }
 

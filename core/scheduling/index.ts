@@ -2,6 +2,7 @@
 export {
   DEFAULT_CONFIG,
   ENDING_STATES,
+  NOT_ATTESTED,
   type Action,
   type BidAudit,
   type BidAction,

@@ -42,6 +42,7 @@ export const BID_INVALID_REASONS = [
   'constraint-violated',
   'offer-too-small',
   'priority-mismatch',
+  'not-attested',
 ] as const
 
 export type BidInvalidReason = (typeof BID_INVALID_REASONS)[number]
@@ -93,6 +94,8 @@ const SENTENCES: Record<NoBidReason | BidInvalidReason, string> = {
   'offer-too-small': "The bid offers less than the workload's resources.",
   'priority-mismatch':
     'The bid declares a priority other than the one the public ledger gives its owner; it does not count.',
+  'not-attested':
+    "The round is settled and a meshlet of the workload's owner attested the winners its audit gave; this bid is not among them, so it does not count.",
 }
 
 /** A sentence for people, for the UI and CLI. */

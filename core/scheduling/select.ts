@@ -9,6 +9,7 @@ import type {
   Selection,
   WorkloadView,
 } from './types.js'
+import { NOT_ATTESTED } from './types.js'
 import { compareStrings, fits, listed, spreadKey, timeOf } from './util.js'
 
 /** Meshlets whose bids do not count in a round: excluded, holders (unless `holdersMayBid`:
@@ -166,8 +167,10 @@ function judge(
   }
   // Checked last: the audit reads the ledger, the costliest check, and only for bids that
   // would otherwise count.
-  if (audit !== undefined && audit(bid, info) !== record.priority) {
-    return { valid: false, reason: 'priority-mismatch' }
+  if (audit !== undefined) {
+    const expected = audit(bid, info)
+    if (expected === NOT_ATTESTED) return { valid: false, reason: 'not-attested' }
+    if (expected !== record.priority) return { valid: false, reason: 'priority-mismatch' }
   }
   return { valid: true }
 }

@@ -177,8 +177,14 @@ export interface RoundInfo {
  * The priority a bid must declare to count in a round, recomputed by the peer judging it from the
  * public ledger (DESIGN §11, docs/fair-share.md). A bid that declares another is void
  * (`priority-mismatch`). Without an audit, declared priorities are taken on their word.
+ * In a settled round, what the bid declared, or NOT_ATTESTED.
  */
 export type BidAudit = (bid: BidView, info: RoundInfo) => number
+
+/** What a BidAudit returns for a bid of a settled round whose winners the workload's owner
+ *  attested without it (core/settlement): the bid is void (`not-attested`), whatever it declared.
+ *  No declared priority equals it. */
+export const NOT_ATTESTED = Number.NEGATIVE_INFINITY
 
 /** Records the selection of earlier rounds depends on; without them, statuses stand in. */
 export interface RoundBids {

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { NSID } from '../../core/lexicon/index.js'
 import { RecordStore } from '../../core/state.js'
 import { tombstoneOf } from '../../core/tombstone/index.js'
+import { bidRkey } from '../../core/scheduling/index.js'
 import { ALICE, ALICE_M, BOB_M, T0, bid, workload } from './scheduling/_util.js'
 
 const w = workload({ owner: ALICE })
@@ -149,5 +150,37 @@ describe('the record store', () => {
     expect(store.endpoints.get(BOB_M)).toBe('http://127.0.0.1:4000')
     owner()
     expect(store.endpoints.has(BOB_M)).toBe(false)
+  })
+
+  it('holds settlements by workload, replaces a rewritten one, and forgets them with the workload', () => {
+    const store = withBid()
+    const srkey = bidRkey(w.uri, 0)
+    const uri = `at://${ALICE_M}/${NSID.settlement}/${srkey}`
+    const settle = (cid: string, winners: string[]) =>
+      store.apply({
+        event: 'put',
+        source: 'firehose',
+        did: ALICE_M,
+        collection: NSID.settlement,
+        rkey: srkey,
+        uri,
+        cid,
+        record: {
+          $type: NSID.settlement,
+          workload: { uri: w.uri, cid: w.cid },
+          round: 0,
+          winners,
+          createdAt: new Date(T0).toISOString(),
+        },
+      })
+    expect(settle('bafysettle1', [BOB_M]).change).toBe('settlement')
+    settle('bafysettle2', [BOB_M, ALICE_M])
+    expect(store.settlementsFor(w.uri).map((s) => [s.meshlet, s.cid])).toEqual([
+      [ALICE_M, 'bafysettle2'],
+    ])
+    expect(store.allSettlements()).toHaveLength(1)
+    remove(store)
+    expect(store.settlementsFor(w.uri)).toEqual([])
+    expect(store.allSettlements()).toEqual([])
   })
 })

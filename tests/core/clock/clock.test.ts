@@ -50,6 +50,7 @@ const cases: [string, Record<string, unknown>, string][] = [
   [NSID.workloadStatus, { updatedAt: iso(now) }, 'finishedAt'],
   ['commune.scheduler.presence', {}, 'updatedAt'],
   [NSID.challenge, { subject: 'did:plc:x' }, 'createdAt'],
+  [NSID.settlement, { round: 0, winners: [] }, 'createdAt'],
   [NSID.workloadSecrets, { workload: 'at://x', boxes: [] }, 'updatedAt'],
   [NSID.sealingKey, {}, 'key.createdAt'],
   [NSID.meshletOwner, { owner: 'did:plc:x' }, 'sealingKey.createdAt'],

@@ -1,7 +1,9 @@
 // What a meshlet may delete of its own records: only what no round history needs any more.
 import { describe, expect, it } from 'vitest'
 import { garbage, type GarbageInput } from '../../../core/hygiene/index.js'
-import { DEFAULT_CONFIG, type WorkloadView } from '../../../core/scheduling/index.js'
+import { NSID, type SettlementRecord } from '../../../core/lexicon/index.js'
+import { DEFAULT_CONFIG, bidRkey, type WorkloadView } from '../../../core/scheduling/index.js'
+import type { SettlementView } from '../../../core/settlement/index.js'
 import { BOB_M, CAROL_M, SEC, T0, bid, cluster, status, workload } from '../scheduling/_util.js'
 
 const RETAIN = 60 * SEC
@@ -95,5 +97,31 @@ describe('garbage', () => {
   it('never names another meshlet’s records', () => {
     const theirs = bid(CAROL_M, w)
     expect(garbage(input({ bids: [theirs], workloads: new Map() }))).toEqual([])
+  })
+
+  it('deletes its own settlements with their workload version, once old enough, and keeps the rest', () => {
+    const mine: SettlementView = {
+      uri: `at://${BOB_M}/${NSID.settlement}/${bidRkey(w.uri, 0)}`,
+      cid: 'bafysettle',
+      meshlet: BOB_M,
+      record: {
+        $type: NSID.settlement,
+        workload: { uri: w.uri, cid: w.cid },
+        round: 0,
+        winners: [CAROL_M],
+        createdAt: new Date(T0 + 40 * SEC).toISOString(),
+      } as SettlementRecord,
+    }
+    expect(garbage(input({ settlements: [mine] }))).toEqual([])
+    const gone = input({ settlements: [mine], workloads: new Map() })
+    expect(garbage(gone)).toEqual([
+      { collection: NSID.settlement, rkey: bidRkey(w.uri, 0), uri: mine.uri, why: 'workload-gone' },
+    ])
+    expect(garbage({ ...gone, now: T0 + 40 * SEC + RETAIN - 1 })).toEqual([])
+    const v2 = { ...w, cid: 'bafyworkloadv2' }
+    const replaced = input({ settlements: [mine], workloads: new Map([[w.uri, v2]]) })
+    expect(garbage(replaced).map((g) => g.why)).toEqual(['version-replaced'])
+    const theirs = { ...mine, meshlet: CAROL_M }
+    expect(garbage(input({ settlements: [theirs], workloads: new Map() }))).toEqual([])
   })
 })

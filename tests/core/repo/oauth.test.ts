@@ -38,6 +38,7 @@ describe('scopeFor', () => {
     expect(scopeFor('meshlet')).toBe(
       `atproto repo:${NSID.meshletOwner} repo:${NSID.membership} repo:${NSID.bid} ` +
         `repo:${NSID.workloadStatus} repo:${NSID.presence} repo:${NSID.challenge} ` +
+        `repo:${NSID.settlement} ` +
         `blob:application/octet-stream`,
     )
     const granted = (['owner', 'meshlet'] as const).flatMap((role) =>

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   BID_INVALID_REASONS,
+  NOT_ATTESTED,
   NO_BID_REASONS,
   checkBid,
   describeReason,
@@ -204,6 +205,12 @@ const bidCases: BidCase[] = [
   // The ledger gives BOB 7; the bid declares more (and less would be void too).
   { reason: 'priority-mismatch', bid: (w) => bid(BOB_M, w, { priority: 8 }), audit: () => 7 },
   { reason: 'priority-mismatch', bid: (w) => bid(BOB_M, w, { priority: 6 }), audit: () => 7 },
+  // A settled round whose owner attested other winners (core/settlement): void whatever it says.
+  {
+    reason: 'not-attested',
+    bid: (w) => bid(BOB_M, w, { priority: 7 }),
+    audit: () => NOT_ATTESTED,
+  },
 ]
 
 describe('checkBid', () => {
