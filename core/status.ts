@@ -14,7 +14,11 @@ import {
 } from './lexicon/index.js'
 import { checkDates } from './clock/index.js'
 import { Audit } from './fairshare/index.js'
-import type { SettlementView } from './settlement/index.js'
+import {
+  settlementProblem,
+  type SettlementInvalidReason,
+  type SettlementView,
+} from './settlement/index.js'
 import { formatSignedUnits, formatUnits } from './fairshare/units.js'
 import { RepoReader } from './repo/reader.js'
 import { endedVersion, isTombstone } from './tombstone/index.js'
@@ -55,6 +59,16 @@ export interface StatusReport {
   }[]
   /** Mutual meshlets without a bid this round, with the reason their public records suggest. */
   noBid: WhyNot[]
+  /** Settlements of this version's rounds (core/settlement): the one that counts for each round,
+   *  and the others with the reason they are ignored. */
+  settlements?: {
+    meshlet: string
+    round: number
+    winners: string[]
+    createdAt: string
+    counts: boolean
+    reason?: SettlementInvalidReason | 'not-the-earliest'
+  }[]
   statuses: {
     meshlet: string
     /** The workload version the status is about. */
@@ -209,7 +223,8 @@ export async function workloadStatusReport(
     config,
     presence,
   })
-  const info = audit.history(workload, now).current
+  const history = audit.history(workload, now)
+  const info = history.current
   const selection = select(workload, info, bids, cluster, audit.expected)
   const decided = now >= info.decideAt
   const bidders = new Set(
@@ -271,6 +286,8 @@ export async function workloadStatusReport(
   report.balances = [...audit.accountsAt(now)]
     .map(([did, a]) => ({ did, ...a }))
     .sort((a, b) => b.balance - a.balance || (a.did < b.did ? -1 : 1))
+  const judged = settlementsOf(workload, history.rounds, settlements, audit, cluster)
+  if (judged.length > 0) report.settlements = judged
   const problems = workloadProblems(workload.record)
   if (problems.length > 0) report.problems = problems
   report.headline =
@@ -278,6 +295,41 @@ export async function workloadStatusReport(
       ? `Deleted at ${deletedAt}: its replicas stop and nothing new is placed; its record stays as a tombstone for the retention period, then goes.`
       : headline(report, workload, now, config)
   return report
+}
+
+/** The settlements naming this workload, each judged against the round it names as the audit
+ *  replays it; one naming a round never replayed is judged against nothing (`other-round`). */
+function settlementsOf(
+  workload: WorkloadView,
+  rounds: readonly RoundInfo[],
+  settlements: readonly SettlementView[],
+  audit: Audit,
+  cluster: ReturnType<typeof clusterView>,
+): NonNullable<StatusReport['settlements']> {
+  const byRound = new Map(rounds.map((r) => [r.round, r]))
+  return settlements
+    .filter((s) => s.record.workload.uri === workload.uri)
+    .map((s) => {
+      const info = byRound.get(s.record.round)
+      const chosen = info && audit.settlementOf(workload.uri, workload.cid, info)
+      const reason: SettlementInvalidReason | 'not-the-earliest' | undefined =
+        info === undefined
+          ? 'settlement-other-round'
+          : (settlementProblem(
+              s,
+              { workload, info, settlesAt: audit.cutoffOf(info) + audit.settleMs },
+              cluster,
+            ) ?? (chosen?.uri === s.uri ? undefined : 'not-the-earliest'))
+      return {
+        meshlet: s.meshlet,
+        round: s.record.round,
+        winners: [...s.record.winners],
+        createdAt: s.record.createdAt,
+        counts: reason === undefined,
+        ...(reason !== undefined ? { reason } : {}),
+      }
+    })
+    .sort((a, b) => a.round - b.round || (a.createdAt < b.createdAt ? -1 : 1))
 }
 
 /** A workload record as the ledger counts it: a tombstone as the version it ends. */
@@ -369,6 +421,14 @@ export function printStatus(r: StatusReport, out: (line: string) => void): void 
     out(
       `    ${mark} ${b.meshlet} priority ${b.priority}${b.reason ? ` — ${b.reason}: ${describeReason(b.reason)}` : ''}${b.reason === 'priority-mismatch' ? ` (the ledger gives ${b.audited})` : ''}`,
     )
+  }
+  if (r.settlements !== undefined) {
+    out('  settlements (winners attested by the owner, kept once a round settles):')
+    for (const s of r.settlements) {
+      out(
+        `    ${s.counts ? 'counts ' : 'ignored'} round ${s.round} by ${s.meshlet}: ${s.winners.join(', ') || '(none)'}${s.reason ? ` — ${s.reason}` : ''}`,
+      )
+    }
   }
   if (r.noBid.length > 0) {
     out('  no bid:')
