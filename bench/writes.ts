@@ -15,6 +15,9 @@ const OLD_HEARTBEAT_MS = 30_000
 // Per placement over its life: bid, starting, running, ending (puts), then clean-up deletes the
 // bid and the status after the retention period.
 const PLACEMENT_POINTS = 4 * DEFAULT_BUDGET.costs.update + 2 * DEFAULT_BUDGET.costs.delete
+// On the owner's side, per round that placed someone: one settlement (core/settlement), put once
+// and deleted with its workload version. Paid by a meshlet of the workload's owner, not the host.
+const SETTLEMENT_POINTS = DEFAULT_BUDGET.costs.update + DEFAULT_BUDGET.costs.delete
 
 // The clock is sped up but the writer's hour and day are real ones: measure demand, unthrottled.
 const UNLIMITED = { budget: { hourPoints: 1e12, dayPoints: 1e12 } }
@@ -100,6 +103,16 @@ async function main(): Promise<void> {
     const oldPoints = perDay(old.points, old.simulated)
     console.log(
       `${String(n).padStart(8)} | ${writes.toFixed(0).padStart(19)} | ${points.toFixed(0).padStart(16)} | ${total.toFixed(0).padStart(24)} | ${pct(total).padStart(15)} | ${`${oldPoints.toFixed(0)} (${pct(oldPoints)})`.padStart(26)} | ${(oldPoints / total).toFixed(2)}`,
+    )
+  }
+  console.log(
+    `\nSettlements: points per day of an owner's meshlet attesting its workloads' placed rounds (${SETTLEMENT_POINTS} points each: a put, and its deletion with the workload version)`,
+  )
+  console.log('placed rounds/day | points/day | share of budget')
+  for (const n of [10, 100, 1000]) {
+    const points = n * SETTLEMENT_POINTS
+    console.log(
+      `${String(n).padStart(17)} | ${String(points).padStart(10)} | ${pct(points).padStart(15)}`,
     )
   }
 }
