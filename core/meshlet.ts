@@ -826,6 +826,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       siblings: this.store.linkage.verifiedMeshlets(this.opts.owner),
       now: result.now,
       config: this.config,
+      bidsFor: (uri) => this.store.bidsFor(uri),
+      settlementsFor: (uri) => this.store.settlementsFor(uri),
     })
     for (const uri of this.store.deletedWorkloads) {
       if (!replicas.some((r) => r.workloadUri === uri) && !this.applier.busyWith(uri)) {

@@ -5,6 +5,8 @@
 import {
   bidRkey,
   compareStrings,
+  timeOf,
+  type BidView,
   type ClusterView,
   type RoundHistory,
   type RoundInfo,
@@ -33,6 +35,11 @@ export interface SettleInput {
   siblings: readonly string[]
   now: number
   config: SchedulingConfig
+  /** A workload's bids and settlements, when the caller indexes them: a workload whose recent
+   *  rounds are all attested already is then skipped without replaying its history (a plan
+   *  replays every workload once already). */
+  bidsFor?: (workloadUri: string) => readonly BidView[]
+  settlementsFor?: (workloadUri: string) => readonly SettlementView[]
 }
 
 /** One settlement to write. */
@@ -66,7 +73,7 @@ export function dueSettlements(input: SettleInput): SettlePlan {
   const order = [...new Set(input.siblings)].sort(compareStrings).indexOf(meshlet)
   const rank = order === -1 ? input.siblings.length : order
   for (const workload of input.workloads) {
-    if (workload.owner !== owner) continue
+    if (workload.owner !== owner || settledOrAttested(input, workload)) continue
     const history = audit.history(workload, now)
     for (const info of history.rounds) {
       const winners = history.selections.get(info.round)?.winners ?? []
@@ -99,6 +106,28 @@ export function dueSettlements(input: SettleInput): SettlePlan {
     }
   }
   return { due, ...(nextAt !== Infinity ? { nextAt } : {}) }
+}
+
+/**
+ * Whether no round of this version can need a settlement, judged from its bids alone: every round
+ * with a bid young enough to be unsettled (a round settles at most `settleMs` after any of its
+ * bids: its cutoff precedes its window) already has one from a meshlet of the owner. A round whose
+ * winners moved after it was attested (a bid arriving later than `lostAfter` after the decision)
+ * is then not attested again; no honest bid arrives that late.
+ */
+function settledOrAttested(input: SettleInput, workload: WorkloadView): boolean {
+  if (input.bidsFor === undefined || input.settlementsFor === undefined) return false
+  const attested = new Set<number>()
+  for (const s of input.settlementsFor(workload.uri)) {
+    if (s.record.workload.cid !== workload.cid) continue
+    if (input.cluster.ownerOf(s.meshlet) === workload.owner) attested.add(s.record.round)
+  }
+  for (const b of input.bidsFor(workload.uri)) {
+    if (b.record.workload.cid !== workload.cid || attested.has(b.record.round)) continue
+    // Negated so that a bid with an unreadable date counts as young.
+    if (!(timeOf(b.record.createdAt) + input.audit.settleMs <= input.now)) return false
+  }
+  return true
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

@@ -137,6 +137,40 @@ describe('dueSettlements', () => {
     expect(dueSettlements(input(dueAt + SEC, {}, [sibling])).due).toEqual([])
   })
 
+  it('skips a workload whose recent rounds are all attested without replaying it', () => {
+    const replays: string[] = []
+    const indexed = (now: number, seen: SettlementView[]) => {
+      const i = input(now, {}, seen)
+      const audit = i.audit
+      return {
+        ...i,
+        audit: {
+          settleMs: audit.settleMs,
+          cutoffOf: audit.cutoffOf.bind(audit),
+          settlementOf: audit.settlementOf.bind(audit),
+          history: (w: Parameters<typeof audit.history>[0], at: number) => {
+            replays.push(w.uri)
+            return audit.history(w, at)
+          },
+        },
+        bidsFor: (uri: string) => bids.filter((b) => b.record.workload.uri === uri),
+        settlementsFor: (uri: string) => seen.filter((s) => s.record.workload.uri === uri),
+      }
+    }
+    expect(dueSettlements(indexed(dueAt, [])).due.length).toBe(1)
+    expect(replays).toEqual([service.uri])
+    replays.length = 0
+    expect(dueSettlements(indexed(dueAt + SEC, [written(DAVE_M, winners, dueAt)])).due).toEqual([])
+    expect(replays).toEqual([])
+    // One from a meshlet that is not the owner's does not count as attested.
+    dueSettlements(indexed(dueAt + SEC, [written(BOB_M, winners, dueAt)]))
+    expect(replays).toEqual([service.uri])
+    // Nor is a round replayed once all its bids are older than the settle period.
+    replays.length = 0
+    dueSettlements(indexed(T0 + 2 * SEC + DEFAULT_SETTLE_MS, []))
+    expect(replays).toEqual([])
+  })
+
   it('never attests a round that has settled: nobody can audit it any more', () => {
     const a = input(dueAt).audit
     const settlesAt = a.cutoffOf(round0) + DEFAULT_SETTLE_MS
