@@ -1,9 +1,11 @@
-// `npm run bench` (part): write points per day of one meshlet running 1, 10 and 50 replicas,
+// `npm run bench` (part): write points per day of one meshlet running 1, 10, 20 and 50 replicas,
 // against the account's daily budget (bsky.social: 35,000 points). The real presence loop and
 // the real budgeted writer run on a clock sped up 1000× (the 20 s interval takes 20 ms) over a
 // writer that counts; the baseline, measured the same way in the same process, is the old
-// scheme: every running replica rewrote its status every 30 s.
-import { DEFAULT_CONFIG } from '../core/scheduling/index.js'
+// scheme: every running replica rewrote its status every 30 s. A second table sets the reachable
+// mode (liveness by challenge, core/liveness: presence every 5 min, peers probe off the repo)
+// beside the interval mode, both measured in this run.
+import { DEFAULT_CONFIG, type Liveness } from '../core/scheduling/index.js'
 import { PresencePublisher, type VouchedReplica } from '../core/presence/index.js'
 import { BudgetedWriter, DEFAULT_BUDGET } from '../core/repo/budget.js'
 import type { RepoWriter } from '../core/repo/writer.js'
@@ -47,18 +49,20 @@ const replicasOf = (n: number): VouchedReplica[] =>
     round: 0,
   }))
 
-async function presenceScheme(n: number) {
+async function presenceScheme(n: number, liveness: Liveness = 'interval') {
   const inner = countingWriter()
   const writer = new BudgetedWriter(inner, UNLIMITED)
   const start = Date.now()
   const publisher = new PresencePublisher({
     intervalMs: DEFAULT_CONFIG.heartbeatMs / SPEED,
+    challengeIntervalMs: DEFAULT_CONFIG.challengeHeartbeatMs / SPEED,
     replicas: async () => replicasOf(n),
     state: () => 'lending',
     publish: async (r) => void (await writer.put('commune.scheduler.presence', 'self', { ...r })),
     onError: (e) => console.error(e),
   })
   publisher.start()
+  await publisher.setLiveness(liveness)
   await new Promise((r) => setTimeout(r, RUN_MS))
   await publisher.stop()
   const simulated = (Date.now() - start) * SPEED
@@ -113,6 +117,28 @@ async function main(): Promise<void> {
     const points = n * SETTLEMENT_POINTS
     console.log(
       `${String(n).padStart(17)} | ${String(points).padStart(10)} | ${pct(points).padStart(15)}`,
+    )
+  }
+
+  const c = DEFAULT_CONFIG
+  // A false alarm: the challenger's put and its later delete, and the host's answer.
+  const alarm = DEFAULT_BUDGET.costs.update + DEFAULT_BUDGET.costs.delete
+  console.log(
+    `\nReachable mode: presence every ${c.challengeHeartbeatMs / 1000} s (stale after ${c.challengeLostAfterMs / 1000} s); ` +
+      `peers ping every 2 s (no writes) and challenge after 10 s of silence; lost ${c.challengeAnswerMs / 1000} s after an ` +
+      `unanswered challenge. A false alarm costs the challenger ${alarm} points and the host ${DEFAULT_BUDGET.costs.update}; ` +
+      `a member can force at most one answer per ${c.heartbeatMs / 1000} s (${((2 * DAY_MS) / c.heartbeatMs).toFixed(0)} points a day, the interval mode's cost).`,
+  )
+  console.log(
+    'replicas | interval mode pts/day incl. placements (share) | reachable mode pts/day incl. placements (share) | interval / reachable',
+  )
+  for (const n of [1, 10, 20, 50]) {
+    const interval = await presenceScheme(n, 'interval')
+    const reachable = await presenceScheme(n, 'challenge')
+    const a = perDay(interval.points, interval.simulated) + n * PLACEMENT_POINTS
+    const b = perDay(reachable.points, reachable.simulated) + n * PLACEMENT_POINTS
+    console.log(
+      `${String(n).padStart(8)} | ${`${a.toFixed(0)} (${pct(a)})`.padStart(46)} | ${`${b.toFixed(0)} (${pct(b)})`.padStart(47)} | ${(a / b).toFixed(1)}`,
     )
   }
 }

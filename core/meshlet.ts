@@ -17,6 +17,7 @@ import { errorFields, silentLogger, type Logger } from './log.js'
 import { RepoReader } from './repo/reader.js'
 import type { RepoWriter, UploadedBlob } from './repo/writer.js'
 import { PresencePublisher, vouchFor, type VouchedReplica } from './presence/index.js'
+import { LivenessWatch, type LivenessWatchOptions } from './liveness/index.js'
 import { DEFAULT_RETENTION_MS, garbage } from './hygiene/index.js'
 import { BudgetedWriter, type BudgetState, type BudgetedWriterOptions } from './repo/budget.js'
 import { RecordSync, type RecordEvent, type SourceConfig } from './sync/index.js'
@@ -24,6 +25,7 @@ import { RecordStore, type BidView, type StatusView, type WorkloadView } from '.
 import {
   authorityOf,
   bidRkey,
+  challengeRkey,
   DEFAULT_CONFIG,
   ENDING_STATES,
   describeReason,
@@ -112,6 +114,8 @@ export interface MeshletOptions {
   config?: Partial<SchedulingConfig>
   log?: Logger
   now?: () => number
+  /** Probe timings (core/liveness); tests shorten them. */
+  liveness?: Pick<LivenessWatchOptions, 'probeMs' | 'timeoutMs' | 'silenceMs'>
   /** Where the meshlet's sealing key rests (the OS keychain in the app, a 0600 file for the
    *  daemon); default: memory, so a new key on every start. */
   keyStore?: SecretStore
@@ -176,6 +180,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private cleaning?: Promise<void>
   /** Liveness: one presence record for all replicas, at a steady interval. */
   private readonly presence: PresencePublisher
+  /** Probes of peers that ask for it, challenges, answers (core/liveness). */
+  private readonly liveness: LivenessWatch
   private retryTimer?: NodeJS.Timeout
   /** Failed look-ups (DIDs, repos) back off, and stop once nothing names them (core/lookups). */
   private readonly lookups: LookupBackoff
@@ -217,6 +223,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.sealingKeys = new SealingKeyring(opts.keyStore ?? new MemorySecretStore(), opts.did)
     this.presence = new PresencePublisher({
       intervalMs: this.config.heartbeatMs,
+      challengeIntervalMs: this.config.challengeHeartbeatMs,
       // Off the action queue: a bid never waits behind the container listing.
       replicas: async () => this.vouchable(),
       state: () => (this.paused || !this.lending ? 'paused' : 'lending'),
@@ -226,6 +233,28 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       },
       onError: (err) => this.fail('presence', err),
       now: this.now,
+    })
+    this.liveness = new LivenessWatch({
+      self: { meshlet: opts.did, owner: opts.owner },
+      config: this.config,
+      records: () => ({
+        presence: this.store.presence,
+        challenges: [...this.store.challenges.values()],
+        endpoints: this.store.endpoints,
+        cluster: this.view,
+      }),
+      challenge: (subject, at) => this.challenge(subject, at),
+      withdraw: (subject) => this.withdrawChallenge(subject),
+      answer: async (at) => {
+        await this.presence.answer(at)
+        this.log.log('info', 'liveness.answered', { challengedAt: new Date(at).toISOString() })
+      },
+      probe: opts.runtime !== undefined,
+      ...opts.liveness,
+      now: this.now,
+      onError: (stage, err) => this.fail(stage, err),
+      onChallenge: (subject, silentMs) =>
+        this.log.log('info', 'liveness.challenge', { subject, silentMs }),
     })
     this.writer = new BudgetedWriter(opts.writer, {
       ...(opts.budget ? { budget: opts.budget } : {}),
@@ -393,6 +422,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
         (available, cause) => this.onEngine(available, cause),
       )
       this.presence.start()
+      this.liveness.start()
       this.scheduleHygiene()
     }
     this.log.log('info', 'started', {
@@ -438,6 +468,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     await this.queue
     await this.applier.settled()
     clearTimeout(this.hygieneTimer)
+    await this.liveness.stop()
     await this.presence.stop()
     await this.cleaning
     await this.settlements.settled()
@@ -739,7 +770,43 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
         uri: evt.uri,
       })
     }
+    if (evt.collection === NSID.challenge || evt.collection === NSID.presence) {
+      this.liveness.recordsChanged()
+    }
+    if (evt.collection === NSID.meshletOwner && evt.did === this.opts.did) this.declareLiveness()
     if (change !== 'none') this.scheduleTick()
+  }
+
+  /** Our presence asks for challenges while our meshletOwner record publishes an endpoint (the
+   *  app puts it there while it serves farm.meshlet.*, ping included), else for the interval. */
+  private declareLiveness(): void {
+    if (!this.opts.runtime) return
+    void this.presence.setLiveness(
+      this.store.endpoints.has(this.opts.did) ? 'challenge' : 'interval',
+    )
+  }
+
+  /** Our challenge of a silent host (core/liveness): a put, keyed by the host. */
+  private async challenge(subject: string, at: number): Promise<void> {
+    const rkey = challengeRkey(subject)
+    const record = { subject, createdAt: new Date(at).toISOString() }
+    // Time-critical like a bid: the host is lost only once every peer has seen it.
+    const written = await this.writer.put(NSID.challenge, rkey, record, 'bid')
+    this.applyOwn(NSID.challenge, rkey, written, record)
+  }
+
+  private async withdrawChallenge(subject: string): Promise<void> {
+    const rkey = challengeRkey(subject)
+    await this.writer.delete(NSID.challenge, rkey, 'hygiene')
+    this.log.log('info', 'liveness.withdrawn', { subject })
+    this.store.apply({
+      event: 'delete',
+      source: 'own',
+      did: this.opts.did,
+      collection: NSID.challenge,
+      rkey,
+      uri: `at://${this.opts.did}/${NSID.challenge}/${rkey}`,
+    })
   }
 
   /** A record dated beyond the allowed skew is dropped like any invalid record: a date far
@@ -872,7 +939,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       deleted: [...this.store.deletedWorkloads],
       bids: this.store.allBids(),
       statuses: this.store.allStatuses(),
-      presence: [...this.store.presence.values()],
+      presence: [...this.liveness.index().values()],
       running: local,
       cluster: this.view,
       now,
@@ -894,7 +961,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   audit(now: number = this.now()): Audit {
     return new Audit({
       now,
-      presence: this.store.presence,
+      presence: this.liveness.index(),
       // Tombstones too: a deleted workload's usage keeps counting (core/tombstone).
       workloads: [...this.store.workloads.values(), ...this.store.tombstones.values()],
       settleMs: (this.opts.retentionMs ?? DEFAULT_RETENTION_MS) / 2,
@@ -1186,7 +1253,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       statusesFor: (uri) => this.store.statusesFor(uri),
       bidsFor: (uri) => this.store.bidsFor(uri),
       cluster: this.view,
-      presence: this.store.presence,
+      presence: this.liveness.index(),
       now: this.now(),
       config: this.config,
       // Judged as plan() judges it, or a void bid would unseat our replica here only.
@@ -1265,7 +1332,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       | typeof NSID.workloadStatus
       | typeof NSID.membership
       | typeof NSID.presence
-      | typeof NSID.settlement,
+      | typeof NSID.settlement
+      | typeof NSID.challenge,
     rkey: string,
     written: { uri: string; cid: string },
     record: Record<string, unknown>,

@@ -16,6 +16,7 @@ import { addGetWorkloadLogs } from './farm/meshlet/get-workload-logs.js'
 import { addGetWorkloadStatus } from './farm/meshlet/get-workload-status.js'
 import { addListWorkloads } from './farm/meshlet/list-workloads.js'
 import { addPause } from './farm/meshlet/pause.js'
+import { addPing } from './farm/meshlet/ping.js'
 import { addResume } from './farm/meshlet/resume.js'
 
 /** Our inputs are a workload URI; anything larger than this is not a request of ours. */
@@ -79,6 +80,7 @@ export async function serveXrpc(opts: XrpcServerOptions): Promise<XrpcServer> {
     addDeleteWorkload,
     addPause,
     addResume,
+    addPing,
   ]) {
     add(xrpc, ctx)
   }

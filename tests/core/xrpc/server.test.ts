@@ -9,6 +9,7 @@ import { main } from '../../../core/cli/main.js'
 import { farm, NSID } from '../../../core/lexicon/index.js'
 import { RepoReader } from '../../../core/repo/reader.js'
 import { findEndpoint } from '../../../core/xrpc/endpoint.js'
+import { PING_LIMIT } from '../../../core/xrpc/farm/meshlet/ping.js'
 import { ownerClient } from '../../../core/xrpc/owner-logs.js'
 import { TEST_IMAGE } from '../../infra.js'
 import {
@@ -333,5 +334,19 @@ describe('farm.meshlet.* with service auth', () => {
     const res2 = await call(urlOf(alice), farm.meshlet.resume, { token: t2 })
     expect(res2.status).toBe(200)
     expect(res2.body.paused).toBe(false)
+  })
+})
+
+describe('farm.meshlet.ping (liveness, no token)', () => {
+  it('answers anyone with the meshlet’s DID, and 429 past the per-address limit', async () => {
+    const url = new URL(`/xrpc/${farm.meshlet.ping.$lxm}`, urlOf(alice))
+    const first = await fetch(url)
+    expect(first.status).toBe(200)
+    expect(await first.json()).toEqual({ meshlet: alice.meshlet.did })
+    const burst = await Promise.all(
+      Array.from({ length: PING_LIMIT.limit * 3 }, () => fetch(url).then((r) => r.status)),
+    )
+    expect(burst).toContain(429)
+    expect(burst.filter((s) => s !== 200 && s !== 429)).toEqual([])
   })
 })

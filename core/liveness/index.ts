@@ -1,0 +1,10 @@
+// Liveness off the repo for reachable hosts (see README.md).
+export { LivenessWatch, DEFAULT_PROBE_MS, DEFAULT_SILENCE_MS } from './watch.js'
+export type { LivenessWatchOptions } from './watch.js'
+export { Prober, ping, type Ping, type ProberOptions } from './prober.js'
+export {
+  challengeToAnswer,
+  probeTargets,
+  spentChallenges,
+  type LivenessRecords,
+} from './targets.js'

@@ -1,0 +1,97 @@
+// The probe loop: asks each target's farm.meshlet.ping every `everyMs` and remembers when each
+// last answered as itself. Costs no write. Errors are silence, never thrown; stop() ends it.
+import { clampDelay } from '../clock/index.js'
+import { farm } from '../lexicon/index.js'
+
+/** Asks `endpoint` who answers there; resolves to its DID, or undefined for anything else. */
+export type Ping = (endpoint: string, signal: AbortSignal) => Promise<string | undefined>
+
+export const ping: Ping = async (endpoint, signal) => {
+  const res = await fetch(new URL(`/xrpc/${farm.meshlet.ping.$lxm}`, endpoint), { signal })
+  if (!res.ok) return undefined
+  const body = (await res.json()) as { meshlet?: unknown }
+  return typeof body.meshlet === 'string' ? body.meshlet : undefined
+}
+
+export interface ProberOptions {
+  /** Host DID → endpoint, read before each round of probes. */
+  targets: () => ReadonlyMap<string, string>
+  /** After each round of probes (the watch decides on challenges then). */
+  onRound: () => void
+  everyMs: number
+  timeoutMs: number
+  ping?: Ping
+  now?: () => number
+}
+
+export class Prober {
+  /** Host → when it last answered as itself (first seen counts as an answer). */
+  private readonly lastOk = new Map<string, number>()
+  private readonly inFlight = new Set<string>()
+  private timer?: NodeJS.Timeout
+  private running = false
+  private round?: Promise<void>
+  private readonly abort = new AbortController()
+  private readonly now: () => number
+  /** Probes sent, for the tests and the bench. */
+  probes = 0
+
+  constructor(private readonly opts: ProberOptions) {
+    this.now = opts.now ?? Date.now
+  }
+
+  start(): void {
+    if (this.running) return
+    this.running = true
+    this.schedule()
+  }
+
+  async stop(): Promise<void> {
+    this.running = false
+    clearTimeout(this.timer)
+    this.abort.abort()
+    await this.round
+  }
+
+  /** Since when `host` has not answered (its last answer, or when it became a target);
+   *  undefined when it is not probed. */
+  silentSince(host: string): number | undefined {
+    return this.lastOk.get(host)
+  }
+
+  private schedule(): void {
+    if (!this.running) return
+    this.timer = setTimeout(() => {
+      this.round = this.probeAll().finally(() => {
+        this.round = undefined
+        this.schedule()
+      })
+    }, clampDelay(this.opts.everyMs))
+  }
+
+  private async probeAll(): Promise<void> {
+    const targets = this.opts.targets()
+    for (const host of this.lastOk.keys()) if (!targets.has(host)) this.lastOk.delete(host)
+    const now = this.now()
+    await Promise.all(
+      [...targets].map(async ([host, endpoint]) => {
+        if (!this.lastOk.has(host)) this.lastOk.set(host, now)
+        // A probe still waiting counts as silence; a second one would only pile up.
+        if (this.inFlight.has(host)) return
+        this.inFlight.add(host)
+        this.probes++
+        try {
+          const signal = AbortSignal.any([
+            this.abort.signal,
+            AbortSignal.timeout(this.opts.timeoutMs),
+          ])
+          const who = await (this.opts.ping ?? ping)(endpoint, signal).catch(() => undefined)
+          if (who === host && this.lastOk.has(host)) this.lastOk.set(host, this.now())
+        } finally {
+          this.inFlight.delete(host)
+        }
+      }),
+    )
+    if (this.running) this.opts.onRound()
+  }
+}

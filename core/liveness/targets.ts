@@ -1,0 +1,73 @@
+// Who to probe, what to answer, which of our challenges to take back: pure functions of the
+// records, beside the rule they serve (core/scheduling/liveness.ts).
+import {
+  judgeChallenge,
+  livenessOf,
+  type ChallengeView,
+  type ClusterView,
+  type PresenceIndex,
+  type SchedulingConfig,
+} from '../scheduling/index.js'
+
+export interface LivenessRecords {
+  /** The presence index with challenges applied (`withChallenges`). */
+  presence: PresenceIndex
+  challenges: readonly ChallengeView[]
+  /** Where each meshlet serves farm.meshlet.* (its meshletOwner record). */
+  endpoints: ReadonlyMap<string, string>
+  cluster: ClusterView
+}
+
+/**
+ * The hosts this meshlet probes, with their endpoints: every other verified meshlet of a mutual
+ * member whose presence asks for challenges and lists replicas (any of them may fall to us to
+ * take over), and that publishes an http(s) endpoint.
+ */
+export function probeTargets(
+  records: LivenessRecords,
+  self: { meshlet: string; owner: string },
+): Map<string, string> {
+  const out = new Map<string, string>()
+  for (const [host, view] of records.presence) {
+    if (host === self.meshlet || livenessOf(view) !== 'challenge') continue
+    if (view.record.replicas.length === 0) continue
+    const owner = records.cluster.ownerOf(host)
+    if (owner === undefined || !records.cluster.isMutual(self.owner, owner)) continue
+    const endpoint = records.endpoints.get(host)
+    if (endpoint === undefined || !URL.canParse(endpoint)) continue
+    const url = new URL(endpoint)
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') continue
+    out.set(host, url.origin)
+  }
+  return out
+}
+
+/** The createdAt of the challenge this meshlet must answer now (the earliest counting one),
+ *  or undefined when none counts. */
+export function challengeToAnswer(
+  records: LivenessRecords,
+  self: string,
+  config: SchedulingConfig,
+): number | undefined {
+  const answerBy = records.presence.get(self)?.answerBy
+  return answerBy === undefined ? undefined : answerBy - config.challengeAnswerMs
+}
+
+/**
+ * Our challenges that decide nothing any more: answered, void, of a host that no longer asks for
+ * challenges, or refused. One that counts is kept, answered or not: taking back an unanswered
+ * one would move the loss it decided (its rounds are replayed from the records), so it stays
+ * until its host writes presence again.
+ */
+export function spentChallenges(
+  records: LivenessRecords,
+  self: string,
+  config: SchedulingConfig,
+): ChallengeView[] {
+  const out: ChallengeView[] = []
+  for (const c of records.challenges) {
+    if (c.meshlet !== self) continue
+    if (judgeChallenge(c, records.presence, records.cluster, config) !== 'counts') out.push(c)
+  }
+  return out
+}

@@ -1,0 +1,137 @@
+// What a meshlet does about its peers' liveness and its own: probes the hosts that ask for it,
+// challenges one that falls silent, answers challenges of itself, and takes back its challenges
+// once they decide nothing. The decisions are pure (targets.ts, core/scheduling/liveness.ts);
+// this file only times them and calls out. Errors go to onError; stop() ends it.
+import {
+  challengeDue,
+  withChallenges,
+  type PresenceIndex,
+  type SchedulingConfig,
+} from '../scheduling/index.js'
+import { Prober, type Ping } from './prober.js'
+import {
+  challengeToAnswer,
+  probeTargets,
+  spentChallenges,
+  type LivenessRecords,
+} from './targets.js'
+
+export interface LivenessWatchOptions {
+  self: { meshlet: string; owner: string }
+  config: SchedulingConfig
+  /** The records as they stand (presence without challenges applied). */
+  records: () => LivenessRecords
+  /** Writes our challenge of `subject`, dated `createdAt`. */
+  challenge: (subject: string, createdAt: number) => Promise<void>
+  /** Deletes our challenge of `subject`. */
+  withdraw: (subject: string) => Promise<void>
+  /** Writes our presence dated after `challengedAt`. */
+  answer: (challengedAt: number) => Promise<void>
+  /** Only a meshlet that could take a replica over probes (one with a container engine). */
+  probe: boolean
+  /** How often each target is pinged (default 2 s), how long a ping may take (2 s), and how long
+   *  a host may stay silent before it is challenged (10 s). */
+  probeMs?: number
+  timeoutMs?: number
+  silenceMs?: number
+  ping?: Ping
+  now?: () => number
+  onError: (stage: string, err: Error) => void
+  onChallenge?: (subject: string, silentMs: number) => void
+}
+
+export const DEFAULT_PROBE_MS = 2_000
+export const DEFAULT_SILENCE_MS = 10_000
+
+export class LivenessWatch {
+  private readonly prober: Prober
+  private readonly now: () => number
+  /** When we last challenged each host: once per heartbeatMs at most (a void one waits). */
+  private readonly challenged = new Map<string, number>()
+  /** Challenges being written or deleted, by subject. */
+  private readonly busy = new Set<string>()
+  private answered?: number
+
+  constructor(private readonly opts: LivenessWatchOptions) {
+    this.now = opts.now ?? Date.now
+    this.prober = new Prober({
+      targets: () => probeTargets(this.judged(), opts.self),
+      onRound: () => this.afterProbes(),
+      everyMs: opts.probeMs ?? DEFAULT_PROBE_MS,
+      timeoutMs: opts.timeoutMs ?? 2_000,
+      ...(opts.ping ? { ping: opts.ping } : {}),
+      now: this.now,
+    })
+  }
+
+  /** Probes sent so far. */
+  get probes(): number {
+    return this.prober.probes
+  }
+
+  /** The presence index every decision uses: challenges applied. */
+  index(): PresenceIndex {
+    return this.judged().presence
+  }
+
+  start(): void {
+    if (this.opts.probe) this.prober.start()
+  }
+
+  async stop(): Promise<void> {
+    await this.prober.stop()
+  }
+
+  /** A challenge or presence changed: answer one of ourselves at once, take back spent ones. */
+  recordsChanged(): void {
+    const records = this.judged()
+    const at = challengeToAnswer(records, this.opts.self.meshlet, this.opts.config)
+    if (at !== undefined && at !== this.answered) {
+      this.answered = at
+      this.opts.answer(at).catch((err: unknown) => {
+        this.answered = undefined
+        this.opts.onError('liveness.answer', err as Error)
+      })
+    }
+    for (const c of spentChallenges(records, this.opts.self.meshlet, this.opts.config)) {
+      const subject = c.record.subject
+      if (this.busy.has(subject)) continue
+      this.busy.add(subject)
+      this.opts
+        .withdraw(subject)
+        .catch((err: unknown) => this.opts.onError('liveness.withdraw', err as Error))
+        .finally(() => this.busy.delete(subject))
+    }
+  }
+
+  private judged(): LivenessRecords {
+    const r = this.opts.records()
+    return {
+      ...r,
+      presence: withChallenges(r.presence, r.challenges, r.cluster, this.opts.config),
+    }
+  }
+
+  private afterProbes(): void {
+    const records = this.judged()
+    const now = this.now()
+    const silenceMs = this.opts.silenceMs ?? DEFAULT_SILENCE_MS
+    for (const host of probeTargets(records, this.opts.self).keys()) {
+      const since = this.prober.silentSince(host)
+      if (since === undefined || this.busy.has(host)) continue
+      const last = this.challenged.get(host)
+      if (last !== undefined && now - last < this.opts.config.heartbeatMs) continue
+      if (!challengeDue(records.presence.get(host), since, now, silenceMs, this.opts.config)) {
+        continue
+      }
+      this.challenged.set(host, now)
+      this.busy.add(host)
+      this.opts.onChallenge?.(host, now - since)
+      this.opts
+        .challenge(host, now)
+        .catch((err: unknown) => this.opts.onError('liveness.challenge', err as Error))
+        .finally(() => this.busy.delete(host))
+    }
+    this.recordsChanged()
+  }
+}
