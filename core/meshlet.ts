@@ -37,6 +37,7 @@ import {
   type CapacityView,
   type DeclineAction,
   type LocalReplica,
+  type PresenceIndex,
   type SchedulingConfig,
   type SelfState,
   type StopAction,
@@ -320,6 +321,12 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
 
   get clusterReport(): ClusterReport {
     return this.report
+  }
+
+  /** Each meshlet's presence with the challenges that count against it (core/liveness): what
+   *  every decision here judges liveness by. */
+  get presenceIndex(): PresenceIndex {
+    return this.liveness.index()
   }
 
   /** Points spent, what waits, and until when the PDS refuses writes. */

@@ -27,12 +27,15 @@ import {
   DEFAULT_CONFIG,
   ENDING_STATES,
   describeReason,
-  presenceTime,
   select,
+  sightingOf,
+  withChallenges,
   workloadProblems,
   type BidInvalidReason,
   type BidView,
+  type ChallengeView,
   type PresenceView,
+  type Sighting,
   type NoBidReason,
   type RoundInfo,
   type SchedulingConfig,
@@ -82,6 +85,10 @@ export interface StatusReport {
     updatedAt: string
     /** When the host's presence last listed this replica (NaN: it does not). */
     seenAt?: number
+    /** How long that stays fresh under the host's liveness rule (absent: lostAfter). */
+    lostAfterMs?: number
+    /** When the host is lost unless it answers a challenge (core/liveness). */
+    answerBy?: number
   }[]
   /** The commune's balances now (the audited ledger), in milli-units, highest first. */
   balances?: { did: string; contributed: number; consumed: number; balance: number }[]
@@ -179,6 +186,7 @@ export async function workloadStatusReport(
   const workloads: WorkloadView[] = [workload]
   const owners = [...new Set([owner, ...meshlets.flatMap((m) => linkage.verifiedOwner(m) ?? [])])]
   const presence = new Map<string, PresenceView>()
+  const challenges: ChallengeView[] = []
   await Promise.all([
     ...meshlets.map(async (m) => {
       // Liveness: a replica is running while its host's presence lists it (statuses change on
@@ -186,6 +194,11 @@ export async function workloadStatusReport(
       const p = await reader.get(m, NSID.presence, 'self').catch(() => undefined)
       const cp = p && checkRecord(NSID.presence, p.value)
       if (p && cp?.ok) presence.set(m, { uri: p.uri, cid: p.cid, meshlet: m, record: cp.value })
+      // Challenges of silent hosts decide their loss as presence does (core/liveness).
+      for (const r of await reader.listAll(m, NSID.challenge).catch(() => [])) {
+        const c = checkRecord(NSID.challenge, r.value)
+        if (c.ok) challenges.push({ uri: r.uri, cid: r.cid, meshlet: m, record: c.value })
+      }
       for (const r of await reader.listAll(m, NSID.bid).catch(() => [])) {
         const c = checkRecord(NSID.bid, r.value)
         if (c.ok) allBids.push({ uri: r.uri, cid: r.cid, meshlet: m, record: c.value })
@@ -221,7 +234,7 @@ export async function workloadStatusReport(
     settlements,
     cluster,
     config,
-    presence,
+    presence: withChallenges(presence, challenges, cluster, config),
   })
   const history = audit.history(workload, now)
   const info = history.current
@@ -278,7 +291,15 @@ export async function workloadStatusReport(
         ...(s.record.reason ? { reason: s.record.reason } : {}),
         ...(s.record.message ? { message: s.record.message } : {}),
         updatedAt: s.record.updatedAt,
-        seenAt: presenceTime(presence, s.meshlet, workload, s.record.round),
+        ...sightingFields(
+          sightingOf(
+            withChallenges(presence, challenges, cluster, config),
+            s.meshlet,
+            workload,
+            s.record.round,
+            config,
+          ),
+        ),
       }))
       .sort((a, b) => (a.meshlet < b.meshlet ? -1 : a.meshlet > b.meshlet ? 1 : a.round - b.round)),
     headline: '',
@@ -364,18 +385,40 @@ export interface HeadlineFacts {
   noBid: NoBidReason[]
 }
 
+/** A status row's view of its host's presence (`sightingOf`). */
+export function sightingFields(sighting: Sighting): {
+  seenAt: number
+  lostAfterMs: number
+  answerBy?: number
+} {
+  return {
+    seenAt: sighting.at,
+    lostAfterMs: sighting.lostAfterMs,
+    ...(sighting.answerBy !== undefined ? { answerBy: sighting.answerBy } : {}),
+  }
+}
+
 /** Replicas reported running whose status, or their host's presence that lists them
- *  (`seenAt`), is within lostAfter. */
+ *  (`seenAt`), is within lostAfter (the host's, when its presence lists them) and, for a host
+ *  challenged, before the challenge's deadline. */
 export function freshRunning(
-  statuses: { state: string; updatedAt: string; seenAt?: number }[],
+  statuses: {
+    state: string
+    updatedAt: string
+    seenAt?: number
+    lostAfterMs?: number
+    answerBy?: number
+  }[],
   now: number,
   config: SchedulingConfig,
 ): number {
   return statuses.filter((s) => {
     const updated = Date.parse(s.updatedAt)
-    const fresh =
-      s.seenAt === undefined || Number.isNaN(s.seenAt) ? updated : Math.max(updated, s.seenAt)
-    return s.state === 'running' && now - fresh <= config.lostAfterMs
+    const listed = s.seenAt !== undefined && !Number.isNaN(s.seenAt)
+    const fresh = listed ? Math.max(updated, s.seenAt!) : updated
+    let until = fresh + (listed ? (s.lostAfterMs ?? config.lostAfterMs) : config.lostAfterMs)
+    if (listed && s.answerBy !== undefined) until = Math.min(until, s.answerBy)
+    return s.state === 'running' && now <= until
   }).length
 }
 

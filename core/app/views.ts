@@ -8,7 +8,7 @@ import { clusterView, RejectReason, type ClusterReport } from '../identity/clust
 import type { Meshlet } from '../meshlet.js'
 import {
   describeReason,
-  presenceTime,
+  sightingOf,
   select,
   type BidView,
   type ClusterView,
@@ -18,7 +18,7 @@ import {
   type StatusView,
   type WorkloadView as SchedWorkload,
 } from '../scheduling/index.js'
-import { endingsOf, freshRunning, headlineOf, unknownReason } from '../status.js'
+import { endingsOf, freshRunning, headlineOf, sightingFields, unknownReason } from '../status.js'
 import { committedOf, memberMeshlets, whyNot } from '../whynot/index.js'
 import { specOf } from './workloads.js'
 
@@ -29,7 +29,7 @@ export interface ViewNames {
 }
 
 /** What of a running meshlet the views read. */
-export type MeshletRecords = Pick<Meshlet, 'store' | 'audit' | 'replicas'>
+export type MeshletRecords = Pick<Meshlet, 'store' | 'audit' | 'replicas' | 'presenceIndex'>
 
 /** Members as the commune sees them: the owner, each member (mutual, waiting or broken, with
  *  why), and strangers who list the owner. `report` is absent while no meshlet runs. */
@@ -179,7 +179,7 @@ export function workloadViews(input: {
         running: freshRunning(
           placements.map((p) => ({
             ...p,
-            seenAt: presenceTime(m.store.presence, p.meshlet, w, p.round),
+            ...sightingFields(sightingOf(m.presenceIndex, p.meshlet, w, p.round, config)),
           })),
           now,
           config,
