@@ -438,6 +438,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       members: this.members,
       lending: this.isLending,
       offer: this.offer,
+      // Where it learns about records: a daemon's log says which source it runs on.
+      source: this.opts.source?.kind ?? 'relay',
     })
     // Only now may plans act: with a partial view of the records, our own replica could look
     // unselected and be stopped, which peers would read as a lost replica.

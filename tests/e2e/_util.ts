@@ -81,7 +81,8 @@ export async function prepareSource(net: Network): Promise<void> {
   }
 }
 
-function sourceConfig(net: Network): SourceConfig {
+/** The chosen source, for a meshlet this test builds itself. */
+export function sourceConfig(net: Network): SourceConfig {
   if (source === 'pds') return { kind: 'pds' }
   if (source === 'jetstream') {
     const js = jetstreams.get(net)
@@ -89,6 +90,15 @@ function sourceConfig(net: Network): SourceConfig {
     return { kind: 'jetstream', urls: [js.url], backoffMs: 100 }
   }
   return { kind: 'relay', url: net.pds.url }
+}
+
+/** The chosen source as `meshlet run` flags, for a daemon run as a process (tests/support/
+ *  daemon.ts names the PDS as its --firehose, which means the relay when nothing else is said). */
+export function sourceArgs(net: Network): string[] {
+  const config = sourceConfig(net)
+  if (config.kind === 'jetstream')
+    return ['--source', 'jetstream', '--jetstream', config.urls.join(',')]
+  return ['--source', config.kind]
 }
 
 /** A member's meshlet in this process on the local network, running guests in the real Docker

@@ -18,7 +18,15 @@ import {
   type Network,
 } from '../_util.js'
 import { Daemon } from '../support/daemon.js'
-import { containersOf, dockerMeshlet, removeContainersOf, statusesOf } from './_util.js'
+import {
+  containersOf,
+  dockerMeshlet,
+  removeContainersOf,
+  statusesOf,
+  prepareSource,
+  sourceArgs,
+  sourceConfig,
+} from './_util.js'
 
 let net: Network
 let alice: Member, bob: Member, carol: Member
@@ -29,6 +37,7 @@ let daemon: Daemon | undefined
 
 beforeAll(async () => {
   net = await startNetwork()
+  await prepareSource(net)
   alice = await createMember(net, 'alice')
   bob = await createMember(net, 'bob')
   carol = await createMember(net, 'carol')
@@ -63,8 +72,16 @@ async function submit(replicas: number) {
 
 describe('a daemon stopped with SIGTERM', () => {
   it('drains: its guest stops, `draining` is published, and a peer runs it at once', async () => {
-    daemon = new Daemon({ net, member: bob, members: [alice, carol], dataDir })
+    daemon = new Daemon({
+      net,
+      member: bob,
+      members: [alice, carol],
+      dataDir,
+      args: sourceArgs(net),
+    })
     await eventually('bob’s daemon started', () => daemon!.started, 30_000)
+    // It reads from the source this file chose, as alice's and carol's meshlets do.
+    expect(daemon.events('started')[0]?.source).toBe(sourceConfig(net).kind)
     await eventually('bob in alice’s cluster', () =>
       aliceMeshlet.clusterReport.peers.some((p) => p.owner === bob.owner.did),
     )
@@ -112,7 +129,7 @@ describe('a daemon stopped with SIGTERM', () => {
       member: bob,
       members: [alice, carol],
       dataDir,
-      args: ['--no-drain'],
+      args: ['--no-drain', ...sourceArgs(net)],
     })
     await eventually('bob’s daemon started', () => daemon!.started, 30_000)
     const { uri } = await submit(3)
@@ -136,7 +153,7 @@ describe('a daemon stopped with SIGTERM', () => {
       member: bob,
       members: [alice, carol],
       dataDir,
-      args: ['--no-drain'],
+      args: ['--no-drain', ...sourceArgs(net)],
     })
     await eventually('restarted', () => daemon!.started, 30_000)
     expect(daemon.events('reconcile.keep').map((e) => e.workload)).toContain(uri)

@@ -9,7 +9,13 @@ import { Meshlet } from '../../core/meshlet.js'
 import { DEFAULT_CONFIG, bidRkey } from '../../core/scheduling/index.js'
 import { workloadStatusReport } from '../../core/status.js'
 import { TEST_IMAGE } from '../infra.js'
-import { containersOf, dockerMeshlet, removeContainersOf } from './_util.js'
+import {
+  containersOf,
+  dockerMeshlet,
+  removeContainersOf,
+  prepareSource,
+  sourceConfig,
+} from './_util.js'
 import { LABEL_MESHLET } from '../../core/runtime/index.js'
 import {
   createMember,
@@ -27,6 +33,7 @@ const meshlets: Meshlet[] = []
 
 beforeAll(async () => {
   net = await startNetwork()
+  await prepareSource(net)
   alice = await createMember(net, 'alice')
   bob = await createMember(net, 'bob')
   carol = await createMember(net, 'carol')
@@ -41,6 +48,7 @@ beforeAll(async () => {
       identity: localIdentity(net),
       writer: m.meshlet.session,
       firehose: net.pds.url,
+      source: sourceConfig(net),
       offer: { cpuMillis: 1000, memoryMiB: 256 },
     })
     meshlets.push(meshlet)

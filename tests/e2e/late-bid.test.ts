@@ -20,7 +20,14 @@ import {
   type Network,
 } from '../_util.js'
 import { LABEL_WORKLOAD } from '../../core/runtime/index.js'
-import { containersOf, docker, dockerMeshlet, removeContainersOf, statusesOf } from './_util.js'
+import {
+  containersOf,
+  docker,
+  dockerMeshlet,
+  removeContainersOf,
+  statusesOf,
+  prepareSource,
+} from './_util.js'
 
 let net: Network
 let alice: Member, bob: Member
@@ -79,6 +86,7 @@ function tid(micros: number, clock: number): string {
 
 beforeAll(async () => {
   net = await startNetwork()
+  await prepareSource(net)
   alice = await createMember(net, 'alice')
   bob = await createMember(net, 'bob')
   for (const m of [alice, bob]) await link(m)

@@ -14,7 +14,7 @@ import {
   type Member,
   type Network,
 } from '../_util.js'
-import { containersOf, dockerMeshlet, removeContainersOf } from './_util.js'
+import { containersOf, dockerMeshlet, removeContainersOf, prepareSource } from './_util.js'
 
 // Short timings so the test is quick; the defaults' arithmetic is in docs/write-budget.md.
 const config = { heartbeatMs: 1000, lostAfterMs: 4000 }
@@ -24,6 +24,7 @@ const meshlets = new Map<string, Meshlet>()
 
 beforeAll(async () => {
   net = await startNetwork()
+  await prepareSource(net)
   alice = await createMember(net, 'alice')
   bob = await createMember(net, 'bob')
   for (const m of [alice, bob]) await link(m)

@@ -19,7 +19,7 @@ import {
   type Member,
   type Network,
 } from '../_util.js'
-import { containersOf, docker, dockerMeshlet, removeContainersOf } from './_util.js'
+import { containersOf, docker, dockerMeshlet, removeContainersOf, prepareSource } from './_util.js'
 
 let net: Network
 let alice: Member
@@ -35,6 +35,7 @@ const FAIL = ['--', 'sh', '-c', 'sleep 1; exit 3']
 
 beforeAll(async () => {
   net = await startNetwork()
+  await prepareSource(net)
   alice = await createMember(net, 'alice')
   bob = await createMember(net, 'bob')
   for (const m of [alice, bob]) await link(m)

@@ -17,7 +17,7 @@ import {
   type Member,
   type Network,
 } from '../_util.js'
-import { docker, dockerMeshlet, removeContainersOf } from './_util.js'
+import { docker, dockerMeshlet, removeContainersOf, prepareSource } from './_util.js'
 
 const CPU = 250
 const SLOTS = 8
@@ -27,6 +27,7 @@ const meshlets = new Map<string, Meshlet>()
 
 beforeAll(async () => {
   net = await startNetwork()
+  await prepareSource(net)
   members = []
   for (const name of ['alice', 'bob', 'carol']) members.push(await createMember(net, name))
   for (const m of members) await link(m)

@@ -21,7 +21,13 @@ import {
   type Member,
   type Network,
 } from '../_util.js'
-import { containersOf, dockerMeshlet, removeContainersOf, statusesOf } from './_util.js'
+import {
+  containersOf,
+  dockerMeshlet,
+  removeContainersOf,
+  statusesOf,
+  prepareSource,
+} from './_util.js'
 
 const MIN = 60_000
 let net: Network
@@ -30,6 +36,7 @@ const meshlets: Meshlet[] = []
 
 beforeAll(async () => {
   net = await startNetwork()
+  await prepareSource(net)
   alice = await createMember(net, 'alice')
   bob = await createMember(net, 'bob')
   carol = await createMember(net, 'carol')
