@@ -1,0 +1,5 @@
+// The late-bid suite again, with every meshlet reading from the `pds` source.
+import { useSource } from './_util.js'
+
+useSource('pds')
+await import('./late-bid.test.js')

@@ -1,0 +1,7 @@
+// The workload spec suite again, with every meshlet reading from the
+// `jetstream` source (a Jetstream-protocol server over the local PDS; records confirmed with
+// their PDS).
+import { useSource } from './_util.js'
+
+useSource('jetstream')
+await import('./spec.test.js')
