@@ -256,6 +256,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       onError: (stage, err) => this.fail(stage, err),
       onChallenge: (subject, silentMs) =>
         this.log.log('info', 'liveness.challenge', { subject, silentMs }),
+      onUnreachable: (host, strikes) =>
+        this.log.log('warn', 'liveness.unreachable', { host, strikes }),
     })
     this.writer = new BudgetedWriter(opts.writer, {
       ...(opts.budget ? { budget: opts.budget } : {}),

@@ -1,5 +1,5 @@
 // Liveness off the repo for reachable hosts (see README.md).
-export { LivenessWatch, DEFAULT_PROBE_MS, DEFAULT_SILENCE_MS } from './watch.js'
+export { LivenessWatch, DEFAULT_PROBE_MS, DEFAULT_SILENCE_MS, challengeWaitMs } from './watch.js'
 export type { LivenessWatchOptions } from './watch.js'
 export { Prober, ping, type Ping, type ProberOptions } from './prober.js'
 export {

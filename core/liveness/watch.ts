@@ -4,6 +4,7 @@
 // this file only times them and calls out. Errors go to onError; stop() ends it.
 import {
   challengeDue,
+  timeOf,
   withChallenges,
   type PresenceIndex,
   type SchedulingConfig,
@@ -38,16 +39,38 @@ export interface LivenessWatchOptions {
   now?: () => number
   onError: (stage: string, err: Error) => void
   onChallenge?: (subject: string, silentMs: number) => void
+  /** `host` answered a challenge of ours while our pings kept failing, `strikes` times running. */
+  onUnreachable?: (host: string, strikes: number) => void
 }
 
 export const DEFAULT_PROBE_MS = 2_000
 export const DEFAULT_SILENCE_MS = 10_000
+
+/**
+ * How long after our last challenge of a host we may challenge it again: `heartbeatMs` (an
+ * earlier one would be void), doubled for each challenge it answered while our pings failed, up
+ * to `challengeHeartbeatMs`. A host we cannot reach then costs us at most one challenge (3
+ * points) and it one answer per 5 min, instead of one each per 20 s; its peers that can reach
+ * it still challenge it within seconds.
+ */
+export function challengeWaitMs(strikes: number, config: SchedulingConfig): number {
+  return Math.min(
+    config.heartbeatMs * 2 ** Math.min(strikes, 20),
+    Math.max(config.heartbeatMs, config.challengeHeartbeatMs),
+  )
+}
 
 export class LivenessWatch {
   private readonly prober: Prober
   private readonly now: () => number
   /** When we last challenged each host: once per heartbeatMs at most (a void one waits). */
   private readonly challenged = new Map<string, number>()
+  /** Our last challenge of each host, until we see whether it was answered. */
+  private readonly pending = new Map<string, number>()
+  /** Challenges each host answered while our pings kept failing: it is alive, but its endpoint
+   *  is not reachable from here (a LAN address, a firewall). Each doubles the wait before the
+   *  next challenge (`challengeWaitMs`); an answered ping clears them. */
+  private readonly strikes = new Map<string, number>()
   /** Challenges being written or deleted, by subject. */
   private readonly busy = new Set<string>()
   private answered?: number
@@ -119,12 +142,25 @@ export class LivenessWatch {
     for (const host of probeTargets(records, this.opts.self).keys()) {
       const since = this.prober.silentSince(host)
       if (since === undefined || this.busy.has(host)) continue
+      if (now - since < silenceMs) this.strikes.delete(host)
+      const pending = this.pending.get(host)
+      const seen = timeOf(records.presence.get(host)?.record.updatedAt ?? '')
+      if (pending !== undefined && seen > pending) {
+        this.pending.delete(host)
+        if (since <= pending) {
+          const strikes = (this.strikes.get(host) ?? 0) + 1
+          this.strikes.set(host, strikes)
+          this.opts.onUnreachable?.(host, strikes)
+        }
+      }
       const last = this.challenged.get(host)
-      if (last !== undefined && now - last < this.opts.config.heartbeatMs) continue
+      const wait = challengeWaitMs(this.strikes.get(host) ?? 0, this.opts.config)
+      if (last !== undefined && now - last < wait) continue
       if (!challengeDue(records.presence.get(host), since, now, silenceMs, this.opts.config)) {
         continue
       }
       this.challenged.set(host, now)
+      this.pending.set(host, now)
       this.busy.add(host)
       this.opts.onChallenge?.(host, now - since)
       this.opts

@@ -142,3 +142,51 @@ describe('a reachable host (liveness by challenge)', () => {
     expect(new Set(counts)).toEqual(new Set([1]))
   }, 300_000)
 })
+
+describe('a host whose endpoint its peer cannot reach', () => {
+  let u: Commune
+  beforeAll(async () => {
+    // Daemon 0 publishes an address nothing listens on (a LAN address seen from outside, say).
+    u = await Commune.create(net, 'unreach', 2, {
+      args: (i) =>
+        i === 0 ? ['--xrpc-port', '0', '--xrpc-url', 'http://127.0.0.1:9'] : ['--xrpc-port', '0'],
+    })
+    u.startAll()
+    await u.settled()
+  }, 480_000)
+  afterAll(async () => {
+    await u?.[Symbol.asyncDispose]()
+  })
+
+  it('is challenged ever less often, answers each time, and keeps its replica', async () => {
+    onTestFailed(() => console.log(u.tails()))
+    const uri = await u.publish(1, { replicas: 2, cpuMillis: 100 })
+    const hostDid = u.members[0]!.meshlet.did
+    await eventually(
+      'a replica on each meshlet',
+      async () => new Set((await u.running(uri)).map((g) => g.meshlet)).size === 2,
+      90_000,
+    )
+    const WATCH_MS = 120_000
+    const watch = new Sampler(() => u.running(uri), 1000)
+    await sleep(WATCH_MS)
+    const onHost = watch.stop().map((r) => r.filter((g) => g.meshlet === hostDid).length)
+    const peer = u.daemons[1]!
+    const challenges = peer.events('liveness.challenge').filter((e) => e.subject === hostDid)
+    const strikes = peer.events('liveness.unreachable').filter((e) => e.host === hostDid)
+    const answers = u.daemons[0]!.events('liveness.answered')
+    const at = challenges.map((e) => Date.parse(String(e.t)))
+    const gaps = at.slice(1).map((t, i) => ((t - at[i]!) / 1000).toFixed(0))
+    report(
+      'unreachable endpoint',
+      `${challenges.length} challenges in ${WATCH_MS / 1000} s (gaps ${gaps.join(', ')} s), ` +
+        `${answers.length} answers, back-off ${strikes.length} times; the host's replica ran in ` +
+        `${onHost.filter((n) => n === 1).length} of ${onHost.length} samples`,
+    )
+    expect(challenges.length).toBeGreaterThan(0)
+    expect(strikes.length).toBeGreaterThan(0)
+    // Without the back-off a challenge would go out every heartbeatMs (20 s): 6 in 120 s.
+    expect(challenges.length).toBeLessThanOrEqual(4)
+    expect(new Set(onHost)).toEqual(new Set([1]))
+  }, 400_000)
+})

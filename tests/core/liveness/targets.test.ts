@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   challengeToAnswer,
+  challengeWaitMs,
   probeTargets,
   spentChallenges,
   type LivenessRecords,
@@ -148,5 +149,16 @@ describe('the ping rate limit', () => {
     expect(limit.allow('c')).toBe(false)
     now += 1000
     expect([limit.allow('a'), limit.allow('c')]).toEqual([true, true])
+  })
+})
+
+describe('challengeWaitMs', () => {
+  it('waits heartbeatMs, doubled for each challenge answered while pings failed, up to the long interval', () => {
+    const { heartbeatMs, challengeHeartbeatMs } = DEFAULT_CONFIG
+    expect(challengeWaitMs(0, DEFAULT_CONFIG)).toBe(heartbeatMs)
+    expect(challengeWaitMs(1, DEFAULT_CONFIG)).toBe(2 * heartbeatMs)
+    expect(challengeWaitMs(3, DEFAULT_CONFIG)).toBe(8 * heartbeatMs)
+    expect(challengeWaitMs(10, DEFAULT_CONFIG)).toBe(challengeHeartbeatMs)
+    expect(challengeWaitMs(1e6, DEFAULT_CONFIG)).toBe(challengeHeartbeatMs)
   })
 })
