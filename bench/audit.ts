@@ -62,7 +62,7 @@ function world(n: number): World {
       const opens = created + r * period
       for (const m of meshlets) {
         bids.push({
-          uri: bidUri(m, w.uri, r),
+          uri: bidUri(m, w.uri, r, w.cid),
           cid: `bafyb${i}-${r}-${m}`,
           meshlet: m,
           record: {
@@ -77,7 +77,7 @@ function world(n: number): World {
       }
       const winner = meshlets[(i + r) % meshlets.length]!
       statuses.push({
-        uri: statusUri(winner, w.uri, r),
+        uri: statusUri(winner, w.uri, r, w.cid),
         cid: `bafys${i}-${r}`,
         meshlet: winner,
         record: {

@@ -62,7 +62,7 @@ export function world(n: number): World {
   put(owners[0]!, NSID.workload, 'w0', record, 'bafyworkload')
   const workload = store.workloads.get(`at://${owners[0]}/${NSID.workload}/w0`)!
   meshlets.forEach((m, i) => {
-    const uri = bidUri(m, workload.uri, 0)
+    const uri = bidUri(m, workload.uri, 0, workload.cid)
     const rkey = uri.slice(uri.lastIndexOf('/') + 1)
     put(
       m,

@@ -377,7 +377,7 @@ async function communeDay(
         createdAt: new Date().toISOString(),
       })
       others++
-      const rkey = bidRkey(wl.uri, 0)
+      const rkey = bidRkey(wl.uri, 0, wl.cid)
       for (const m of meshlets) {
         await write(m, NSID.bid, rkey, {
           workload: { uri: wl.uri, cid: wl.cid },

@@ -974,7 +974,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       now,
       presence: this.liveness.index(),
       // Tombstones too: a deleted workload's usage keeps counting (core/tombstone).
-      workloads: [...this.store.workloads.values(), ...this.store.tombstones.values()],
+      workloads: this.store.ledgerWorkloads(),
       settleMs: (this.opts.retentionMs ?? DEFAULT_RETENTION_MS) / 2,
       bids: this.store.allBids(),
       statuses: this.store.allStatuses(),
@@ -1008,7 +1008,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       offer: action.offer,
       createdAt: new Date(this.now()).toISOString(),
     }
-    const rkey = bidRkey(w.uri, action.round)
+    const rkey = bidRkey(w.uri, action.round, w.cid)
     const written = await this.writer.put(NSID.bid, rkey, record)
     this.applyOwn(NSID.bid, rkey, written, record)
     this.log.log('info', 'bid', { workload: w.uri, round: action.round, priority: action.priority })

@@ -24,7 +24,13 @@ import type {
 } from './scheduling/types.js'
 import type { SettlementView } from './settlement/index.js'
 import type { RecordEvent } from './sync/index.js'
-import { endedVersion, isTombstone } from './tombstone/index.js'
+import {
+  countedVersion,
+  distinctVersions,
+  endedVersion,
+  isTombstone,
+  versionTombstoneProblem,
+} from './tombstone/index.js'
 
 export type { BidView, StatusView, WorkloadView }
 
@@ -38,6 +44,9 @@ export class RecordStore {
   /** Workloads their owner deleted whose tombstone is still there, as the version each ends:
    *  nothing runs them any more, but the ledger still counts them (core/tombstone). */
   readonly tombstones = new Map<string, WorkloadView>()
+  /** Tombstones of versions their owner replaced (an update), by their own URI, each as the
+   *  version it ends of the workload it names: never scheduled, counted by the ledger. */
+  readonly versions = new Map<string, WorkloadView>()
   /** Each meshlet's membership record as published: its lending policy, for "why not?". */
   readonly policies = new Map<string, MembershipRecord>()
   private readonly bids = new Map<string, BidView>()
@@ -55,6 +64,16 @@ export class RecordStore {
   /** Settled rounds' winners as the workloads' owners attested them (core/settlement). */
   private readonly settlements = new Map<string, SettlementView>()
   private readonly settlementsByWorkload = new Index<SettlementView>()
+
+  /** Every version the ledger counts, each once: current workloads, tombstones, and the
+   *  versions updates replaced (core/tombstone). */
+  ledgerWorkloads(): WorkloadView[] {
+    return distinctVersions([
+      ...this.workloads.values(),
+      ...this.tombstones.values(),
+      ...this.versions.values(),
+    ])
+  }
 
   /** Applies a validated record event; returns what kind of state changed, or a reason the
    *  record was refused beyond its lexicon (e.g. a meshlet record keyed by another DID). */
@@ -100,6 +119,14 @@ export class RecordStore {
         else this.policies.delete(did)
         return { change: 'linkage' }
       case NSID.workload:
+        if (put && (evt.record as WorkloadRecord).versionOf !== undefined) {
+          const record = evt.record as WorkloadRecord
+          const problem = versionTombstoneProblem(record, uri)
+          if (problem !== undefined) return { change: 'none', refused: problem }
+          this.versions.set(uri, countedVersion({ uri, cid: evt.cid, owner: did, record }))
+          return { change: 'workload' }
+        }
+        if (this.versions.delete(uri) && !put) return { change: 'workload' }
         if (put && isTombstone(evt.record as WorkloadRecord)) {
           const view = { uri, cid: evt.cid, owner: did, record: evt.record as WorkloadRecord }
           this.workloads.delete(uri)

@@ -21,7 +21,7 @@ import {
 } from './settlement/index.js'
 import { formatSignedUnits, formatUnits } from './fairshare/units.js'
 import { RepoReader } from './repo/reader.js'
-import { endedVersion, isTombstone } from './tombstone/index.js'
+import { countedVersion, distinctVersions, versionTombstoneProblem } from './tombstone/index.js'
 import { committedOf, whyNot, type WhyNot } from './whynot/index.js'
 import {
   DEFAULT_CONFIG,
@@ -217,7 +217,9 @@ export async function workloadStatusReport(
     ...owners.map(async (o) => {
       for (const r of await reader.listAll(o, NSID.workload).catch(() => [])) {
         const c = checkRecord(NSID.workload, r.value)
-        if (c.ok && r.uri !== uri) {
+        // A version tombstone that cannot stand for its workload's history counts for nothing,
+        // as the meshlets' record store refuses it.
+        if (c.ok && r.uri !== uri && versionTombstoneProblem(c.value, r.uri) === undefined) {
           workloads.push(asCounted({ uri: r.uri, cid: r.cid, owner: o, record: c.value }))
         }
       }
@@ -228,7 +230,7 @@ export async function workloadStatusReport(
 
   const audit = new Audit({
     now,
-    workloads,
+    workloads: distinctVersions(workloads),
     bids: allBids,
     statuses: allStatuses,
     settlements,
@@ -353,10 +355,9 @@ function settlementsOf(
     .sort((a, b) => a.round - b.round || (a.createdAt < b.createdAt ? -1 : 1))
 }
 
-/** A workload record as the ledger counts it: a tombstone as the version it ends. */
-function asCounted(view: WorkloadView): WorkloadView {
-  return isTombstone(view.record) ? endedVersion(view) : view
-}
+/** A workload record as the ledger counts it (core/tombstone): a tombstone as the version it
+ *  ends, a version tombstone as the earlier version of the workload it names. */
+const asCounted = countedVersion
 
 function headline(r: StatusReport, w: WorkloadView, now: number, config: SchedulingConfig): string {
   const mine = r.statuses.filter((s) => s.cid === w.cid)

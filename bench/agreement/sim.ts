@@ -714,7 +714,7 @@ export function simulate(options: SimOptions): SimResult {
   }
 
   function publishStatus(m: SimMeshlet, w: WorkloadView, round: number, state: string): void {
-    const uri = statusUriOf(m, w.uri, bidRkey(w.uri, round))
+    const uri = statusUriOf(m, w.uri, bidRkey(w.uri, round, w.cid))
     write(m, 'status', uri, {
       uri,
       cid: cidOf(seq),
@@ -1086,7 +1086,7 @@ export function simulate(options: SimOptions): SimResult {
     for (const m of meshlets) for (const [key, d] of m.decided) if (d.winners !== '') keys.add(key)
     const out: RoundAgreement[] = []
     for (const key of keys) {
-      const [uri, , roundText] = key.split('|')
+      const [uri, cid, roundText] = key.split('|')
       const round = Number(roundText)
       const right = idealRounds.get(key)
       const winners = allWinners.get(key) ?? []
@@ -1104,7 +1104,9 @@ export function simulate(options: SimOptions): SimResult {
         if (m.crashed) continue
         converged = Math.max(converged, m.changedAt.get(key) ?? decideAt)
         for (const winner of winners) {
-          const arrivals = bidArrivals.get(`at://${winner}/${NSID.bid}/${bidRkey(uri!, round)}`)
+          const arrivals = bidArrivals.get(
+            `at://${winner}/${NSID.bid}/${bidRkey(uri!, round, cid!)}`,
+          )
           converged = Math.max(converged, arrivals?.[m.index] ?? Infinity)
         }
       }

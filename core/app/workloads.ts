@@ -15,6 +15,7 @@ import type { RepoReader } from '../repo/reader.js'
 import type { RepoWriter } from '../repo/writer.js'
 import { publishWorkloadWithSecrets, type SealingKeyring } from '../sealing/index.js'
 import { deleteWorkloadRecord, WorkloadDeleteError } from '../tombstone/delete.js'
+import { publishVersion } from '../tombstone/update.js'
 
 /** What publishing needs of the signed-in owner. */
 export interface OwnerSide {
@@ -160,9 +161,14 @@ export async function updateWorkload(
     ...spec(() => buildUpdate(old, options)),
     updatedAt: laterThan(old, now).toISOString(),
   }
-  const written = await side.writer
-    .put(NSID.workload, at.rkey, record)
-    .catch(unavailable('publish the new version'))
+  // The replaced version leaves a tombstone, so its usage keeps counting (core/tombstone).
+  const written = await publishVersion(
+    side,
+    uri,
+    { cid: current.cid, value: old },
+    record as unknown as Record<string, unknown>,
+    { now },
+  ).catch(unavailable('publish the new version'))
   return { uri: written.uri, cid: written.cid }
 }
 

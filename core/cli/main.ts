@@ -547,7 +547,16 @@ async function update(argv: string[], io: Io): Promise<number> {
   const owner = await passwordSession(identity, uri.host, secretFromEnv('OWNER_PASSWORD', io.env))
   // Dated after signing in, like submit: the new version's round 0 opens at updatedAt.
   const dated = { ...record, $type: NSID.workload, updatedAt: new Date().toISOString() }
-  await owner.put(NSID.workload, uri.rkey, dated)
+  // The replaced version leaves a tombstone, so its usage keeps counting (core/tombstone).
+  const { publishVersion } = await import('../tombstone/update.js')
+  const published = await publishVersion(
+    { reader: new RepoReader(identity), writer: owner },
+    uri.toString(),
+    { cid: current.cid, value: checked.value },
+    dated,
+    { now: new Date() },
+  )
+  if (published.sweepError) io.err(`meshlet: ${published.sweepError.message}`)
   io.out(uri.toString())
   if (secrets.size > 0) {
     const sealed = await sealWorkloadSecrets(

@@ -48,7 +48,7 @@ export class StatusWriter {
     const write = previous.then(async () => {
       if (!ending && this.ended.has(key)) return
       const full = { ...record, updatedAt: new Date(this.opts.now()).toISOString() }
-      await this.opts.put(bidRkey(workloadUri, round), full)
+      await this.opts.put(bidRkey(workloadUri, round, record.workload.cid), full)
     })
     const settled = write.catch(() => undefined)
     this.writes.set(key, settled)

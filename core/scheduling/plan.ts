@@ -200,7 +200,7 @@ export function plan(input: PlanInput): Plan {
         type: 'decline',
         workload,
         round: placement.round,
-        rkey: bidRkey(workload.uri, placement.round),
+        rkey: bidRkey(workload.uri, placement.round, workload.cid),
       })
     }
   }
@@ -222,7 +222,7 @@ export function plan(input: PlanInput): Plan {
           round: info.round,
           priority: clampPriority(input.priorityOf(workload, info)),
           offer: resources,
-          rkey: bidRkey(workload.uri, info.round),
+          rkey: bidRkey(workload.uri, info.round, workload.cid),
         })
         bidding = add(bidding, resources)
       } else {
@@ -263,7 +263,7 @@ export function plan(input: PlanInput): Plan {
             type: 'start',
             workload,
             round: p.round,
-            rkey: bidRkey(workload.uri, p.round),
+            rkey: bidRkey(workload.uri, p.round, workload.cid),
           })
         }
       }

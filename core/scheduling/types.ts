@@ -236,7 +236,7 @@ export interface BidAction {
   round: number
   priority: number
   offer: Resources
-  /** Record key for the bid (and later the status): bidRkey(workload.uri, round). */
+  /** Record key for the bid (and later the status): bidRkey(workload.uri, round, workload.cid). */
   rkey: string
 }
 
@@ -244,7 +244,7 @@ export interface StartAction {
   type: 'start'
   workload: WorkloadView
   round: number
-  /** Record key for the status: bidRkey(workload.uri, round). */
+  /** Record key for the status: bidRkey(workload.uri, round, workload.cid). */
   rkey: string
 }
 
@@ -269,7 +269,7 @@ export interface DeclineAction {
   type: 'decline'
   workload: WorkloadView
   round: number
-  /** Record key for the status: bidRkey(workload.uri, round). */
+  /** Record key for the status: bidRkey(workload.uri, round, workload.cid). */
   rkey: string
 }
 

@@ -109,19 +109,26 @@ function base32(bytes: Uint8Array): string {
 }
 
 /**
- * The record key of a meshlet's bid (and status) for one round of a workload: 26 base32 chars
- * of sha256(workload URI), a dash, the round. Deterministic, so a meshlet can only ever hold one
- * bid per (workload, round), and a status sits beside its bid.
+ * The record key of a meshlet's bid (and status) for one round of one version of a workload: 26
+ * base32 chars of sha256(workload URI, a space, the version's CID), a dash, the round.
+ * Deterministic, so a meshlet can only ever hold one bid per (version, round), and a status sits
+ * beside its bid. The version is part of it: a new version's round 0 must not overwrite the old
+ * version's, whose usage the ledger keeps counting (core/tombstone).
  */
-export function bidRkey(workloadUri: string, round: number): string {
-  const digest = createHash('sha256').update(workloadUri, 'utf8').digest()
+export function bidRkey(workloadUri: string, round: number, cid: string): string {
+  const digest = createHash('sha256').update(`${workloadUri} ${cid}`, 'utf8').digest()
   return `${base32(digest).slice(0, 26)}-${round}`
 }
 
-export function bidUri(meshlet: string, workloadUri: string, round: number): string {
-  return `at://${meshlet}/${NSID.bid}/${bidRkey(workloadUri, round)}`
+export function bidUri(meshlet: string, workloadUri: string, round: number, cid: string): string {
+  return `at://${meshlet}/${NSID.bid}/${bidRkey(workloadUri, round, cid)}`
 }
 
-export function statusUri(meshlet: string, workloadUri: string, round: number): string {
-  return `at://${meshlet}/${NSID.workloadStatus}/${bidRkey(workloadUri, round)}`
+export function statusUri(
+  meshlet: string,
+  workloadUri: string,
+  round: number,
+  cid: string,
+): string {
+  return `at://${meshlet}/${NSID.workloadStatus}/${bidRkey(workloadUri, round, cid)}`
 }

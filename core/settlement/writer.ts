@@ -101,7 +101,7 @@ export function dueSettlements(input: SettleInput): SettlePlan {
         workload,
         round: info.round,
         winners: sorted,
-        rkey: bidRkey(workload.uri, info.round),
+        rkey: bidRkey(workload.uri, info.round, workload.cid),
       })
     }
   }

@@ -154,7 +154,7 @@ describe('the record store', () => {
 
   it('holds settlements by workload, replaces a rewritten one, and forgets them with the workload', () => {
     const store = withBid()
-    const srkey = bidRkey(w.uri, 0)
+    const srkey = bidRkey(w.uri, 0, w.cid)
     const uri = `at://${ALICE_M}/${NSID.settlement}/${srkey}`
     const settle = (cid: string, winners: string[]) =>
       store.apply({

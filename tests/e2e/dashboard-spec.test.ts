@@ -355,7 +355,7 @@ describe('the whole spec from the dashboard', () => {
         bidWindowMs: 60_000,
         createdAt: new Date().toISOString(),
       })
-      await carol.meshlet.session.put(NSID.bid, bidRkey(w.uri, 0), {
+      await carol.meshlet.session.put(NSID.bid, bidRkey(w.uri, 0, w.cid), {
         workload: { uri: w.uri, cid: w.cid },
         round: 0,
         priority: MAX_PRIORITY,

@@ -141,9 +141,9 @@ async function submitAsBob(extra: Record<string, unknown> = {}) {
 }
 
 /** alice's meshlet's bid for a workload's round 0, read from its repo. */
-async function aliceBid(uri: string) {
+async function aliceBid(w: { uri: string; cid: string }) {
   return alice.meshlet.session.agent.com.atproto.repo
-    .getRecord({ repo: alice.meshlet.did, collection: NSID.bid, rkey: bidRkey(uri, 0) })
+    .getRecord({ repo: alice.meshlet.did, collection: NSID.bid, rkey: bidRkey(w.uri, 0, w.cid) })
     .then(
       (r) => r.data.value,
       () => undefined,
@@ -230,7 +230,7 @@ describe('the dashboard, in Chromium, against a running daemon', () => {
     // Above the new capacity: no bid from alice; bob's meshlet takes it.
     const big = await submitAsBob({ resources: { cpuMillis: 500, memoryMiB: 32 }, replicas: 1 })
     await pastWindow()
-    expect(await aliceBid(big.uri)).toBeUndefined()
+    expect(await aliceBid(big)).toBeUndefined()
     await eventually('bob runs it', async () => (await containersOf(big.uri)).length === 1)
 
     // Up again: the same size now gets alice's bid.
@@ -239,7 +239,7 @@ describe('the dashboard, in Chromium, against a running daemon', () => {
     await expect.poll(offerCpu).toBeGreaterThanOrEqual(1000)
     await eventually('offer raised', async () => (await membership()).offer.cpuMillis >= 1000)
     const again = await submitAsBob({ resources: { cpuMillis: 500, memoryMiB: 32 }, replicas: 1 })
-    await eventually('alice bids', () => aliceBid(again.uri), 15_000)
+    await eventually('alice bids', () => aliceBid(again), 15_000)
     for (const w of [big, again]) {
       await bob.owner.session.delete(NSID.workload, w.uri.split('/').pop()!)
     }
@@ -299,7 +299,7 @@ describe('the dashboard, in Chromium, against a running daemon', () => {
 
     const later = await submitAsBob({ replicas: 1 })
     await pastWindow()
-    expect(await aliceBid(later.uri)).toBeUndefined()
+    expect(await aliceBid(later)).toBeUndefined()
 
     await toggle.click()
     await expect

@@ -78,7 +78,7 @@ describe('forged usage', () => {
     const huge = { cpuMillis: 64_000, memoryMiB: 65_536 }
     const now = new Date().toISOString()
     // For a workload Alice never published: credits Carol, debits Alice.
-    await carol.meshlet.session.put(NSID.workloadStatus, bidRkey(ghost, 0), {
+    await carol.meshlet.session.put(NSID.workloadStatus, bidRkey(ghost, 0, real.cid), {
       workload: { uri: ghost, cid: real.cid },
       round: 0,
       state: 'running',
@@ -88,7 +88,7 @@ describe('forged usage', () => {
       updatedAt: now,
     })
     // For Bob's real workload, in a round Carol's meshlet never bid in, let alone won.
-    await carol.meshlet.session.put(NSID.workloadStatus, bidRkey(real.uri, 0), {
+    await carol.meshlet.session.put(NSID.workloadStatus, bidRkey(real.uri, 0, real.cid), {
       workload: { uri: real.uri, cid: real.cid },
       round: 0,
       state: 'exited',

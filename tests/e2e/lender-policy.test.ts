@@ -8,7 +8,7 @@ import { main } from '../../core/cli/main.js'
 import { NSID, type MembershipRecord } from '../../core/lexicon/index.js'
 import type { Meshlet } from '../../core/meshlet.js'
 import { Runtime } from '../../core/runtime/index.js'
-import { bidRkey, describeReason } from '../../core/scheduling/index.js'
+import { describeReason } from '../../core/scheduling/index.js'
 import { workloadStatusReport } from '../../core/status.js'
 import { REGISTRY_IMAGE, TEST_REGISTRY } from '../infra.js'
 import {
@@ -81,13 +81,15 @@ async function remove(uri: string): Promise<void> {
   await alice.owner.session.delete(NSID.workload, uri.split('/').pop()!)
 }
 
+/** bob's meshlet's bid for round 0 of the workload (any version), read from its repo. */
 async function bobBid(uri: string) {
-  return bob.meshlet.session.agent.com.atproto.repo
-    .getRecord({ repo: bob.meshlet.did, collection: NSID.bid, rkey: bidRkey(uri, 0) })
-    .then(
-      (r) => r.data.value,
-      () => undefined,
-    )
+  const res = await bob.meshlet.session.agent.com.atproto.repo.listRecords({
+    repo: bob.meshlet.did,
+    collection: NSID.bid,
+  })
+  return res.data.records
+    .map((r) => r.value as { workload: { uri: string }; round: number })
+    .find((v) => v.workload.uri === uri && v.round === 0)
 }
 
 async function membership(): Promise<MembershipRecord> {

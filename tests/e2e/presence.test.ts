@@ -56,7 +56,7 @@ async function record(did: string, collection: string, rkey: string) {
 
 describe('presence', () => {
   it('keeps a replica placed without status rewrites; a crashed host’s replica moves, and one remains when it returns', async () => {
-    const { uri } = await alice.owner.session.create(NSID.workload, {
+    const { uri, cid } = await alice.owner.session.create(NSID.workload, {
       image: TEST_IMAGE,
       command: ['sleep', '600'],
       resources: { cpuMillis: 100, memoryMiB: 32 },
@@ -75,7 +75,7 @@ describe('presence', () => {
     const host = first!.Labels[LABEL_MESHLET]!
     const other = host === alice.meshlet.did ? bob : alice
     const hostMember = host === alice.meshlet.did ? alice : bob
-    const rkey = (await import('../../core/scheduling/index.js')).bidRkey(uri, 0)
+    const rkey = (await import('../../core/scheduling/index.js')).bidRkey(uri, 0, cid)
     const status = await eventually('running published', async () => {
       const s = await record(host, NSID.workloadStatus, rkey)
       return s.state === 'running' && s

@@ -76,7 +76,7 @@ async function submit(command: string[]) {
     createdAt,
   })
   // Carol's modified client: the highest priority the lexicon allows, inside the window.
-  await carol.meshlet.session.put(NSID.bid, bidRkey(w.uri, 0), {
+  await carol.meshlet.session.put(NSID.bid, bidRkey(w.uri, 0, w.cid), {
     workload: { uri: w.uri, cid: w.cid },
     round: 0,
     priority: MAX_PRIORITY,
@@ -104,7 +104,7 @@ describe('a settled round', () => {
     // Carol's client also attests itself the winner, earlier than Alice's meshlet can: a
     // settlement from a meshlet that is not the workload owner's counts for nothing.
     for (const w of [service, job]) {
-      await carol.meshlet.session.put(NSID.settlement, bidRkey(w.uri, 0), {
+      await carol.meshlet.session.put(NSID.settlement, bidRkey(w.uri, 0, w.cid), {
         workload: { uri: w.uri, cid: w.cid },
         round: 0,
         winners: [carol.meshlet.did],

@@ -86,14 +86,14 @@ describe('deleting a workload', () => {
       createdAt: iso(created),
     })
     const ref = { uri: job.uri, cid: job.cid }
-    await bob.meshlet.session.put(NSID.bid, bidRkey(job.uri, 0), {
+    await bob.meshlet.session.put(NSID.bid, bidRkey(job.uri, 0, job.cid), {
       workload: ref,
       round: 0,
       priority: 0,
       offer: { cpuMillis: 1000, memoryMiB: 1024 },
       createdAt: iso(created + 1000),
     })
-    await bob.meshlet.session.put(NSID.workloadStatus, bidRkey(job.uri, 0), {
+    await bob.meshlet.session.put(NSID.workloadStatus, bidRkey(job.uri, 0, job.cid), {
       workload: ref,
       round: 0,
       state: 'exited',

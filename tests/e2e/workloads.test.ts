@@ -166,7 +166,7 @@ describe('workloads end to end', () => {
     // A member's meshlet declares the highest priority the lexicon allows, inside the window:
     // before the audit, this bid won and the replica moved to it.
     const w = meshlets.get(winner)!.store.workloads.get(u)!
-    await cheat.meshlet.session.put(NSID.bid, bidRkey(u, 0), {
+    await cheat.meshlet.session.put(NSID.bid, bidRkey(u, 0, cid), {
       workload: { uri: u, cid },
       round: 0,
       priority: MAX_PRIORITY,

@@ -8,6 +8,7 @@ import type { MeshletApp } from '../../../core/app.js'
 import { optionsOf, specOf } from '../../../core/app/workloads.js'
 import { buildWorkload } from '../../../core/spec/index.js'
 import { checkRecord, NSID, type WorkloadRecord } from '../../../core/lexicon/index.js'
+import { versionKey } from '../../../core/tombstone/index.js'
 import {
   createMember,
   eventually,
@@ -127,6 +128,14 @@ describe('the app’s workloads', () => {
     expect(after.value.constraints).toBeUndefined()
     expect(after.value.env).toEqual([{ name: 'NEW', value: '2' }])
     expect(specOf(after.value)).toEqual({ ...edited, egress: false, secretNames: ['TOKEN'] })
+    // The replaced version stays as a tombstone of its own, so its usage keeps counting.
+    const rkey = uri.split('/').pop()!
+    const kept = await recordOf(uri.replace(/[^/]+$/, versionKey(rkey, before.cid)))
+    expect(kept.value).toMatchObject({
+      versionOf: uri,
+      deletedVersion: before.cid,
+      command: ['sleep', '60'],
+    })
 
     // A second edit opens later still, even within the same millisecond.
     await app.call('workloads.update', { uri, draft: edited })

@@ -18,10 +18,15 @@ const bid: Action = {
   round: 0,
   priority: 1,
   offer: w.record.resources,
-  rkey: bidRkey(w.uri, 0),
+  rkey: bidRkey(w.uri, 0, w.cid),
 }
-const start: Action = { type: 'start', workload: w, round: 0, rkey: bidRkey(w.uri, 0) }
-const decline: Action = { type: 'decline', workload: other, round: 2, rkey: bidRkey(other.uri, 2) }
+const start: Action = { type: 'start', workload: w, round: 0, rkey: bidRkey(w.uri, 0, w.cid) }
+const decline: Action = {
+  type: 'decline',
+  workload: other,
+  round: 2,
+  rkey: bidRkey(other.uri, 2, other.cid),
+}
 const stop: Action = {
   type: 'stop',
   workloadUri: w.uri,

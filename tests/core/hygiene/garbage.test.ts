@@ -101,7 +101,7 @@ describe('garbage', () => {
 
   it('deletes its own settlements with their workload version, once old enough, and keeps the rest', () => {
     const mine: SettlementView = {
-      uri: `at://${BOB_M}/${NSID.settlement}/${bidRkey(w.uri, 0)}`,
+      uri: `at://${BOB_M}/${NSID.settlement}/${bidRkey(w.uri, 0, w.cid)}`,
       cid: 'bafysettle',
       meshlet: BOB_M,
       record: {
@@ -115,7 +115,12 @@ describe('garbage', () => {
     expect(garbage(input({ settlements: [mine] }))).toEqual([])
     const gone = input({ settlements: [mine], workloads: new Map() })
     expect(garbage(gone)).toEqual([
-      { collection: NSID.settlement, rkey: bidRkey(w.uri, 0), uri: mine.uri, why: 'workload-gone' },
+      {
+        collection: NSID.settlement,
+        rkey: bidRkey(w.uri, 0, w.cid),
+        uri: mine.uri,
+        why: 'workload-gone',
+      },
     ])
     expect(garbage({ ...gone, now: T0 + 40 * SEC + RETAIN - 1 })).toEqual([])
     const v2 = { ...w, cid: 'bafyworkloadv2' }

@@ -104,7 +104,7 @@ describe('records dated beyond the allowed skew', () => {
       updatedAt: date,
     })
     const ref = { uri: w.uri, cid: w.cid }
-    const rkey = bidRkey(w.uri, 0)
+    const rkey = bidRkey(w.uri, 0, w.cid)
     await bob.meshlet.session.put(NSID.bid, rkey, {
       workload: ref,
       round: 0,
@@ -118,7 +118,7 @@ describe('records dated beyond the allowed skew', () => {
       state: 'running',
       updatedAt: date,
     })
-    await bob.meshlet.session.put(NSID.workloadStatus, bidRkey(w.uri, 1), {
+    await bob.meshlet.session.put(NSID.workloadStatus, bidRkey(w.uri, 1, w.cid), {
       workload: ref,
       round: 1,
       state: 'exited',
@@ -160,7 +160,10 @@ describe('records dated beyond the allowed skew', () => {
       [NSID.workload, updated.uri],
       [NSID.bid, `at://${bob.meshlet.did}/${NSID.bid}/${rkey}`],
       [NSID.workloadStatus, `at://${bob.meshlet.did}/${NSID.workloadStatus}/${rkey}`],
-      [NSID.workloadStatus, `at://${bob.meshlet.did}/${NSID.workloadStatus}/${bidRkey(w.uri, 1)}`],
+      [
+        NSID.workloadStatus,
+        `at://${bob.meshlet.did}/${NSID.workloadStatus}/${bidRkey(w.uri, 1, w.cid)}`,
+      ],
       [NSID.meshlet, `at://${m.owner.did}/${NSID.meshlet}/${m.meshlet.did}`],
       [NSID.meshletOwner, `at://${m.meshlet.did}/${NSID.meshletOwner}/self`],
       [NSID.membership, `at://${m.meshlet.did}/${NSID.membership}/self`],

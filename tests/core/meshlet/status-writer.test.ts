@@ -52,8 +52,8 @@ describe('StatusWriter', () => {
     waiting[1]!.release()
     await b
     expect(written).toEqual([
-      [bidRkey(uri, 0), 'starting'],
-      [bidRkey(uri, 0), 'running'],
+      [bidRkey(uri, 0, 'bafyv1'), 'starting'],
+      [bidRkey(uri, 0, 'bafyv1'), 'running'],
     ])
     await tick()
     expect(writer.inFlight).toBe(0)
@@ -105,8 +105,9 @@ describe('StatusWriter', () => {
     waiting[2]!.release()
     await Promise.all([next, other])
     expect(written).toEqual([
-      [bidRkey(uri, 1), 'running'],
-      [bidRkey(uri, 0), 'running'],
+      [bidRkey(uri, 1, 'bafyv1'), 'running'],
+      // Another version's round 0 has a record of its own: it does not overwrite this one's.
+      [bidRkey(uri, 0, 'bafyv2'), 'running'],
     ])
   })
 

@@ -91,7 +91,7 @@ export function bid(meshlet: string, w: WorkloadView, opts: BidOpts = {}): BidVi
     createdAt: iso(opts.createdAt ?? T0 + SEC),
   } as BidRecord
   return {
-    uri: bidUri(meshlet, w.uri, round),
+    uri: bidUri(meshlet, w.uri, round, w.cid),
     cid: opts.cid ?? `bafybid-${meshlet}-${round}-${opts.priority ?? 0}`,
     meshlet,
     record,
@@ -123,7 +123,7 @@ export function status(meshlet: string, w: WorkloadView, opts: StatusOpts): Stat
     ...(opts.wallMs !== undefined ? { usage: { wallMs: opts.wallMs } } : {}),
   } as WorkloadStatusRecord
   return {
-    uri: statusUri(meshlet, opts.workloadUri ?? w.uri, round),
+    uri: statusUri(meshlet, opts.workloadUri ?? w.uri, round, opts.workloadCid ?? w.cid),
     cid: opts.cid ?? `bafystatus-${meshlet}-${round}-${opts.updatedAt}`,
     meshlet,
     record,

@@ -99,8 +99,8 @@ describe('declining the excess', () => {
   it('keeps the wins its offer holds and declines the rest at once', () => {
     const p = run({ workloads: [a, b], bids: bothWon, now: DECIDE })
     expect(p.actions).toEqual([
-      { type: 'decline', workload: second, round: 0, rkey: bidRkey(second.uri, 0) },
-      { type: 'start', workload: first, round: 0, rkey: bidRkey(first.uri, 0) },
+      { type: 'decline', workload: second, round: 0, rkey: bidRkey(second.uri, 0, second.cid) },
+      { type: 'start', workload: first, round: 0, rkey: bidRkey(first.uri, 0, first.cid) },
     ])
     expect(p.capacity.held).toMatchObject({ cpuMillis: 3000 })
   })
@@ -130,7 +130,7 @@ describe('declining the excess', () => {
       now: DECIDE,
     })
     expect(p.actions).toEqual([
-      { type: 'decline', workload: first, round: 0, rkey: bidRkey(first.uri, 0) },
+      { type: 'decline', workload: first, round: 0, rkey: bidRkey(first.uri, 0, first.cid) },
     ])
   })
 
@@ -154,7 +154,9 @@ describe('declining the excess', () => {
 
   it('a paused meshlet declines its wins instead of leaving peers to wait for a no-show', () => {
     const p = run({ workloads: [a], bids: [bid(BOB_M, a)], self: { paused: true }, now: DECIDE })
-    expect(p.actions).toEqual([{ type: 'decline', workload: a, round: 0, rkey: bidRkey(a.uri, 0) }])
+    expect(p.actions).toEqual([
+      { type: 'decline', workload: a, round: 0, rkey: bidRkey(a.uri, 0, a.cid) },
+    ])
   })
 
   it('declines once: after its status is published the win is gone', () => {
@@ -166,7 +168,7 @@ describe('declining the excess', () => {
       now: DECIDE + 200,
     })
     expect(p.actions).toEqual([
-      { type: 'start', workload: first, round: 0, rkey: bidRkey(first.uri, 0) },
+      { type: 'start', workload: first, round: 0, rkey: bidRkey(first.uri, 0, first.cid) },
     ])
   })
 })

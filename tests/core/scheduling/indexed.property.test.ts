@@ -150,7 +150,9 @@ function eventOf(op: Exclude<Op, { kind: 'undo' }>, i: number): Written {
     }
     case 'bid': {
       const uri = workloadUri(op.owner, op.rkey)
-      const rkey = bidUri(MESHLETS[op.meshlet]!, uri, op.round).split('/').pop()!
+      const rkey = bidUri(MESHLETS[op.meshlet]!, uri, op.round, `bafyw${op.version}`)
+        .split('/')
+        .pop()!
       return event(MESHLETS[op.meshlet]!, NSID.bid, rkey, op.present, {
         $type: NSID.bid,
         workload: { uri, cid: `bafyw${op.version}` },
@@ -162,7 +164,9 @@ function eventOf(op: Exclude<Op, { kind: 'undo' }>, i: number): Written {
     }
     case 'status': {
       const uri = workloadUri(op.owner, op.rkey)
-      const rkey = statusUri(MESHLETS[op.meshlet]!, uri, op.round).split('/').pop()!
+      const rkey = statusUri(MESHLETS[op.meshlet]!, uri, op.round, `bafyw${op.version}`)
+        .split('/')
+        .pop()!
       return event(MESHLETS[op.meshlet]!, NSID.workloadStatus, rkey, op.present, {
         $type: NSID.workloadStatus,
         workload: { uri, cid: `bafyw${op.version}` },

@@ -62,7 +62,7 @@ describe('plan: bidding', () => {
         round: 0,
         priority: 42,
         offer: w.record.resources,
-        rkey: bidRkey(w.uri, 0),
+        rkey: bidRkey(w.uri, 0, w.cid),
       },
     ])
     expect(p.explain.get(w.uri)).toMatchObject({ round: 0, hasBid: false, decided: false })
@@ -132,7 +132,7 @@ describe('plan: bidding', () => {
 describe('plan: starting', () => {
   it('starts at decideAt when it won', () => {
     expect(run({ bids: [mine], now: DECIDE }).actions).toEqual([
-      { type: 'start', workload: w, round: 0, rkey: bidRkey(w.uri, 0) },
+      { type: 'start', workload: w, round: 0, rkey: bidRkey(w.uri, 0, w.cid) },
     ])
   })
 
@@ -234,7 +234,7 @@ describe('plan: stopping', () => {
         reason: 'superseded',
         status: 'stopped',
       },
-      { type: 'start', workload: v2, round: 0, rkey: bidRkey(v2.uri, 0) },
+      { type: 'start', workload: v2, round: 0, rkey: bidRkey(v2.uri, 0, v2.cid) },
     ])
   })
 

@@ -118,7 +118,7 @@ function simulate(storm: Storm, tag = 'storm', limit = LIMIT) {
       state,
       updatedAt: iso(now),
     } as WorkloadStatusRecord
-    const uri = statusUri(p.meshlet, w.uri, round)
+    const uri = statusUri(p.meshlet, w.uri, round, w.cid)
     statuses.set(uri, {
       uri,
       cid: `bafys-${p.meshlet}-${round}-${now}`,
@@ -184,7 +184,7 @@ function simulate(storm: Storm, tag = 'storm', limit = LIMIT) {
             createdAt: now,
             cid: `bafyb-${p.meshlet}-${action.round}-${now}`,
           })
-          bids.set(bidUri(p.meshlet, action.workload.uri, action.round), view)
+          bids.set(bidUri(p.meshlet, action.workload.uri, action.round, action.workload.cid), view)
         } else if (action.type === 'decline') {
           declines += 1
           publish(p, action.workload, action.round, 'declined', now)

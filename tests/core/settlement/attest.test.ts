@@ -95,7 +95,7 @@ function settlement(
     createdAt: iso(opts.createdAt ?? info.decideAt + lostAfterMs),
   } as SettlementRecord
   return {
-    uri: `at://${meshlet}/${NSID.settlement}/${opts.rkey ?? bidRkey(service.uri, round)}`,
+    uri: `at://${meshlet}/${NSID.settlement}/${opts.rkey ?? bidRkey(service.uri, round, service.cid)}`,
     cid: `bafysettle-${meshlet}-${winners.join(',')}`,
     meshlet,
     record,

@@ -83,7 +83,7 @@ function HOURS(n: number): number {
 
 function written(meshlet: string, w: string[], createdAt: number): SettlementView {
   return {
-    uri: `at://${meshlet}/${NSID.settlement}/${bidRkey(service.uri, 0)}`,
+    uri: `at://${meshlet}/${NSID.settlement}/${bidRkey(service.uri, 0, service.cid)}`,
     cid: `bafysettle-${meshlet}-${createdAt}`,
     meshlet,
     record: {
@@ -104,7 +104,7 @@ describe('dueSettlements', () => {
     expect(early.nextAt).toBe(dueAt)
     const plan = dueSettlements(input(dueAt))
     expect(plan.due.map((d) => [d.workload.uri, d.round, d.winners, d.rkey])).toEqual([
-      [service.uri, 0, winners, bidRkey(service.uri, 0)],
+      [service.uri, 0, winners, bidRkey(service.uri, 0, service.cid)],
     ])
   })
 
@@ -208,7 +208,7 @@ describe('SettlementWriter', () => {
     writer.settle(input(dueAt + SEC))
     expect(puts).toHaveLength(1)
     expect(puts[0]).toEqual({
-      rkey: bidRkey(service.uri, 0),
+      rkey: bidRkey(service.uri, 0, service.cid),
       record: {
         workload: { uri: service.uri, cid: service.cid },
         round: 0,

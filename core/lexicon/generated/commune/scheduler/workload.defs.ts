@@ -78,6 +78,11 @@ type Main = {
    * With deletedAt: the CID of the version this tombstone ends (its bids and statuses name it).
    */
   deletedVersion?: l.CidString
+
+  /**
+   * In a version tombstone: the workload (a record of the same repo) whose earlier version, deletedVersion, this is. Written when the owner updates a workload, so the ledger keeps counting the old version's usage for the retention period as it does a deleted one's; never scheduled.
+   */
+  versionOf?: l.AtUriString
 }
 
 export type { Main }
@@ -143,6 +148,9 @@ const main = /*#__PURE__*/ l.record<'tid', Main>(
     ),
     deletedVersion: /*#__PURE__*/ l.optional(
       /*#__PURE__*/ l.string({ format: 'cid' }),
+    ),
+    versionOf: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.string({ format: 'at-uri' }),
     ),
   }),
 )
