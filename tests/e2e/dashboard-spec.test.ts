@@ -136,16 +136,16 @@ async function addVariable(name: string, value: string): Promise<void> {
 }
 
 /** alice's workloads as published in her repo. */
+/** Alice's workloads as published: her repo's workload records, without the tombstones an edit
+ *  leaves of the versions it replaced (history, never shown as a workload). */
 async function published(): Promise<{ uri: string; cid: string; value: WorkloadRecord }[]> {
   const res = await alice.owner.session.agent.com.atproto.repo.listRecords({
     repo: alice.owner.did,
     collection: NSID.workload,
   })
-  return res.data.records.map((r) => ({
-    uri: r.uri,
-    cid: r.cid,
-    value: r.value as unknown as WorkloadRecord,
-  }))
+  return res.data.records
+    .map((r) => ({ uri: r.uri, cid: r.cid, value: r.value as unknown as WorkloadRecord }))
+    .filter((r) => r.value.versionOf === undefined)
 }
 
 async function recordAt(uri: string) {
