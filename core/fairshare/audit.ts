@@ -42,7 +42,7 @@ export const CUTOFF_STEP_MS = 5 * 60_000
 /** How long a round stays open to audit, from its cutoff; also how long a deleted workload's
  *  usage keeps counting after its deletion. Half the retention of tombstones and of bids
  *  (core/hygiene, a day by default), so everything an audit reads is still there
- *  (docs/fair-share.md, "Deleted workloads"). */
+ *  (docs/fair-share.md, "Deleted and updated workloads"). */
 export const DEFAULT_SETTLE_MS = 12 * 3_600_000
 
 export interface AuditInput {

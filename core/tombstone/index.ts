@@ -1,4 +1,4 @@
-// Deleting a workload leaves a tombstone (docs/fair-share.md, "Deleted workloads"). Pure: what a
+// Deleting a workload leaves a tombstone (docs/fair-share.md, "Deleted and updated workloads"). Pure: what a
 // tombstone is, the version it ends, and which tombstones have outlived the retention period.
 import { AtUri } from '@atproto/syntax'
 import { NSID, type WorkloadRecord } from '../lexicon/index.js'
