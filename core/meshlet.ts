@@ -781,7 +781,11 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
         uri: evt.uri,
       })
     }
-    if (evt.collection === NSID.challenge || evt.collection === NSID.presence) {
+    if (
+      evt.collection === NSID.challenge ||
+      evt.collection === NSID.presence ||
+      change === 'linkage'
+    ) {
       this.liveness.recordsChanged()
     }
     if (evt.collection === NSID.meshletOwner && evt.did === this.opts.did) this.declareLiveness()
@@ -847,6 +851,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       })),
     })
     this.emit('cluster', next)
+    this.liveness.recordsChanged()
     this.scheduleTick()
   }
 

@@ -30,6 +30,8 @@ export class Prober {
   private readonly inFlight = new Set<string>()
   private timer?: NodeJS.Timeout
   private running = false
+  /** No target: no timer either (idle is idle) until `wake()`. */
+  private idle = false
   private round?: Promise<void>
   private readonly abort = new AbortController()
   private readonly now: () => number
@@ -43,6 +45,13 @@ export class Prober {
   start(): void {
     if (this.running) return
     this.running = true
+    this.schedule()
+  }
+
+  /** Targets may have appeared: probe again if the loop went idle. */
+  wake(): void {
+    if (!this.running || !this.idle) return
+    this.idle = false
     this.schedule()
   }
 
@@ -61,6 +70,11 @@ export class Prober {
 
   private schedule(): void {
     if (!this.running) return
+    if (this.opts.targets().size === 0) {
+      this.lastOk.clear()
+      this.idle = true
+      return
+    }
     this.timer = setTimeout(() => {
       this.round = this.probeAll().finally(() => {
         this.round = undefined

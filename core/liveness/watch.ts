@@ -74,6 +74,8 @@ export class LivenessWatch {
   /** Challenges being written or deleted, by subject. */
   private readonly busy = new Set<string>()
   private answered?: number
+  /** Started: our presence loop runs, so an answer can be written. */
+  private started = false
 
   constructor(private readonly opts: LivenessWatchOptions) {
     this.now = opts.now ?? Date.now
@@ -98,18 +100,24 @@ export class LivenessWatch {
   }
 
   start(): void {
+    this.started = true
     if (this.opts.probe) this.prober.start()
+    // A challenge that came while we were away (a restart) is answered now.
+    this.recordsChanged()
   }
 
   async stop(): Promise<void> {
+    this.started = false
     await this.prober.stop()
   }
 
-  /** A challenge or presence changed: answer one of ourselves at once, take back spent ones. */
+  /** A challenge, presence or linkage changed: answer one of ourselves at once, take back spent
+   *  ones, and probe if a host to probe appeared. */
   recordsChanged(): void {
+    this.prober.wake()
     const records = this.judged()
     const at = challengeToAnswer(records, this.opts.self.meshlet, this.opts.config)
-    if (at !== undefined && at !== this.answered) {
+    if (this.started && at !== undefined && at !== this.answered) {
       this.answered = at
       this.opts.answer(at).catch((err: unknown) => {
         this.answered = undefined
