@@ -57,6 +57,7 @@ import {
   type Lender,
 } from './meshlet/lender.js'
 import { aboutUs, followTargets } from './meshlet/following.js'
+import { ImageSizes } from './meshlet/image-sizes.js'
 import { Refusals } from './meshlet/refusals.js'
 import { replicaStatus, StatusWriter } from './meshlet/status-writer.js'
 import { SettlementWriter, type SettlementView } from './settlement/index.js'
@@ -195,6 +196,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private readonly statuses: StatusWriter
   /** Attests the audited winners of our owner's workloads' rounds (core/settlement). */
   private readonly settlements: SettlementWriter
+  /** Image sizes against the lender's maximum, asked of registries before bidding. */
+  private readonly imageSizes: ImageSizes
   /** Claimants whose owner record was read once already. */
   private readonly lookedUp = new Set<string>()
   private explain = new Map<string, unknown>()
@@ -220,6 +223,12 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.imagePolicy = imagePolicyOf(opts)
     opts.runtime?.setRegistryAllowList(this.imagePolicy.allowRegistries)
     opts.runtime?.setMaxImageMiB(this.imagePolicy.maxImageMiB)
+    this.imageSizes = new ImageSizes({
+      maxMiB: () => (opts.runtime ? this.imagePolicy.maxImageMiB : undefined),
+      bytesOf: (image) => opts.runtime!.imageBytes(image),
+      onLearned: () => this.scheduleTick(),
+      now: this.now,
+    })
     this.view = clusterView(this.store.linkage)
     this.sealingKeys = new SealingKeyring(opts.keyStore ?? new MemorySecretStore(), opts.did)
     this.presence = new PresencePublisher({
@@ -969,6 +978,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
               owner !== this.opts.owner && belowFloor(owner, book, floor),
           }
         : {}),
+      imageSize: (image) => this.imageSizes.judge(image),
     })
     return { ...result, audit, now }
   }

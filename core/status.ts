@@ -249,6 +249,16 @@ export async function workloadStatusReport(
   )
   const byUri = new Map(workloads.map((w) => [w.uri, w]))
   const book = audit.ledgerAt(info.opensAt)
+  // For meshlets that pull images only up to a size: the image's size, asked of its registry
+  // once per architecture they run on; a registry that does not say leaves it unknown.
+  const sizes = await imageSizesFor(
+    identity,
+    workload.record.image,
+    meshlets.flatMap((m) => {
+      const p = membership.get(m)
+      return p?.maxImageMiB !== undefined ? [p.arch ?? 'amd64'] : []
+    }),
+  )
   const noBid = meshlets
     .filter((m) => !bidders.has(m))
     .map((m) =>
@@ -261,6 +271,7 @@ export async function workloadStatusReport(
         committed: committedOf(m, allStatuses, byUri, info.opensAt, config, uri),
         book,
         cluster,
+        imageBytes: (arch) => sizes.get(arch),
       }),
     )
 
@@ -507,5 +518,39 @@ function printBalances(r: StatusReport, out: (line: string) => void): void {
 /** Said when no published fact explains a missing bid: honest about what is not known. */
 export function unknownReason(n: WhyNot): string {
   const facts = n.unknown.length > 0 ? ` It has not published its ${n.unknown.join(', ')}.` : ''
-  return `reason unknown: by what it published it could bid, but no bid was seen (offline, or started after the window?).${facts}`
+  const image =
+    n.imageLimitMiB !== undefined
+      ? ` It pulls images of at most ${n.imageLimitMiB} MiB, and this image's registry did not say how large it is.`
+      : ''
+  return `reason unknown: by what it published it could bid, but no bid was seen (offline, or started after the window?).${facts}${image}`
+}
+
+/** What pulling `image` downloads on each architecture, as its registry says; an architecture
+ *  whose answer could not be had is left out. */
+async function imageSizesFor(
+  identity: IdentityResolver,
+  image: string,
+  archs: readonly string[],
+): Promise<Map<string, number>> {
+  const out = new Map<string, number>()
+  if (archs.length === 0) return out
+  const [{ parseImageRef }, { imageDownloadBytes }] = await Promise.all([
+    import('./runtime/image-ref.js'),
+    import('./runtime/registry.js'),
+  ])
+  let ref
+  try {
+    ref = parseImageRef(image)
+  } catch {
+    return out
+  }
+  await Promise.all(
+    [...new Set(archs)].map(async (arch) => {
+      const bytes = await imageDownloadBytes(ref, { arch, fetch: identity.fetch }).catch(
+        () => undefined,
+      )
+      if (bytes !== undefined) out.set(arch, bytes)
+    }),
+  )
+  return out
 }

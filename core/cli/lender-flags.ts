@@ -13,9 +13,9 @@ export const LENDER_HELP = `          --allow-registry <host>   run only images 
                                     bid for others, and their owners see why. Default: any
           --allow-registry any      any registry again (clears a saved allow-list)
           --max-image-size <MiB>    pull no image larger than this (its download, as the
-                                    registry's manifest states it). A larger one is refused
-                                    at start with the status reason image-too-large and
-                                    placed elsewhere. Default: no limit
+                                    registry's manifest states it): no bid for a larger
+                                    one (image-too-large) or one whose registry will not
+                                    say (image-size-unknown). Default: no limit
           --max-image-size 0        no limit again (clears a saved one)
 `
 

@@ -249,6 +249,21 @@ export class Runtime {
     else this.#config.registryAllowList = [...list]
   }
 
+  /** The lender's maximum image size in MiB (undefined: none). */
+  get maxImageMiB(): number | undefined {
+    return this.#maxImageMiB
+  }
+
+  /** What pulling an image would download, in bytes, as its registry's manifest states for this
+   *  machine's architecture; a RegistryLookupError when the registry does not say. */
+  async imageBytes(image: string, signal?: AbortSignal): Promise<number> {
+    return imageDownloadBytes(parseImageRef(image), {
+      arch: dockerArchOf(osArch()),
+      ...(signal ? { signal } : {}),
+      ...(this.#fetch ? { fetch: this.#fetch } : {}),
+    })
+  }
+
   /** The lender's maximum image size in MiB (undefined: none); applies to the next pull. */
   setMaxImageMiB(mib: number | undefined): void {
     if (mib !== undefined && !(Number.isSafeInteger(mib) && mib > 0)) {

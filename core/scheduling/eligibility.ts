@@ -8,7 +8,13 @@ const ZERO = { cpuMillis: 0, memoryMiB: 0, storageMiB: 0 }
 export interface EligibilityPolicy {
   /** Free-rider policy (DESIGN §6): true when this meshlet declines the owner's workloads. */
   declineOwner?: (ownerDid: string) => boolean
+  /** The lender's maximum image size against what the image's registry says (core/meshlet
+   *  image-sizes.ts); undefined: no limit. */
+  imageSize?: (image: string) => ImageSizeVerdict | undefined
 }
+
+/** An image against the lender's maximum size: within it, over it, or not known (yet). */
+export type ImageSizeVerdict = 'fits' | 'too-large' | 'unknown'
 
 /** The network modes a guest may ask for; anything else is refused rather than guessed at. */
 export function networkOf(workload: WorkloadView): 'none' | 'egress' | undefined {
@@ -69,6 +75,9 @@ export function eligibility(
   if (!registryAdmitted(record.image, self.allowRegistries)) {
     return { ok: false, reason: 'registry-not-allowed' }
   }
+  const size = policy.imageSize?.(record.image)
+  if (size === 'too-large') return { ok: false, reason: 'image-too-large' }
+  if (size === 'unknown') return { ok: false, reason: 'image-size-unknown' }
   if (!fits(record.resources, self.offer)) return { ok: false, reason: 'exceeds-offer' }
   if (!fits(record.resources, subtract(self.offer, self.committed))) {
     return { ok: false, reason: 'insufficient-free-capacity' }

@@ -39,7 +39,12 @@ export {
   type BidInvalidReason,
   type NoBidReason,
 } from './reasons.js'
-export { eligibility, networkOf, type EligibilityPolicy } from './eligibility.js'
+export {
+  eligibility,
+  networkOf,
+  type EligibilityPolicy,
+  type ImageSizeVerdict,
+} from './eligibility.js'
 export {
   MIN_CPU_MILLIS,
   MIN_MEMORY_MIB,

@@ -213,6 +213,7 @@ export function plan(input: PlanInput): Plan {
       const bidder = { ...self, committed: held, bidding, overcommit: config.overcommit }
       const verdict = eligibility(bidder, workload, info, cluster, now, {
         ...(input.declineOwner ? { declineOwner: input.declineOwner } : {}),
+        ...(input.imageSize ? { imageSize: input.imageSize } : {}),
       })
       if (verdict.ok) {
         const resources = workload.record.resources

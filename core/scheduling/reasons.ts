@@ -21,6 +21,8 @@ export const NO_BID_REASONS = [
   'egress-not-allowed',
   'unsupported-network',
   'registry-not-allowed',
+  'image-too-large',
+  'image-size-unknown',
   'exceeds-offer',
   'insufficient-free-capacity',
   'bids-overcommitted',
@@ -74,6 +76,10 @@ const SENTENCES: Record<NoBidReason | BidInvalidReason, string> = {
   'unsupported-network': 'The workload asks for a network mode this meshlet does not know.',
   'registry-not-allowed':
     "The workload's image comes from a registry that is not on this meshlet's allow-list.",
+  'image-too-large':
+    "The workload's image is larger, as its registry's manifest states, than this meshlet pulls.",
+  'image-size-unknown':
+    "This meshlet pulls images up to a size, and the image's registry has not said how large this one is (it is asking, or it would not answer).",
   'exceeds-offer':
     'The workload asks for more CPU, memory or storage than this meshlet lends at all.',
   'insufficient-free-capacity':

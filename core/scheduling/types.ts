@@ -305,6 +305,8 @@ export interface PlanInput {
   audit?: BidAudit
   /** Free-rider policy (DESIGN §6): true when this meshlet declines the owner's workloads. */
   declineOwner?: (ownerDid: string) => boolean
+  /** The lender's maximum image size (see EligibilityPolicy). */
+  imageSize?: (image: string) => 'fits' | 'too-large' | 'unknown' | undefined
 }
 
 export interface BidSummary {

@@ -25,6 +25,9 @@ export interface WhyNot {
   reason?: NoBidReason
   /** Facts it did not publish: when `reason` is absent, the real one may hide among these. */
   unknown: PolicyFact[]
+  /** Its published maximum image size, when the caller did not learn this image's size: with
+   *  `reason` absent, an image over it may be why. */
+  imageLimitMiB?: number
 }
 
 /**
@@ -65,6 +68,9 @@ export interface WhyNotInput {
   /** The audited ledger, for a published free-rider floor. */
   book: Ledger
   cluster: ClusterView
+  /** What pulling the workload's image downloads on an architecture, in bytes, when the caller
+   *  asked its registry (for meshlets that publish a maximum image size). */
+  imageBytes?: (arch: string) => number | undefined
 }
 
 /** Judged at the round's opening: what the meshlet would have decided in time to bid. */
@@ -92,14 +98,25 @@ export function whyNot(input: WhyNotInput): WhyNot {
     ...(policy?.dockerAvailable === false ? { dockerAvailable: false } : {}),
   }
   const floor = policy?.minBalance
+  const limit = policy?.maxImageMiB
+  const bytes = limit === undefined ? undefined : input.imageBytes?.(self.arch)
   const verdict = eligibility(self, workload, info, input.cluster, info.opensAt, {
     ...(floor !== undefined
       ? {
           declineOwner: (o: string) => o !== owner && belowFloor(o, input.book, floor),
         }
       : {}),
+    ...(limit !== undefined && bytes !== undefined
+      ? { imageSize: () => (bytes > limit * 1024 * 1024 ? 'too-large' : 'fits') }
+      : {}),
   })
-  return { meshlet, owner, ...(verdict.ok ? {} : { reason: verdict.reason }), unknown }
+  return {
+    meshlet,
+    owner,
+    ...(verdict.ok ? {} : { reason: verdict.reason }),
+    unknown,
+    ...(verdict.ok && limit !== undefined && bytes === undefined ? { imageLimitMiB: limit } : {}),
+  }
 }
 
 /**

@@ -82,7 +82,7 @@ export function ImagePolicySettings({ settings }: { settings: Settings }) {
         <span className="switch-desc" data-testid="image-size-state">
           {settings.maxImageMiB === undefined
             ? 'Images of any size.'
-            : `Images up to ${settings.maxImageMiB} MiB to download; a larger one is refused before it is pulled and placed elsewhere.`}
+            : `Images up to ${settings.maxImageMiB} MiB to download; no bid for a larger one, or for one whose registry will not say how large it is.`}
         </span>
         <form className="row" onSubmit={submitSize}>
           <label>

@@ -80,6 +80,14 @@ const noBidCases: NoBidCase[] = [
     workload: { image: 'busybox:1' },
     self: { allowRegistries: ['127.0.0.1:5055'] },
   },
+  { reason: 'image-too-large', policy: { imageSize: () => 'too-large' } },
+  { reason: 'image-size-unknown', policy: { imageSize: () => 'unknown' } },
+  // An image within the limit is judged on: the next check names the reason.
+  {
+    reason: 'exceeds-offer',
+    policy: { imageSize: () => 'fits' },
+    workload: { resources: { cpuMillis: 8000, memoryMiB: 256 } },
+  },
   { reason: 'exceeds-offer', workload: { resources: { cpuMillis: 8000, memoryMiB: 256 } } },
   {
     reason: 'exceeds-offer',

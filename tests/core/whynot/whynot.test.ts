@@ -106,6 +106,27 @@ describe('whyNot, from what a meshlet published', () => {
   })
 })
 
+describe('whyNot and a published maximum image size', () => {
+  const MiB = 1024 * 1024
+  it('names image-too-large when the caller learned the size, and says what it could not learn', () => {
+    const p = policy({ maxImageMiB: 10, arch: 'arm64' })
+    const asked: string[] = []
+    const bytes = (n: number) => (arch: string) => (asked.push(arch), n)
+    expect(ask(undefined, p, { imageBytes: bytes(11 * MiB) }).reason).toBe('image-too-large')
+    // The size for the meshlet's own architecture.
+    expect(asked).toEqual(['arm64'])
+    const fits = ask(undefined, p, { imageBytes: bytes(9 * MiB) })
+    expect(fits.reason).toBeUndefined()
+    expect(fits.imageLimitMiB).toBeUndefined()
+    const unlearned = ask(undefined, p, { imageBytes: () => undefined })
+    expect(unlearned.reason).toBeUndefined()
+    expect(unlearned.imageLimitMiB).toBe(10)
+    // No published maximum: the size does not matter and is not asked for.
+    expect(ask(undefined, policy(), { imageBytes: bytes(99 * MiB) }).reason).toBeUndefined()
+    expect(asked).toEqual(['arm64', 'arm64'])
+  })
+})
+
 describe('committedOf', () => {
   it('sums the requests of current replicas with a fresh heartbeat, and nothing else', () => {
     const a = workload({

@@ -56,7 +56,7 @@ type Main = {
   allowRegistries?: string[]
 
   /**
-   * Largest image it pulls, in MiB (the compressed size its registry's manifest states). A larger image is refused at start with the status message 'image-too-large'. Absent: no limit.
+   * Largest image it pulls, in MiB (the compressed size its registry's manifest states). It makes no bid for a workload whose image's registry states a larger size, or states none; the winner checks again before pulling ('image-too-large'). Absent: no limit.
    */
   maxImageMiB?: number
 
