@@ -267,6 +267,10 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
         this.log.log('info', 'liveness.challenge', { subject, silentMs }),
       onUnreachable: (host, strikes) =>
         this.log.log('warn', 'liveness.unreachable', { host, strikes }),
+      onFallback: (preferInterval) => {
+        this.log.log(preferInterval ? 'warn' : 'info', 'liveness.fallback', { preferInterval })
+        this.declareLiveness()
+      },
     })
     this.writer = new BudgetedWriter(opts.writer, {
       ...(opts.budget ? { budget: opts.budget } : {}),
@@ -802,12 +806,12 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   }
 
   /** Our presence asks for challenges while our meshletOwner record publishes an endpoint (the
-   *  app puts it there while it serves farm.meshlet.*, ping included), else for the interval. */
+   *  app puts it there while it serves farm.meshlet.*, ping included) and no peer has shown it
+   *  cannot reach it (core/liveness, `shouldFallBack`), else for the interval. */
   private declareLiveness(): void {
     if (!this.opts.runtime) return
-    void this.presence.setLiveness(
-      this.store.endpoints.has(this.opts.did) ? 'challenge' : 'interval',
-    )
+    const reachable = this.store.endpoints.has(this.opts.did) && !this.liveness.preferInterval
+    void this.presence.setLiveness(reachable ? 'challenge' : 'interval')
   }
 
   /** Our challenge of a silent host (core/liveness): a put, keyed by the host. */

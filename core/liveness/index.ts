@@ -4,7 +4,11 @@ export type { LivenessWatchOptions } from './watch.js'
 export { Prober, ping, type Ping, type ProberOptions } from './prober.js'
 export {
   challengeToAnswer,
+  FALLBACK_ANSWERS,
+  FALLBACK_MS,
+  FALLBACK_WINDOW_MS,
   probeTargets,
+  shouldFallBack,
   spentChallenges,
   type LivenessRecords,
 } from './targets.js'

@@ -71,3 +71,20 @@ export function spentChallenges(
   }
   return out
 }
+
+/** Answers within this window that make a meshlet doubt its endpoint is reachable by all. */
+export const FALLBACK_ANSWERS = 2
+export const FALLBACK_WINDOW_MS = 10 * 60_000
+/** How long it then asks for the interval rule before trying challenges again. */
+export const FALLBACK_MS = 60 * 60_000
+
+/**
+ * Whether a meshlet that answered challenges at `answeredAt` should ask for the interval rule
+ * for a while: two answers within 10 min mean some peer cannot reach its endpoint (one may be a
+ * false alarm). Under the interval rule that peer needs no pings: its loss is noticed within
+ * 45 s again, at the interval rule's cost, which is also what a member who challenges it on
+ * purpose can make it spend.
+ */
+export function shouldFallBack(answeredAt: readonly number[], now: number): boolean {
+  return answeredAt.filter((t) => now - t < FALLBACK_WINDOW_MS).length >= FALLBACK_ANSWERS
+}

@@ -12,7 +12,10 @@ import {
 import { Prober, type Ping } from './prober.js'
 import {
   challengeToAnswer,
+  FALLBACK_MS,
+  FALLBACK_WINDOW_MS,
   probeTargets,
+  shouldFallBack,
   spentChallenges,
   type LivenessRecords,
 } from './targets.js'
@@ -41,6 +44,9 @@ export interface LivenessWatchOptions {
   onChallenge?: (subject: string, silentMs: number) => void
   /** `host` answered a challenge of ours while our pings kept failing, `strikes` times running. */
   onUnreachable?: (host: string, strikes: number) => void
+  /** We should ask for the interval rule (`preferInterval`) from now, or again for challenges:
+   *  declare it. */
+  onFallback?: (preferInterval: boolean) => void
 }
 
 export const DEFAULT_PROBE_MS = 2_000
@@ -76,6 +82,10 @@ export class LivenessWatch {
   private answered?: number
   /** Started: our presence loop runs, so an answer can be written. */
   private started = false
+  /** When we answered challenges lately (`shouldFallBack`). */
+  private answeredAt: number[] = []
+  private fallbackUntil?: number
+  private fallbackTimer?: NodeJS.Timeout
 
   constructor(private readonly opts: LivenessWatchOptions) {
     this.now = opts.now ?? Date.now
@@ -87,6 +97,12 @@ export class LivenessWatch {
       ...(opts.ping ? { ping: opts.ping } : {}),
       now: this.now,
     })
+  }
+
+  /** Some peer cannot reach our endpoint (we answered its challenges): ask for the interval
+   *  rule until the fall-back ends. */
+  get preferInterval(): boolean {
+    return this.fallbackUntil !== undefined
   }
 
   /** Probes sent so far. */
@@ -108,6 +124,7 @@ export class LivenessWatch {
 
   async stop(): Promise<void> {
     this.started = false
+    clearTimeout(this.fallbackTimer)
     await this.prober.stop()
   }
 
@@ -119,10 +136,13 @@ export class LivenessWatch {
     const at = challengeToAnswer(records, this.opts.self.meshlet, this.opts.config)
     if (this.started && at !== undefined && at !== this.answered) {
       this.answered = at
-      this.opts.answer(at).catch((err: unknown) => {
-        this.answered = undefined
-        this.opts.onError('liveness.answer', err as Error)
-      })
+      this.opts.answer(at).then(
+        () => this.noteAnswer(),
+        (err: unknown) => {
+          this.answered = undefined
+          this.opts.onError('liveness.answer', err as Error)
+        },
+      )
     }
     for (const c of spentChallenges(records, this.opts.self.meshlet, this.opts.config)) {
       const subject = c.record.subject
@@ -133,6 +153,20 @@ export class LivenessWatch {
         .catch((err: unknown) => this.opts.onError('liveness.withdraw', err as Error))
         .finally(() => this.busy.delete(subject))
     }
+  }
+
+  private noteAnswer(): void {
+    const now = this.now()
+    this.answeredAt = [...this.answeredAt.filter((t) => now - t < FALLBACK_WINDOW_MS), now]
+    if (!this.started || this.fallbackUntil !== undefined) return
+    if (!shouldFallBack(this.answeredAt, now)) return
+    this.fallbackUntil = now + FALLBACK_MS
+    this.answeredAt = []
+    this.fallbackTimer = setTimeout(() => {
+      this.fallbackUntil = undefined
+      this.opts.onFallback?.(false)
+    }, FALLBACK_MS)
+    this.opts.onFallback?.(true)
   }
 
   private judged(): LivenessRecords {

@@ -158,7 +158,7 @@ describe('a host whose endpoint its peer cannot reach', () => {
     await u?.[Symbol.asyncDispose]()
   })
 
-  it('is challenged ever less often, answers each time, and keeps its replica', async () => {
+  it('is challenged ever less often, answers, falls back to interval liveness, and keeps its replica', async () => {
     onTestFailed(() => console.log(u.tails()))
     const uri = await u.publish(1, { replicas: 2, cpuMillis: 100 })
     const hostDid = u.members[0]!.meshlet.did
@@ -175,18 +175,27 @@ describe('a host whose endpoint its peer cannot reach', () => {
     const challenges = peer.events('liveness.challenge').filter((e) => e.subject === hostDid)
     const strikes = peer.events('liveness.unreachable').filter((e) => e.host === hostDid)
     const answers = u.daemons[0]!.events('liveness.answered')
+    const fallback = u.daemons[0]!.events('liveness.fallback')
+    const declared = await presenceOf(hostDid)
     const at = challenges.map((e) => Date.parse(String(e.t)))
     const gaps = at.slice(1).map((t, i) => ((t - at[i]!) / 1000).toFixed(0))
     report(
       'unreachable endpoint',
       `${challenges.length} challenges in ${WATCH_MS / 1000} s (gaps ${gaps.join(', ')} s), ` +
-        `${answers.length} answers, back-off ${strikes.length} times; the host's replica ran in ` +
+        `${answers.length} answers, back-off ${strikes.length} times; the host fell back to ` +
+        `interval liveness: ${fallback.some((e) => e.preferInterval === true)} (its presence ` +
+        `now says ${declared?.liveness ?? 'interval'}); the host's replica ran in ` +
         `${onHost.filter((n) => n === 1).length} of ${onHost.length} samples`,
     )
     expect(challenges.length).toBeGreaterThan(0)
     expect(strikes.length).toBeGreaterThan(0)
     // Without the back-off a challenge would go out every heartbeatMs (20 s): 6 in 120 s.
     expect(challenges.length).toBeLessThanOrEqual(4)
+    // Two answers in 10 min: some peer cannot reach it, so it asks for the interval rule, under
+    // which that peer needs no pings (and notices a loss within 45 s again).
+    expect(fallback.map((e) => e.preferInterval)).toEqual([true])
+    expect(declared?.liveness).toBeUndefined()
+    expect(declared?.intervalMs).toBe(DEFAULT_CONFIG.heartbeatMs)
     expect(new Set(onHost)).toEqual(new Set([1]))
   }, 400_000)
 })

@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest'
 import {
   challengeToAnswer,
   challengeWaitMs,
+  FALLBACK_WINDOW_MS,
   probeTargets,
+  shouldFallBack,
   spentChallenges,
   type LivenessRecords,
 } from '../../../core/liveness/index.js'
@@ -160,5 +162,16 @@ describe('challengeWaitMs', () => {
     expect(challengeWaitMs(3, DEFAULT_CONFIG)).toBe(8 * heartbeatMs)
     expect(challengeWaitMs(10, DEFAULT_CONFIG)).toBe(challengeHeartbeatMs)
     expect(challengeWaitMs(1e6, DEFAULT_CONFIG)).toBe(challengeHeartbeatMs)
+  })
+})
+
+describe('shouldFallBack', () => {
+  it('asks for the interval rule after two answers within the window, not after one', () => {
+    const now = T0 + FALLBACK_WINDOW_MS
+    expect(shouldFallBack([], now)).toBe(false)
+    expect(shouldFallBack([now - 1000], now)).toBe(false)
+    expect(shouldFallBack([now - 60_000, now - 1000], now)).toBe(true)
+    // An old false alarm and a new one are not a pattern.
+    expect(shouldFallBack([now - FALLBACK_WINDOW_MS, now - 1000], now)).toBe(false)
   })
 })
