@@ -46,6 +46,8 @@ import {
   imagePolicyOf,
   loadSettings,
   patchImagePolicy,
+  applySettingChange,
+  settingChanges,
   type InitialSettings,
 } from './app/settings.js'
 import {
@@ -77,7 +79,8 @@ import { ApiService } from './xrpc/service.js'
 import { meshletHost } from './xrpc/meshlet-host.js'
 import { workloadLogs } from './xrpc/owner-logs.js'
 import { deleteWorkload, submitWorkload, updateWorkload, type OwnerSide } from './app/workloads.js'
-import { SealingKeyring, sealedLogSource, SecretsSharer, shareRequest } from './sealing/index.js'
+import { SealingKeyring, sealedLogSource } from './sealing/index.js'
+import { OwnerSecrets } from './app/secret-sharing.js'
 
 export interface NetworkConfig {
   plcUrl: string
@@ -191,7 +194,7 @@ export class MeshletApp implements DesktopHost {
   private readonly policy: PolicyRunner
   private readonly throttle: GuestThrottle
   private readonly api: ApiService
-  private sharer?: { owner: string; sharer: SecretsSharer }
+  private readonly ownerSecrets: OwnerSecrets
 
   constructor(readonly opts: AppOptions) {
     this.log = opts.log ?? silentLogger
@@ -204,6 +207,12 @@ export class MeshletApp implements DesktopHost {
       cacheFile: join(opts.dataDir, 'identity-cache.json'),
     })
     this.reader = new RepoReader(this.identity)
+    this.ownerSecrets = new OwnerSecrets({
+      reader: this.reader,
+      keysOf: (did) => this.ownerKeys(did),
+      log: this.log,
+      onError: (err) => this.fail('secrets', err),
+    })
     this.sessions = new Sessions({
       secrets: opts.secrets,
       identity: this.identity,
@@ -838,17 +847,8 @@ export class MeshletApp implements DesktopHost {
     this.setProblem(undefined)
     // Settings changed while it started (the user paused, moved a slider, the lid closed) were
     // kept but had no meshlet to reach: apply what differs now.
-    const now = this.saved.settings
-    const had = meshlet.settings
-    if (JSON.stringify(now.offer) !== JSON.stringify(had.offer)) await meshlet.setOffer(now.offer)
-    if (JSON.stringify([...now.members].sort()) !== JSON.stringify([...had.members].sort())) {
-      await meshlet.setMembers(now.members)
-    }
-    if (now.allowEgress !== had.allowEgress) await meshlet.setAllowEgress(now.allowEgress)
-    if (now.minBalance !== had.minBalance) await meshlet.setMinBalance(now.minBalance)
-    const policy = imagePolicyOf(now)
-    if (JSON.stringify(policy) !== JSON.stringify(imagePolicyOf(had))) {
-      await meshlet.setImagePolicy(policy)
+    for (const change of settingChanges(this.saved.settings, meshlet.settings)) {
+      await applySettingChange(meshlet, change)
     }
     await this.applyPause()
     // Guests a previous run left throttled are restored (or kept throttled) now.
@@ -856,37 +856,19 @@ export class MeshletApp implements DesktopHost {
     this.history.record()
   }
 
-  /** Owner's side of secrets (core/sealing): a winner waiting for one of our workloads' secrets
-   *  gets them sealed to its key, if it may run our workloads. */
+  /** Owner's side of secrets (core/app/secret-sharing.ts). */
   private shareSecrets(
     meshlet: Meshlet,
     from: string,
-    status: Parameters<typeof shareRequest>[2],
+    status: Parameters<OwnerSecrets['onStatus']>[3],
   ): void {
     const owner = this.sessions.owner
-    if (!owner) return
-    const ask = shareRequest(owner.account.did, from, status)
-    if (!ask) return
-    if (this.sharer?.owner !== owner.account.did) {
-      const linkage = meshlet.store.linkage
-      const ownerDid = owner.account.did
-      this.sharer = {
-        owner: ownerDid,
-        sharer: new SecretsSharer({
-          reader: this.reader,
-          writer: owner.writer,
-          keys: this.ownerKeys(ownerDid),
-          isEligible: (m) => {
-            const o = linkage.verifiedOwner(m)
-            return o !== undefined && linkage.isMutual(ownerDid, o)
-          },
-          log: this.log,
-        }),
-      }
-    }
-    void this.sharer.sharer
-      .share(ask.workloadUri, ask.meshlet)
-      .catch((err: unknown) => this.fail('secrets', err))
+    this.ownerSecrets.onStatus(
+      owner ? { did: owner.account.did, writer: owner.writer } : undefined,
+      meshlet.store.linkage,
+      from,
+      status,
+    )
   }
 
   private ownerKeys(did: string): SealingKeyring {

@@ -169,3 +169,65 @@ export function patchImagePolicy(
   else if (patch.maxImageMiB !== undefined) settings.maxImageMiB = maxImageMiB(patch.maxImageMiB)
   return JSON.stringify(imagePolicyOf(settings)) !== before
 }
+
+/** What a running meshlet holds of the settings (`Meshlet.settings`). */
+export interface MeshletSettings extends ImagePolicy {
+  offer: Omit<Capacity, 'storageMiB'> & { storageMiB?: number }
+  members: string[]
+  allowEgress: boolean
+  minBalance?: number
+}
+
+/** One setting a running meshlet must be told of. */
+export type SettingChange =
+  | { kind: 'offer'; offer: Capacity }
+  | { kind: 'members'; members: string[] }
+  | { kind: 'allowEgress'; allowEgress: boolean }
+  | { kind: 'minBalance'; minBalance: number | undefined }
+  | { kind: 'imagePolicy'; policy: ImagePolicy }
+
+/** The settings a meshlet that started with `had` lacks of `now`, in the order they are applied
+ *  (the user paused, moved a slider or changed a policy while it started, with no meshlet to
+ *  reach). Member order does not matter. */
+export function settingChanges(now: Settings, had: MeshletSettings): SettingChange[] {
+  const out: SettingChange[] = []
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
+  if (!same(now.offer, had.offer)) out.push({ kind: 'offer', offer: now.offer })
+  if (!same([...now.members].sort(), [...had.members].sort())) {
+    out.push({ kind: 'members', members: now.members })
+  }
+  if (now.allowEgress !== had.allowEgress) {
+    out.push({ kind: 'allowEgress', allowEgress: now.allowEgress })
+  }
+  if (now.minBalance !== had.minBalance) {
+    out.push({ kind: 'minBalance', minBalance: now.minBalance })
+  }
+  const policy = imagePolicyOf(now)
+  if (!same(policy, imagePolicyOf(had))) out.push({ kind: 'imagePolicy', policy })
+  return out
+}
+
+/** What a running meshlet is told settings through (`Meshlet`'s setters). */
+export interface SettingsTarget {
+  setOffer(offer: Capacity): Promise<void>
+  setMembers(members: string[]): Promise<void>
+  setAllowEgress(allow: boolean): Promise<void>
+  setMinBalance(floor: number | undefined): Promise<void>
+  setImagePolicy(policy: ImagePolicy): Promise<void>
+}
+
+/** Tells a running meshlet one setting. */
+export function applySettingChange(meshlet: SettingsTarget, change: SettingChange): Promise<void> {
+  switch (change.kind) {
+    case 'offer':
+      return meshlet.setOffer(change.offer)
+    case 'members':
+      return meshlet.setMembers(change.members)
+    case 'allowEgress':
+      return meshlet.setAllowEgress(change.allowEgress)
+    case 'minBalance':
+      return meshlet.setMinBalance(change.minBalance)
+    case 'imagePolicy':
+      return meshlet.setImagePolicy(change.policy)
+  }
+}

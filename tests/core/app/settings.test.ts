@@ -7,6 +7,7 @@ import {
   patchImagePolicy,
   registryList,
   SettingsError,
+  settingChanges,
 } from '../../../core/app/settings.js'
 import { DEFAULT_RULES } from '../../../core/policy/rules.js'
 
@@ -116,5 +117,44 @@ describe('patchImagePolicy', () => {
     const s = defaultSettings()
     expect(() => patchImagePolicy(s, { allowRegistries: ['a b'] })).toThrow(SettingsError)
     expect(imagePolicyOf(s)).toEqual({})
+  })
+})
+
+describe('settingChanges', () => {
+  const had = {
+    offer: { cpuMillis: 1000, memoryMiB: 512, storageMiB: 0 },
+    members: ['did:plc:a', 'did:plc:b'],
+    allowEgress: false,
+  }
+  const base = () => ({ ...defaultSettings(), ...had, offer: { ...had.offer } })
+
+  it('tells a meshlet that started with the same settings nothing; member order does not matter', () => {
+    expect(settingChanges(base(), had)).toEqual([])
+    expect(settingChanges({ ...base(), members: ['did:plc:b', 'did:plc:a'] }, had)).toEqual([])
+  })
+
+  it('names each setting that moved while it started, in the order they are applied', () => {
+    const now = {
+      ...base(),
+      offer: { cpuMillis: 500, memoryMiB: 512, storageMiB: 0 },
+      members: ['did:plc:a'],
+      allowEgress: true,
+      minBalance: -5000,
+      maxImageMiB: 100,
+    }
+    expect(settingChanges(now, had)).toEqual([
+      { kind: 'offer', offer: now.offer },
+      { kind: 'members', members: ['did:plc:a'] },
+      { kind: 'allowEgress', allowEgress: true },
+      { kind: 'minBalance', minBalance: -5000 },
+      { kind: 'imagePolicy', policy: { maxImageMiB: 100 } },
+    ])
+    // A floor or a policy turned off is a change too.
+    expect(
+      settingChanges(base(), { ...had, minBalance: -1, allowRegistries: ['ghcr.io'] }),
+    ).toEqual([
+      { kind: 'minBalance', minBalance: undefined },
+      { kind: 'imagePolicy', policy: {} },
+    ])
   })
 })
