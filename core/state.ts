@@ -151,25 +151,22 @@ export class RecordStore {
         }
         return { change: 'workload' }
       case NSID.bid:
-        this.bidsByWorkload.remove(this.bids.get(uri))
-        if (put) {
-          const bid = { uri, cid: evt.cid, meshlet: did, record: evt.record as BidRecord }
-          this.bids.set(uri, bid)
-          this.bidsByWorkload.add(bid)
-        } else this.bids.delete(uri)
+        keep(
+          this.bids,
+          this.bidsByWorkload,
+          uri,
+          put ? { uri, cid: evt.cid, meshlet: did, record: evt.record as BidRecord } : undefined,
+        )
         return { change: 'bid' }
       case NSID.workloadStatus:
-        this.statusesByWorkload.remove(this.statuses.get(uri))
-        if (put) {
-          const status = {
-            uri,
-            cid: evt.cid,
-            meshlet: did,
-            record: evt.record as WorkloadStatusRecord,
-          }
-          this.statuses.set(uri, status)
-          this.statusesByWorkload.add(status)
-        } else this.statuses.delete(uri)
+        keep(
+          this.statuses,
+          this.statusesByWorkload,
+          uri,
+          put
+            ? { uri, cid: evt.cid, meshlet: did, record: evt.record as WorkloadStatusRecord }
+            : undefined,
+        )
         return { change: 'status' }
       case NSID.challenge: {
         if (put) {
@@ -185,17 +182,14 @@ export class RecordStore {
         return { change: 'status' }
       }
       case NSID.settlement:
-        this.settlementsByWorkload.remove(this.settlements.get(uri))
-        if (put) {
-          const settlement = {
-            uri,
-            cid: evt.cid,
-            meshlet: did,
-            record: evt.record as SettlementRecord,
-          }
-          this.settlements.set(uri, settlement)
-          this.settlementsByWorkload.add(settlement)
-        } else this.settlements.delete(uri)
+        keep(
+          this.settlements,
+          this.settlementsByWorkload,
+          uri,
+          put
+            ? { uri, cid: evt.cid, meshlet: did, record: evt.record as SettlementRecord }
+            : undefined,
+        )
         return { change: 'settlement' }
       // Sealed material is read when needed (core/sealing); its arrival only wakes the planner.
       case NSID.workloadSecrets:
@@ -231,6 +225,22 @@ export class RecordStore {
 }
 
 /** Records (bids or statuses) by the URI of the workload they name, each keyed by its own URI. */
+/** A record by its URI and in its workload's index: `view` put, or (undefined) deleted. */
+function keep<T extends { uri: string; record: { workload: { uri: string } } }>(
+  byUri: Map<string, T>,
+  index: Index<T>,
+  uri: string,
+  view: T | undefined,
+): void {
+  index.remove(byUri.get(uri))
+  if (view === undefined) {
+    byUri.delete(uri)
+    return
+  }
+  byUri.set(uri, view)
+  index.add(view)
+}
+
 class Index<T extends { uri: string; record: { workload: { uri: string } } }> {
   private readonly byWorkload = new Map<string, Map<string, T>>()
 

@@ -2,6 +2,7 @@
 // and the status records meshlets published for it.
 import Docker from 'dockerode'
 import { NSID } from '../../core/lexicon/index.js'
+import { bidRkey } from '../../core/scheduling/index.js'
 import { LABEL_MESHLET, LABEL_WORKLOAD, Runtime } from '../../core/runtime/index.js'
 import { jsonLogger } from '../../core/log.js'
 import { Meshlet, type MeshletOptions } from '../../core/meshlet.js'
@@ -125,4 +126,49 @@ export function dockerMeshlet(
     ...extra,
     config: { graceMs: 500, ...extra.config },
   })
+}
+
+/**
+ * A finished job in the past, as records: `owner` published it (1 core, 1 GiB, one replica)
+ * `ago` ms before now, and `host`'s meshlet bid in its round 0 and ran it to the end for
+ * `minutes`. The owner owes the commune that much; returns the job's record and its version.
+ */
+export async function pastRun(
+  owner: Member,
+  host: Member,
+  opts: { ago: number; minutes: number; image: string; extra?: Record<string, unknown> },
+): Promise<{ uri: string; cid: string; record: Record<string, unknown> }> {
+  const created = Date.now() - opts.ago
+  const iso = (t: number) => new Date(t).toISOString()
+  const big = { cpuMillis: 1000, memoryMiB: 1024 }
+  const record = {
+    $type: NSID.workload,
+    image: opts.image,
+    command: ['true'],
+    resources: big,
+    replicas: 1,
+    createdAt: iso(created),
+    ...opts.extra,
+  }
+  const job = await owner.owner.session.create(NSID.workload, record)
+  const ref = { uri: job.uri, cid: job.cid }
+  const rkey = bidRkey(job.uri, 0, job.cid)
+  await host.meshlet.session.put(NSID.bid, rkey, {
+    workload: ref,
+    round: 0,
+    priority: 0,
+    offer: big,
+    createdAt: iso(created + 1000),
+  })
+  await host.meshlet.session.put(NSID.workloadStatus, rkey, {
+    workload: ref,
+    round: 0,
+    state: 'exited',
+    exitCode: 0,
+    resources: big,
+    usage: { wallMs: opts.minutes * 60_000 },
+    startedAt: iso(created + 10_000),
+    updatedAt: iso(created + opts.minutes * 60_000),
+  })
+  return { uri: job.uri, cid: job.cid, record }
 }

@@ -8,7 +8,6 @@ import { NSID } from '../../core/lexicon/index.js'
 import type { Meshlet } from '../../core/meshlet.js'
 import { RepoReader } from '../../core/repo/reader.js'
 import { LABEL_MESHLET } from '../../core/runtime/index.js'
-import { bidRkey } from '../../core/scheduling/index.js'
 import { workloadStatusReport } from '../../core/status.js'
 import { deleteWorkloadRecord } from '../../core/tombstone/delete.js'
 import { TEST_IMAGE } from '../infra.js'
@@ -27,6 +26,7 @@ import {
   removeContainersOf,
   statusesOf,
   prepareSource,
+  pastRun,
 } from './_util.js'
 
 const MIN = 60_000
@@ -76,33 +76,7 @@ describe('deleting a workload', () => {
   it('stops its replicas, unseats no other replica, and moves no balance', async () => {
     // History, two hours ago: Bob's meshlet ran Alice's job for half an hour, so Alice owes the
     // commune and her meshlet's bids rank first.
-    const created = Date.now() - 2 * 60 * MIN
-    const iso = (t: number) => new Date(t).toISOString()
-    const job = await alice.owner.session.create(NSID.workload, {
-      image: TEST_IMAGE,
-      command: ['true'],
-      resources: { cpuMillis: 1000, memoryMiB: 1024 },
-      replicas: 1,
-      createdAt: iso(created),
-    })
-    const ref = { uri: job.uri, cid: job.cid }
-    await bob.meshlet.session.put(NSID.bid, bidRkey(job.uri, 0, job.cid), {
-      workload: ref,
-      round: 0,
-      priority: 0,
-      offer: { cpuMillis: 1000, memoryMiB: 1024 },
-      createdAt: iso(created + 1000),
-    })
-    await bob.meshlet.session.put(NSID.workloadStatus, bidRkey(job.uri, 0, job.cid), {
-      workload: ref,
-      round: 0,
-      state: 'exited',
-      exitCode: 0,
-      resources: { cpuMillis: 1000, memoryMiB: 1024 },
-      usage: { wallMs: 30 * MIN },
-      startedAt: iso(created + 10_000),
-      updatedAt: iso(created + 30 * MIN),
-    })
+    const job = await pastRun(alice, bob, { ago: 2 * 60 * MIN, minutes: 30, image: TEST_IMAGE })
     for (const m of meshlets) await m.start()
     await eventually('all three mutual', () =>
       meshlets.every((x) => x.clusterReport.peers.length === 3),

@@ -3,10 +3,9 @@
 // debt stands. Before, a status for an older version counted for nobody once the record named a
 // new one: an update forgave the owner's usage on every ledger, a way to game fair share.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { NSID, type WorkloadRecord } from '../../core/lexicon/index.js'
+import type { WorkloadRecord } from '../../core/lexicon/index.js'
 import type { Meshlet } from '../../core/meshlet.js'
 import { RepoReader } from '../../core/repo/reader.js'
-import { bidRkey } from '../../core/scheduling/index.js'
 import { workloadStatusReport } from '../../core/status.js'
 import { versionKey } from '../../core/tombstone/index.js'
 import { publishVersion } from '../../core/tombstone/update.js'
@@ -20,7 +19,7 @@ import {
   type Member,
   type Network,
 } from '../_util.js'
-import { dockerMeshlet, removeContainersOf } from './_util.js'
+import { dockerMeshlet, pastRun, removeContainersOf } from './_util.js'
 
 const MIN = 60_000
 let net: Network
@@ -53,36 +52,13 @@ afterAll(async () => {
 describe('updating a workload', () => {
   it('keeps the replaced version’s usage on every ledger, and places the new version', async () => {
     // History, two hours ago: Bob's meshlet ran version 1 of Alice's job for half an hour.
-    const created = Date.now() - 2 * 60 * MIN
-    const iso = (t: number) => new Date(t).toISOString()
-    const v1 = {
-      $type: NSID.workload,
+    const job = await pastRun(alice, bob, {
+      ago: 2 * 60 * MIN,
+      minutes: 30,
       image: TEST_IMAGE,
-      command: ['true'],
-      resources: { cpuMillis: 1000, memoryMiB: 1024 },
-      replicas: 1,
-      bidWindowMs: 2000,
-      createdAt: iso(created),
-    }
-    const job = await alice.owner.session.create(NSID.workload, v1)
-    const ref = { uri: job.uri, cid: job.cid }
-    await bob.meshlet.session.put(NSID.bid, bidRkey(job.uri, 0, job.cid), {
-      workload: ref,
-      round: 0,
-      priority: 0,
-      offer: { cpuMillis: 1000, memoryMiB: 1024 },
-      createdAt: iso(created + 1000),
+      extra: { bidWindowMs: 2000 },
     })
-    await bob.meshlet.session.put(NSID.workloadStatus, bidRkey(job.uri, 0, job.cid), {
-      workload: ref,
-      round: 0,
-      state: 'exited',
-      exitCode: 0,
-      resources: { cpuMillis: 1000, memoryMiB: 1024 },
-      usage: { wallMs: 30 * MIN },
-      startedAt: iso(created + 10_000),
-      updatedAt: iso(created + 30 * MIN),
-    })
+    const v1 = job.record
     for (const m of meshlets) await m.start()
     await eventually('all three mutual', () =>
       meshlets.every((x) => x.clusterReport.peers.length === 3),
