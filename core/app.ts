@@ -65,6 +65,7 @@ import { publishLinkage } from './repo/linkage.js'
 import { ensureMachineAccount, machineAccountApiError } from './accounts/index.js'
 import type { RepoWriter } from './repo/writer.js'
 import type { OAuthRepoSession } from './repo/oauth.js'
+import { missingScopes } from './repo/scopes.js'
 import { Runtime } from './runtime/index.js'
 import { DEFAULT_CONFIG, type SchedulingConfig } from './scheduling/index.js'
 import type { SecretStore } from './secrets.js'
@@ -622,7 +623,22 @@ export class MeshletApp implements DesktopHost {
     method: Account['method'],
   ): Promise<Session | undefined> {
     const restored = await this.sessions.restore(did, method)
-    if (restored.kind === 'restored') return restored.session
+    if (restored.kind === 'restored') {
+      // A session granted before this version needed a new record type (an update added
+      // settlements and challenges) would fail each such write: ask for a new sign-in instead.
+      const granted =
+        restored.session.account.method === 'oauth'
+          ? (restored.session.writer as OAuthRepoSession).scope
+          : undefined
+      const missing = granted === undefined ? [] : missingScopes(granted, role)
+      if (missing.length === 0) return restored.session
+      const whose = role === 'owner' ? 'Your' : 'This machine’s'
+      this.note(
+        'warn',
+        `${whose} sign-in predates what this version writes (${missing.join(', ')}); sign in again to allow it`,
+      )
+      return undefined
+    }
     if (restored.kind === 'none') return undefined
     const err = restored.error
     const whose = role === 'owner' ? 'Your' : 'This machine’s'

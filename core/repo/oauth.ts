@@ -23,8 +23,6 @@ import {
   type OAuthSession,
 } from '@atproto/oauth-client-node'
 import type { Role } from '../api.js'
-import { NSID, type Collection } from '../lexicon/index.js'
-import { RESULT_MIME } from '../sealing/results.js'
 import { silentLogger, type Logger } from '../log.js'
 import type { SecretStore } from '../secrets.js'
 import { releaseClientMetadata } from './client-metadata.js'
@@ -46,43 +44,9 @@ const HANDLE_INVALID = 'handle.invalid'
 
 type LoopbackRedirect = `http://127.0.0.1:${number}${typeof OAUTH_CALLBACK_PATH}`
 
-const ROLE_COLLECTIONS: Record<Role, readonly Collection[]> = {
-  owner: [NSID.workload, NSID.meshlet, NSID.sealingKey, NSID.workloadSecrets],
-  meshlet: [
-    NSID.meshletOwner,
-    NSID.membership,
-    NSID.bid,
-    NSID.workloadStatus,
-    NSID.presence,
-    NSID.challenge,
-    NSID.settlement,
-  ],
-}
-
-/** Blobs a role uploads: a meshlet seals each ended replica's output to its owner as a blob. */
-const ROLE_BLOBS: Record<Role, readonly string[]> = {
-  owner: [],
-  meshlet: [RESULT_MIME],
-}
-
-/** The narrowest scope a role needs: create, update and delete in its own collections only. */
-export function scopeFor(role: Role): string {
-  if (!Object.hasOwn(ROLE_COLLECTIONS, role)) throw new TypeError(`unknown role: ${String(role)}`)
-  const collections = ROLE_COLLECTIONS[role]
-  return [
-    'atproto',
-    ...collections.map((c) => `repo:${c}`),
-    ...ROLE_BLOBS[role].map((mime) => `blob:${mime}`),
-  ].join(' ')
-}
-
-/** What the client may ever ask for: the union of the roles' scopes. A sign-in asks for its
- *  role's part, which the server checks is declared here. */
-export function clientScope(): string {
-  return [...new Set(Object.keys(ROLE_COLLECTIONS).flatMap((r) => scopeFor(r as Role).split(' ')))]
-    .sort((a, b) => (a === 'atproto' ? -1 : b === 'atproto' ? 1 : a.localeCompare(b)))
-    .join(' ')
-}
+// What each role may write: core/repo/scopes.ts (light, for the app to check a restored session).
+import { clientScope, scopeFor } from './scopes.js'
+export { clientScope, missingScopes, scopeFor } from './scopes.js'
 
 // ---------------------------------------------------------------------------------------------
 // Errors: one class per stage, so the UI can say what happened and what to do.

@@ -19,6 +19,7 @@ import {
   OAuthTimeoutError,
   OAuthUnknownHandleError,
   isSessionExpired,
+  missingScopes,
   scopeFor,
   type OAuthRepoSession,
   type OAuthSignInOptions,
@@ -28,6 +29,29 @@ import { FileSecretStore, MemorySecretStore, type Sealer } from '../../../core/s
 import type { Role } from '../../../core/api.js'
 import { createAccount, startNetwork, type Account, type Network } from '../../_util.js'
 import { launchChromium } from '../../infra.js'
+
+describe('missingScopes', () => {
+  it('names what a session granted by an older version lacks of its role’s scope', () => {
+    expect(missingScopes(scopeFor('meshlet'), 'meshlet')).toEqual([])
+    // Granted before settlements and challenges existed.
+    const before = scopeFor('meshlet')
+      .split(' ')
+      .filter((s) => s !== `repo:${NSID.settlement}` && s !== `repo:${NSID.challenge}`)
+      .join(' ')
+    expect(missingScopes(before, 'meshlet')).toEqual([
+      `repo:${NSID.challenge}`,
+      `repo:${NSID.settlement}`,
+    ])
+    // Order and extra whitespace do not matter; more than the role needs is fine.
+    expect(
+      missingScopes(
+        `  ${scopeFor('owner').split(' ').reverse().join('  ')} transition:generic`,
+        'owner',
+      ),
+    ).toEqual([])
+    expect(missingScopes('', 'owner')).toEqual(scopeFor('owner').split(' '))
+  })
+})
 
 describe('scopeFor', () => {
   it('asks each role for its own collections only, and every collection belongs to one role', () => {
