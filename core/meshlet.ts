@@ -2,7 +2,7 @@
 // decisions are pure (scheduling/, fairshare/); this file feeds them the records seen and `now`,
 // then applies the resulting plan to Docker and to the meshlet's repo, one action at a time.
 import { EventEmitter } from 'node:events'
-import { checkDates, clampDelay, wakeDelay } from './clock/index.js'
+import { checkDates, wakeDelay } from './clock/index.js'
 import { join } from 'node:path'
 import { arch as osArch } from 'node:os'
 import {
@@ -12,16 +12,17 @@ import {
   type ClusterView,
 } from './identity/cluster.js'
 import type { IdentityResolver } from './identity/resolver.js'
-import { checkRecord, NSID, type Resources } from './lexicon/index.js'
+import { NSID, type Resources } from './lexicon/index.js'
 import { errorFields, silentLogger, type Logger } from './log.js'
 import { RepoReader } from './repo/reader.js'
 import type { RepoWriter, UploadedBlob } from './repo/writer.js'
 import { PresencePublisher, vouchFor, type VouchedReplica } from './presence/index.js'
 import { LivenessWatch, type LivenessWatchOptions } from './liveness/index.js'
-import { DEFAULT_RETENTION_MS, garbage } from './hygiene/index.js'
+import { DEFAULT_RETENTION_MS } from './hygiene/index.js'
+import { HygieneSweeper } from './hygiene/sweeper.js'
 import { BudgetedWriter, type BudgetState, type BudgetedWriterOptions } from './repo/budget.js'
 import { RecordSync, type RecordEvent, type SourceConfig } from './sync/index.js'
-import { RecordStore, type BidView, type StatusView, type WorkloadView } from './state.js'
+import { RecordStore, type WorkloadView } from './state.js'
 import {
   authorityOf,
   bidRkey,
@@ -60,7 +61,7 @@ import { aboutUs, followTargets } from './meshlet/following.js'
 import { ImageSizes } from './meshlet/image-sizes.js'
 import { Refusals } from './meshlet/refusals.js'
 import { replicaStatus, StatusWriter } from './meshlet/status-writer.js'
-import { SettlementWriter, type SettlementView } from './settlement/index.js'
+import { SettlementWriter } from './settlement/index.js'
 import { LookupBackoff, type LookupBackoffOptions } from './lookups/index.js'
 import type { ManagedReplica, Runtime } from './runtime/index.js'
 import { MemorySecretStore, type SecretStore } from './secrets.js'
@@ -178,8 +179,6 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private queue: Promise<void> = Promise.resolve()
   private tickPending = false
   private wakeTimer?: NodeJS.Timeout
-  private hygieneTimer?: NodeJS.Timeout
-  private cleaning?: Promise<void>
   /** Liveness: one presence record for all replicas, at a steady interval. */
   private readonly presence: PresencePublisher
   /** Probes of peers that ask for it, challenges, answers (core/liveness). */
@@ -198,6 +197,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private readonly settlements: SettlementWriter
   /** Image sizes against the lender's maximum, asked of registries before bidding. */
   private readonly imageSizes: ImageSizes
+  /** Deletes our own records nobody needs any more (core/hygiene). */
+  private readonly hygiene: HygieneSweeper
   /** Claimants whose owner record was read once already. */
   private readonly lookedUp = new Set<string>()
   private explain = new Map<string, unknown>()
@@ -230,6 +231,36 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       now: this.now,
     })
     this.view = clusterView(this.store.linkage)
+    this.hygiene = new HygieneSweeper({
+      meshlet: opts.did,
+      retentionMs: opts.retentionMs ?? DEFAULT_RETENTION_MS,
+      listOwn: (collection) => this.reader.listAll(opts.did, collection),
+      remove: async (g) => {
+        await this.writer.delete(g.collection, g.rkey, 'hygiene')
+        this.store.apply({
+          event: 'delete',
+          source: 'own',
+          did: opts.did,
+          collection: g.collection,
+          rkey: g.rkey,
+          uri: g.uri,
+        })
+      },
+      workloads: () => new Map([...this.store.workloads, ...this.store.tombstones]),
+      isGone: (uri) =>
+        !this.store.workloads.has(uri) &&
+        !this.store.tombstones.has(uri) &&
+        this.sync.isBackfilled(authorityOf(uri)),
+      audit: () => this.audit().expected,
+      bidsFor: (uri) => this.store.bidsFor(uri),
+      statusesFor: (uri) => this.store.statusesFor(uri),
+      cluster: () => this.view,
+      config: this.config,
+      now: this.now,
+      running: () => this.running,
+      log: this.log,
+      onError: (err) => this.fail('hygiene', err),
+    })
     this.sealingKeys = new SealingKeyring(opts.keyStore ?? new MemorySecretStore(), opts.did)
     this.presence = new PresencePublisher({
       intervalMs: this.config.heartbeatMs,
@@ -445,7 +476,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       )
       this.presence.start()
       this.liveness.start()
-      this.scheduleHygiene()
+      this.hygiene.start()
     }
     this.log.log('info', 'started', {
       meshlet: this.opts.did,
@@ -491,10 +522,9 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     }
     await this.queue
     await this.applier.settled()
-    clearTimeout(this.hygieneTimer)
     await this.liveness.stop()
     await this.presence.stop()
-    await this.cleaning
+    await this.hygiene.stop()
     await this.settlements.settled()
     this.writer.close()
     this.log.log('info', 'stopped', { meshlet: this.opts.did })
@@ -1198,77 +1228,6 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   }
 
   /** Clean-up runs every retention period (at most every 10 min, at least every second). */
-  private scheduleHygiene(): void {
-    if (!this.running) return
-    const retention = this.opts.retentionMs ?? DEFAULT_RETENTION_MS
-    this.hygieneTimer = setTimeout(
-      () => {
-        this.cleaning = this.cleanUp()
-          .catch((err: unknown) => this.fail('hygiene', err as Error))
-          .finally(() => {
-            this.cleaning = undefined
-            this.scheduleHygiene()
-          })
-      },
-      clampDelay(Math.max(1000, Math.min(retention, 10 * 60_000))),
-    )
-  }
-
-  /** Deletes our own records nobody needs any more (core/hygiene). Our repo is listed afresh:
-   *  the store forgets bids of deleted workloads, but the repo still holds them. */
-  private async cleanUp(): Promise<void> {
-    const did = this.opts.did
-    const [bidRecords, statusRecords, settlementRecords] = await Promise.all([
-      this.reader.listAll(did, NSID.bid),
-      this.reader.listAll(did, NSID.workloadStatus),
-      this.reader.listAll(did, NSID.settlement),
-    ])
-    const bids: BidView[] = []
-    for (const r of bidRecords) {
-      const c = checkRecord(NSID.bid, r.value)
-      if (c.ok) bids.push({ uri: r.uri, cid: r.cid, meshlet: did, record: c.value })
-    }
-    const statuses: StatusView[] = []
-    for (const r of statusRecords) {
-      const c = checkRecord(NSID.workloadStatus, r.value)
-      if (c.ok) statuses.push({ uri: r.uri, cid: r.cid, meshlet: did, record: c.value })
-    }
-    const settlements: SettlementView[] = []
-    for (const r of settlementRecords) {
-      const c = checkRecord(NSID.settlement, r.value)
-      if (c.ok) settlements.push({ uri: r.uri, cid: r.cid, meshlet: did, record: c.value })
-    }
-    const known = new Map([...this.store.workloads, ...this.store.tombstones])
-    const doomed = garbage({
-      meshlet: did,
-      bids,
-      statuses,
-      settlements,
-      workloads: known,
-      isGone: (uri) => !known.has(uri) && this.sync.isBackfilled(authorityOf(uri)),
-      audit: this.audit().expected,
-      bidsFor: (uri) => this.store.bidsFor(uri),
-      statusesFor: (uri) => this.store.statusesFor(uri),
-      cluster: this.view,
-      now: this.now(),
-      config: this.config,
-      retentionMs: this.opts.retentionMs ?? DEFAULT_RETENTION_MS,
-    })
-    for (const g of doomed) {
-      if (!this.running) return
-      await this.writer.delete(g.collection, g.rkey, 'hygiene')
-      this.store.apply({
-        event: 'delete',
-        source: 'own',
-        did,
-        collection: g.collection,
-        rkey: g.rkey,
-        uri: g.uri,
-      })
-    }
-    if (doomed.length > 0) this.log.log('info', 'hygiene', { deleted: doomed.length })
-  }
-
   /** The running replicas every peer still counts alive here: what our presence vouches for. */
   private async vouchable(): Promise<VouchedReplica[]> {
     const runtime = this.opts.runtime
