@@ -381,7 +381,10 @@ describe('the dashboard, in Chromium, against a running daemon', () => {
       const m = await aliceMembership()
       return m.allowRegistries === undefined && m.maxImageMiB === undefined
     })
-    expect(await policy.getByTestId('registries-state').textContent()).toBe('From any registry.')
+    // The page hears of it after the record is written: wait for it, do not read it once.
+    await expect
+      .poll(() => policy.getByTestId('registries-state').textContent())
+      .toBe('From any registry.')
   })
 
   it('shows balances from a real run: values in the table, lines in the chart', async () => {
