@@ -15,14 +15,14 @@ import type { IdentityResolver } from './identity/resolver.js'
 import { NSID, type Resources } from './lexicon/index.js'
 import { errorFields, silentLogger, type Logger } from './log.js'
 import { RepoReader } from './repo/reader.js'
-import type { RepoWriter, UploadedBlob } from './repo/writer.js'
+import type { RepoWriter } from './repo/writer.js'
 import { PresencePublisher, vouchFor, type VouchedReplica } from './presence/index.js'
 import { LivenessWatch, type LivenessWatchOptions } from './liveness/index.js'
 import { DEFAULT_RETENTION_MS } from './hygiene/index.js'
 import { HygieneSweeper } from './hygiene/sweeper.js'
 import { BudgetedWriter, type BudgetState, type BudgetedWriterOptions } from './repo/budget.js'
 import { RecordSync, type RecordEvent, type SourceConfig } from './sync/index.js'
-import { RecordStore, type WorkloadView } from './state.js'
+import { RecordStore } from './state.js'
 import {
   authorityOf,
   bidRkey,
@@ -30,7 +30,6 @@ import {
   DEFAULT_CONFIG,
   ENDING_STATES,
   describeReason,
-  overrunStatus,
   plan,
   add,
   type Action,
@@ -41,14 +40,11 @@ import {
   type PresenceIndex,
   type SchedulingConfig,
   type SelfState,
-  type StopAction,
-  type StopReason,
 } from './scheduling/index.js'
 import { Audit, belowFloor, type Account } from './fairshare/index.js'
-// The error classes only: runtime/index.js would load dockerode for a meshlet without Docker.
+// Not runtime/index.js: it would load dockerode for a meshlet without Docker.
 import { EngineAvailability, type EngineChange } from './runtime/availability.js'
-import { ImageDigestMismatchError, PolicyError } from './runtime/errors.js'
-import { PlanApplier, replicaKey, StartCancelledError } from './applier/index.js'
+import { PlanApplier, replicaKey } from './applier/index.js'
 import {
   imagePolicyOf,
   isLending,
@@ -60,25 +56,13 @@ import {
 import { aboutUs, followTargets } from './meshlet/following.js'
 import { ImageSizes } from './meshlet/image-sizes.js'
 import { Refusals } from './meshlet/refusals.js'
-import { replicaStatus, StatusWriter } from './meshlet/status-writer.js'
+import { StatusWriter } from './meshlet/status-writer.js'
+import { ReplicaRunner } from './meshlet/replica-runner.js'
 import { SettlementWriter } from './settlement/index.js'
 import { LookupBackoff, type LookupBackoffOptions } from './lookups/index.js'
 import type { ManagedReplica, Runtime } from './runtime/index.js'
 import { MemorySecretStore, type SecretStore } from './secrets.js'
-import {
-  envWithSecrets,
-  openWorkloadSecrets,
-  ownerKeyOf,
-  publishMeshletKey,
-  redact,
-  RESULT_MIME,
-  RESULT_TAIL_BYTES,
-  sealResult,
-  SealingKeyring,
-  tailOf,
-  WAITING_FOR_SECRETS,
-  type ResultSummary,
-} from './sealing/index.js'
+import { publishMeshletKey, SealingKeyring } from './sealing/index.js'
 
 export interface MeshletOptions {
   did: string
@@ -189,6 +173,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private readonly watchAbort = new AbortController()
   /** Applies plans: bids, declines, and starts and stops under way (core/applier). */
   private readonly applier: PlanApplier<ManagedReplica>
+  /** Starts, stops and reports the end of our guests (core/meshlet/replica-runner.ts). */
+  private readonly runner: ReplicaRunner
   /** Where the offer went, as the last plan reckoned it. */
   private capacity?: CapacityView
   /** A replica's status writes, in order, nothing but endings after an ending. */
@@ -331,8 +317,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.applier = new PlanApplier<ManagedReplica>({
       bid: (action) => this.publishBid(action),
       decline: (action) => this.publishDecline(action),
-      start: (action, signal) => this.startReplica(action.workload, action.round, signal),
-      stop: (replica, action) => this.stopReplica(replica, action.status, action.reason),
+      start: (action, signal) => this.runner.start(action.workload, action.round, signal),
+      stop: (replica, action) => this.runner.stop(replica, action.status, action.reason),
       ended: (r) =>
         ENDING_STATES.has(this.ownStatus(r.workloadUri, r.cid, r.round)?.record.state ?? ''),
       refused: (uri, cid) => this.refusals.has(uri, cid),
@@ -358,6 +344,22 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
         collection === NSID.membership,
       onEvent: (evt) => this.onRecord(evt),
       onError: (err) => this.fail('sync', err),
+    })
+    this.runner = new ReplicaRunner({
+      meshlet: opts.did,
+      ...(opts.runtime ? { runtime: opts.runtime } : {}),
+      statuses: this.statuses,
+      applier: this.applier,
+      reader,
+      sealingKeys: this.sealingKeys,
+      ...(opts.writer.uploadBlob ? { upload: opts.writer.uploadBlob.bind(opts.writer) } : {}),
+      workload: (uri) => this.store.workloads.get(uri),
+      isBackfilled: (did) => this.sync.isBackfilled(did),
+      onEnded: () => this.scheduleTick(),
+      onReplica: (change) => this.emit('replica', change),
+      onError: (stage, err) => this.fail(stage, err),
+      log: this.log,
+      now: this.now,
     })
   }
 
@@ -419,7 +421,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.emit('docker', change)
     void this.publishMembership().catch((e: unknown) => this.fail('membership', e as Error))
     // Containers may have ended while it was away: find out before planning on them.
-    if (available) void this.enqueue(() => this.reconcile())
+    if (available) void this.enqueue(() => this.runner.reconcile())
     this.scheduleTick()
   }
 
@@ -465,11 +467,11 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.synced = true
     this.recomputeCluster()
     if (this.opts.runtime) {
-      await this.reconcile()
+      await this.runner.reconcile()
       this.opts.runtime.watch(
         (e) => {
           this.log.log('info', 'container', { ...e })
-          this.enqueue(() => this.onContainerEvent(e.containerId, e.action, e.exitCode))
+          this.enqueue(() => this.runner.containerEvent(e.containerId, e.action, e.exitCode))
         },
         this.watchAbort.signal,
         (available, cause) => this.onEngine(available, cause),
@@ -513,9 +515,9 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
         const replicas = await this.opts.runtime!.list()
         await Promise.all(
           replicas.map((r) =>
-            this.stopReplica(r, r.state === 'running' ? 'draining' : undefined).catch(
-              (err: unknown) => this.fail('stop', err as Error),
-            ),
+            this.runner
+              .stop(r, r.state === 'running' ? 'draining' : undefined)
+              .catch((err: unknown) => this.fail('stop', err as Error)),
           ),
         )
       })
@@ -645,7 +647,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     })
     let done!: Promise<void>
     await this.enqueue(async () => {
-      done = this.applier.track(r, 'stop', () => this.stopReplica(r, 'stopped'))
+      done = this.applier.track(r, 'stop', () => this.runner.stop(r, 'stopped'))
     })
     await done
     return true
@@ -729,7 +731,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
         () =>
           void this.followAll().then(() => {
             this.recomputeCluster()
-            if (this.ready && this.opts.runtime) void this.enqueue(() => this.reconcile())
+            if (this.ready && this.opts.runtime) void this.enqueue(() => this.runner.reconcile())
           }),
         wakeDelay(next, this.now()),
       )
@@ -1075,159 +1077,6 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     })
   }
 
-  private async startReplica(w: WorkloadView, round: number, signal: AbortSignal): Promise<void> {
-    const runtime = this.opts.runtime
-    if (!runtime) return
-    const base = { workload: { uri: w.uri, cid: w.cid }, round, resources: w.record.resources }
-    let secrets: Map<string, string> | undefined
-    if ((w.record.secrets ?? []).length > 0) {
-      const opened = await openWorkloadSecrets(this.reader, this.sealingKeys, w)
-      if (!opened.ok) {
-        // Holds the win while the owner's side shares (it looks for this message); if nobody
-        // does within lostAfter, peers declare the replica lost and a new round places it.
-        this.applier.waitForSecrets({ workloadUri: w.uri, cid: w.cid, round })
-        await this.statuses.publish(w.uri, round, {
-          ...base,
-          state: 'starting',
-          message: WAITING_FOR_SECRETS,
-        })
-        this.log.log('warn', 'replica.waiting', { workload: w.uri, round, why: opened.why })
-        return
-      }
-      secrets = opened.secrets
-    }
-    await this.statuses.publish(w.uri, round, { ...base, state: 'starting' })
-    this.log.log('info', 'replica.starting', { workload: w.uri, round, image: w.record.image })
-    try {
-      const replica = await runtime.start(
-        {
-          workloadUri: w.uri,
-          cid: w.cid,
-          round,
-          image: w.record.image,
-          command: w.record.command,
-          // Secrets reach the guest's environment and nowhere else (docs/security.md).
-          env: envWithSecrets(w.record.env, secrets),
-          resources: w.record.resources,
-          network: w.record.network === 'egress' ? 'egress' : 'none',
-        },
-        signal,
-      )
-      if (signal.aborted) throw signal.reason
-      const startedAt = replica.startedAt ?? new Date(this.now()).toISOString()
-      await this.statuses.publish(w.uri, round, { ...base, state: 'running', startedAt })
-      this.log.log('info', 'replica.running', {
-        workload: w.uri,
-        round,
-        container: replica.containerId,
-      })
-      this.emit('replica', { workloadUri: w.uri, state: 'running', round })
-    } catch (err) {
-      if (err instanceof StartCancelledError) return this.calledOff(w, round, err.stop)
-      this.applier.startFailed({ workloadUri: w.uri, cid: w.cid, round })
-      const message = redact((err as Error).message, secrets).slice(0, 1000)
-      const reason = imageRefusal(err)
-      await this.statuses.publish(w.uri, round, {
-        ...base,
-        state: 'failed',
-        message,
-        ...(reason ? { reason } : {}),
-      })
-      this.log.log('warn', 'replica.failed', { workload: w.uri, round, error: err as Error })
-      this.emit('replica', { workloadUri: w.uri, state: 'failed', round })
-    }
-  }
-
-  /** A start that a later plan stopped (core/applier): the container, if it got that far, goes,
-   *  and the stop's status (`yielded` for a better bid that came late) ends what `starting`
-   *  began. */
-  private async calledOff(w: WorkloadView, round: number, stop: StopAction): Promise<void> {
-    const made = (await this.opts.runtime!.find(w.uri)).find(
-      (r) => r.cid === w.cid && r.round === round,
-    )
-    if (made) return this.stopReplica(made, stop.status, stop.reason)
-    if (stop.status === undefined) return
-    await this.statuses.publish(w.uri, round, {
-      workload: { uri: w.uri, cid: w.cid },
-      round,
-      resources: w.record.resources,
-      state: stop.status,
-      message: `called off before it ran (${stop.reason})`,
-      finishedAt: new Date(this.now()).toISOString(),
-    })
-  }
-
-  /** Stops and removes a replica; publishes `state` unless it is absent (a replica already
-   *  declared lost keeps the status history every peer computes rounds from). */
-  private async stopReplica(
-    r: ManagedReplica,
-    state: StopAction['status'],
-    why?: StopReason,
-  ): Promise<void> {
-    const runtime = this.opts.runtime!
-    const usage = await runtime.usage(r.containerId).catch(() => undefined)
-    const finishedAt = new Date(this.now()).toISOString()
-    // Read before the container is removed; a yielded replica's output is not worth a blob.
-    const result =
-      state === 'stopped' || state === 'draining' || state === 'failed'
-        ? await this.sealedResult(r, { state, finishedAt })
-        : undefined
-    await runtime.stop(r.containerId)
-    if (state === undefined) {
-      this.emit('replica', { workloadUri: r.workloadUri, state: 'removed', round: r.round })
-      return
-    }
-    await this.statuses.publish(r.workloadUri, r.round, {
-      ...replicaStatus(r, state, usage, this.store.workloads.get(r.workloadUri)?.record.resources),
-      ...(why === 'max-runtime' ? overrunStatus(this.store.workloads.get(r.workloadUri)) : {}),
-      finishedAt,
-      ...(result ? { result } : {}),
-    })
-    this.emit('replica', { workloadUri: r.workloadUri, state, round: r.round })
-  }
-
-  private async onContainerEvent(
-    containerId: string,
-    action: string,
-    exitCode?: number,
-  ): Promise<void> {
-    if (action !== 'die' && action !== 'oom') return
-    const runtime = this.opts.runtime!
-    const r = (await runtime.list()).find((x) => x.containerId === containerId)
-    if (!r || r.state === 'running') return
-    // Our own stop makes the container die too; that stop publishes the replica's status.
-    if (this.applier.busy(r) === 'stop') return
-    const code = r.exitCode ?? exitCode ?? -1
-    const usage = await runtime.usage(containerId).catch(() => undefined)
-    const state = code === 0 && !r.oomKilled ? 'exited' : 'failed'
-    const clamped = Math.max(-1, Math.min(255, code))
-    const finishedAt = r.finishedAt ?? new Date(this.now()).toISOString()
-    const result = await this.sealedResult(r, {
-      state,
-      exitCode: clamped,
-      finishedAt,
-      ...(r.oomKilled ? { oomKilled: true } : {}),
-    })
-    await this.statuses.publish(r.workloadUri, r.round, {
-      ...replicaStatus(r, state, usage, this.store.workloads.get(r.workloadUri)?.record.resources),
-      exitCode: clamped,
-      ...(r.oomKilled
-        ? { reason: 'oom-killed', message: 'killed: exceeded its memory limit' }
-        : {}),
-      finishedAt,
-      ...(result ? { result } : {}),
-    })
-    this.log.log('info', 'replica.ended', {
-      workload: r.workloadUri,
-      round: r.round,
-      state,
-      exitCode: code,
-    })
-    this.emit('replica', { workloadUri: r.workloadUri, state, round: r.round })
-    this.scheduleTick()
-  }
-
-  /** Clean-up runs every retention period (at most every 10 min, at least every second). */
   /** The running replicas every peer still counts alive here: what our presence vouches for. */
   private async vouchable(): Promise<VouchedReplica[]> {
     const runtime = this.opts.runtime
@@ -1248,70 +1097,6 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       // Judged as plan() judges it, or a void bid would unseat our replica here only.
       audit: this.audit().expected,
     })
-  }
-
-  /** The output tail and exit summary of an ended replica, sealed to the workload owner's key
-   *  and uploaded as a blob for the final status to reference. Best effort: without an owner key
-   *  or on any failure the status goes out without it. */
-  private async sealedResult(
-    r: ManagedReplica,
-    end: Pick<ResultSummary, 'state' | 'exitCode' | 'oomKilled' | 'finishedAt'>,
-  ): Promise<UploadedBlob | undefined> {
-    const upload = this.opts.writer.uploadBlob?.bind(this.opts.writer)
-    if (!upload) return undefined
-    try {
-      const ownerKey = await ownerKeyOf(this.reader, authorityOf(r.workloadUri))
-      if (!ownerKey) {
-        this.log.log('info', 'result.skipped', {
-          workload: r.workloadUri,
-          reason: 'its owner has published no sealing key',
-        })
-        return undefined
-      }
-      const text = await this.opts.runtime!.outputTail(r.containerId, RESULT_TAIL_BYTES + 4)
-      const summary: ResultSummary = {
-        workload: r.workloadUri,
-        round: r.round,
-        meshlet: this.opts.did,
-        ...end,
-        ...(r.startedAt ? { startedAt: r.startedAt } : {}),
-        ...tailOf(text),
-      }
-      return await upload(sealResult(summary, ownerKey), RESULT_MIME)
-    } catch (err) {
-      this.fail('result', err as Error)
-      return undefined
-    }
-  }
-
-  /** On start: keep containers whose workload still exists in the same version, remove the rest
-   *  (orphans of deleted or updated workloads). Whether a kept one is still selected is the
-   *  next plan's decision, which stops it if not. */
-  private async reconcile(): Promise<void> {
-    const runtime = this.opts.runtime!
-    for (const r of await runtime.list()) {
-      const w = this.store.workloads.get(r.workloadUri)
-      if (w && w.cid === r.cid && r.state === 'running') {
-        this.log.log('info', 'reconcile.keep', { workload: r.workloadUri, round: r.round })
-        continue
-      }
-      if (!w && !this.sync.isBackfilled(authorityOf(r.workloadUri))) {
-        // Unknown only because its owner's repo could not be read yet (their PDS away): not
-        // proof the workload is gone. Kept, and looked at again once the repo is read.
-        this.log.log('warn', 'reconcile.unknown', { workload: r.workloadUri, round: r.round })
-        continue
-      }
-      if (w && w.cid === r.cid) {
-        // Ended while we were away: report how, then clear it away.
-        await this.onContainerEvent(r.containerId, 'die', r.exitCode)
-      }
-      this.log.log('info', 'reconcile.remove', {
-        workload: r.workloadUri,
-        round: r.round,
-        state: r.state,
-      })
-      await runtime.stop(r.containerId)
-    }
   }
 
   /** Our own write, seen at once: the next plan must not wait for the firehose to echo it. */
@@ -1347,13 +1132,6 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
 }
 
 export type { ImagePolicy }
-
-/** The status reason of a start the lender's image policy (or a moved pinned tag) refused. */
-function imageRefusal(err: unknown): string | undefined {
-  if (err instanceof PolicyError) return err.reason
-  if (err instanceof ImageDigestMismatchError) return 'digest-mismatch'
-  return undefined
-}
 
 /** Docker's name for this machine's CPU architecture. */
 export function dockerArch(): string {
