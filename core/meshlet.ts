@@ -58,6 +58,7 @@ import { ImageSizes } from './meshlet/image-sizes.js'
 import { Refusals } from './meshlet/refusals.js'
 import { StatusWriter } from './meshlet/status-writer.js'
 import { ReplicaRunner } from './meshlet/replica-runner.js'
+import { OwnRecords } from './meshlet/own-records.js'
 import { SettlementWriter } from './settlement/index.js'
 import { LookupBackoff, type LookupBackoffOptions } from './lookups/index.js'
 import type { ManagedReplica, Runtime } from './runtime/index.js'
@@ -136,6 +137,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private readonly sync: RecordSync
   /** The one way this meshlet writes: budgeted, 429-aware, endings first. */
   private readonly writer: BudgetedWriter
+  /** Our writes through it, seen at once (core/meshlet/own-records.ts). */
+  private readonly own: OwnRecords
   private readonly reader: RepoReader
   private readonly log: Logger
   private readonly now: () => number
@@ -221,17 +224,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       meshlet: opts.did,
       retentionMs: opts.retentionMs ?? DEFAULT_RETENTION_MS,
       listOwn: (collection) => this.reader.listAll(opts.did, collection),
-      remove: async (g) => {
-        await this.writer.delete(g.collection, g.rkey, 'hygiene')
-        this.store.apply({
-          event: 'delete',
-          source: 'own',
-          did: opts.did,
-          collection: g.collection,
-          rkey: g.rkey,
-          uri: g.uri,
-        })
-      },
+      remove: (g) => this.own.delete(g.collection, g.rkey, 'hygiene', g.uri),
       workloads: () => new Map([...this.store.workloads, ...this.store.tombstones]),
       isGone: (uri) =>
         !this.store.workloads.has(uri) &&
@@ -254,10 +247,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       // Off the action queue: a bid never waits behind the container listing.
       replicas: async () => this.vouchable(),
       state: () => (this.paused || !this.lending ? 'paused' : 'lending'),
-      publish: async (record) => {
-        const written = await this.writer.put(NSID.presence, 'self', { ...record })
-        this.applyOwn(NSID.presence, 'self', written, record as unknown as Record<string, unknown>)
-      },
+      publish: (record) => this.own.put(NSID.presence, 'self', { ...record }),
       onError: (err) => this.fail('presence', err),
       now: this.now,
     })
@@ -295,23 +285,23 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       onState: (state) => this.emit('budget', state),
       onError: (err) => this.fail('write', err),
     })
+    this.own = new OwnRecords({
+      did: opts.did,
+      writer: this.writer,
+      apply: (evt) => void this.store.apply(evt),
+      wrote: (uri, cid) => this.sync.wrote(uri, cid),
+    })
     this.lookups = new LookupBackoff(opts.lookupBackoff)
     this.refusals = new Refusals({
       ...(opts.dataDir ? { file: join(opts.dataDir, 'declined.json') } : {}),
       onError: (err) => this.fail('declined', err),
     })
     this.statuses = new StatusWriter({
-      put: async (rkey, record) => {
-        const written = await this.writer.put(NSID.workloadStatus, rkey, record)
-        this.applyOwn(NSID.workloadStatus, rkey, written, record)
-      },
+      put: (rkey, record) => this.own.put(NSID.workloadStatus, rkey, record),
       now: this.now,
     })
     this.settlements = new SettlementWriter({
-      put: async (rkey, record) => {
-        const written = await this.writer.put(NSID.settlement, rkey, record)
-        this.applyOwn(NSID.settlement, rkey, written, record)
-      },
+      put: (rkey, record) => this.own.put(NSID.settlement, rkey, record),
       onError: (err) => this.fail('settlement', err),
     })
     this.applier = new PlanApplier<ManagedReplica>({
@@ -677,9 +667,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
 
   private async publishMembership(): Promise<void> {
     const record = membershipRecord(this.lender(), this.now())
-    const written = await this.writer.put(NSID.membership, 'self', record)
     // Seen at once, not when the firehose echoes it: a member removed here stops counting now.
-    this.applyOwn(NSID.membership, 'self', written, record)
+    await this.own.put(NSID.membership, 'self', record)
     if (this.synced) this.recomputeCluster()
   }
 
@@ -851,22 +840,12 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     const rkey = challengeRkey(subject)
     const record = { subject, createdAt: new Date(at).toISOString() }
     // Time-critical like a bid: the host is lost only once every peer has seen it.
-    const written = await this.writer.put(NSID.challenge, rkey, record, 'bid')
-    this.applyOwn(NSID.challenge, rkey, written, record)
+    await this.own.put(NSID.challenge, rkey, record, 'bid')
   }
 
   private async withdrawChallenge(subject: string): Promise<void> {
-    const rkey = challengeRkey(subject)
-    await this.writer.delete(NSID.challenge, rkey, 'hygiene')
+    await this.own.delete(NSID.challenge, challengeRkey(subject), 'hygiene')
     this.log.log('info', 'liveness.withdrawn', { subject })
-    this.store.apply({
-      event: 'delete',
-      source: 'own',
-      did: this.opts.did,
-      collection: NSID.challenge,
-      rkey,
-      uri: `at://${this.opts.did}/${NSID.challenge}/${rkey}`,
-    })
   }
 
   /** A record dated beyond the allowed skew is dropped like any invalid record: a date far
@@ -1059,9 +1038,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       offer: action.offer,
       createdAt: new Date(this.now()).toISOString(),
     }
-    const rkey = bidRkey(w.uri, action.round, w.cid)
-    const written = await this.writer.put(NSID.bid, rkey, record)
-    this.applyOwn(NSID.bid, rkey, written, record)
+    await this.own.put(NSID.bid, bidRkey(w.uri, action.round, w.cid), record)
     this.log.log('info', 'bid', { workload: w.uri, round: action.round, priority: action.priority })
   }
 
@@ -1096,32 +1073,6 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       config: this.config,
       // Judged as plan() judges it, or a void bid would unseat our replica here only.
       audit: this.audit().expected,
-    })
-  }
-
-  /** Our own write, seen at once: the next plan must not wait for the firehose to echo it. */
-  private applyOwn(
-    collection:
-      | typeof NSID.bid
-      | typeof NSID.workloadStatus
-      | typeof NSID.membership
-      | typeof NSID.presence
-      | typeof NSID.settlement
-      | typeof NSID.challenge,
-    rkey: string,
-    written: { uri: string; cid: string },
-    record: Record<string, unknown>,
-  ): void {
-    this.sync.wrote(written.uri, written.cid)
-    this.store.apply({
-      event: 'put',
-      source: 'own',
-      did: this.opts.did,
-      collection,
-      rkey,
-      uri: written.uri,
-      cid: written.cid,
-      record: { $type: collection, ...record },
     })
   }
 
