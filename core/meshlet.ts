@@ -53,14 +53,14 @@ import {
   type ImagePolicy,
   type Lender,
 } from './meshlet/lender.js'
-import { aboutUs, followTargets } from './meshlet/following.js'
+import { Follower } from './meshlet/follower.js'
 import { ImageSizes } from './meshlet/image-sizes.js'
 import { Refusals } from './meshlet/refusals.js'
 import { StatusWriter } from './meshlet/status-writer.js'
 import { ReplicaRunner } from './meshlet/replica-runner.js'
 import { OwnRecords } from './meshlet/own-records.js'
 import { SettlementWriter } from './settlement/index.js'
-import { LookupBackoff, type LookupBackoffOptions } from './lookups/index.js'
+import type { LookupBackoffOptions } from './lookups/index.js'
 import type { ManagedReplica, Runtime } from './runtime/index.js'
 import { MemorySecretStore, type SecretStore } from './secrets.js'
 import { publishMeshletKey, SealingKeyring } from './sealing/index.js'
@@ -142,7 +142,6 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private readonly reader: RepoReader
   private readonly log: Logger
   private readonly now: () => number
-  private readonly followed = new Set<string>()
   private report: ClusterReport = { peers: [], rejected: [] }
   private readonly view: ClusterView
   private lending: boolean
@@ -170,9 +169,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private readonly presence: PresencePublisher
   /** Probes of peers that ask for it, challenges, answers (core/liveness). */
   private readonly liveness: LivenessWatch
-  private retryTimer?: NodeJS.Timeout
-  /** Failed look-ups (DIDs, repos) back off, and stop once nothing names them (core/lookups). */
-  private readonly lookups: LookupBackoff
+  /** Whose records we read, kept up to date; failed look-ups back off (core/meshlet/follower.ts). */
+  private readonly following: Follower
   private readonly watchAbort = new AbortController()
   /** Applies plans: bids, declines, and starts and stops under way (core/applier). */
   private readonly applier: PlanApplier<ManagedReplica>
@@ -188,8 +186,6 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private readonly imageSizes: ImageSizes
   /** Deletes our own records nobody needs any more (core/hygiene). */
   private readonly hygiene: HygieneSweeper
-  /** Claimants whose owner record was read once already. */
-  private readonly lookedUp = new Set<string>()
   private explain = new Map<string, unknown>()
   /** Containers as the last plan saw them (undefined before the first listing). */
   private lastReplicas?: ManagedReplica[]
@@ -291,7 +287,6 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       apply: (evt) => void this.store.apply(evt),
       wrote: (uri, cid) => this.sync.wrote(uri, cid),
     })
-    this.lookups = new LookupBackoff(opts.lookupBackoff)
     this.refusals = new Refusals({
       ...(opts.dataDir ? { file: join(opts.dataDir, 'declined.json') } : {}),
       onError: (err) => this.fail('declined', err),
@@ -327,13 +322,31 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       cursorFile: opts.dataDir ? join(opts.dataDir, 'cursor.json') : undefined,
       presenceWindowMs: this.config.lostAfterMs,
       wants: (did, collection) =>
-        this.followed.has(did) ||
+        this.following.has(did) ||
         // Claims of ownership and membership from anyone: how forged linkage and strangers
         // who list us become visible (and are then rejected with a reason).
         collection === NSID.meshletOwner ||
         collection === NSID.membership,
       onEvent: (evt) => this.onRecord(evt),
       onError: (err) => this.fail('sync', err),
+    })
+    this.following = new Follower({
+      did: opts.did,
+      owner: opts.owner,
+      members: () => this.members,
+      linkage: this.store.linkage,
+      sync: this.sync,
+      reader,
+      ...(opts.lookupBackoff ? { lookupBackoff: opts.lookupBackoff } : {}),
+      running: () => this.running,
+      onRetried: () => {
+        this.recomputeCluster()
+        if (this.ready && this.opts.runtime) void this.enqueue(() => this.runner.reconcile())
+      },
+      onClaim: (evt) => this.onRecord(evt),
+      onError: (stage, err) => this.fail(stage, err),
+      log: this.log,
+      now: this.now,
     })
     this.runner = new ReplicaRunner({
       meshlet: opts.did,
@@ -452,8 +465,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     await this.publishSealingKey()
     await this.publishMembership()
     await this.sync.start()
-    for (const did of [this.opts.did, this.opts.owner, ...this.members]) this.followed.add(did)
-    await this.followAll()
+    this.following.add([this.opts.did, this.opts.owner, ...this.members])
+    await this.following.followAll()
     this.synced = true
     this.recomputeCluster()
     if (this.opts.runtime) {
@@ -491,7 +504,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.synced = false
     this.ready = false
     clearTimeout(this.wakeTimer)
-    clearTimeout(this.retryTimer)
+    this.following.stop()
     this.watchAbort.abort()
     await this.sync.stop()
     if (opts.stopReplicas && this.opts.runtime) {
@@ -559,9 +572,9 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   async setMembers(members: string[]): Promise<void> {
     this.members = [...new Set(members)].filter((m) => m !== this.opts.owner)
     if (!this.running) return
-    for (const did of this.members) this.followed.add(did)
+    this.following.add(this.members)
     await this.publishMembership()
-    await this.followAll()
+    await this.following.followAll()
     this.recomputeCluster()
     this.scheduleTick()
   }
@@ -672,91 +685,6 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     if (this.synced) this.recomputeCluster()
   }
 
-  /** Follows (backfills) every DID that matters, including meshlets that the followed owners
-   *  name, until no new one turns up. */
-  private async followAll(): Promise<void> {
-    for (;;) {
-      const wanted = new Set([
-        this.opts.did,
-        this.opts.owner,
-        ...this.members,
-        ...this.followTargets(),
-      ])
-      // A DID no record names any more (a member's bogus meshlet, deleted) is not looked up again.
-      for (const did of this.lookups.retain(wanted)) {
-        this.followed.delete(did)
-        this.log.log('info', 'lookup.dropped', { did })
-      }
-      for (const d of wanted) this.followed.add(d)
-      const now = this.now()
-      const pending = [...this.followed].filter(
-        (d) => !this.sync.isFollowing(d) && this.lookups.due(d, now),
-      )
-      if (pending.length === 0) break
-      const results = await Promise.allSettled(pending.map((d) => this.sync.follow(d)))
-      let ok = 0
-      results.forEach((r, i) => {
-        const did = pending[i]!
-        if (r.status === 'fulfilled') {
-          this.lookups.succeeded(did)
-          ok += 1
-          return
-        }
-        // A DID that does not resolve, or a PDS away: tried again after a growing delay.
-        const retryInMs = this.lookups.failed(did, this.now())
-        this.log.log('warn', 'lookup.retry', {
-          did,
-          attempt: this.lookups.failures(did),
-          retryInMs,
-        })
-        this.fail('backfill', r.reason as Error)
-      })
-      if (ok === 0) break
-    }
-    clearTimeout(this.retryTimer)
-    const next = this.lookups.nextRetryAt()
-    if (next !== undefined && this.running) {
-      this.retryTimer = setTimeout(
-        () =>
-          void this.followAll().then(() => {
-            this.recomputeCluster()
-            if (this.ready && this.opts.runtime) void this.enqueue(() => this.runner.reconcile())
-          }),
-        wakeDelay(next, this.now()),
-      )
-    }
-  }
-
-  private followTargets(): string[] {
-    return followTargets(this.store.linkage, { owner: this.opts.owner, members: this.members })
-  }
-
-  private aboutUs(evt: RecordEvent): boolean {
-    return aboutUs(evt, {
-      owner: this.opts.owner,
-      members: this.members,
-      followed: this.followed,
-      linkage: this.store.linkage,
-    })
-  }
-
-  /** A meshlet we do not follow lists our owner: read who it claims to belong to, so the
-   *  cluster report can name it (a stranger, or forged linkage). */
-  private async lookUpClaimant(did: string): Promise<void> {
-    const rec = await this.reader.get(did, NSID.meshletOwner, 'self')
-    if (!rec) return
-    this.onRecord({
-      event: 'put',
-      source: 'backfill',
-      did,
-      collection: NSID.meshletOwner,
-      rkey: 'self',
-      uri: rec.uri,
-      cid: rec.cid,
-      record: rec.value,
-    })
-  }
-
   private onRecord(received: RecordEvent): void {
     const evt = this.checkSkew(received)
     this.emit('record', evt)
@@ -780,7 +708,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       this.log.log('info', 'sync.gap', { source: evt.source, detail: evt.detail })
       return
     }
-    if (!this.aboutUs(evt)) return
+    if (!this.following.aboutUs(evt)) return
     const { change, refused } = this.store.apply(evt)
     if (refused) {
       this.log.log('warn', 'record.dropped', { uri: evt.uri, source: evt.source, reason: refused })
@@ -789,20 +717,11 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.log.log('debug', 'record', { op: evt.event, uri: evt.uri, source: evt.source })
     if (change === 'linkage') {
       // Owners we follow may name meshlets we did not know: follow (and backfill) them.
-      if (this.synced && this.followTargets().some((d) => !this.followed.has(d))) {
-        void this.followAll().then(() => this.recomputeCluster())
+      if (this.synced && this.following.hasNewTargets()) {
+        void this.following.followAll().then(() => this.recomputeCluster())
       }
-      if (
-        evt.event === 'put' &&
-        evt.collection === NSID.membership &&
-        !this.followed.has(evt.did) &&
-        !this.store.linkage.meshletOwner.has(evt.did) &&
-        !this.lookedUp.has(evt.did)
-      ) {
-        // Once per DID: a stranger must not be able to make us fetch again and again.
-        this.lookedUp.add(evt.did)
-        void this.lookUpClaimant(evt.did).catch((err: unknown) => this.fail('lookup', err as Error))
-      }
+      // A stranger's meshlet that lists our owner: whom does it claim to belong to?
+      this.following.sawMembership(evt)
       if (this.synced) this.recomputeCluster()
     }
     if (change === 'secrets') {
