@@ -46,7 +46,6 @@ import { Audit, belowFloor, type Account } from './fairshare/index.js'
 import { EngineAvailability, type EngineChange } from './runtime/availability.js'
 import { PlanApplier, replicaKey } from './applier/index.js'
 import {
-  imagePolicyOf,
   isLending,
   membershipRecord,
   selfStateOf,
@@ -59,6 +58,7 @@ import { Refusals } from './meshlet/refusals.js'
 import { StatusWriter } from './meshlet/status-writer.js'
 import { ReplicaRunner } from './meshlet/replica-runner.js'
 import { OwnRecords } from './meshlet/own-records.js'
+import { LenderSettings, type SettingsView } from './meshlet/settings.js'
 import { SettlementWriter } from './settlement/index.js'
 import type { LookupBackoffOptions } from './lookups/index.js'
 import type { ManagedReplica, Runtime } from './runtime/index.js'
@@ -144,14 +144,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private readonly now: () => number
   private report: ClusterReport = { peers: [], rejected: [] }
   private readonly view: ClusterView
-  private lending: boolean
-  private paused = false
   /** Settings the owner may change while the meshlet runs (the desktop app's sliders). */
-  private offer: Resources
-  private members: string[]
-  private allowEgress: boolean
-  private minBalance: number | undefined
-  private imagePolicy: ImagePolicy
+  private readonly settingsNow: LenderSettings
   /** Whether Docker answers: while it does not, nothing is lent and no bid is made. */
   private readonly engine = new EngineAvailability()
   /** Workload versions whose guest the lender stopped here: never bid on again. */
@@ -197,20 +191,11 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.config = { ...DEFAULT_CONFIG, ...opts.config }
     this.log = opts.log ?? silentLogger
     this.now = opts.now ?? Date.now
-    this.lending = opts.lending ?? true
-    this.paused = opts.paused ?? false
-    this.offer = { ...opts.offer }
-    this.members = [...opts.members]
-    this.allowEgress = opts.allowEgress ?? false
-    // One answer to "may guests reach the network?": the runtime refuses what we would not bid on,
-    // and runs what we did bid on.
-    opts.runtime?.setAllowEgress(this.allowEgress)
-    this.minBalance = opts.minBalance
-    this.imagePolicy = imagePolicyOf(opts)
-    opts.runtime?.setRegistryAllowList(this.imagePolicy.allowRegistries)
-    opts.runtime?.setMaxImageMiB(this.imagePolicy.maxImageMiB)
+    // One answer to "may guests reach the network?" and "which images?": the runtime refuses
+    // what we would not bid on, and runs what we did bid on.
+    this.settingsNow = new LenderSettings(opts)
     this.imageSizes = new ImageSizes({
-      maxMiB: () => (opts.runtime ? this.imagePolicy.maxImageMiB : undefined),
+      maxMiB: () => (opts.runtime ? this.settingsNow.imagePolicy.maxImageMiB : undefined),
       bytesOf: (image) => opts.runtime!.imageBytes(image),
       onLearned: () => this.scheduleTick(),
       now: this.now,
@@ -242,7 +227,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
       challengeIntervalMs: this.config.challengeHeartbeatMs,
       // Off the action queue: a bid never waits behind the container listing.
       replicas: async () => this.vouchable(),
-      state: () => (this.paused || !this.lending ? 'paused' : 'lending'),
+      state: () => (this.settingsNow.paused || !this.settingsNow.lending ? 'paused' : 'lending'),
       publish: (record) => this.own.put(NSID.presence, 'self', { ...record }),
       onError: (err) => this.fail('presence', err),
       now: this.now,
@@ -333,7 +318,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.following = new Follower({
       did: opts.did,
       owner: opts.owner,
-      members: () => this.members,
+      members: () => this.settingsNow.members,
       linkage: this.store.linkage,
       sync: this.sync,
       reader,
@@ -386,7 +371,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   }
 
   get isPaused(): boolean {
-    return this.paused
+    return this.settingsNow.paused
   }
 
   get isLending(): boolean {
@@ -395,20 +380,13 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
 
   /** The lender's settings and this meshlet's state, for its records and plans. */
   private lender(): Lender {
-    return {
+    return this.settingsNow.lender({
       meshlet: this.opts.did,
       owner: this.opts.owner,
-      members: this.members,
-      lending: this.lending,
-      paused: this.paused,
-      offer: this.offer,
-      allowEgress: this.allowEgress,
-      ...(this.minBalance !== undefined ? { minBalance: this.minBalance } : {}),
-      imagePolicy: this.imagePolicy,
       dockerAvailable: this.engine.available,
       hasRuntime: this.opts.runtime !== undefined,
       arch: dockerArch(),
-    }
+    })
   }
 
   /** Why Docker keeps this meshlet from lending, for people; undefined while it answers. */
@@ -465,7 +443,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     await this.publishSealingKey()
     await this.publishMembership()
     await this.sync.start()
-    this.following.add([this.opts.did, this.opts.owner, ...this.members])
+    this.following.add([this.opts.did, this.opts.owner, ...this.settingsNow.members])
     await this.following.followAll()
     this.synced = true
     this.recomputeCluster()
@@ -486,9 +464,9 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     this.log.log('info', 'started', {
       meshlet: this.opts.did,
       owner: this.opts.owner,
-      members: this.members,
+      members: this.settingsNow.members,
       lending: this.isLending,
-      offer: this.offer,
+      offer: this.settingsNow.offer,
       // Where it learns about records: a daemon's log says which source it runs on.
       source: this.opts.source?.kind ?? 'relay',
     })
@@ -541,7 +519,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
 
   /** Stops lending: no new bids; running replicas publish `draining` and stop. */
   async pause(): Promise<void> {
-    this.paused = true
+    this.settingsNow.setPaused(true)
     // The drain happens whether or not peers can be told (offline): the tick runs regardless.
     try {
       await this.publishMembership()
@@ -551,7 +529,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   }
 
   async resume(): Promise<void> {
-    this.paused = false
+    this.settingsNow.setPaused(false)
     try {
       await this.publishMembership()
     } finally {
@@ -562,7 +540,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   /** What this meshlet lends. Applies to the next bid at once; replicas already running stay
    *  (stopping a guest because a slider moved would punish its owner for our change of mind). */
   async setOffer(offer: Resources): Promise<void> {
-    this.offer = { ...offer }
+    this.settingsNow.setOffer(offer)
     if (!this.running) return
     await this.publishMembership()
     this.scheduleTick()
@@ -570,9 +548,9 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
 
   /** The owners this meshlet recognises. The cluster re-forms at once. */
   async setMembers(members: string[]): Promise<void> {
-    this.members = [...new Set(members)].filter((m) => m !== this.opts.owner)
+    this.settingsNow.setMembers(members)
     if (!this.running) return
-    this.following.add(this.members)
+    this.following.add(this.settingsNow.members)
     await this.publishMembership()
     await this.following.followAll()
     this.recomputeCluster()
@@ -580,41 +558,27 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   }
 
   async setAllowEgress(allow: boolean): Promise<void> {
-    this.allowEgress = allow
-    this.opts.runtime?.setAllowEgress(allow)
+    this.settingsNow.setAllowEgress(allow)
     if (this.running) await this.publishMembership()
     this.scheduleTick()
   }
 
   /** The free-rider floor in milli-units; undefined turns it off. Published, so owners see it. */
   async setMinBalance(floor: number | undefined): Promise<void> {
-    this.minBalance = floor
+    this.settingsNow.setMinBalance(floor)
     if (this.running) await this.publishMembership()
     this.scheduleTick()
   }
 
   /** The lender's image policy: enforced by the runtime, published so owners see why. */
   async setImagePolicy(policy: ImagePolicy): Promise<void> {
-    this.imagePolicy = imagePolicyOf(policy)
-    this.opts.runtime?.setRegistryAllowList(this.imagePolicy.allowRegistries)
-    this.opts.runtime?.setMaxImageMiB(this.imagePolicy.maxImageMiB)
+    this.settingsNow.setImagePolicy(policy)
     if (this.running) await this.publishMembership()
     this.scheduleTick()
   }
 
-  get settings(): {
-    offer: Resources
-    members: string[]
-    allowEgress: boolean
-    minBalance?: number
-  } & ImagePolicy {
-    return {
-      offer: { ...this.offer },
-      members: [...this.members],
-      allowEgress: this.allowEgress,
-      ...(this.minBalance !== undefined ? { minBalance: this.minBalance } : {}),
-      ...imagePolicyOf(this.imagePolicy),
-    }
+  get settings(): SettingsView {
+    return this.settingsNow.view()
   }
 
   /** Capacity held now, as the last plan reckoned it: by replicas running here (or about to
@@ -779,7 +743,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
 
   private recomputeCluster(): void {
     const next = computeCluster(
-      { meshlet: this.opts.did, owner: this.opts.owner, members: this.members },
+      { meshlet: this.opts.did, owner: this.opts.owner, members: this.settingsNow.members },
       this.store.linkage,
     )
     const changed = JSON.stringify(next) !== JSON.stringify(this.report)
@@ -890,7 +854,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     // Peers audit every bid's priority against the public ledger (docs/fair-share.md): we
     // declare exactly what they will recompute.
     const audit = this.audit(now)
-    const floor = this.minBalance
+    const floor = this.settingsNow.minBalance
     const book = floor === undefined ? undefined : audit.ledgerAt(now)
     const result = plan({
       self,
