@@ -1,0 +1,209 @@
+// core/portmap against a real router: miniupnpd in a network namespace (tests/support/
+// netns-router.ts). The proof of a mapping is a peer outside the router reaching the HTTP server
+// behind it through the URL we were given; the proof of its removal is that peer failing.
+import { type ChildProcess } from 'node:child_process'
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  RouterLab,
+  WAN_ROUTER_IP,
+  type LabOptions,
+  type RouterConfig,
+} from '../../support/netns-router.js'
+
+const ROOT = new URL('../../../', import.meta.url).pathname
+const CLIENT = new URL('../../support/portmap-client.ts', import.meta.url).pathname
+const PORT = 8080
+
+type Line = Record<string, unknown> & { event?: string }
+
+/** The portmap-client child in the lab's client namespace, and what it printed. */
+class Client {
+  readonly lines: Line[] = []
+  stderr = ''
+  readonly exited: Promise<number | null>
+  constructor(readonly child: ChildProcess) {
+    let buf = ''
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString()
+      let i
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i)
+        buf = buf.slice(i + 1)
+        try {
+          this.lines.push(JSON.parse(line) as Line)
+        } catch {
+          this.stderr += line + '\n'
+        }
+      }
+    })
+    child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()))
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)))
+  }
+
+  events(name: string): Line[] {
+    return this.lines.filter((l) => l.event === name)
+  }
+
+  async next(name: string, after = 0): Promise<Line> {
+    await expect
+      .poll(() => this.events(name).length, { timeout: 30_000, message: this.stderr })
+      .toBeGreaterThan(after)
+    return this.events(name)[after]!
+  }
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null
+  }
+
+  send(cmd: string): void {
+    this.child.stdin!.write(cmd + '\n')
+  }
+}
+
+let lab: RouterLab | undefined
+const clients: Client[] = []
+
+async function setUp(router?: RouterConfig, opts?: LabOptions): Promise<RouterLab> {
+  lab = await RouterLab.create(opts)
+  if (router) await lab.startRouter(router)
+  return lab
+}
+
+function startClient(opts: Record<string, unknown> = {}): Client {
+  const child = lab!.spawnInClient(
+    process.execPath,
+    ['--import', 'tsx', CLIENT, JSON.stringify({ internalPort: PORT, ...opts })],
+    ROOT,
+  )
+  const client = new Client(child)
+  clients.push(client)
+  return client
+}
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) {
+    if (c.alive) c.child.kill('SIGKILL')
+    await c.exited
+  }
+  await lab?.destroy()
+  lab = undefined
+})
+
+const expiryOf = (lease: string) => Number(lease.split(':')[4])
+
+describe('openPortMapping with a real router (miniupnpd)', () => {
+  it('maps with UPnP: a peer outside reaches us; close() removes it, twice is harmless', async () => {
+    const lab = await setUp({})
+    const client = startClient()
+    const result = await client.next('result')
+    expect(result.url).toBe(`http://${WAN_ROUTER_IP}:${PORT}`)
+    expect(result.protocol).toBe('upnp')
+    expect(await lab.fetchFromOutside(String(result.url))).toBe(`hello from ${PORT}`)
+    const leases = await lab.leases()
+    expect(leases).toHaveLength(1)
+    expect(leases[0]).toMatch(
+      new RegExp(`^TCP:${PORT}:10\\.77\\.1\\.2:${PORT}:\\d+:commune meshlet$`),
+    )
+
+    client.send('close')
+    await client.next('closed')
+    expect(await lab.forwards()).toEqual([])
+    expect(await lab.fetchFromOutside(String(result.url))).toBeUndefined()
+    client.send('close')
+    await client.next('closed', 1)
+    expect(client.events('portmap.closed')).toHaveLength(1)
+    expect(client.alive).toBe(true)
+  })
+
+  it('renews the UPnP lease before it ends', async () => {
+    const lab = await setUp({})
+    // The library asks UPnP routers for an hour at least; we renew at half of ours (2 s).
+    const client = startClient({ leaseMs: 4_000 })
+    await client.next('result')
+    const first = expiryOf((await lab.leases())[0]!)
+    await client.next('portmap.renewed', 1)
+    const leases = await lab.leases()
+    expect(leases).toHaveLength(1)
+    expect(expiryOf(leases[0]!)).toBeGreaterThan(first)
+    expect(await lab.fetchFromOutside(`http://${WAN_ROUTER_IP}:${PORT}`)).toBe(`hello from ${PORT}`)
+  })
+
+  it('maps with NAT-PMP when the router has no UPnP, and its renewals keep it alive', async () => {
+    const lab = await setUp({ upnp: false })
+    const client = startClient({ leaseMs: 3_000 })
+    const result = await client.next('result')
+    expect(result).toMatchObject({ url: `http://${WAN_ROUTER_IP}:${PORT}`, protocol: 'natpmp' })
+    expect(await lab.fetchFromOutside(String(result.url))).toBe(`hello from ${PORT}`)
+    // Past two lease lengths: only renewals can have kept it.
+    await client.next('portmap.renewed', 3)
+    expect(await lab.fetchFromOutside(String(result.url))).toBe(`hello from ${PORT}`)
+
+    client.send('close')
+    await client.next('closed')
+    expect(await lab.forwards()).toEqual([])
+    expect(await lab.fetchFromOutside(String(result.url))).toBeUndefined()
+  })
+
+  it('a NAT-PMP mapping nobody renews ends with its lease (the control for the test above)', async () => {
+    const lab = await setUp({ upnp: false })
+    const client = startClient({ leaseMs: 3_000 })
+    const result = await client.next('result')
+    client.child.kill('SIGKILL')
+    await client.exited
+    await expect.poll(() => lab.forwards(), { timeout: 20_000 }).toEqual([])
+    expect(await lab.fetchFromOutside(String(result.url))).toBeUndefined()
+  })
+
+  it('no router: resolves undefined with reason no-router', async () => {
+    await setUp()
+    const client = startClient()
+    const result = await client.next('result')
+    expect(result.url).toBeNull()
+    expect(client.events('portmap.unavailable')).toMatchObject([{ reason: 'no-router' }])
+  })
+
+  it('a router that refuses (NAT-PMP, result code): resolves undefined with reason refused', async () => {
+    // miniupnpd behind another NAT answers NAT-PMP with "Network Failure". (A refusal by its
+    // permission rules would be the other kind, but it first tries all 65535 ports against
+    // them, logging each to the console, which takes it a minute.)
+    const lab = await setUp({ upnp: false }, { privateWan: true })
+    const client = startClient()
+    const result = await client.next('result')
+    expect(result.url).toBeNull()
+    const [why] = client.events('portmap.unavailable')
+    expect(why).toMatchObject({ reason: 'refused' })
+    expect(String(why!.detail)).toMatch(/^natpmp: Network Failure/)
+    expect(await lab.forwards()).toEqual([])
+  })
+
+  it('a router behind another NAT (UPnP): external-not-public, maps nothing', async () => {
+    const lab = await setUp({}, { privateWan: true })
+    const client = startClient()
+    const result = await client.next('result')
+    expect(result.url).toBeNull()
+    expect(client.events('portmap.unavailable')).toMatchObject([
+      { reason: 'external-not-public', detail: 'upnp: none' },
+    ])
+    expect(await lab.forwards()).toEqual([])
+  })
+
+  it('the router goes away: renewals fail with back-off, the loss is told, and the mapping comes back with the router', async () => {
+    const lab = await setUp({})
+    const client = startClient({ leaseMs: 3_000, retryMinMs: 300, retryMaxMs: 1_200 })
+    const result = await client.next('result')
+    await lab.stopRouter()
+    await client.next('portmap.renew-failed', 3)
+    const waits = client.events('portmap.renew-failed').map((l) => l.retryInMs)
+    expect(waits.slice(0, 4)).toEqual([300, 600, 1_200, 1_200])
+    expect(await client.next('change')).toMatchObject({ url: null })
+    expect(client.events('portmap.lost')).toHaveLength(1)
+    expect(client.alive).toBe(true)
+
+    await lab.startRouter({})
+    expect(await client.next('change', 1)).toMatchObject({ url: result.url })
+    expect(await lab.fetchFromOutside(String(result.url))).toBe(`hello from ${PORT}`)
+    client.send('close')
+    await client.next('closed')
+    expect(await lab.forwards()).toEqual([])
+  })
+})

@@ -1,0 +1,38 @@
+// The machine behind the router, run inside the lab's client namespace by
+// tests/core/portmap/*.test.ts: serves HTTP on the internal port, opens the mapping with the
+// options given as JSON in argv[2], and prints everything as JSON lines (the library's log lines,
+// then `result`, `change`, `closed`). Commands on stdin, one a line: `close`, `exit`.
+import { createServer } from 'node:http'
+import { createInterface } from 'node:readline'
+import { jsonLogger } from '../../core/log.js'
+import { openPortMapping, type PortMappingOptions } from '../../core/portmap/index.js'
+
+const opts = JSON.parse(process.argv[2] ?? '{}') as Omit<PortMappingOptions, 'log' | 'onChange'>
+const print = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify(o) + '\n')
+
+const server = createServer((_req, res) => res.end(`hello from ${opts.internalPort}`))
+await new Promise<void>((resolve) => server.listen(opts.internalPort, '0.0.0.0', resolve))
+
+const started = performance.now()
+const mapping = await openPortMapping({
+  ...opts,
+  log: jsonLogger((line) => process.stdout.write(line + '\n'), { level: 'debug' }),
+  onChange: (url) => print({ event: 'change', url: url ?? null }),
+})
+print({
+  event: 'result',
+  url: mapping?.externalUrl ?? null,
+  protocol: mapping?.protocol ?? null,
+  ms: Math.round(performance.now() - started),
+})
+
+for await (const line of createInterface({ input: process.stdin })) {
+  if (line === 'close') {
+    await mapping?.close()
+    print({ event: 'closed' })
+  } else if (line === 'exit') {
+    break
+  }
+}
+server.close()
+process.exit(0)
