@@ -15,6 +15,11 @@ command -v file >/dev/null || need_pkgs+=(file)
 command -v curl >/dev/null || need_pkgs+=(curl)
 command -v dockerd >/dev/null || need_pkgs+=(docker.io)
 [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q 'statically' || need_pkgs+=(busybox-static)
+# A real home router for core/portmap's tests, run in network namespaces by the tests themselves.
+# Only the binary package: `miniupnpd` would add a system service that starts on install.
+command -v ip >/dev/null || need_pkgs+=(iproute2)
+command -v nft >/dev/null || need_pkgs+=(nftables)
+[ -x /usr/sbin/miniupnpd ] || need_pkgs+=(miniupnpd-nftables)
 if [ "$what" = all ]; then
   command -v docker-registry >/dev/null || need_pkgs+=(docker-registry)
   command -v chromium >/dev/null || need_pkgs+=(chromium)

@@ -2,7 +2,7 @@
 // them once, before any test, and fails the run with what to do.
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { TEST_IMAGE, TEST_REGISTRY, CHROMIUM } from './infra.js'
+import { TEST_IMAGE, TEST_REGISTRY, CHROMIUM, MINIUPNPD } from './infra.js'
 
 export default async function setup(): Promise<void> {
   const problems: string[] = []
@@ -21,6 +21,9 @@ export default async function setup(): Promise<void> {
     problems.push(`no registry at ${TEST_REGISTRY}`)
   }
   if (!existsSync(CHROMIUM)) problems.push(`no Chromium at ${CHROMIUM}`)
+  // core/portmap's router lab: root for network namespaces, and Debian's miniupnpd.
+  if (!existsSync(MINIUPNPD)) problems.push(`no miniupnpd at ${MINIUPNPD}`)
+  if (process.getuid?.() !== 0) problems.push('not root: the router tests need network namespaces')
   if (problems.length > 0) {
     throw new Error(
       `test services missing:\n  - ${problems.join('\n  - ')}\n` +
