@@ -1,7 +1,8 @@
 // The machine behind the router, run inside the lab's client namespace by
 // tests/core/portmap/*.test.ts: serves HTTP on the internal port, opens the mapping with the
 // options given as JSON in argv[2], and prints everything as JSON lines (the library's log lines,
-// then `result`, `change`, `closed`). Commands on stdin, one a line: `close`, `exit`.
+// then `result`, `change`, `closed`). Commands on stdin, one a line: `abort` (the signal passed
+// to openPortMapping, at any time), `close`, `exit`.
 import { createServer } from 'node:http'
 import { createInterface } from 'node:readline'
 import { jsonLogger } from '../../core/log.js'
@@ -13,26 +14,32 @@ const print = (o: Record<string, unknown>) => process.stdout.write(JSON.stringif
 const server = createServer((_req, res) => res.end(`hello from ${opts.internalPort}`))
 await new Promise<void>((resolve) => server.listen(opts.internalPort, '0.0.0.0', resolve))
 
+const abort = new AbortController()
 const started = performance.now()
-const mapping = await openPortMapping({
+const opened = openPortMapping({
   ...opts,
+  signal: abort.signal,
   log: jsonLogger((line) => process.stdout.write(line + '\n'), { level: 'debug' }),
   onChange: (url) => print({ event: 'change', url: url ?? null }),
 })
+let queue = Promise.resolve()
+createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line === 'abort') return abort.abort()
+  queue = queue.then(async () => {
+    if (line === 'close') {
+      await (await opened)?.close()
+      print({ event: 'closed' })
+    } else if (line === 'exit') {
+      server.close()
+      process.exit(0)
+    }
+  })
+})
+
+const mapping = await opened
 print({
   event: 'result',
   url: mapping?.externalUrl ?? null,
   protocol: mapping?.protocol ?? null,
   ms: Math.round(performance.now() - started),
 })
-
-for await (const line of createInterface({ input: process.stdin })) {
-  if (line === 'close') {
-    await mapping?.close()
-    print({ event: 'closed' })
-  } else if (line === 'exit') {
-    break
-  }
-}
-server.close()
-process.exit(0)

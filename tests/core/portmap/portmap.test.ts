@@ -162,6 +162,29 @@ describe('openPortMapping with a real router (miniupnpd)', () => {
     expect(client.events('portmap.unavailable')).toMatchObject([{ reason: 'no-router' }])
   })
 
+  it('aborting the signal while it asks: undefined with reason aborted', async () => {
+    await setUp()
+    const client = startClient()
+    client.send('abort')
+    expect((await client.next('result')).url).toBeNull()
+    // Without the abort this would be no-router (the test above).
+    expect(client.events('portmap.unavailable')).toMatchObject([{ reason: 'aborted' }])
+  })
+
+  it('aborting the signal once open removes the mapping, as close() does', async () => {
+    const lab = await setUp({})
+    const client = startClient()
+    const result = await client.next('result')
+    expect(await lab.fetchFromOutside(String(result.url))).toBe(`hello from ${PORT}`)
+    client.send('abort')
+    await client.next('portmap.closed')
+    expect(await lab.forwards()).toEqual([])
+    expect(await lab.fetchFromOutside(String(result.url))).toBeUndefined()
+    client.send('close')
+    await client.next('closed')
+    expect(client.events('portmap.closed')).toHaveLength(1)
+  })
+
   it('a router that refuses (NAT-PMP, result code): resolves undefined with reason refused', async () => {
     // miniupnpd behind another NAT answers NAT-PMP with "Network Failure". (A refusal by its
     // permission rules would be the other kind, but it first tries all 65535 ports against
