@@ -175,7 +175,7 @@ async function attemptMapping(
       : probePmp(pmpNat, pmpHost, anySignal(search, pmpStop.signal))
 
   const failures: Attempt[] = []
-  const upnp = await findUpnp(upnpNat, s.gateway, search)
+  const upnp = await findUpnp(upnpNat, s.gateway, search, s.timeoutMs)
   if (upnp !== undefined) {
     const got = await mapWith(s, 'upnp', upnp, externalPort, signal)
     if (got.ok) {
@@ -203,10 +203,14 @@ async function findUpnp(
   upnpNat: Lib['upnpNat'],
   host: string | undefined,
   signal: AbortSignal,
+  timeoutMs: number,
 ): Promise<Gateway | undefined> {
   try {
     const client = upnpNat({ autoRefresh: false, description: MAPPING_DESCRIPTION })
-    for await (const gateway of client.findGateways({ signal })) {
+    // SSDP is multicast UDP: a search can be lost (or sent before the link is up), so it is
+    // repeated a few times within the timeout.
+    const searchInterval = Math.max(250, Math.floor(timeoutMs / 4))
+    for await (const gateway of client.findGateways({ signal, searchInterval })) {
       // IPv6 gateways open firewall pinholes, not NAT mappings; our URL is IPv4.
       if (gateway.family !== 'IPv4') continue
       if (host !== undefined && gateway.host !== host) continue

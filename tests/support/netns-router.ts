@@ -2,6 +2,7 @@
 // and NAT-PMP over nftables) between a LAN and a WAN, each a veth pair.
 //
 //   client ns (10.77.1.2) ── LAN ── router ns (10.77.1.1 | 11.78.1.1) ── WAN ── outside ns (11.78.1.2)
+//   [neighbour ns (10.77.1.3) ──┘  (optional: a second machine at home)]
 //
 // The client ns is where the code under test runs (a child process, `ip netns exec`); the
 // outside ns plays a peer on the internet. Namespaces are private, so the addresses are the same
@@ -21,6 +22,8 @@ const run = promisify(execFile)
 
 export const LAN_ROUTER_IP = '10.77.1.1'
 export const CLIENT_IP = '10.77.1.2'
+/** A second machine on the same LAN (LabOptions.neighbour). */
+export const NEIGHBOUR_IP = '10.77.1.3'
 export const WAN_ROUTER_IP = '11.78.1.1'
 export const OUTSIDE_IP = '11.78.1.2'
 /** The WAN of a router behind another NAT (an ISP's CGNAT, a second router at home). */
@@ -30,18 +33,32 @@ const PRIVATE_OUTSIDE_IP = '10.78.1.2'
 export interface LabOptions {
   /** The router's WAN address is private: miniupnpd then maps nothing, as it should. */
   privateWan?: boolean
+  /** A second machine on the LAN, in its own namespace (`neighbour`). */
+  neighbour?: boolean
 }
 
 export interface RouterConfig {
   upnp?: boolean
   natpmp?: boolean
+  /** Off: the router lets any LAN client add or delete mappings for any machine (secure_mode
+   *  on, the default, only for itself). */
+  secureMode?: boolean
 }
 
 export class RouterLab {
   readonly client: string
   readonly router: string
   readonly outside: string
-  private readonly links: { lan: string; rlan: string; wan: string; owan: string }
+  readonly neighbour: string
+  private readonly links: {
+    lan: string
+    rlan: string
+    bridge: string
+    nlan: string
+    rnlan: string
+    wan: string
+    owan: string
+  }
   private miniupnpd?: ChildProcess
   private routerLog = ''
   private constructor(
@@ -52,11 +69,20 @@ export class RouterLab {
     this.client = `pm-${id}-c`
     this.router = `pm-${id}-r`
     this.outside = `pm-${id}-o`
+    this.neighbour = `pm-${id}-n`
     // Interface names are at most 15 bytes.
-    this.links = { lan: `pm${id}c`, rlan: `pm${id}rl`, wan: `pm${id}rw`, owan: `pm${id}o` }
+    this.links = {
+      lan: `pm${id}c`,
+      rlan: `pm${id}rl`,
+      bridge: `pm${id}br`,
+      nlan: `pm${id}n`,
+      rnlan: `pm${id}rn`,
+      wan: `pm${id}rw`,
+      owan: `pm${id}o`,
+    }
   }
 
-  /** Builds the three namespaces and their links (no router daemon yet). Destroys what it made
+  /** Builds the namespaces and their links (no router daemon yet). Destroys what it made
    *  if a step fails. */
   static async create(opts: LabOptions = {}): Promise<RouterLab> {
     const lab = new RouterLab(
@@ -74,8 +100,8 @@ export class RouterLab {
   }
 
   private async build(): Promise<void> {
-    const { client, router, outside, links } = this
-    for (const ns of [client, router, outside]) {
+    const { client, router, outside, neighbour, links } = this
+    for (const ns of this.namespaces) {
       await ip(`netns add ${ns}`)
       await ip(`-n ${ns} link set lo up`)
     }
@@ -85,8 +111,21 @@ export class RouterLab {
     await ip(
       `link add ${links.wan} netns ${router} type veth peer name ${links.owan} netns ${outside}`,
     )
+    // The LAN is a bridge in the router, as the switch of a home router is.
+    await ip(`-n ${router} link add ${links.bridge} type bridge`)
+    await ip(`-n ${router} link set ${links.rlan} master ${links.bridge}`)
     await ip(`-n ${client} addr add ${CLIENT_IP}/24 dev ${links.lan}`)
-    await ip(`-n ${router} addr add ${LAN_ROUTER_IP}/24 dev ${links.rlan}`)
+    await ip(`-n ${router} addr add ${LAN_ROUTER_IP}/24 dev ${links.bridge}`)
+    if (this.opts.neighbour) {
+      await ip(
+        `link add ${links.nlan} netns ${neighbour} type veth peer name ${links.rnlan} netns ${router}`,
+      )
+      await ip(`-n ${router} link set ${links.rnlan} master ${links.bridge}`)
+      await ip(`-n ${neighbour} addr add ${NEIGHBOUR_IP}/24 dev ${links.nlan}`)
+      await ip(`-n ${neighbour} link set ${links.nlan} up`)
+      await ip(`-n ${router} link set ${links.rnlan} up`)
+      await ip(`-n ${neighbour} route add default via ${LAN_ROUTER_IP}`)
+    }
     const [wan, far] = this.opts.privateWan
       ? [PRIVATE_WAN_ROUTER_IP, PRIVATE_OUTSIDE_IP]
       : [WAN_ROUTER_IP, OUTSIDE_IP]
@@ -95,6 +134,7 @@ export class RouterLab {
     for (const [ns, dev] of [
       [client, links.lan],
       [router, links.rlan],
+      [router, links.bridge],
       [router, links.wan],
       [outside, links.owan],
     ] as const) {
@@ -111,7 +151,7 @@ table inet filter {
   chain forward {
     type filter hook forward priority 0; policy drop;
     ct state established,related accept
-    iifname "${links.rlan}" accept
+    iifname "${links.bridge}" accept
     jump miniupnpd
   }
 }
@@ -135,6 +175,11 @@ table inet nat {
     await inNs(router, `nft -f ${join(this.dir, 'rules.nft')}`)
   }
 
+  private get namespaces(): string[] {
+    const all = [this.client, this.router, this.outside]
+    return this.opts.neighbour ? [...all, this.neighbour] : all
+  }
+
   get leaseFile(): string {
     return join(this.dir, 'leases')
   }
@@ -145,12 +190,11 @@ table inet nat {
     const { links } = this
     const conf = [
       `ext_ifname=${links.wan}`,
-      `listening_ip=${links.rlan}`,
+      `listening_ip=${links.bridge}`,
       'http_port=0',
       `enable_natpmp=${config.natpmp === false ? 'no' : 'yes'}`,
       `enable_upnp=${config.upnp === false ? 'no' : 'yes'}`,
-      // Mappings only to the asking client, as home routers do.
-      'secure_mode=yes',
+      `secure_mode=${config.secureMode === false ? 'no' : 'yes'}`,
       'system_uptime=yes',
       `uuid=${randomUuid()}`,
       'upnp_table_name=filter',
@@ -244,9 +288,9 @@ table inet nat {
     }
   }
 
-  /** A process in the client ns (the machine behind the router). */
-  spawnInClient(cmd: string, args: string[], cwd?: string): ChildProcess {
-    return spawn('ip', ['netns', 'exec', this.client, cmd, ...args], {
+  /** A process in the client ns (the machine behind the router), or in the neighbour's. */
+  spawnInClient(cmd: string, args: string[], cwd?: string, ns = this.client): ChildProcess {
+    return spawn('ip', ['netns', 'exec', ns, cmd, ...args], {
       cwd,
       stdio: ['pipe', 'pipe', 'pipe'],
     })
@@ -256,7 +300,7 @@ table inet nat {
    *  call on a half-built lab and more than once. */
   async destroy(): Promise<void> {
     await this.stopRouter().catch(() => undefined)
-    for (const ns of [this.client, this.router, this.outside]) {
+    for (const ns of this.namespaces) {
       await ip(`netns del ${ns}`).catch(() => undefined)
     }
     await rm(this.dir, { recursive: true, force: true })

@@ -1,6 +1,6 @@
 // The machine behind the router, run inside the lab's client namespace by
 // tests/core/portmap/*.test.ts: serves HTTP on the internal port, opens the mapping with the
-// options given as JSON in argv[2], and prints everything as JSON lines (the library's log lines,
+// options given as JSON in argv[2] (and `name`, what its server answers), and prints everything as JSON lines (the library's log lines,
 // then `result`, `change`, `closed`). Commands on stdin, one a line: `abort` (the signal passed
 // to openPortMapping, at any time), `close`, `exit`.
 import { createServer } from 'node:http'
@@ -8,10 +8,13 @@ import { createInterface } from 'node:readline'
 import { jsonLogger } from '../../core/log.js'
 import { openPortMapping, type PortMappingOptions } from '../../core/portmap/index.js'
 
-const opts = JSON.parse(process.argv[2] ?? '{}') as Omit<PortMappingOptions, 'log' | 'onChange'>
+const { name, ...opts } = JSON.parse(process.argv[2] ?? '{}') as Omit<
+  PortMappingOptions,
+  'log' | 'onChange'
+> & { name?: string }
 const print = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify(o) + '\n')
 
-const server = createServer((_req, res) => res.end(`hello from ${opts.internalPort}`))
+const server = createServer((_req, res) => res.end(`hello from ${name ?? opts.internalPort}`))
 await new Promise<void>((resolve) => server.listen(opts.internalPort, '0.0.0.0', resolve))
 
 const abort = new AbortController()

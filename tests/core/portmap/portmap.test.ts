@@ -69,11 +69,12 @@ async function setUp(router?: RouterConfig, opts?: LabOptions): Promise<RouterLa
   return lab
 }
 
-function startClient(opts: Record<string, unknown> = {}): Client {
+function startClient(opts: Record<string, unknown> = {}, ns?: string): Client {
   const child = lab!.spawnInClient(
     process.execPath,
     ['--import', 'tsx', CLIENT, JSON.stringify({ internalPort: PORT, ...opts })],
     ROOT,
+    ns,
   )
   const client = new Client(child)
   clients.push(client)
@@ -208,6 +209,28 @@ describe('openPortMapping with a real router (miniupnpd)', () => {
       { reason: 'external-not-public', detail: 'upnp: none' },
     ])
     expect(await lab.forwards()).toEqual([])
+  })
+
+  it("given another external port (a neighbour has ours), close() leaves the neighbour's mapping alone", async () => {
+    // Without secure mode the router would let us delete the neighbour's mapping: the library's
+    // UPnP removal names the external port equal to our internal one, which is the neighbour's.
+    const lab = await setUp({ secureMode: false }, { neighbour: true })
+    const neighbour = startClient({ name: 'neighbour' }, lab.neighbour)
+    expect((await neighbour.next('result')).url).toBe(`http://${WAN_ROUTER_IP}:${PORT}`)
+    const client = startClient({ name: 'us' })
+    const ours = String((await client.next('result')).url)
+    expect(ours).toMatch(new RegExp(`^http://${WAN_ROUTER_IP.replaceAll('.', '\\.')}:\\d+$`))
+    expect(ours).not.toBe(`http://${WAN_ROUTER_IP}:${PORT}`)
+    expect(await lab.fetchFromOutside(ours)).toBe('hello from us')
+
+    client.send('close')
+    await client.next('closed')
+    expect(await lab.fetchFromOutside(`http://${WAN_ROUTER_IP}:${PORT}`)).toBe(
+      'hello from neighbour',
+    )
+    // Ours stays until its lease ends (the limit this costs).
+    expect(await lab.fetchFromOutside(ours)).toBe('hello from us')
+    expect(client.events('portmap.left-to-lease')).toHaveLength(1)
   })
 
   it('the router goes away: renewals fail with back-off, the loss is told, and the mapping comes back with the router', async () => {
