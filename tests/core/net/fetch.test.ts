@@ -173,8 +173,13 @@ describe('httpFetch', () => {
     expect(String((loop as TypeError).cause)).toMatch(/redirect count exceeded/)
   })
 
-  it('decodes a compressed body', async () => {
+  it('asks for a compressed body, as fetch does, and decodes it', async () => {
+    const before = main.seen.length
     expect(await (await fetch(main.url('/gzip'))).json()).toEqual({ zipped: true })
+    expect(main.seen[before]!.headers['accept-encoding']).toBe('gzip, deflate, br')
+    // A caller's own choice is kept.
+    await (await fetch(main.url('/json'), { headers: { 'accept-encoding': 'identity' } })).text()
+    expect(main.seen[before + 1]!.headers['accept-encoding']).toBe('identity')
   })
 
   it('rejects on abort, on a refused connection and on a body cut short, without hanging', async () => {
