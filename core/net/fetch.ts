@@ -9,7 +9,7 @@
 import http from 'node:http'
 import https from 'node:https'
 import type { LookupFunction } from 'node:net'
-import { Readable } from 'node:stream'
+import { pipeline, Readable, type Transform } from 'node:stream'
 import zlib from 'node:zlib'
 import {
   DEFAULT_FORBIDDEN_DOMAIN_NAMES,
@@ -161,18 +161,25 @@ function send(
   })
 }
 
-/** The body as sent, decoded as fetch decodes it. */
+/** The body as sent, decoded as fetch decodes it. Joined with `pipeline`, not `pipe`: a connection
+ *  that drops, or a request aborted after the headers (guardedFetch's timeout), reaches the
+ *  decoder as an error, where `pipe` would leave it waiting forever for the rest. */
 function decoded(res: http.IncomingMessage, encoding: string | null): Readable {
+  const decoder = decoderFor(encoding)
+  return decoder ? pipeline(res, decoder, () => undefined) : res
+}
+
+function decoderFor(encoding: string | null): Transform | undefined {
   switch (encoding?.trim().toLowerCase()) {
     case 'gzip':
     case 'x-gzip':
-      return res.pipe(zlib.createGunzip())
+      return zlib.createGunzip()
     case 'deflate':
-      return res.pipe(zlib.createInflate())
+      return zlib.createInflate()
     case 'br':
-      return res.pipe(zlib.createBrotliDecompress())
+      return zlib.createBrotliDecompress()
     default:
-      return res
+      return undefined
   }
 }
 

@@ -3,6 +3,7 @@
 // that each is applied by this transport: to the first request, to every redirect hop, and at
 // connect time, before any request reaches a server it refuses.
 import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { promisify } from 'node:util'
@@ -46,6 +47,8 @@ type Server = Awaited<ReturnType<typeof serve>>
 
 let main: Server
 let other: Server
+/** Bytes that compress (half zeros), served gzipped by /gzip-bytes. */
+const BYTES = Buffer.concat([randomBytes(48 * 1024), Buffer.alloc(48 * 1024)])
 
 beforeAll(async () => {
   other = await serve((req, res) => {
@@ -83,6 +86,29 @@ beforeAll(async () => {
       case '/big':
         res.end(Buffer.alloc(64 * 1024, 120))
         return
+      case '/gzip-bytes': {
+        // A blob as a compressing PDS may send it: the length is the compressed one.
+        const zipped = gzipSync(BYTES)
+        res.setHeader('content-type', 'application/octet-stream')
+        res.setHeader('content-encoding', 'gzip')
+        res.setHeader('content-length', String(zipped.length))
+        res.end(zipped)
+        return
+      }
+      case '/gzip-bomb':
+        res.setHeader('content-encoding', 'gzip')
+        res.end(gzipSync(Buffer.alloc(64 * 1024)))
+        return
+      case '/gzip-cut':
+      case '/gzip-stall': {
+        // Half of a compressed body, then the connection drops (or nothing more comes).
+        const zipped = gzipSync(randomBytes(32 * 1024))
+        res.setHeader('content-encoding', 'gzip')
+        res.setHeader('content-length', String(zipped.length))
+        res.write(zipped.subarray(0, zipped.length >> 1))
+        if (u.pathname === '/gzip-cut') setTimeout(() => res.destroy(), 20)
+        return
+      }
       case '/cut':
         res.setHeader('content-length', '1000')
         res.write('partial')
@@ -180,6 +206,10 @@ describe('httpFetch', () => {
     // A caller's own choice is kept.
     await (await fetch(main.url('/json'), { headers: { 'accept-encoding': 'identity' } })).text()
     expect(main.seen[before + 1]!.headers['accept-encoding']).toBe('identity')
+    // Binary content comes out byte for byte, whatever length the header gave.
+    const bytes = await fetch(main.url('/gzip-bytes'))
+    expect(Number(bytes.headers.get('content-length'))).toBeLessThan(BYTES.length)
+    expect(Buffer.from(await bytes.arrayBuffer()).equals(BYTES)).toBe(true)
   })
 
   it('rejects on abort, on a refused connection and on a body cut short, without hanging', async () => {
@@ -195,6 +225,14 @@ describe('httpFetch', () => {
     await expect(fetch('http://127.0.0.1:1/')).rejects.toThrow(TypeError)
     const cut = await fetch(main.url('/cut'))
     await expect(cut.text()).rejects.toThrow()
+    // The same for a compressed body: the decoder hears of the lost connection and of an abort
+    // after the headers, instead of waiting forever for the rest.
+    const zipCut = await fetch(main.url('/gzip-cut'))
+    await expect(zipCut.arrayBuffer()).rejects.toThrow()
+    const late = new AbortController()
+    const stalled = await fetch(main.url('/gzip-stall'), { signal: late.signal })
+    setTimeout(() => late.abort(), 50)
+    await expect(stalled.arrayBuffer()).rejects.toThrow()
   })
 
   it('judges every hop with checkUrl before connecting to it', async () => {
@@ -246,8 +284,9 @@ describe('guardedFetch', () => {
       )
       expect(err).toBeInstanceOf(TypeError)
     }
-    // 64 KiB against a 1 KiB cap.
+    // 64 KiB against a 1 KiB cap; compressed to far less, the decoded bytes count.
     await expect(fetch(main.url('/big')).then((r) => r.arrayBuffer())).rejects.toThrow()
+    await expect(fetch(main.url('/gzip-bomb')).then((r) => r.arrayBuffer())).rejects.toThrow()
   })
 
   it('requires an explicit redirect mode unless told otherwise, as the library does', async () => {
@@ -259,6 +298,8 @@ describe('guardedFetch', () => {
   it('times out a server that never answers', async () => {
     const fetch = guardedFetch({ ssrfProtection: false, allowImplicitRedirect: true, timeout: 200 })
     await expect(fetch(main.url('/silent'))).rejects.toThrow()
+    // And one that stops half way through a compressed body.
+    await expect(fetch(main.url('/gzip-stall')).then((r) => r.arrayBuffer())).rejects.toThrow()
   })
 })
 
