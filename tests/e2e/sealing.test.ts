@@ -227,17 +227,41 @@ describe('secrets in, results out', () => {
       async () => (await statusesOf(alice, [carol], second)).find((s) => s.state === 'exited'),
       60_000,
     )
+    // Read until it opens, not once: readResults passes over a repo or blob it could not read
+    // (a PDS slow under load looks like no result yet). What it saw goes into the failure.
     const reader = new RepoReader(localIdentity(net))
-    const results = await readResults(
-      reader,
-      second,
-      await ownerKeys({ MESHLET_CONFIG_DIR: configDir }, alice.owner.did).current(),
+    const keys = await ownerKeys({ MESHLET_CONFIG_DIR: configDir }, alice.owner.did).current()
+    const mine = await eventually(
+      'the owner to open carol’s sealed result',
+      async () => {
+        const results = await readResults(reader, second, keys)
+        const found = results.find((r) => r.meshlet === carol.meshlet.did && r.ok)
+        if (found?.ok) return found
+        const statuses = await statusesOf(alice, [carol], second)
+        throw new Error(
+          `results ${JSON.stringify(results)}; carol's statuses ${JSON.stringify(statuses)}`,
+        )
+      },
+      60_000,
     )
-    const mine = results.find((r) => r.meshlet === carol.meshlet.did && r.ok)
-    expect(mine?.ok && mine.summary.output).toContain(`token-sha256=${HASH}`)
-    // The app's Logs view: carol serves no API (behind NAT), so the sealed result answers.
-    const view = await aliceApp.call('workloads.logs', { uri: second, meshlet: carol.meshlet.did })
-    const texts = view.hosts.flatMap((h) => h.replicas.flatMap((r) => r.lines.map((l) => l.text)))
+    expect(mine.summary.output).toContain(`token-sha256=${HASH}`)
+    // The app's Logs view: carol serves no API (behind NAT), so the sealed result answers. It
+    // reads the same records, so it too is asked until it answers.
+    const texts = await eventually(
+      'the app’s Logs view to show carol’s sealed output',
+      async () => {
+        const view = await aliceApp!.call('workloads.logs', {
+          uri: second,
+          meshlet: carol.meshlet.did,
+        })
+        const lines = view.hosts.flatMap((h) =>
+          h.replicas.flatMap((r) => r.lines.map((l) => l.text)),
+        )
+        if (lines.length > 0) return lines
+        throw new Error(`the view answered ${JSON.stringify(view)}`)
+      },
+      60_000,
+    )
     expect(texts).toContain(`token-sha256=${HASH}`)
   })
 
