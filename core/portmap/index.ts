@@ -357,7 +357,7 @@ class Mapping implements PortMapping {
     this.leaseEnds = Date.now() + s.leaseMs
     this.retryMinMs = opts.retryMinMs ?? DEFAULT_RETRY_MIN_MS
     this.retryMaxMs = Math.max(this.retryMinMs, opts.retryMaxMs ?? DEFAULT_RETRY_MAX_MS)
-    opts.signal?.addEventListener('abort', () => void this.close(), { once: true })
+    opts.signal?.addEventListener('abort', this.onAbort, { once: true })
     this.schedule(s.leaseMs / 2)
   }
 
@@ -377,8 +377,11 @@ class Mapping implements PortMapping {
     return this.close()
   }
 
+  private readonly onAbort = () => void this.close()
+
   private async shut(): Promise<void> {
     this.closed = true
+    this.opts.signal?.removeEventListener('abort', this.onAbort)
     clearTimeout(this.timer)
     this.stop.abort()
     await this.renewing

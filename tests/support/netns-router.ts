@@ -210,10 +210,15 @@ table inet nat {
     await writeFile(confPath, conf + '\n')
     this.routerLog = ''
     const pid = join(this.dir, 'pid')
+    // Its log goes to stderr and, as there is no syslog socket, to /dev/console as well: that is
+    // bound to /dev/null in the mount namespace `ip netns exec` makes (not the machine's).
     const child = spawn('ip', [
       'netns',
       'exec',
       this.router,
+      'sh',
+      '-c',
+      'mount --bind /dev/null /dev/console && exec miniupnpd "$@"',
       'miniupnpd',
       '-f',
       confPath,
