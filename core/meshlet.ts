@@ -1,41 +1,27 @@
 // One meshlet: composes identity, sync, scheduling, fair share, runtime and publishing. The
 // decisions are pure (scheduling/, fairshare/); this file feeds them the records seen and `now`,
-// then applies the resulting plan to Docker and to the meshlet's repo, one action at a time.
+// then applies the resulting plan to Docker and to the meshlet's repo, one action at a time. Its
+// parts are made and joined in meshlet/wiring.ts; what each does is in meshlet/README.md.
 import { EventEmitter } from 'node:events'
 import { checkDates, wakeDelay } from './clock/index.js'
-import { join } from 'node:path'
 import { arch as osArch } from 'node:os'
-import {
-  clusterView,
-  computeCluster,
-  type ClusterReport,
-  type ClusterView,
-} from './identity/cluster.js'
-import type { IdentityResolver } from './identity/resolver.js'
+import { computeCluster, type ClusterReport, type ClusterView } from './identity/cluster.js'
 import { NSID, type Resources } from './lexicon/index.js'
-import { errorFields, silentLogger, type Logger } from './log.js'
-import { RepoReader } from './repo/reader.js'
-import type { RepoWriter } from './repo/writer.js'
-import { PresencePublisher, vouchFor, type VouchedReplica } from './presence/index.js'
-import { LivenessWatch, type LivenessWatchOptions } from './liveness/index.js'
+import { errorFields, type Logger } from './log.js'
+import type { RepoReader } from './repo/reader.js'
+import { vouchFor, type PresencePublisher, type VouchedReplica } from './presence/index.js'
+import type { LivenessWatch } from './liveness/index.js'
 import { DEFAULT_RETENTION_MS } from './hygiene/index.js'
-import { HygieneSweeper } from './hygiene/sweeper.js'
-import { BudgetedWriter, type BudgetState, type BudgetedWriterOptions } from './repo/budget.js'
-import { RecordSync, type RecordEvent, type SourceConfig } from './sync/index.js'
+import type { HygieneSweeper } from './hygiene/sweeper.js'
+import type { BudgetState, BudgetedWriter } from './repo/budget.js'
+import type { RecordEvent, RecordSync } from './sync/index.js'
 import { RecordStore } from './state.js'
 import {
-  authorityOf,
-  bidRkey,
-  challengeRkey,
-  DEFAULT_CONFIG,
-  ENDING_STATES,
   describeReason,
   plan,
   add,
   type Action,
-  type BidAction,
   type CapacityView,
-  type DeclineAction,
   type LocalReplica,
   type PresenceIndex,
   type SchedulingConfig,
@@ -44,7 +30,7 @@ import {
 import { Audit, belowFloor, type Account } from './fairshare/index.js'
 // Not runtime/index.js: it would load dockerode for a meshlet without Docker.
 import { EngineAvailability, type EngineChange } from './runtime/availability.js'
-import { PlanApplier, replicaKey } from './applier/index.js'
+import { replicaKey, type PlanApplier } from './applier/index.js'
 import {
   isLending,
   membershipRecord,
@@ -52,62 +38,16 @@ import {
   type ImagePolicy,
   type Lender,
 } from './meshlet/lender.js'
-import { Follower } from './meshlet/follower.js'
-import { ImageSizes } from './meshlet/image-sizes.js'
-import { Refusals } from './meshlet/refusals.js'
-import { StatusWriter } from './meshlet/status-writer.js'
-import { ReplicaRunner } from './meshlet/replica-runner.js'
-import { OwnRecords } from './meshlet/own-records.js'
-import { LenderSettings, type SettingsView } from './meshlet/settings.js'
-import { SettlementWriter } from './settlement/index.js'
-import type { LookupBackoffOptions } from './lookups/index.js'
-import type { ManagedReplica, Runtime } from './runtime/index.js'
-import { MemorySecretStore, type SecretStore } from './secrets.js'
-import { publishMeshletKey, SealingKeyring } from './sealing/index.js'
-
-export interface MeshletOptions {
-  did: string
-  owner: string
-  /** Owner DIDs this meshlet recognises (--cluster-members). */
-  members: string[]
-  identity: IdentityResolver
-  /** Signed in as the meshlet's own account. Every write goes through a BudgetedWriter over it. */
-  writer: RepoWriter
-  /** How long our own bids and statuses nobody needs are kept before they are deleted
-   *  (default a day; core/hygiene). Half of it is how long a round stays audited and a deleted
-   *  workload's usage keeps counting: every meshlet of a commune must use the same. */
-  retentionMs?: number
-  /** The account's write budget (default: bsky.social's published limits). */
-  budget?: BudgetedWriterOptions['budget']
-  /** Back-off of failed look-ups of DIDs and repos (default 5 s doubling to 5 min). */
-  lookupBackoff?: LookupBackoffOptions
-  /** Relay or PDS whose firehose to follow (the `relay` source). */
-  firehose: string
-  /** Where live records come from (sync/source.ts); default the relay at `firehose`. */
-  source?: SourceConfig
-  dataDir?: string
-  offer: Resources
-  lending?: boolean
-  /** Start paused (the desktop app paused by the user or the system): no bids until resumed. */
-  paused?: boolean
-  allowEgress?: boolean
-  /** Free-rider floor in milli-units (DESIGN §6): no bids for owners whose audited balance is
-   *  below it. Absent: no floor. */
-  minBalance?: number
-  /** The lender's image policy (core/runtime README): registry allow-list and largest download. */
-  allowRegistries?: string[]
-  maxImageMiB?: number
-  /** The Docker engine; without one the meshlet follows and explains but never bids. */
-  runtime?: Runtime
-  config?: Partial<SchedulingConfig>
-  log?: Logger
-  now?: () => number
-  /** Probe timings (core/liveness); tests shorten them. */
-  liveness?: Pick<LivenessWatchOptions, 'probeMs' | 'timeoutMs' | 'silenceMs'>
-  /** Where the meshlet's sealing key rests (the OS keychain in the app, a 0600 file for the
-   *  daemon); default: memory, so a new key on every start. */
-  keyStore?: SecretStore
-}
+import type { Follower } from './meshlet/follower.js'
+import type { ImageSizes } from './meshlet/image-sizes.js'
+import type { Refusals } from './meshlet/refusals.js'
+import type { ReplicaRunner } from './meshlet/replica-runner.js'
+import type { OwnRecords } from './meshlet/own-records.js'
+import type { LenderSettings, SettingsView } from './meshlet/settings.js'
+import { wireMeshlet, type MeshletOptions } from './meshlet/wiring.js'
+import type { SettlementWriter } from './settlement/index.js'
+import type { ManagedReplica } from './runtime/index.js'
+import { publishMeshletKey, type SealingKeyring } from './sealing/index.js'
 
 export interface MeshletEvents {
   cluster: [ClusterReport]
@@ -172,8 +112,6 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   private readonly runner: ReplicaRunner
   /** Where the offer went, as the last plan reckoned it. */
   private capacity?: CapacityView
-  /** A replica's status writes, in order, nothing but endings after an ending. */
-  private readonly statuses: StatusWriter
   /** Attests the audited winners of our owner's workloads' rounds (core/settlement). */
   private readonly settlements: SettlementWriter
   /** Image sizes against the lender's maximum, asked of registries before bidding. */
@@ -188,167 +126,41 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
 
   constructor(readonly opts: MeshletOptions) {
     super()
-    this.config = { ...DEFAULT_CONFIG, ...opts.config }
-    this.log = opts.log ?? silentLogger
-    this.now = opts.now ?? Date.now
-    // One answer to "may guests reach the network?" and "which images?": the runtime refuses
-    // what we would not bid on, and runs what we did bid on.
-    this.settingsNow = new LenderSettings(opts)
-    this.imageSizes = new ImageSizes({
-      maxMiB: () => (opts.runtime ? this.settingsNow.imagePolicy.maxImageMiB : undefined),
-      bytesOf: (image) => opts.runtime!.imageBytes(image),
-      onLearned: () => this.scheduleTick(),
-      now: this.now,
-    })
-    this.view = clusterView(this.store.linkage)
-    this.hygiene = new HygieneSweeper({
-      meshlet: opts.did,
-      retentionMs: opts.retentionMs ?? DEFAULT_RETENTION_MS,
-      listOwn: (collection) => this.reader.listAll(opts.did, collection),
-      remove: (g) => this.own.delete(g.collection, g.rkey, 'hygiene', g.uri),
-      workloads: () => new Map([...this.store.workloads, ...this.store.tombstones]),
-      isGone: (uri) =>
-        !this.store.workloads.has(uri) &&
-        !this.store.tombstones.has(uri) &&
-        this.sync.isBackfilled(authorityOf(uri)),
-      audit: () => this.audit().expected,
-      bidsFor: (uri) => this.store.bidsFor(uri),
-      statusesFor: (uri) => this.store.statusesFor(uri),
-      cluster: () => this.view,
-      config: this.config,
-      now: this.now,
+    const parts = wireMeshlet(opts, this.store, {
+      planAgain: () => this.scheduleTick(),
+      fail: (stage, err) => this.fail(stage, err),
       running: () => this.running,
-      log: this.log,
-      onError: (err) => this.fail('hygiene', err),
-    })
-    this.sealingKeys = new SealingKeyring(opts.keyStore ?? new MemorySecretStore(), opts.did)
-    this.presence = new PresencePublisher({
-      intervalMs: this.config.heartbeatMs,
-      challengeIntervalMs: this.config.challengeHeartbeatMs,
-      // Off the action queue: a bid never waits behind the container listing.
-      replicas: async () => this.vouchable(),
-      state: () => (this.settingsNow.paused || !this.settingsNow.lending ? 'paused' : 'lending'),
-      publish: (record) => this.own.put(NSID.presence, 'self', { ...record }),
-      onError: (err) => this.fail('presence', err),
-      now: this.now,
-    })
-    this.liveness = new LivenessWatch({
-      self: { meshlet: opts.did, owner: opts.owner },
-      config: this.config,
-      records: () => ({
-        presence: this.store.presence,
-        challenges: [...this.store.challenges.values()],
-        endpoints: this.store.endpoints,
-        cluster: this.view,
-      }),
-      challenge: (subject, at) => this.challenge(subject, at),
-      withdraw: (subject) => this.withdrawChallenge(subject),
-      answer: async (at) => {
-        await this.presence.answer(at)
-        this.log.log('info', 'liveness.answered', { challengedAt: new Date(at).toISOString() })
-      },
-      probe: opts.runtime !== undefined,
-      ...opts.liveness,
-      now: this.now,
-      onError: (stage, err) => this.fail(stage, err),
-      onChallenge: (subject, silentMs) =>
-        this.log.log('info', 'liveness.challenge', { subject, silentMs }),
-      onUnreachable: (host, strikes) =>
-        this.log.log('warn', 'liveness.unreachable', { host, strikes }),
-      onFallback: (preferInterval) => {
-        this.log.log(preferInterval ? 'warn' : 'info', 'liveness.fallback', { preferInterval })
-        this.declareLiveness()
-      },
-    })
-    this.writer = new BudgetedWriter(opts.writer, {
-      ...(opts.budget ? { budget: opts.budget } : {}),
-      now: this.now,
-      onState: (state) => this.emit('budget', state),
-      onError: (err) => this.fail('write', err),
-    })
-    this.own = new OwnRecords({
-      did: opts.did,
-      writer: this.writer,
-      apply: (evt) => void this.store.apply(evt),
-      wrote: (uri, cid) => this.sync.wrote(uri, cid),
-    })
-    this.refusals = new Refusals({
-      ...(opts.dataDir ? { file: join(opts.dataDir, 'declined.json') } : {}),
-      onError: (err) => this.fail('declined', err),
-    })
-    this.statuses = new StatusWriter({
-      put: (rkey, record) => this.own.put(NSID.workloadStatus, rkey, record),
-      now: this.now,
-    })
-    this.settlements = new SettlementWriter({
-      put: (rkey, record) => this.own.put(NSID.settlement, rkey, record),
-      onError: (err) => this.fail('settlement', err),
-    })
-    this.applier = new PlanApplier<ManagedReplica>({
-      bid: (action) => this.publishBid(action),
-      decline: (action) => this.publishDecline(action),
-      start: (action, signal) => this.runner.start(action.workload, action.round, signal),
-      stop: (replica, action) => this.runner.stop(replica, action.status, action.reason),
-      ended: (r) =>
-        ENDING_STATES.has(this.ownStatus(r.workloadUri, r.cid, r.round)?.record.state ?? ''),
-      refused: (uri, cid) => this.refusals.has(uri, cid),
-      running: () => this.running,
-      onAction: (action) => this.emit('action', action),
-      onSettled: () => this.scheduleTick(),
-      onError: (stage, err) => this.fail(stage, err),
-      log: this.log,
-    })
-    const reader = (this.reader = new RepoReader(opts.identity))
-    this.sync = new RecordSync({
-      identity: opts.identity,
-      reader,
-      service: opts.firehose,
-      ...(opts.source ? { source: opts.source } : {}),
-      cursorFile: opts.dataDir ? join(opts.dataDir, 'cursor.json') : undefined,
-      presenceWindowMs: this.config.lostAfterMs,
-      wants: (did, collection) =>
-        this.following.has(did) ||
-        // Claims of ownership and membership from anyone: how forged linkage and strangers
-        // who list us become visible (and are then rejected with a reason).
-        collection === NSID.meshletOwner ||
-        collection === NSID.membership,
-      onEvent: (evt) => this.onRecord(evt),
-      onError: (err) => this.fail('sync', err),
-    })
-    this.following = new Follower({
-      did: opts.did,
-      owner: opts.owner,
-      members: () => this.settingsNow.members,
-      linkage: this.store.linkage,
-      sync: this.sync,
-      reader,
-      ...(opts.lookupBackoff ? { lookupBackoff: opts.lookupBackoff } : {}),
-      running: () => this.running,
-      onRetried: () => {
+      onRecord: (evt) => this.onRecord(evt),
+      followedLater: () => {
         this.recomputeCluster()
         if (this.ready && this.opts.runtime) void this.enqueue(() => this.runner.reconcile())
       },
-      onClaim: (evt) => this.onRecord(evt),
-      onError: (stage, err) => this.fail(stage, err),
-      log: this.log,
-      now: this.now,
-    })
-    this.runner = new ReplicaRunner({
-      meshlet: opts.did,
-      ...(opts.runtime ? { runtime: opts.runtime } : {}),
-      statuses: this.statuses,
-      applier: this.applier,
-      reader,
-      sealingKeys: this.sealingKeys,
-      ...(opts.writer.uploadBlob ? { upload: opts.writer.uploadBlob.bind(opts.writer) } : {}),
-      workload: (uri) => this.store.workloads.get(uri),
-      isBackfilled: (did) => this.sync.isBackfilled(did),
-      onEnded: () => this.scheduleTick(),
+      audit: () => this.audit(),
+      vouchable: () => this.vouchable(),
+      declareLiveness: () => this.declareLiveness(),
+      onBudget: (state) => this.emit('budget', state),
+      onAction: (action) => this.emit('action', action),
       onReplica: (change) => this.emit('replica', change),
-      onError: (stage, err) => this.fail(stage, err),
-      log: this.log,
-      now: this.now,
     })
+    this.config = parts.config
+    this.log = parts.log
+    this.now = parts.now
+    this.settingsNow = parts.settings
+    this.imageSizes = parts.imageSizes
+    this.view = parts.view
+    this.hygiene = parts.hygiene
+    this.sealingKeys = parts.sealingKeys
+    this.presence = parts.presence
+    this.liveness = parts.liveness
+    this.writer = parts.writer
+    this.own = parts.own
+    this.refusals = parts.refusals
+    this.settlements = parts.settlements
+    this.applier = parts.applier
+    this.reader = parts.reader
+    this.sync = parts.sync
+    this.following = parts.following
+    this.runner = parts.runner
   }
 
   get did(): string {
@@ -718,19 +530,6 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     void this.presence.setLiveness(reachable ? 'challenge' : 'interval')
   }
 
-  /** Our challenge of a silent host (core/liveness): a put, keyed by the host. */
-  private async challenge(subject: string, at: number): Promise<void> {
-    const rkey = challengeRkey(subject)
-    const record = { subject, createdAt: new Date(at).toISOString() }
-    // Time-critical like a bid: the host is lost only once every peer has seen it.
-    await this.own.put(NSID.challenge, rkey, record, 'bid')
-  }
-
-  private async withdrawChallenge(subject: string): Promise<void> {
-    await this.own.delete(NSID.challenge, challengeRkey(subject), 'hygiene')
-    this.log.log('info', 'liveness.withdrawn', { subject })
-  }
-
   /** A record dated beyond the allowed skew is dropped like any invalid record: a date far
    *  ahead would hold rounds and timers in the future. Our own writes are dated by us. */
   private checkSkew(evt: RecordEvent): RecordEvent {
@@ -903,40 +702,6 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     return this.audit(at).accountsAt(at)
   }
 
-  private ownStatus(workloadUri: string, cid: string, round: number) {
-    return this.store
-      .statusesFor(workloadUri)
-      .find(
-        (s) =>
-          s.meshlet === this.opts.did && s.record.workload.cid === cid && s.record.round === round,
-      )
-  }
-
-  private async publishBid(action: BidAction): Promise<void> {
-    const w = action.workload
-    const record = {
-      workload: { uri: w.uri, cid: w.cid },
-      round: action.round,
-      priority: action.priority,
-      offer: action.offer,
-      createdAt: new Date(this.now()).toISOString(),
-    }
-    await this.own.put(NSID.bid, bidRkey(w.uri, action.round, w.cid), record)
-    this.log.log('info', 'bid', { workload: w.uri, round: action.round, priority: action.priority })
-  }
-
-  /** A win the offer cannot hold beside the others: `declined` reopens its round for peers at
-   *  once (docs/failure-handling.md). */
-  private async publishDecline(action: DeclineAction): Promise<void> {
-    const w = action.workload
-    await this.statuses.publish(w.uri, action.round, {
-      workload: { uri: w.uri, cid: w.cid },
-      round: action.round,
-      state: 'declined',
-      message: "declined: this meshlet's offer is held by its other wins",
-    })
-  }
-
   /** The running replicas every peer still counts alive here: what our presence vouches for. */
   private async vouchable(): Promise<VouchedReplica[]> {
     const runtime = this.opts.runtime
@@ -965,7 +730,7 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
   }
 }
 
-export type { ImagePolicy }
+export type { ImagePolicy, MeshletOptions }
 
 /** Docker's name for this machine's CPU architecture. */
 export function dockerArch(): string {
