@@ -2,15 +2,52 @@
 // last answered as itself. Costs no write. Errors are silence, never thrown; stop() ends it.
 import { clampDelay } from '../clock/index.js'
 import { farm } from '../lexicon/index.js'
+import { httpFetch } from '../net/fetch.js'
 
 /** Asks `endpoint` who answers there; resolves to its DID, or undefined for anything else. */
 export type Ping = (endpoint: string, signal: AbortSignal) => Promise<string | undefined>
 
+/** An answer is `{"meshlet":"did:…"}`: anything longer is not a meshlet's, and is not read. */
+const MAX_ANSWER_BYTES = 1024
+
+// Over node:http, like the daemon's other requests (core/net): a meshlet that pings peers every
+// 2 s should not load a second HTTP stack for it. Endpoints are members' own machines on a LAN,
+// a VPN or a forwarded port, so no address policy applies; a redirect is not followed.
+const send = httpFetch({ maxRedirects: 0 })
+
 export const ping: Ping = async (endpoint, signal) => {
-  const res = await fetch(new URL(`/xrpc/${farm.meshlet.ping.$lxm}`, endpoint), { signal })
-  if (!res.ok) return undefined
-  const body = (await res.json()) as { meshlet?: unknown }
-  return typeof body.meshlet === 'string' ? body.meshlet : undefined
+  const res = await send(new URL(`/xrpc/${farm.meshlet.ping.$lxm}`, endpoint), {
+    signal,
+    redirect: 'manual',
+  })
+  const body = res.ok ? await readUpTo(res, MAX_ANSWER_BYTES) : undefined
+  if (body === undefined) {
+    if (!res.bodyUsed) await res.body?.cancel().catch(() => undefined)
+    return undefined
+  }
+  try {
+    const answer = JSON.parse(body) as { meshlet?: unknown }
+    return typeof answer?.meshlet === 'string' ? answer.meshlet : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The body as text, or undefined once it passes `max` bytes. */
+async function readUpTo(res: Response, max: number): Promise<string | undefined> {
+  if (!res.body) return ''
+  const reader = res.body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (let part = await reader.read(); !part.done; part = await reader.read()) {
+    size += part.value.byteLength
+    if (size > max) {
+      await reader.cancel().catch(() => undefined)
+      return undefined
+    }
+    chunks.push(part.value)
+  }
+  return Buffer.concat(chunks).toString('utf8')
 }
 
 export interface ProberOptions {

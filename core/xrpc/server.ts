@@ -1,26 +1,16 @@
-// The meshlet's XRPC server: farm.meshlet.* on @atproto/xrpc-server, whose schemas (generated
-// from lexicons/ by @atproto/lex) validate every request's parameters and input and every
-// answer. Composed from outside with an XrpcHost; it owns nothing but its socket.
+// The meshlet's XRPC server, farm.meshlet.*, on one node:http socket. farm.meshlet.ping, which
+// every peer asks every 2 s, is answered here (farm/meshlet/ping.ts); every other method goes to
+// @atproto/xrpc-server (router.ts), loaded on the first request for one, so an idle meshlet that
+// serves its API carries no more than the socket. Composed from outside with an XrpcHost; it owns
+// nothing but its socket.
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
+import type { RequestListener } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createServer, XRPCError } from '@atproto/xrpc-server'
 import type { IdentityResolver } from '../identity/resolver.js'
 import { errorFields, silentLogger, type Logger } from '../log.js'
-import { ServiceAuth } from './auth.js'
-import { MethodContext } from './context.js'
+import { pingHandler } from './farm/meshlet/ping.js'
 import type { XrpcHost } from './host.js'
-import { ReplayCache } from './replay-cache.js'
-import { addDeleteWorkload } from './farm/meshlet/delete-workload.js'
-import { addGetCapacity } from './farm/meshlet/get-capacity.js'
-import { addGetWorkloadLogs } from './farm/meshlet/get-workload-logs.js'
-import { addGetWorkloadStatus } from './farm/meshlet/get-workload-status.js'
-import { addListWorkloads } from './farm/meshlet/list-workloads.js'
-import { addPause } from './farm/meshlet/pause.js'
-import { addPing } from './farm/meshlet/ping.js'
-import { addResume } from './farm/meshlet/resume.js'
-
-/** Our inputs are a workload URI; anything larger than this is not a request of ours. */
-export const MAX_INPUT_BYTES = 16 * 1024
+import type { ReplayCache } from './replay-cache.js'
 
 export interface XrpcServerOptions {
   host: XrpcHost
@@ -54,37 +44,24 @@ export class XrpcServeError extends Error {
 export async function serveXrpc(opts: XrpcServerOptions): Promise<XrpcServer> {
   const log = opts.log ?? silentLogger
   const hostname = opts.hostname ?? '127.0.0.1'
-  const auth = new ServiceAuth({
-    identity: opts.identity,
-    replay: opts.replay ?? new ReplayCache(),
-    ...(opts.now ? { now: opts.now } : {}),
-  })
-  const ctx = new MethodContext(opts.host, auth, log)
-  const xrpc = createServer([], {
-    validateResponse: true,
-    payload: { jsonLimit: MAX_INPUT_BYTES, blobLimit: MAX_INPUT_BYTES, textLimit: MAX_INPUT_BYTES },
-    errorParser: (err) => {
-      const e = XRPCError.fromError(err)
-      // Our own failures are logged; the caller's (4xx) are their business.
-      if (e.statusCode >= 500) {
+  const ping = pingHandler(opts.host)
+  let router: Promise<RequestListener> | undefined
+  const routed: RequestListener = (req, res) => {
+    router ??= import('./router.js').then((m) => m.xrpcRouter(opts, log))
+    router.then(
+      (handle) => handle(req, res),
+      (err: unknown) => {
+        router = undefined // a failed load is tried again on the next request
         log.log('error', 'xrpc.error', { error: errorFields(err as Error) })
-      }
-      return e
-    },
-  })
-  for (const add of [
-    addGetCapacity,
-    addListWorkloads,
-    addGetWorkloadStatus,
-    addGetWorkloadLogs,
-    addDeleteWorkload,
-    addPause,
-    addResume,
-    addPing,
-  ]) {
-    add(xrpc, ctx)
+        if (res.headersSent) return void res.destroy()
+        res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' })
+        res.end(JSON.stringify({ error: 'InternalServerError', message: 'Internal Server Error' }))
+      },
+    )
   }
-  const http: HttpServer = createHttpServer(xrpc.router)
+  const http: HttpServer = createHttpServer((req, res) =>
+    ping.matches(req) ? ping.handle(req, res) : routed(req, res),
+  )
   // Slow or idle clients must not hold sockets open.
   http.headersTimeout = 10_000
   http.requestTimeout = 30_000
