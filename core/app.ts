@@ -44,6 +44,8 @@ import { Meshlet } from './meshlet.js'
 import {
   defaultSettings,
   imagePolicyOf,
+  migrateSettings,
+  SETTINGS_VERSION,
   loadSettings,
   patchImagePolicy,
   applySettingChange,
@@ -142,6 +144,8 @@ const RETRY_MS = 10_000
 
 interface Saved {
   settings: Settings
+  /** The defaults' version the settings were saved under (settings.ts `migrateSettings`). */
+  settingsVersion?: number
   owner?: { did: string; method: Account['method'] }
   meshlet?: { did: string; method: Account['method'] }
 }
@@ -234,7 +238,7 @@ export class MeshletApp implements DesktopHost {
       onChange: (state) => this.onReachability(state),
       ...(opts.sampleMs !== undefined ? { initialMs: opts.sampleMs } : {}),
     })
-    this.saved = { settings: defaultSettings() }
+    this.saved = { settings: defaultSettings(), settingsVersion: SETTINGS_VERSION }
     this.history = new BalanceHistory({
       file: join(opts.dataDir, 'balance-history.json'),
       sample: () => this.balancesNow(),
@@ -291,13 +295,21 @@ export class MeshletApp implements DesktopHost {
       this.fail('settings', err)
       return undefined
     })
-    if (saved) this.saved = { ...saved, settings: this.saved.settings }
-    const loaded = loadSettings(saved?.settings, this.opts.initial)
+    if (saved) {
+      this.saved = { ...saved, settings: this.saved.settings, settingsVersion: SETTINGS_VERSION }
+    }
+    const migrated = saved?.settings
+      ? migrateSettings(saved.settings, saved.settingsVersion)
+      : { settings: undefined, notes: [] }
+    for (const note of migrated.notes) this.note('info', note)
+    const loaded = loadSettings(migrated.settings, this.opts.initial)
     for (const w of loaded.warnings) {
       this.note('warn', w.message)
       if (w.cause !== undefined) this.fail('settings', w.cause)
     }
     this.saved.settings = loaded.settings
+    // Saved at once under the current version, so an upgrade's notes are told once.
+    if (migrated.notes.length > 0) await this.save()
     await this.history.load()
     await this.sampleHost()
     this.ownerDid = this.opts.ownerDid ?? this.saved.owner?.did

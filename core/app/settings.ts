@@ -47,9 +47,35 @@ export function defaultSettings(): Settings {
     pauseOnBattery: false,
     startAtLogin: false,
     allowEgress: false,
-    serveApi: false,
+    serveApi: true,
     rules: { ...DEFAULT_RULES },
   }
+}
+
+/** The version of the defaults settings are saved under (`settingsVersion` beside them). */
+export const SETTINGS_VERSION = 2
+
+/**
+ * Settings saved under older defaults, brought up to date, with a note for the user of each
+ * change. Version 1 (no `settingsVersion`) served no API by default, so its `serveApi: false` was
+ * a default rather than a choice (the two cannot be told apart): from version 2 the meshlet
+ * serves by default, since peers that can ping it spare most of its write budget
+ * (docs/write-budget.md). Pure.
+ */
+export function migrateSettings(
+  saved: Partial<Settings>,
+  version: number | undefined,
+): { settings: Partial<Settings>; notes: string[] } {
+  const notes: string[] = []
+  const settings = { ...saved }
+  if ((version ?? 1) < 2 && settings.serveApi === false) {
+    delete settings.serveApi
+    notes.push(
+      'This meshlet now serves its API, so peers that can reach it check it is up without it ' +
+        'writing its presence every 20 s. Turn off "Serve the meshlet API" in Settings to stop.',
+    )
+  }
+  return { settings, notes }
 }
 
 /** The registry allow-list, checked and normalized (Hub aliases fold into `docker.io`). */

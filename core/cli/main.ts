@@ -105,11 +105,18 @@ ${LENDER_HELP}          --no-docker               follow and explain only; never
           --ui-port <port>          serve the dashboard on 127.0.0.1:<port> (0: any free
                                     port) and print its address, token included
           --xrpc-port <port>        serve the meshlet API (farm.meshlet.*, service auth) on
-                                    <port> (0: any free port) and print its address
+                                    <port> (0: any free port) and print its address.
+                                    Without it the API is served anyway, on every
+                                    interface at a port the system picks, unless
+                                    --no-xrpc or the dashboard's setting turned it off
           --xrpc-host <host>        address to serve it on (default 127.0.0.1; 0.0.0.0 for
                                     the LAN). Off loopback, the meshlet publishes where it
-                                    serves in its meshletOwner record, where callers look
+                                    serves in its meshletOwner record, where callers look:
+                                    for a wildcard bind its public, VPN or LAN address
           --xrpc-url <url>          publish this URL instead (a forwarded port)
+          --no-xrpc                 serve no API (kept in the settings): peers then judge
+                                    this meshlet by its presence record, rewritten every
+                                    20 s, instead of pinging it (docs/write-budget.md)
 ${POLICY_HELP}        Settings changed in the dashboard are kept in the data directory; flags given
         win over them. With OWNER_PASSWORD set too, the dashboard can submit workloads.
 
@@ -308,6 +315,7 @@ async function run(argv: string[], io: Io): Promise<number> {
     'xrpc-port': { type: 'string' },
     'xrpc-host': { type: 'string' },
     'xrpc-url': { type: 'string' },
+    'no-xrpc': { type: 'boolean' },
     ...POLICY_FLAGS,
     ...LENDER_FLAGS,
     ...network,
@@ -389,6 +397,7 @@ async function run(argv: string[], io: Io): Promise<number> {
         ...(values.storage !== undefined ? { storageMiB: offer.storageMiB } : {}),
       },
       ...(values['allow-egress'] !== undefined ? { allowEgress: values['allow-egress'] } : {}),
+      ...(values['no-xrpc'] ? { serveApi: false } : {}),
       rules: policy.rules,
       ...(policy.pauseOnBattery !== undefined ? { pauseOnBattery: policy.pauseOnBattery } : {}),
       ...(minBalance !== undefined ? { minBalance } : {}),
@@ -431,6 +440,9 @@ export function milliUnits(raw: string): number {
 }
 
 function xrpcFlags(values: Record<string, unknown>) {
+  if (values['no-xrpc'] && values['xrpc-port'] !== undefined) {
+    throw new UsageError('--no-xrpc and --xrpc-port cannot go together')
+  }
   if (values['xrpc-port'] === undefined) {
     if (values['xrpc-host'] !== undefined || values['xrpc-url'] !== undefined) {
       throw new UsageError('--xrpc-host and --xrpc-url need --xrpc-port')

@@ -22,9 +22,10 @@ export function isLoopback(hostname: string): boolean {
 
 /**
  * The endpoint to publish for a server bound at `bound`, or undefined for none. Loopback is
- * published only on a local network (the demo, tests: every caller is on this machine); a
- * wildcard bind publishes this machine's first LAN address; `publicUrl` (a home server behind a
- * forwarded port) wins over both. Pure apart from reading the interfaces for a wildcard bind.
+ * published only on a local network (the demo, tests: every caller is on this machine), where a
+ * wildcard bind publishes loopback too; elsewhere a wildcard bind publishes this machine's best
+ * address (`reachableAddress`); `publicUrl` (a forwarded or mapped port) wins over all. Pure apart
+ * from reading the interfaces for a wildcard bind.
  */
 export function endpointFor(
   bound: Bound,
@@ -32,14 +33,52 @@ export function endpointFor(
 ): string | undefined {
   if (opts.publicUrl) return new URL(opts.publicUrl).origin
   const { hostname, port } = bound
-  if (isLoopback(hostname)) return opts.localNetwork ? `http://127.0.0.1:${port}` : undefined
-  if (hostname === '0.0.0.0' || hostname === '::') {
-    const lan = Object.values((opts.interfaces ?? networkInterfaces)())
-      .flat()
-      .find((a) => a && a.family === 'IPv4' && !a.internal)
-    return lan ? `http://${lan.address}:${port}` : undefined
+  const wildcard = hostname === '0.0.0.0' || hostname === '::'
+  if (isLoopback(hostname) || (wildcard && opts.localNetwork)) {
+    return opts.localNetwork ? `http://127.0.0.1:${port}` : undefined
+  }
+  if (wildcard) {
+    const address = reachableAddress((opts.interfaces ?? networkInterfaces)())
+    return address ? `http://${address}:${port}` : undefined
   }
   return `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`
+}
+
+type Interfaces = ReturnType<typeof networkInterfaces>
+
+// Bridges to containers and virtual machines on this host: nobody else reaches those.
+const HOST_ONLY = /^(docker|br-|veth|virbr|vnet|vmnet|vboxnet|cni|flannel|cali|lxc|lxd|podman)/
+// Overlay VPNs by name (WireGuard, Tailscale, ZeroTier); Tailscale's addresses are also known by
+// their range, 100.64.0.0/10, which is what shows on macOS and Windows.
+const VPN = /^(wg|tailscale|zt)/
+
+/**
+ * The IPv4 address of this machine that members elsewhere are likeliest to reach, or undefined:
+ * a public one first (a server, a machine on a public network), then a VPN's (members in other
+ * homes reach it through the VPN), then a private LAN's (members in the same home). Never
+ * loopback, link-local, or a bridge to local containers or VMs. IPv6 is left out: home routers
+ * firewall inbound IPv6 by default, so a global IPv6 address says little about reachability.
+ */
+export function reachableAddress(interfaces: Interfaces): string | undefined {
+  let best: { address: string; rank: number } | undefined
+  for (const [name, addresses] of Object.entries(interfaces)) {
+    if (HOST_ONLY.test(name)) continue
+    for (const a of addresses ?? []) {
+      if (a.family !== 'IPv4' || a.internal) continue
+      const rank = addressRank(name, a.address)
+      if (rank !== undefined && (!best || rank < best.rank)) best = { address: a.address, rank }
+    }
+  }
+  return best?.address
+}
+
+function addressRank(name: string, address: string): number | undefined {
+  const [a = 0, b = 0] = address.split('.').map(Number)
+  if (a === 127 || (a === 169 && b === 254) || a === 0 || a >= 224) return undefined
+  const cgnat = a === 100 && b >= 64 && b < 128
+  if (VPN.test(name) || cgnat) return 1
+  const lan = a === 10 || (a === 172 && b >= 16 && b < 32) || (a === 192 && b === 168)
+  return lan ? 2 : 0
 }
 
 /**

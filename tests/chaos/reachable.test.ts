@@ -1,6 +1,7 @@
 // Liveness by challenge on the real stack (issue 9's write budget with its 45 s deadline):
-// meshlets are `meshlet run --xrpc-port 0` processes at the default timings, each publishing its
-// loopback endpoint and declaring liveness 'challenge', so a host with a replica writes presence
+// meshlets are plain `meshlet run` processes at the default timings (which serve the meshlet API
+// unless told not to), each publishing its endpoint (loopback, on this local network) and
+// declaring liveness 'challenge', so a host with a replica writes presence
 // every 5 min and its peers ping it every 2 s instead. A killed host is challenged and lost; an
 // alive one answers and keeps its replica. Each scenario prints one `chaos <scenario>: …` line and
 // asserts only the protocol's own deadlines.
@@ -22,7 +23,8 @@ let reader: RepoReader
 beforeAll(async () => {
   net = await startNetwork()
   reader = new RepoReader(localIdentity(net))
-  c = await Commune.create(net, 'reach', 2, { args: ['--xrpc-port', '0'] })
+  // No flag: serving the API, and so liveness by challenge, is the default.
+  c = await Commune.create(net, 'reach', 2)
   c.startAll()
   await c.settled()
 }, 480_000)

@@ -268,7 +268,7 @@ function SettingsCard({ state }: { state: DashboardState }) {
         />
         <Switch
           label="Serve the meshlet API"
-          description="Members on your network can ask this machine directly, and you can read your guests' logs from it. A machine behind a home router cannot be reached from outside; it works fully through records without this."
+          description="Peers check that this machine is up by asking it, instead of it writing its presence every 20 s, and members can read their guests' logs from it. Works where they can reach it: the same network, a VPN, or a forwarded port. Off, it works fully through records, at a quarter of its write budget."
           checked={serveApi.value}
           busy={serveApi.busy}
           onChange={serveApi.set}

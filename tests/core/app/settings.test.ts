@@ -4,6 +4,7 @@ import {
   imagePolicyOf,
   loadSettings,
   maxImageMiB,
+  migrateSettings,
   patchImagePolicy,
   registryList,
   SettingsError,
@@ -156,5 +157,27 @@ describe('settingChanges', () => {
       { kind: 'minBalance', minBalance: undefined },
       { kind: 'imagePolicy', policy: {} },
     ])
+  })
+})
+
+describe('migrateSettings', () => {
+  it('serves the API by default', () => {
+    expect(defaultSettings().serveApi).toBe(true)
+  })
+  it('turns on the API where an older version saved its default off, and says so', () => {
+    const old = { ...defaultSettings(), serveApi: false }
+    const { settings, notes } = migrateSettings(old, undefined)
+    expect(settings.serveApi).toBeUndefined()
+    expect(loadSettings(settings).settings.serveApi).toBe(true)
+    expect(notes).toEqual([expect.stringContaining('Serve the meshlet API')])
+    // The rest is kept, and the input is not changed.
+    expect({ ...settings, serveApi: false }).toEqual(old)
+    expect(old.serveApi).toBe(false)
+  })
+  it('keeps a choice made under the current version, and changes nothing already on', () => {
+    const off = { ...defaultSettings(), serveApi: false }
+    expect(migrateSettings(off, 2)).toEqual({ settings: off, notes: [] })
+    const on = defaultSettings()
+    expect(migrateSettings(on, undefined)).toEqual({ settings: on, notes: [] })
   })
 })

@@ -48,6 +48,7 @@ describe('meshlet command line', () => {
       '--xrpc-port',
       '--xrpc-host',
       '--xrpc-url',
+      '--no-xrpc',
       '--follow',
       '--lines',
       '--allow-registry <host>',
@@ -113,6 +114,21 @@ describe('meshlet command line', () => {
     [
       ['run', '--did', 'x', '--owner', 'y', '--cluster-members', 'z', '--xrpc-host', '0.0.0.0'],
       /need --xrpc-port/,
+    ],
+    [
+      [
+        'run',
+        '--did',
+        'x',
+        '--owner',
+        'y',
+        '--cluster-members',
+        'z',
+        '--xrpc-port',
+        '0',
+        '--no-xrpc',
+      ],
+      /--no-xrpc and --xrpc-port cannot go together/,
     ],
     [
       ['run', '--did', 'x', '--owner', 'y', '--cluster-members', 'z', '--xrpc-port', '70000'],

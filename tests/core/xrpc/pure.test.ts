@@ -1,7 +1,7 @@
 // The pure parts of the API: the replay cache, who may call what, which endpoint to publish.
 import { describe, expect, it } from 'vitest'
 import { authorize, workloadOwner } from '../../../core/xrpc/authorize.js'
-import { endpointFor } from '../../../core/xrpc/endpoint.js'
+import { endpointFor, reachableAddress } from '../../../core/xrpc/endpoint.js'
 import { ReplayCache } from '../../../core/xrpc/replay-cache.js'
 
 describe('ReplayCache', () => {
@@ -66,11 +66,17 @@ describe('endpointFor', () => {
     lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true }],
     eth0: [{ address: '192.168.1.20', family: 'IPv4', internal: false }],
   })
-  it('publishes loopback only on a local network', () => {
+  it('publishes loopback only on a local network, for a wildcard bind too', () => {
     expect(endpointFor({ hostname: '127.0.0.1', port: 80 })).toBeUndefined()
     expect(endpointFor({ hostname: '127.0.0.1', port: 80 }, { localNetwork: true })).toBe(
       'http://127.0.0.1:80',
     )
+    expect(
+      endpointFor(
+        { hostname: '0.0.0.0', port: 80 },
+        { localNetwork: true, interfaces: lan as never },
+      ),
+    ).toBe('http://127.0.0.1:80')
   })
   it('publishes the LAN address for a wildcard bind, the host given otherwise', () => {
     const interfaces = lan as never
@@ -81,5 +87,47 @@ describe('endpointFor', () => {
     expect(
       endpointFor({ hostname: '0.0.0.0', port: 7000 }, { publicUrl: 'https://home.example/x' }),
     ).toBe('https://home.example')
+  })
+  it('publishes nothing for a wildcard bind with no address others could reach', () => {
+    const interfaces = () => ({
+      lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true }],
+      docker0: [{ address: '172.17.0.1', family: 'IPv4', internal: false }],
+      eth0: [
+        { address: '169.254.3.4', family: 'IPv4', internal: false },
+        { address: 'fe80::1', family: 'IPv6', internal: false },
+      ],
+    })
+    expect(
+      endpointFor({ hostname: '0.0.0.0', port: 7000 }, { interfaces: interfaces as never }),
+    ).toBe(undefined)
+  })
+})
+
+describe('reachableAddress', () => {
+  const v4 = (address: string) => [{ address, family: 'IPv4', internal: false }]
+  it('prefers a public address, then a VPN’s, then the LAN’s, whatever the order', () => {
+    const home = { eth0: v4('192.168.1.20'), docker0: v4('172.17.0.1') }
+    expect(reachableAddress(home as never)).toBe('192.168.1.20')
+    const vpn = { ...home, tailscale0: v4('100.101.102.103') }
+    expect(reachableAddress(vpn as never)).toBe('100.101.102.103')
+    // Tailscale on macOS shows as utunN: known by its range.
+    expect(reachableAddress({ en0: v4('10.0.0.7'), utun4: v4('100.80.1.2') } as never)).toBe(
+      '100.80.1.2',
+    )
+    expect(reachableAddress({ wg0: v4('10.8.0.2'), en0: v4('192.168.0.9') } as never)).toBe(
+      '10.8.0.2',
+    )
+    const server = { ...vpn, ens3: v4('203.0.113.10') }
+    expect(reachableAddress(server as never)).toBe('203.0.113.10')
+  })
+  it('never picks loopback, link-local, or a bridge to local containers or VMs', () => {
+    const only = {
+      lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true }],
+      'br-1a2b': v4('172.18.0.1'),
+      virbr0: v4('192.168.122.1'),
+      vethabc: v4('10.200.0.1'),
+      eth0: v4('169.254.10.10'),
+    }
+    expect(reachableAddress(only as never)).toBeUndefined()
   })
 })
