@@ -220,6 +220,14 @@ export interface DashboardState {
   /** Since when this machine's writes find no PDS answering (timed out, refused), ISO time.
    *  Endings wait and go first once it answers; other writes fail with an error meanwhile. */
   pdsUnreachableSince?: string
+  /** How peers tell this meshlet is up, while it runs: by pinging its endpoint (`challenge`,
+   *  presence every 5 min), or by its presence every 20 s (`interval`): it serves no API
+   *  (`no-endpoint`), or a peer could not reach the endpoint it publishes (`unreachable`). */
+  liveness?: {
+    mode: 'challenge' | 'interval'
+    reason?: 'no-endpoint' | 'unreachable'
+    endpoint?: string
+  }
 }
 
 export interface WorkloadDraft {

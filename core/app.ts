@@ -1106,6 +1106,11 @@ export class MeshletApp implements DesktopHost {
     if (budget?.unreachableSince !== undefined) {
       state.pdsUnreachableSince = new Date(budget.unreachableSince).toISOString()
     }
+    const liveness = this.meshlet?.livenessMode()
+    if (liveness) {
+      const endpoint = this.api.endpoint
+      state.liveness = { ...liveness, ...(endpoint ? { endpoint } : {}) }
+    }
     return state
   }
 

@@ -64,6 +64,10 @@ export interface MeshletEvents {
   error: [Error]
 }
 
+/** How peers judge this meshlet's liveness now (`Meshlet.livenessMode`). */
+export type LivenessMode =
+  { mode: 'challenge' } | { mode: 'interval'; reason: 'no-endpoint' | 'unreachable' }
+
 export class MeshletError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options)
@@ -521,13 +525,20 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     if (change !== 'none') this.scheduleTick()
   }
 
-  /** Our presence asks for challenges while our meshletOwner record publishes an endpoint (the
-   *  app puts it there while it serves farm.meshlet.*, ping included) and no peer has shown it
-   *  cannot reach it (core/liveness, `shouldFallBack`), else for the interval. */
+  /** How peers judge whether this meshlet is up: by challenge while our meshletOwner record
+   *  publishes an endpoint (the app puts it there while it serves farm.meshlet.*, ping
+   *  included) and no peer has shown it cannot reach it (core/liveness, `shouldFallBack`), else
+   *  by the interval rule, with the reason. Undefined for a meshlet that hosts nothing. */
+  livenessMode(): LivenessMode | undefined {
+    if (!this.opts.runtime) return undefined
+    if (!this.store.endpoints.has(this.opts.did)) return { mode: 'interval', reason: 'no-endpoint' }
+    if (this.liveness.preferInterval) return { mode: 'interval', reason: 'unreachable' }
+    return { mode: 'challenge' }
+  }
+
   private declareLiveness(): void {
-    if (!this.opts.runtime) return
-    const reachable = this.store.endpoints.has(this.opts.did) && !this.liveness.preferInterval
-    void this.presence.setLiveness(reachable ? 'challenge' : 'interval')
+    const liveness = this.livenessMode()
+    if (liveness) void this.presence.setLiveness(liveness.mode)
   }
 
   /** A record dated beyond the allowed skew is dropped like any invalid record: a date far

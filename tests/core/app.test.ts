@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiError, type DashboardState } from '../../core/api.js'
 import { openApp, type AppOptions, type MeshletApp } from '../../core/app.js'
+import { defaultSettings } from '../../core/app/settings.js'
 import { NSID } from '../../core/lexicon/index.js'
 import { FileSecretStore } from '../../core/secrets.js'
 import {
@@ -342,6 +343,26 @@ describe('bad settings on disk', () => {
     expect(state(app).activity.some((a) => /could not be read/.test(a.text))).toBe(true)
     const files = await readdir(dir)
     expect(files.some((f) => f.startsWith('settings.json.unreadable-'))).toBe(true)
+  })
+
+  it('moves settings saved with the API off by default to serving it, once, and keeps a choice', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'meshlet-app-v1-'))
+    const file = join(dir, 'settings.json')
+    const v1 = { settings: { ...defaultSettings(), serveApi: false, allowEgress: true } }
+    await writeFile(file, JSON.stringify(v1))
+    const app = await desktop(dir)
+    expect(state(app).settings).toMatchObject({ serveApi: true, allowEgress: true })
+    const told = (a: MeshletApp) =>
+      state(a).activity.filter((e) => /now serves its API/.test(e.text)).length
+    expect(told(app)).toBe(1)
+    const saved = JSON.parse(await readFile(file, 'utf8'))
+    expect(saved).toMatchObject({ settingsVersion: 2, settings: { serveApi: true } })
+    // Turned off under this version, it stays off, and nothing is said.
+    await app.call('settings.set', { serveApi: false })
+    await app.close()
+    const again = await desktop(dir)
+    expect(state(again).settings.serveApi).toBe(false)
+    expect(told(again)).toBe(0)
   })
 
   it('refuses start at login where the shell cannot do it', async () => {

@@ -184,6 +184,10 @@ describe('the dashboard, in Chromium, against a running daemon', () => {
     expect(
       await page.getByRole('switch', { name: 'Lend compute' }).getAttribute('aria-checked'),
     ).toBe('true')
+    // It serves its API (--xrpc-port), so its peers ping it instead of reading its presence.
+    await expect
+      .poll(() => page.getByTestId('liveness').textContent(), { timeout: 20_000 })
+      .toMatch(/^Peers check this machine at http:\/\/127\.0\.0\.1:\d+ directly/)
     await shoot('overview')
   })
 

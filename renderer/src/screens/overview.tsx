@@ -230,6 +230,26 @@ const SOURCE_NAMES: Record<SourceKind, string> = {
   relay: 'The relay',
 }
 
+/** How peers tell this machine is up, which is what its presence writes cost. */
+function LivenessNote({ state }: { state: DashboardState }) {
+  const l = state.liveness
+  if (!l) return null
+  const at = l.endpoint ? ` at ${l.endpoint}` : ''
+  const text =
+    l.mode === 'challenge'
+      ? `Peers check this machine${at} directly, so it writes its presence only every 5 minutes.`
+      : l.reason === 'unreachable'
+        ? `A peer could not reach this machine${at}, so for now it writes its presence every 20 s, a quarter of its write budget. Members on one network or VPN, or a forwarded port, avoid that.`
+        : state.settings.serveApi
+          ? 'No address of this machine that peers could reach was found, so it writes its presence every 20 s.'
+          : 'It writes its presence every 20 s, a quarter of its write budget.'
+  return (
+    <p className="muted" role="status" data-testid="liveness">
+      {text}
+    </p>
+  )
+}
+
 function SettingsCard({ state }: { state: DashboardState }) {
   const client = useApi()
   const login = useConfirmed(state.settings.startAtLogin, (v: boolean) =>
@@ -273,6 +293,7 @@ function SettingsCard({ state }: { state: DashboardState }) {
           busy={serveApi.busy}
           onChange={serveApi.set}
         />
+        <LivenessNote state={state} />
         <fieldset className="switch-row source-choice" aria-busy={source.busy}>
           <legend className="switch-label">Read records from</legend>
           {SOURCE_KINDS.map((kind) => (
