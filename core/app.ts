@@ -265,6 +265,12 @@ export class MeshletApp implements DesktopHost {
       }),
       identity: this.identity,
       localNetwork: network.local ?? false,
+      // A router's forward granted, moved or lost: peers find the endpoint on our record.
+      onEndpointChange: () => {
+        if (this.sessions.machine && this.meshlet) {
+          void this.api.publish(this.reader, this.sessions.machine.writer)
+        }
+      },
       log: this.log,
     })
   }

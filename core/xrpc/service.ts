@@ -1,7 +1,10 @@
 // The API's lifetime inside the app: serve when asked (the daemon's --xrpc-port, or the app's
-// setting), stop when not, and keep the meshlet's published endpoint in step with it.
+// setting), stop when not, and keep the meshlet's published endpoint in step with it. Served on
+// every interface off a local network, it also asks the home router to forward a port to it
+// (core/portmap), so that peers in other homes can reach it, and publishes that when granted.
 import type { IdentityResolver } from '../identity/resolver.js'
 import { silentLogger, type Logger } from '../log.js'
+import type { PortMapping, PortMappingOptions } from '../portmap/index.js'
 import type { RepoReader } from '../repo/reader.js'
 import type { RepoWriter } from '../repo/writer.js'
 import { endpointFor, publishEndpoint } from './endpoint.js'
@@ -20,12 +23,21 @@ export interface ApiServiceOptions {
   identity: Pick<IdentityResolver, 'resolveDid'>
   /** A local network (demo, tests): a loopback endpoint is worth publishing. */
   localNetwork?: boolean
+  /** Asks the router for a port forward (core/portmap's `openPortMapping`; tests give one with
+   *  their router). Used for a wildcard bind off a local network without a `publicUrl`. */
+  openPortMapping?: (opts: PortMappingOptions) => Promise<PortMapping | undefined>
+  /** What `endpoint` says changed by itself (a mapping granted, moved or lost): publish it. */
+  onEndpointChange?: () => void
   log?: Logger
 }
 
 export class ApiService {
   private server?: XrpcServer
   private wish?: ServeWish
+  /** The router's forward to the server, once granted; `mapped` is its URL while it holds. */
+  private mapping?: Promise<PortMapping | undefined>
+  private mappingAbort?: AbortController
+  private mapped?: string
   private changing: Promise<void> = Promise.resolve()
   private readonly log: Logger
 
@@ -41,9 +53,10 @@ export class ApiService {
   /** What to publish: an address others can reach, or nothing. */
   get endpoint(): string | undefined {
     if (!this.server) return undefined
+    const publicUrl = this.wish?.publicUrl ?? this.mapped
     return endpointFor(this.server, {
       ...(this.opts.localNetwork ? { localNetwork: true } : {}),
-      ...(this.wish?.publicUrl ? { publicUrl: this.wish.publicUrl } : {}),
+      ...(publicUrl ? { publicUrl } : {}),
     })
   }
 
@@ -51,6 +64,7 @@ export class ApiService {
   apply(wish: ServeWish | undefined): Promise<void> {
     const next = this.changing.then(async () => {
       if (JSON.stringify(wish) === JSON.stringify(this.wish) && (this.server || !wish)) return
+      await this.unmap()
       await this.server?.close()
       this.server = undefined
       this.wish = wish
@@ -65,9 +79,50 @@ export class ApiService {
         hostname: wish.hostname,
         log: this.log,
       })
+      this.map(this.server.port, wish)
     })
     this.changing = next.catch(() => undefined)
     return next
+  }
+
+  /** Asks the router for a forward to `port`, in the background (no router costs a couple of
+   *  seconds, which serving does not wait for): for a wildcard bind, off a local network, unless
+   *  a forwarded URL was given. */
+  private map(port: number, wish: ServeWish): void {
+    const wildcard = wish.hostname === '0.0.0.0' || wish.hostname === '::'
+    if (!wildcard || wish.publicUrl || this.opts.localNetwork) return
+    const abort = (this.mappingAbort = new AbortController())
+    const open =
+      this.opts.openPortMapping ??
+      (async (o: PortMappingOptions) => (await import('../portmap/index.js')).openPortMapping(o))
+    const changed = (url: string | undefined) => {
+      if (abort.signal.aborted || url === this.mapped) return
+      this.mapped = url
+      this.opts.onEndpointChange?.()
+    }
+    this.mapping = open({
+      internalPort: port,
+      log: this.log,
+      signal: abort.signal,
+      onChange: changed,
+    }).then(
+      (mapping) => {
+        if (mapping) changed(mapping.externalUrl)
+        return mapping
+      },
+      (err: unknown) => {
+        this.log.log('warn', 'portmap.failed', { error: (err as Error).message })
+        return undefined
+      },
+    )
+  }
+
+  /** Removes the router's forward, if any (bounded by core/portmap's timeout). */
+  private async unmap(): Promise<void> {
+    const mapping = this.mapping
+    this.mappingAbort?.abort()
+    this.mapping = this.mappingAbort = this.mapped = undefined
+    await (await mapping)?.close()
   }
 
   /** Puts the current endpoint (or its absence) on the meshlet's record. Failures are logged:
