@@ -6,7 +6,7 @@
 // checks what only the app knows (signed in? within this machine's capacity? a workload of
 // ours?).
 import { EventEmitter } from 'node:events'
-import { mkdir, readFile } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   ApiError,
@@ -24,14 +24,12 @@ import {
   type Phase,
   type Result,
   type Role,
-  type Settings,
   type SystemPause,
   type WorkloadView,
 } from './api.js'
 import { RejectReason } from './identity/cluster.js'
 import { IdentityResolver } from './identity/resolver.js'
 import type { Account as LedgerAccount } from './fairshare/index.js'
-import { setAside, writeFileAtomic } from './files.js'
 import { BalanceHistory, balancesOf } from './app/balances.js'
 import { HandleBook } from './app/handles.js'
 import { chainOf, messageOf, resolveActor, Sessions, type Session } from './app/sessions.js'
@@ -42,16 +40,13 @@ import { NSID } from './lexicon/index.js'
 import { errorFields, silentLogger, type Logger } from './log.js'
 import { Meshlet } from './meshlet.js'
 import {
-  defaultSettings,
   imagePolicyOf,
-  migrateSettings,
-  SETTINGS_VERSION,
-  loadSettings,
   patchImagePolicy,
   applySettingChange,
   settingChanges,
   type InitialSettings,
 } from './app/settings.js'
+import { freshSaved, SettingsFile, type Saved } from './app/settings-file.js'
 import {
   GuestThrottle,
   HostLoadMeter,
@@ -142,14 +137,6 @@ export interface AppOptions {
 const MINIMUM: Capacity = { cpuMillis: 100, memoryMiB: 64, storageMiB: 0 }
 const RETRY_MS = 10_000
 
-interface Saved {
-  settings: Settings
-  /** The defaults' version the settings were saved under (settings.ts `migrateSettings`). */
-  settingsVersion?: number
-  owner?: { did: string; method: Account['method'] }
-  meshlet?: { did: string; method: Account['method'] }
-}
-
 /** Opens the app: reads settings, restores sessions, and starts the meshlet when it can. */
 export async function openApp(opts: AppOptions): Promise<MeshletApp> {
   const app = new MeshletApp(opts)
@@ -192,7 +179,7 @@ export class MeshletApp implements DesktopHost {
   private stopping?: Promise<void>
   private closed = false
   private startedOnce = false
-  private saving: Promise<void> = Promise.resolve()
+  private readonly settingsFile: SettingsFile
   private readonly config: SchedulingConfig
   private updateReady?: string
   /** The lending rules at work (core/policy): they pause lending or throttle guests. */
@@ -238,7 +225,8 @@ export class MeshletApp implements DesktopHost {
       onChange: (state) => this.onReachability(state),
       ...(opts.sampleMs !== undefined ? { initialMs: opts.sampleMs } : {}),
     })
-    this.saved = { settings: defaultSettings(), settingsVersion: SETTINGS_VERSION }
+    this.saved = freshSaved()
+    this.settingsFile = new SettingsFile(join(opts.dataDir, 'settings.json'))
     this.history = new BalanceHistory({
       file: join(opts.dataDir, 'balance-history.json'),
       sample: () => this.balancesNow(),
@@ -293,29 +281,13 @@ export class MeshletApp implements DesktopHost {
   async open(): Promise<void> {
     await mkdir(this.opts.dataDir, { recursive: true })
     await this.identity.load()
-    const saved = await readJson<Saved>(this.settingsFile).catch(async (err: unknown) => {
-      // Unreadable settings must not keep the app from starting, nor be overwritten unseen:
-      // they are set aside for the user to look at, and the defaults are used.
-      const aside = await setAside(this.settingsFile)
-      this.note('warn', `Your settings could not be read (kept as ${aside}); using defaults`)
-      this.fail('settings', err)
-      return undefined
-    })
-    if (saved) {
-      this.saved = { ...saved, settings: this.saved.settings, settingsVersion: SETTINGS_VERSION }
+    const { saved, notes, rewrite } = await this.settingsFile.read(this.opts.initial)
+    for (const n of notes) {
+      this.note(n.level, n.text)
+      if (n.cause !== undefined) this.fail('settings', n.cause)
     }
-    const migrated = saved?.settings
-      ? migrateSettings(saved.settings, saved.settingsVersion)
-      : { settings: undefined, notes: [] }
-    for (const note of migrated.notes) this.note('info', note)
-    const loaded = loadSettings(migrated.settings, this.opts.initial)
-    for (const w of loaded.warnings) {
-      this.note('warn', w.message)
-      if (w.cause !== undefined) this.fail('settings', w.cause)
-    }
-    this.saved.settings = loaded.settings
-    // Saved at once under the current version, so an upgrade's notes are told once.
-    if (migrated.notes.length > 0) await this.save()
+    this.saved = saved
+    if (rewrite) await this.save()
     await this.history.load()
     await this.sampleHost()
     this.ownerDid = this.opts.ownerDid ?? this.saved.owner?.did
@@ -1277,34 +1249,13 @@ export class MeshletApp implements DesktopHost {
     }, wait)
   }
 
-  private get settingsFile() {
-    return join(this.opts.dataDir, 'settings.json')
-  }
-
-  /** Saves are chained: two settings changes in quick succession must land in order. */
   private async save(): Promise<void> {
-    const snapshot = JSON.parse(JSON.stringify(this.saved)) as Saved
-    const next = this.saving.then(() => writeJson(this.settingsFile, snapshot))
-    this.saving = next.catch(() => undefined)
-    await next
+    await this.settingsFile.save(this.saved)
   }
 }
 
 function cores(cpuMillis: number): string {
   return `${(cpuMillis / 1000).toFixed(cpuMillis % 1000 === 0 ? 0 : 1)} CPU`
-}
-
-async function readJson<T>(path: string): Promise<T | undefined> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as T
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw new Error(`cannot read ${path}`, { cause: err })
-  }
-}
-
-async function writeJson(path: string, value: unknown): Promise<void> {
-  await writeFileAtomic(path, JSON.stringify(value, null, 2))
 }
 
 export type { OAuthRepoSession }
