@@ -1,32 +1,28 @@
 // A port on the home router's public address that forwards to our XRPC endpoint, so peers in
 // other homes can ping us (core/liveness) instead of our rewriting presence every 20 s. The
-// router is asked with UPnP IGD first, then NAT-PMP, through @achingbrain/nat-port-mapper; the
-// lease is renewed at half its length and removed on close. See README.md.
-import { EventEmitter } from 'node:events'
+// router is asked with UPnP IGD first, then NAT-PMP, through @achingbrain/nat-port-mapper, in a
+// short-lived child process per exchange (exchange.ts, child.ts) so that this process never
+// loads the library; the lease is renewed here at half its length and removed on close. See
+// README.md.
 import { isIPv4 } from 'node:net'
-import type { Gateway } from '@achingbrain/nat-port-mapper'
+import { pathToFileURL } from 'node:url'
 import { clampDelay } from '../clock/index.js'
 import type { Logger } from '../log.js'
-import { isPublicIPv4 } from './address.js'
-import { defaultGateway, localAddressToward } from './gateway.js'
+import { runExchange, type ChildOutcome } from './child.js'
+import type {
+  Grant,
+  GrantRequest,
+  GrantResult,
+  PortmapProtocol,
+  PortmapUnavailable,
+  ReleaseRequest,
+} from './exchange.js'
 
 export { isPublicIPv4 } from './address.js'
 
-export type PortmapProtocol = 'upnp' | 'natpmp'
+export type { PortmapProtocol, PortmapUnavailable } from './exchange.js'
+export { MAPPING_DESCRIPTION } from './exchange.js'
 
-/** Why no mapping: a named value for the logs and the UI. */
-export type PortmapUnavailable =
-  /** Nothing answered UPnP discovery or NAT-PMP within the timeout. */
-  | 'no-router'
-  /** A router answered and refused the mapping (or the external-address question). */
-  | 'refused'
-  /** The router's external address is private or CGNAT: another NAT sits in front of it. */
-  | 'external-not-public'
-  /** The caller's signal ended the attempt. */
-  | 'aborted'
-
-/** The name the router shows for our mapping in its table. */
-export const MAPPING_DESCRIPTION = 'commune meshlet'
 /** A finite lease, so a mapping we could not remove (crash, power cut) ends by itself. */
 export const DEFAULT_LEASE_MS = 60 * 60_000
 /** Each exchange with the router (discovery, one request) waits at most this long. */
@@ -58,13 +54,8 @@ export interface PortMappingOptions {
   timeoutMs?: number
   retryMinMs?: number
   retryMaxMs?: number
-}
-
-type Lib = typeof import('@achingbrain/nat-port-mapper')
-let lib: Promise<Lib> | undefined
-/** Loaded on first use: a daemon that never maps a port does not pay for the library. */
-function loadLib(): Promise<Lib> {
-  return (lib ??= import('@achingbrain/nat-port-mapper'))
+  /** Tests only: the module the child process of each exchange runs (a file path). */
+  exchangeEntry?: string
 }
 
 interface Settings {
@@ -73,18 +64,15 @@ interface Settings {
   gateway?: string
   leaseMs: number
   timeoutMs: number
+  entry?: URL
 }
 
-/** A mapping the router granted, and how to remove it. */
-interface Grant {
-  protocol: PortmapProtocol
-  externalIp: string
-  externalPort: number
-  release(signal: AbortSignal): Promise<void>
-}
-
-type Attempt =
-  { ok: true; grant: Grant } | { ok: false; reason: PortmapUnavailable; detail?: string }
+/** What starting a child and loading the library may take, beyond the exchange's own timeouts
+ *  (a loaded machine, a cold compile cache); the child is killed past it. */
+export const CHILD_START_MS = 5_000
+/** A grant's worst case: discovery, then the external address and the mapping from UPnP, then
+ *  the mapping from NAT-PMP, each bounded by the timeout. */
+const GRANT_STEPS = 4
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
@@ -139,6 +127,7 @@ function validate(opts: PortMappingOptions): Settings {
     gateway: opts.gateway,
     leaseMs: opts.leaseMs ?? DEFAULT_LEASE_MS,
     timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    entry: opts.exchangeEntry === undefined ? undefined : pathToFileURL(opts.exchangeEntry),
   }
 }
 
@@ -149,190 +138,126 @@ function unavailable(log: Logger, reason: PortmapUnavailable, detail?: string): 
 
 async function releaseQuietly(s: Settings, grant: Grant): Promise<void> {
   try {
-    await grant.release(AbortSignal.timeout(s.timeoutMs))
+    await release(s, grant)
   } catch (err) {
     s.log.log('warn', 'portmap.release-failed', { protocol: grant.protocol, detail: message(err) })
   }
 }
 
 /**
- * One round: UPnP discovery and a NAT-PMP question to the gateway go out together (so a
- * missing router costs one timeout, not two); UPnP is used when it answers, NAT-PMP otherwise
- * or when UPnP refuses. Never throws.
+ * One round with the router, in a child process (exchange.ts has the protocol). Never throws:
+ * a child that does not answer in time is `no-router` (silence), one that fails otherwise
+ * (does not start, crashes, prints nonsense) is `refused`, with what happened as the detail.
  */
 async function attemptMapping(
   s: Settings,
   externalPort: number,
   signal?: AbortSignal,
-): Promise<Attempt> {
-  const search = anySignal(AbortSignal.timeout(s.timeoutMs), signal)
-  const { upnpNat, pmpNat } = await loadLib()
-  const pmpHost = s.gateway ?? (await defaultGateway(s.timeoutMs))
-  const pmpStop = new AbortController()
-  const pmpProbe: Promise<{ gateway: Gateway; externalIp: string } | Attempt> =
-    pmpHost === undefined
-      ? Promise.resolve({ ok: false, reason: 'no-router' })
-      : probePmp(pmpNat, pmpHost, anySignal(search, pmpStop.signal))
-
-  const failures: Attempt[] = []
-  const upnp = await findUpnp(upnpNat, s.gateway, search, s.timeoutMs)
-  if (upnp !== undefined) {
-    const got = await mapWith(s, 'upnp', upnp, externalPort, signal)
-    if (got.ok) {
-      pmpStop.abort()
-      const probe = await pmpProbe
-      if ('gateway' in probe) await stopQuietly(probe.gateway)
-      return got
-    }
-    failures.push(got)
+): Promise<GrantResult> {
+  const request: GrantRequest = {
+    op: 'grant',
+    internalPort: s.internalPort,
+    externalPort,
+    ...(s.gateway === undefined ? {} : { gateway: s.gateway }),
+    leaseMs: s.leaseMs,
+    timeoutMs: s.timeoutMs,
   }
-  const probe = await pmpProbe
-  if ('gateway' in probe) {
-    const got = await mapWith(s, 'natpmp', probe.gateway, externalPort, signal, probe.externalIp)
-    if (got.ok) return got
-    failures.push(got)
-  } else if (probe.ok === false && probe.reason !== 'no-router') {
-    failures.push(probe)
+  const out = await runExchange(request, {
+    killAfterMs: GRANT_STEPS * s.timeoutMs + CHILD_START_MS,
+    graceMs: s.timeoutMs,
+    log: s.log,
+    signal,
+    entry: s.entry,
+  })
+  if (out.ok) {
+    const result = grantResultOf(out.value)
+    if (result) return result
+    return { ok: false, reason: 'refused', detail: 'exchange: not a result' }
   }
-  if (signal?.aborted) return { ok: false, reason: 'aborted' }
-  // The most telling failure: a router that spoke beats silence.
-  return failures[0] ?? { ok: false, reason: 'no-router' }
+  if (out.failure === 'aborted') return { ok: false, reason: 'aborted' }
+  const reason = out.failure === 'timeout' ? 'no-router' : 'refused'
+  return { ok: false, reason, detail: `exchange: ${out.detail}` }
 }
 
-async function findUpnp(
-  upnpNat: Lib['upnpNat'],
-  host: string | undefined,
-  signal: AbortSignal,
-  timeoutMs: number,
-): Promise<Gateway | undefined> {
-  try {
-    const client = upnpNat({ autoRefresh: false, description: MAPPING_DESCRIPTION })
-    // SSDP is multicast UDP: a search can be lost (or sent before the link is up), so it is
-    // repeated a few times within the timeout.
-    const searchInterval = Math.max(250, Math.floor(timeoutMs / 4))
-    for await (const gateway of client.findGateways({ signal, searchInterval })) {
-      // IPv6 gateways open firewall pinholes, not NAT mappings; our URL is IPv4.
-      if (gateway.family !== 'IPv4') continue
-      if (host !== undefined && gateway.host !== host) continue
-      return gateway
-    }
-  } catch {
-    // Discovery that fails (no multicast, a socket error) is the same as no router.
-  }
-  return undefined
-}
-
-/** Asks the NAT-PMP server at `host` for its external address: whether one answers at all. */
-async function probePmp(
-  pmpNat: Lib['pmpNat'],
-  host: string,
-  signal: AbortSignal,
-): Promise<{ gateway: Gateway; externalIp: string } | Attempt> {
-  let gateway: Gateway | undefined
-  try {
-    gateway = pmpNat(host, { autoRefresh: false, description: MAPPING_DESCRIPTION })
-    // The library's client re-emits socket errors (an unreachable network) as 'error' events;
-    // without a listener one would end the process.
-    if (gateway instanceof EventEmitter) gateway.on('error', () => undefined)
-    const externalIp = await gateway.externalIp({ signal })
-    return { gateway, externalIp }
-  } catch (err) {
-    if (gateway) await stopQuietly(gateway)
-    // A result code is a refusal; silence (the timeout) is no router.
-    if (signal.aborted) return { ok: false, reason: 'no-router' }
-    return { ok: false, reason: 'refused', detail: `natpmp: ${message(err)}` }
-  }
-}
-
-/** Closes a gateway's sockets without removing anything: only what we never mapped on it. */
-async function stopQuietly(gateway: Gateway): Promise<void> {
-  try {
-    await gateway.stop({ signal: AbortSignal.timeout(1_000) })
-  } catch {
-    // Already closed (the library closes its socket on a socket error).
-  }
-}
-
-async function mapWith(
-  s: Settings,
-  protocol: PortmapProtocol,
-  gateway: Gateway,
-  externalPort: number,
-  signal: AbortSignal | undefined,
-  knownExternalIp?: string,
-): Promise<Attempt> {
-  const step = () => anySignal(AbortSignal.timeout(s.timeoutMs), signal)
-  try {
-    const externalIp = knownExternalIp ?? (await gateway.externalIp({ signal: step() }))
-    if (!isPublicIPv4(externalIp)) {
-      if (protocol === 'natpmp') await stopQuietly(gateway)
-      return {
-        ok: false,
-        reason: 'external-not-public',
-        detail: `${protocol}: ${externalIp || 'none'}`,
-      }
-    }
-    const internalHost = await localAddressToward(gateway.host)
-    const mapped = await gateway.map(s.internalPort, internalHost, {
-      externalPort,
-      protocol: 'tcp',
-      description: MAPPING_DESCRIPTION,
-      autoRefresh: false,
-      // The library hands NAT-PMP this number as seconds and UPnP as milliseconds (which it
-      // raises to at least an hour).
-      ttl: protocol === 'natpmp' ? Math.max(1, Math.ceil(s.leaseMs / 1000)) : s.leaseMs,
-      signal: step(),
+/** Removes the mapping: a child asks the router (bounded by the timeout); throws what failed. */
+async function release(s: Settings, grant: Grant): Promise<void> {
+  // The library's UPnP removal deletes the external port equal to the internal one (and we
+  // keep to that). When the router gave us another port, that one may be another machine's
+  // mapping: leave ours to its lease instead.
+  if (grant.protocol === 'upnp' && grant.externalPort !== s.internalPort) {
+    s.log.log('info', 'portmap.left-to-lease', {
+      protocol: grant.protocol,
+      externalPort: grant.externalPort,
+      leaseMs: s.leaseMs,
     })
-    if (protocol === 'natpmp') await stopQuietly(gateway)
-    const host = isPublicIPv4(mapped.externalHost) ? mapped.externalHost : externalIp
+    return
+  }
+  const request: ReleaseRequest = {
+    op: 'release',
+    protocol: grant.protocol,
+    gatewayHost: grant.gatewayHost,
+    internalPort: s.internalPort,
+    externalPort: grant.externalPort,
+    timeoutMs: s.timeoutMs,
+  }
+  const out: ChildOutcome = await runExchange(request, {
+    killAfterMs: s.timeoutMs + CHILD_START_MS,
+    graceMs: s.timeoutMs,
+    log: s.log,
+    entry: s.entry,
+  })
+  if (!out.ok) throw new Error(`exchange: ${out.detail}`)
+  const v = out.value as { ok?: unknown; detail?: unknown } | null
+  if (v?.ok === true) return
+  throw new Error(typeof v?.detail === 'string' ? v.detail : 'exchange: not a result')
+}
+
+const PROTOCOLS: readonly string[] = ['upnp', 'natpmp'] satisfies PortmapProtocol[]
+const REASONS: readonly string[] = [
+  'no-router',
+  'refused',
+  'external-not-public',
+  'aborted',
+] satisfies PortmapUnavailable[]
+
+/** The child's answer to a grant, checked (it crossed a process boundary), or undefined. */
+export function grantResultOf(v: unknown): GrantResult | undefined {
+  if (typeof v !== 'object' || v === null) return undefined
+  const r = v as Record<string, unknown>
+  if (r.ok === false) {
+    if (typeof r.reason !== 'string' || !REASONS.includes(r.reason)) return undefined
+    if (r.detail !== undefined && typeof r.detail !== 'string') return undefined
     return {
-      ok: true,
-      grant: {
-        protocol,
-        externalIp: host,
-        externalPort: mapped.externalPort,
-        release: (sig) => release(s, protocol, gateway, mapped.externalPort, sig),
-      },
+      ok: false,
+      reason: r.reason as PortmapUnavailable,
+      ...(r.detail ? { detail: r.detail } : {}),
     }
-  } catch (err) {
-    if (protocol === 'natpmp') await stopQuietly(gateway)
-    if (signal?.aborted) return { ok: false, reason: 'aborted' }
-    return { ok: false, reason: 'refused', detail: `${protocol}: ${message(err)}` }
   }
-}
-
-async function release(
-  s: Settings,
-  protocol: PortmapProtocol,
-  gateway: Gateway,
-  externalPort: number,
-  signal: AbortSignal,
-): Promise<void> {
-  if (protocol === 'natpmp') {
-    // NAT-PMP removes by internal port and client; a fresh client, as the one that mapped
-    // closed its socket.
-    const { pmpNat } = await loadLib()
-    const fresh = pmpNat(gateway.host, { autoRefresh: false })
-    if (fresh instanceof EventEmitter) fresh.on('error', () => undefined)
-    try {
-      await fresh.unmap(s.internalPort, { signal })
-    } finally {
-      await stopQuietly(fresh)
-    }
-    return
+  if (r.ok !== true || typeof r.grant !== 'object' || r.grant === null) return undefined
+  const g = r.grant as Record<string, unknown>
+  if (
+    typeof g.protocol !== 'string' ||
+    !PROTOCOLS.includes(g.protocol) ||
+    typeof g.externalIp !== 'string' ||
+    !isIPv4(g.externalIp) ||
+    typeof g.externalPort !== 'number' ||
+    !Number.isInteger(g.externalPort) ||
+    g.externalPort < 1 ||
+    g.externalPort > 65535 ||
+    typeof g.gatewayHost !== 'string' ||
+    !isIPv4(g.gatewayHost)
+  ) {
+    return undefined
   }
-  // The library's UPnP unmap deletes the external port equal to the internal one. When the
-  // router gave us another port, that one may be another machine's mapping: leave ours to its
-  // lease instead.
-  if (externalPort !== s.internalPort) {
-    s.log.log('info', 'portmap.left-to-lease', { protocol, externalPort, leaseMs: s.leaseMs })
-    return
+  return {
+    ok: true,
+    grant: {
+      protocol: g.protocol as PortmapProtocol,
+      externalIp: g.externalIp,
+      externalPort: g.externalPort,
+      gatewayHost: g.gatewayHost,
+    },
   }
-  await gateway.stop({ signal })
-}
-
-function anySignal(a: AbortSignal, b: AbortSignal | undefined): AbortSignal {
-  return b ? AbortSignal.any([a, b]) : a
 }
 
 class Mapping implements PortMapping {
