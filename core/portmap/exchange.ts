@@ -68,14 +68,8 @@ function anySignal(a: AbortSignal, b: AbortSignal | undefined): AbortSignal {
   return b ? AbortSignal.any([a, b]) : a
 }
 
-export async function exchange(
-  req: GrantRequest,
-  signal?: AbortSignal,
-): Promise<GrantResult>
-export async function exchange(
-  req: ReleaseRequest,
-  signal?: AbortSignal,
-): Promise<ReleaseResult>
+export async function exchange(req: GrantRequest, signal?: AbortSignal): Promise<GrantResult>
+export async function exchange(req: ReleaseRequest, signal?: AbortSignal): Promise<ReleaseResult>
 export async function exchange(
   req: ExchangeRequest,
   signal?: AbortSignal,
