@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url'
 import { EVENT_NAMES, type DashboardState, type DesktopHost } from '../core/api.js'
 import { openApp, type NetworkConfig } from '../core/app.js'
 import { jsonLogger, type Logger } from '../core/log.js'
+import { BUNDLED_ENTRY, setChildLauncher } from '../core/portmap/child.js'
 import { FileSecretStore, MemorySecretStore, type SecretStore } from '../core/secrets.js'
 import { APP_INDEX_URL, serveAppRequest } from './app-protocol.js'
 import { forwardEvents, registerIpc } from './ipc.js'
@@ -45,6 +46,7 @@ import {
   supportsLoginItem,
 } from './lifecycle.js'
 import { networkFromEnv } from './network.js'
+import { utilityProcessLauncher } from './portmap-launcher.js'
 import { desktopReadings, POWER_EVENTS, PowerController, type PowerEvent } from './power-policy.js'
 import { openingSignInPages } from './sign-in.js'
 import { TICK_MS, UpdateController, updatesEnabled } from './update-policy.js'
@@ -133,6 +135,7 @@ function start(): void {
       lockDown(log, policy)
       protocol.handle(APP_SCHEME, (request) => serveAppRequest(request, RENDERER_ROOT))
       setApplicationMenu()
+      setChildLauncher(utilityProcessLauncher, new URL(`./${BUNDLED_ENTRY}.js`, import.meta.url))
 
       const keychain = keychainStatus({
         platform: process.platform,

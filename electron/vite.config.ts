@@ -2,11 +2,14 @@
 // core into one ES module (Electron ≥ 28 runs an ESM main), leaving Electron, Node's own modules
 // and every npm dependency as imports, which electron-builder ships in node_modules; `--mode
 // preload` bundles electron/preload.ts into one CommonJS file, because a sandboxed preload can
-// neither load ES modules nor require anything but 'electron' and a few Node polyfills.
+// neither load ES modules nor require anything but 'electron' and a few Node polyfills; `--mode
+// portmap` bundles the entry of core/portmap's child process (one router exchange, run in a
+// utility process so that the app never loads the port-mapping library) into one ES module.
 import { readFileSync } from 'node:fs'
 import { builtinModules } from 'node:module'
 import path from 'node:path'
 import { defineConfig, type UserConfig } from 'vite'
+import { BUNDLED_ENTRY } from '../core/portmap/child.js'
 
 const root = path.resolve(import.meta.dirname, '..')
 const outDir = process.env.MESHLET_ELECTRON_OUT_DIR ?? path.join(root, 'dist/electron')
@@ -71,8 +74,31 @@ const preload: UserConfig = {
   },
 }
 
+const portmap: UserConfig = {
+  root,
+  publicDir: false,
+  logLevel: 'warn',
+  build: {
+    ssr: path.join(root, 'core/portmap/exchange-child.ts'),
+    outDir,
+    // Beside main.js, where electron/main.ts names it: keep what the other builds wrote.
+    emptyOutDir: false,
+    target: NODE_TARGET,
+    sourcemap: false,
+    minify: false,
+    rolldownOptions: {
+      external: isMainExternal,
+      output: { format: 'es', entryFileNames: `${BUNDLED_ENTRY}.js`, codeSplitting: false },
+    },
+  },
+  ssr: { noExternal: true },
+}
+
 export default defineConfig(({ mode }) => {
   if (mode === 'main') return main
   if (mode === 'preload') return preload
-  throw new Error(`electron/vite.config.ts: use --mode main or --mode preload, not ${mode}`)
+  if (mode === 'portmap') return portmap
+  throw new Error(
+    `electron/vite.config.ts: use --mode main, --mode preload or --mode portmap, not ${mode}`,
+  )
 })

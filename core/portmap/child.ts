@@ -4,15 +4,14 @@
 // whatever it does wrong (no start, a crash, a hang, garbage) is a failure value, never an
 // exception.
 import { spawn } from 'node:child_process'
-import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from '../log.js'
 import type { ExchangeRequest } from './exchange.js'
 
 /** A started child, as much of it as we use (a Node ChildProcess or Electron's UtilityProcess). */
 export interface ChildHandle {
-  readonly stdout: Readable | null
-  readonly stderr: Readable | null
+  readonly stdout: NodeJS.ReadableStream | null
+  readonly stderr: NodeJS.ReadableStream | null
   kill(signal?: 'SIGTERM' | 'SIGKILL'): void
   /** Once, when it has exited (or could not start: then with the error). */
   onExit(listener: (err?: Error) => void): void
@@ -26,23 +25,24 @@ const MAX_STDOUT = 16 * 1024
 /** What of its stderr reaches our debug log. */
 const MAX_STDERR_LOGGED = 1_000
 
-/** The module the child runs: the TypeScript source under the dev loader (bin/ts-loader.js),
- *  or, in the Electron bundle (electron/vite.config.ts), the entry built beside this code. */
-export function defaultEntry(): URL {
-  return import.meta.url.endsWith('.ts')
-    ? new URL('./exchange-child.ts', import.meta.url)
-    : new URL('./portmap-exchange.js', import.meta.url)
-}
+/** The name of the child's entry in the Electron bundle, beside main.js
+ *  (electron/vite.config.ts builds it, electron/main.ts names it in setChildLauncher). */
+export const BUNDLED_ENTRY = 'portmap-exchange'
 
 /** `process.execPath` as Node: what the daemon (bin/meshlet.js) and tests run in. A .ts entry
  *  gets the same loader the CLI installs. */
 export const nodeLauncher: ChildLauncher = (entry, args) => {
+  if (process.versions.electron !== undefined) {
+    // Without ELECTRON_RUN_AS_NODE (which the app's fuses forbid) this would start the app.
+    throw new Error('in Electron, children start through setChildLauncher')
+  }
+  const loader = '../../bin/ts-loader.js'
   const argv = entry.pathname.endsWith('.ts')
     ? [
         '--input-type=module',
         '-e',
         `const { installTypeScriptLoader } = await import(${JSON.stringify(
-          new URL('../../bin/ts-loader.js', import.meta.url).href,
+          new URL(loader, import.meta.url).href,
         )}); installTypeScriptLoader(); await import(${JSON.stringify(entry.href)})`,
       ]
     : [fileURLToPath(entry)]
@@ -70,11 +70,21 @@ export const nodeLauncher: ChildLauncher = (entry, args) => {
 }
 
 let launcher: ChildLauncher = nodeLauncher
+let entry: URL | undefined
 
-/** How children start in this process: the Electron app sets one that forks a utility process
- *  (its fuses forbid running its binary as Node). */
-export function setChildLauncher(l: ChildLauncher): void {
+/** How children start in this process, and the module they run: the Electron app forks a
+ *  utility process (its fuses forbid running its binary as Node) on its bundled entry. */
+export function setChildLauncher(l: ChildLauncher, bundledEntry: URL): void {
   launcher = l
+  entry = bundledEntry
+}
+
+/** The module the child runs: the TypeScript source, under the dev loader (bin/ts-loader.js)
+ *  unless the Electron app named its bundled entry. */
+function defaultEntry(): URL {
+  // Named through a variable: a bundler leaves `new URL(name, import.meta.url)` alone then.
+  const source = './exchange-child.ts'
+  return entry ?? new URL(source, import.meta.url)
 }
 
 export type ChildOutcome =
