@@ -321,6 +321,8 @@ export class Meshlet extends EventEmitter<MeshletEvents> {
     }
     await this.queue
     await this.applier.settled()
+    // Endings of guests that ended on their own, still making their result (bounded).
+    await this.runner.settled()
     await this.liveness.stop()
     await this.presence.stop()
     await this.hygiene.stop()

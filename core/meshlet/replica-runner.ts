@@ -21,17 +21,12 @@ import type { ManagedReplica, Runtime } from '../runtime/index.js'
 import {
   envWithSecrets,
   openWorkloadSecrets,
-  ownerKeyOf,
   redact,
-  RESULT_MIME,
-  RESULT_TAIL_BYTES,
-  sealResult,
-  tailOf,
   WAITING_FOR_SECRETS,
-  type ResultSummary,
   type SealingKeyring,
 } from '../sealing/index.js'
 import type { Resources } from '../lexicon/index.js'
+import { ResultSealer, type RetryPlan } from './result-sealer.js'
 import { replicaStatus, type StatusWriter } from './status-writer.js'
 
 /** What a guest's state became, for the meshlet's `replica` event. */
@@ -64,15 +59,41 @@ export interface ReplicaRunnerOptions {
   onError: (stage: string, err: Error) => void
   log: Logger
   now: () => number
+  /** How sealed results are retried (core/meshlet/result-sealer.ts; tests shorten it). */
+  resultRetry?: RetryPlan
 }
 
 export class ReplicaRunner {
-  constructor(private readonly opts: ReplicaRunnerOptions) {}
+  private readonly results: ResultSealer
+  /** Endings of guests that ended on their own, by container: published once their result is
+   *  made. */
+  private readonly endings = new Map<string, Promise<void>>()
+
+  constructor(private readonly opts: ReplicaRunnerOptions) {
+    this.results = new ResultSealer({
+      meshlet: opts.meshlet,
+      ...(opts.runtime ? { runtime: opts.runtime } : {}),
+      reader: opts.reader,
+      ...(opts.upload ? { upload: opts.upload } : {}),
+      onError: opts.onError,
+      log: opts.log,
+      now: opts.now,
+      ...(opts.resultRetry ? { plan: opts.resultRetry } : {}),
+    })
+  }
+
+  /** Resolves once the endings under way are published (or failed). */
+  async settled(): Promise<void> {
+    while (this.endings.size > 0) await Promise.all(this.endings.values())
+  }
 
   async start(w: WorkloadView, round: number, signal: AbortSignal): Promise<void> {
     const { runtime, statuses, applier, log } = this.opts
     if (!runtime) return
     const base = { workload: { uri: w.uri, cid: w.cid }, round, resources: w.record.resources }
+    // The owner's key is kept for the end, so the result does not hang on a PDS read then. Not
+    // waited for: the start does not need it.
+    void this.results.keepOwnerKey(authorityOf(w.uri))
     let secrets: Map<string, string> | undefined
     if ((w.record.secrets ?? []).length > 0) {
       const opened = await openWorkloadSecrets(this.opts.reader, this.opts.sealingKeys, w)
@@ -151,11 +172,13 @@ export class ReplicaRunner {
    *  declared lost keeps the status history every peer computes rounds from). */
   async stop(r: ManagedReplica, state: StopAction['status'], why?: StopReason): Promise<void> {
     const runtime = this.opts.runtime!
+    // How it ended on its own goes out first, as it always did (the status order is protocol).
+    await this.endings.get(r.containerId)
     const usage = await runtime.usage(r.containerId).catch(() => undefined)
     const finishedAt = new Date(this.opts.now()).toISOString()
     // Read before the container is removed; a yielded replica's output is not worth a blob.
     const result = keepsResult(state)
-      ? await this.sealedResult(r, { state, finishedAt })
+      ? await this.results.seal(r, { state, finishedAt }, await this.results.outputOf(r))
       : undefined
     await runtime.stop(r.containerId)
     if (state === undefined) {
@@ -175,6 +198,16 @@ export class ReplicaRunner {
   /** Docker says a container changed: one of ours that died or was killed reports how it ended
    *  (unless our own stop is behind it, which reports that). */
   async containerEvent(containerId: string, action: string, exitCode?: number): Promise<void> {
+    await this.ending(containerId, action, exitCode)
+  }
+
+  /** Reports how a container ended: what must be read from it is read before this resolves;
+   *  the returned promise is the status going out, once its sealed result is made (or not). */
+  private async ending(
+    containerId: string,
+    action: string,
+    exitCode?: number,
+  ): Promise<Promise<void> | undefined> {
     if (action !== 'die' && action !== 'oom') return
     const runtime = this.opts.runtime!
     const r = (await runtime.list()).find((x) => x.containerId === containerId)
@@ -184,12 +217,37 @@ export class ReplicaRunner {
     const end = endingOf(r, exitCode)
     const usage = await runtime.usage(containerId).catch(() => undefined)
     const finishedAt = r.finishedAt ?? new Date(this.opts.now()).toISOString()
-    const result = await this.sealedResult(r, {
-      state: end.state,
-      exitCode: end.exitCode,
-      finishedAt,
-      ...(end.oomKilled ? { oomKilled: true } : {}),
+    // Read now: the container may be removed once this returns (reconcile does).
+    const output = await this.results.outputOf(r)
+    // The result may take retries (bounded, result-sealer.ts): they do not hold up the events
+    // and plans queued behind this one.
+    const ending = this.ended(r, end, usage, finishedAt, output).catch((err: unknown) =>
+      this.opts.onError('ending', err as Error),
+    )
+    this.endings.set(containerId, ending)
+    void ending.finally(() => {
+      if (this.endings.get(containerId) === ending) this.endings.delete(containerId)
     })
+    return ending
+  }
+
+  private async ended(
+    r: ManagedReplica,
+    end: ReturnType<typeof endingOf>,
+    usage: Awaited<ReturnType<Runtime['usage']>> | undefined,
+    finishedAt: string,
+    output: Awaited<ReturnType<ResultSealer['outputOf']>>,
+  ): Promise<void> {
+    const result = await this.results.seal(
+      r,
+      {
+        state: end.state,
+        exitCode: end.exitCode,
+        finishedAt,
+        ...(end.oomKilled ? { oomKilled: true } : {}),
+      },
+      output,
+    )
     const resources: Resources | undefined = this.opts.workload(r.workloadUri)?.record.resources
     await this.opts.statuses.publish(r.workloadUri, r.round, {
       ...replicaStatus(r, end.state, usage, resources),
@@ -230,48 +288,15 @@ export class ReplicaRunner {
         log.log('warn', 'reconcile.unknown', { workload: r.workloadUri, round: r.round })
         continue
       }
-      // Ended while we were away: report how, then clear it away.
-      if (verdict === 'ended') await this.containerEvent(r.containerId, 'die', r.exitCode)
+      // Ended while we were away: report how, then clear it away. The status goes out before
+      // the container does: a placement with neither would be started again.
+      if (verdict === 'ended') await await this.ending(r.containerId, 'die', r.exitCode)
       log.log('info', 'reconcile.remove', {
         workload: r.workloadUri,
         round: r.round,
         state: r.state,
       })
       await runtime.stop(r.containerId)
-    }
-  }
-
-  /** The output tail and exit summary of an ended replica, sealed to the workload owner's key
-   *  and uploaded as a blob for the final status to reference. Best effort: without an owner key
-   *  or on any failure the status goes out without it. */
-  private async sealedResult(
-    r: ManagedReplica,
-    end: Pick<ResultSummary, 'state' | 'exitCode' | 'oomKilled' | 'finishedAt'>,
-  ): Promise<UploadedBlob | undefined> {
-    const upload = this.opts.upload
-    if (!upload) return undefined
-    try {
-      const ownerKey = await ownerKeyOf(this.opts.reader, authorityOf(r.workloadUri))
-      if (!ownerKey) {
-        this.opts.log.log('info', 'result.skipped', {
-          workload: r.workloadUri,
-          reason: 'its owner has published no sealing key',
-        })
-        return undefined
-      }
-      const text = await this.opts.runtime!.outputTail(r.containerId, RESULT_TAIL_BYTES + 4)
-      const summary: ResultSummary = {
-        workload: r.workloadUri,
-        round: r.round,
-        meshlet: this.opts.meshlet,
-        ...end,
-        ...(r.startedAt ? { startedAt: r.startedAt } : {}),
-        ...tailOf(text),
-      }
-      return await upload(sealResult(summary, ownerKey), RESULT_MIME)
-    } catch (err) {
-      this.opts.onError('result', err as Error)
-      return undefined
     }
   }
 }

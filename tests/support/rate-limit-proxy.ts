@@ -1,5 +1,6 @@
-// A real HTTP proxy on 127.0.0.1 in front of a PDS that answers 429 to repo writes while told
-// to, with the `ratelimit-*` headers a PDS sends. Everything else passes through unchanged.
+// A real HTTP proxy on 127.0.0.1 in front of a PDS that answers 429 to repo writes (or what
+// `refuse` matches: blob uploads, say) while told to, with the `ratelimit-*` headers a PDS sends.
+// Everything else passes through unchanged.
 import { createServer, request, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
@@ -12,12 +13,15 @@ export class RateLimitProxy {
   refused = 0
   passed = 0
 
-  constructor(private readonly target: string) {}
+  constructor(
+    private readonly target: string,
+    private readonly refuse: RegExp = WRITES,
+  ) {}
 
   async start(): Promise<string> {
     const target = new URL(this.target)
     this.server = createServer((req, res) => {
-      const write = req.method === 'POST' && WRITES.test(req.url ?? '')
+      const write = req.method === 'POST' && this.refuse.test(req.url ?? '')
       if (write && Date.now() < this.refuseUntil) {
         this.refused++
         req.resume()
