@@ -1,8 +1,9 @@
 // A guest's sealed result when its host's PDS is in trouble at the end: a real PLC + PDS, real
 // Docker, the replica runner itself. The host reads through a TCP proxy that can go down or
 // silent, and uploads through an HTTP proxy that can answer 429. The owner's key is kept from
-// the start, so an ending whose reads fail (or whose owner removed the key since) still seals; an
-// upload refused for a moment is tried again; a failure that lasts past the bound sends the
+// the start, so an ending whose reads fail (or whose owner removed the key since) still seals, and
+// a key kept over an hour is read again but still serves when that read fails; an upload refused
+// for a moment is tried again; a failure that lasts past the bound sends the
 // status without a result, nothing hangs, and the log says why.
 import { AtpAgent } from '@atproto/api'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -94,7 +95,7 @@ afterAll(async () => {
   await net?.close()
 })
 
-function runnerWith(plan?: RetryPlan) {
+function runnerWith(plan?: RetryPlan, now: () => number = Date.now) {
   const logs: Logged[] = []
   const errors: [string, Error][] = []
   const runner = new ReplicaRunner({
@@ -104,7 +105,7 @@ function runnerWith(plan?: RetryPlan) {
       put: async (rkey, record) => {
         await host.session.put(NSID.workloadStatus, rkey, record)
       },
-      now: Date.now,
+      now,
     }),
     applier: {
       busy: () => undefined,
@@ -120,7 +121,7 @@ function runnerWith(plan?: RetryPlan) {
     onReplica: () => undefined,
     onError: (stage, err) => errors.push([stage, err]),
     log: { log: (level, event, fields = {}) => logs.push({ level, event, fields }) },
-    now: Date.now,
+    now,
     ...(plan ? { resultRetry: plan } : {}),
   })
   return { runner, logs, errors }
@@ -190,6 +191,30 @@ describe('a sealed result when the host’s PDS is in trouble at the end', () =>
     } finally {
       await reads.restore()
       await publishOwnerKey(direct, owner.session, ownerKeys)
+    }
+  }, 120_000)
+
+  it('reads a key kept over an hour again at the end, and uses it still when that read fails', async () => {
+    let ahead = 0
+    const plan = { delaysMs: [300, 600], deadlineMs: 5_000 }
+    const { runner, logs } = runnerWith(plan, () => Date.now() + ahead)
+    const w = await workload('stale-key-marker')
+    const before = reader.keyReads
+    await runToEnd(runner, w, async () => {
+      await eventually('the owner’s key to be read at the start', () => reader.keyReads > before)
+      ahead = 2 * 60 * 60_000
+      await reads.down()
+    })
+    try {
+      expect(await openedOutput(w)).toContain('stale-key-marker')
+      // It was asked for again (three times), and the kept one served.
+      expect(
+        logs.filter((l) => l.event === 'result.retry' && l.fields.step === 'key'),
+      ).toHaveLength(2)
+      expect(logs.some((l) => l.event === 'result.key-kept')).toBe(true)
+      expect(logs.filter((l) => l.event === 'result.lost')).toEqual([])
+    } finally {
+      await reads.restore()
     }
   }, 120_000)
 
