@@ -93,7 +93,7 @@ const pct = (points: number) => `${((100 * points) / DEFAULT_BUDGET.dayPoints).t
 
 async function main(): Promise<void> {
   console.log(
-    `\nWrite budget: points per day of one meshlet (budget ${DEFAULT_BUDGET.dayPoints}/day; presence every ${DEFAULT_CONFIG.heartbeatMs / 1000} s, lostAfter ${DEFAULT_CONFIG.lostAfterMs / 1000} s)`,
+    `\nWrite budget: points per day of one meshlet (budget ${DEFAULT_BUDGET.dayPoints}/day), interval mode (a meshlet that serves no API, or that some peer cannot reach): presence every ${DEFAULT_CONFIG.heartbeatMs / 1000} s, lostAfter ${DEFAULT_CONFIG.lostAfterMs / 1000} s`,
   )
   console.log(
     'replicas | presence writes/day | presence pts/day | + one placement each/day | share of budget | old scheme pts/day (share) | ratio',
@@ -124,7 +124,7 @@ async function main(): Promise<void> {
   // A false alarm: the challenger's put and its later delete, and the host's answer.
   const alarm = DEFAULT_BUDGET.costs.update + DEFAULT_BUDGET.costs.delete
   console.log(
-    `\nReachable mode: presence every ${c.challengeHeartbeatMs / 1000} s (stale after ${c.challengeLostAfterMs / 1000} s); ` +
+    `\nReachable mode (the default: a meshlet serves its API unless told not to, and its peers can reach it): presence every ${c.challengeHeartbeatMs / 1000} s (stale after ${c.challengeLostAfterMs / 1000} s); ` +
       `peers ping every 2 s (no writes) and challenge after 10 s of silence; lost ${c.challengeAnswerMs / 1000} s after an ` +
       `unanswered challenge. A false alarm costs the challenger ${alarm} points and the host ${DEFAULT_BUDGET.costs.update}; ` +
       `a member can force at most one answer per ${c.heartbeatMs / 1000} s (${((2 * DAY_MS) / c.heartbeatMs).toFixed(0)} points a day, the interval mode's cost).`,
