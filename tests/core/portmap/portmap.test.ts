@@ -1,7 +1,6 @@
 // core/portmap against a real router: miniupnpd in a network namespace (tests/support/
 // netns-router.ts). The proof of a mapping is a peer outside the router reaching the HTTP server
 // behind it through the URL we were given; the proof of its removal is that peer failing.
-import { type ChildProcess } from 'node:child_process'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   RouterLab,
@@ -9,56 +8,11 @@ import {
   type LabOptions,
   type RouterConfig,
 } from '../../support/netns-router.js'
+import { JsonLinesChild as Client } from '../../support/json-lines-child.js'
 
 const ROOT = new URL('../../../', import.meta.url).pathname
 const CLIENT = new URL('../../support/portmap-client.ts', import.meta.url).pathname
 const PORT = 8080
-
-type Line = Record<string, unknown> & { event?: string }
-
-/** The portmap-client child in the lab's client namespace, and what it printed. */
-class Client {
-  readonly lines: Line[] = []
-  stderr = ''
-  readonly exited: Promise<number | null>
-  constructor(readonly child: ChildProcess) {
-    let buf = ''
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString()
-      let i
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i)
-        buf = buf.slice(i + 1)
-        try {
-          this.lines.push(JSON.parse(line) as Line)
-        } catch {
-          this.stderr += line + '\n'
-        }
-      }
-    })
-    child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()))
-    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)))
-  }
-
-  events(name: string): Line[] {
-    return this.lines.filter((l) => l.event === name)
-  }
-
-  async next(name: string, after = 0): Promise<Line> {
-    await expect
-      .poll(() => this.events(name).length, { timeout: 30_000, message: this.stderr })
-      .toBeGreaterThan(after)
-    return this.events(name)[after]!
-  }
-
-  get alive(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null
-  }
-
-  send(cmd: string): void {
-    this.child.stdin!.write(cmd + '\n')
-  }
-}
 
 let lab: RouterLab | undefined
 const clients: Client[] = []
