@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net'
 import type { IdentityResolver } from '../identity/resolver.js'
 import { errorFields, silentLogger, type Logger } from '../log.js'
 import { pingHandler } from './farm/meshlet/ping.js'
+import type { RateLimitOptions } from './rate-limit.js'
 import type { XrpcHost } from './host.js'
 import type { ReplayCache } from './replay-cache.js'
 
@@ -22,6 +23,8 @@ export interface XrpcServerOptions {
   hostname?: string
   log?: Logger
   replay?: ReplayCache
+  /** farm.meshlet.ping's limit per caller address (default PING_LIMIT; benchmarks raise it). */
+  pingLimit?: RateLimitOptions
   now?: () => number
 }
 
@@ -44,7 +47,7 @@ export class XrpcServeError extends Error {
 export async function serveXrpc(opts: XrpcServerOptions): Promise<XrpcServer> {
   const log = opts.log ?? silentLogger
   const hostname = opts.hostname ?? '127.0.0.1'
-  const ping = pingHandler(opts.host)
+  const ping = pingHandler(opts.host, opts.pingLimit)
   let router: Promise<RequestListener> | undefined
   const routed: RequestListener = (req, res) => {
     router ??= import('./router.js').then((m) => m.xrpcRouter(opts, log))
