@@ -2,12 +2,13 @@
 // setting), stop when not, and keep the meshlet's published endpoint in step with it. Served on
 // every interface off a local network, it also asks the home router to forward a port to it
 // (core/portmap), so that peers in other homes can reach it, and publishes that when granted.
+import { networkInterfaces } from 'node:os'
 import type { IdentityResolver } from '../identity/resolver.js'
 import { silentLogger, type Logger } from '../log.js'
 import type { PortMapping, PortMappingOptions } from '../portmap/index.js'
 import type { RepoReader } from '../repo/reader.js'
 import type { RepoWriter } from '../repo/writer.js'
-import { endpointFor, publishEndpoint } from './endpoint.js'
+import { endpointFor, publishEndpoint, reachableAddress } from './endpoint.js'
 import type { XrpcHost } from './host.js'
 import type { XrpcServer } from './server.js'
 
@@ -26,10 +27,18 @@ export interface ApiServiceOptions {
   /** Asks the router for a port forward (core/portmap's `openPortMapping`; tests give one with
    *  their router). Used for a wildcard bind off a local network without a `publicUrl`. */
   openPortMapping?: (opts: PortMappingOptions) => Promise<PortMapping | undefined>
-  /** What `endpoint` says changed by itself (a mapping granted, moved or lost): publish it. */
+  /** What `endpoint` says changed by itself (a mapping granted, moved or lost, this machine on
+   *  another network): publish it. */
   onEndpointChange?: () => void
+  /** How often a wildcard bind looks whether this machine moved to another network (a laptop
+   *  carried from home to elsewhere): default 30 s. */
+  networkCheckMs?: number
+  /** The machine's interfaces (tests give their own). */
+  interfaces?: typeof networkInterfaces
   log?: Logger
 }
+
+const NETWORK_CHECK_MS = 30_000
 
 export class ApiService {
   private server?: XrpcServer
@@ -38,6 +47,8 @@ export class ApiService {
   private mapping?: Promise<PortMapping | undefined>
   private mappingAbort?: AbortController
   private mapped?: string
+  /** While a wildcard bind serves off a local network: the address last published, watched. */
+  private network?: { address: string | undefined; timer: NodeJS.Timeout }
   private changing: Promise<void> = Promise.resolve()
   private readonly log: Logger
 
@@ -57,6 +68,7 @@ export class ApiService {
     return endpointFor(this.server, {
       ...(this.opts.localNetwork ? { localNetwork: true } : {}),
       ...(publicUrl ? { publicUrl } : {}),
+      ...(this.opts.interfaces ? { interfaces: this.opts.interfaces } : {}),
     })
   }
 
@@ -64,6 +76,7 @@ export class ApiService {
   apply(wish: ServeWish | undefined): Promise<void> {
     const next = this.changing.then(async () => {
       if (JSON.stringify(wish) === JSON.stringify(this.wish) && (this.server || !wish)) return
+      this.unwatch()
       await this.unmap()
       await this.server?.close()
       this.server = undefined
@@ -80,6 +93,7 @@ export class ApiService {
         log: this.log,
       })
       this.map(this.server.port, wish)
+      this.watch(this.server.port, wish)
     })
     this.changing = next.catch(() => undefined)
     return next
@@ -117,6 +131,38 @@ export class ApiService {
     )
   }
 
+  /** For a wildcard bind off a local network: looks every `networkCheckMs` whether this
+   *  machine's best address changed (another network: the published LAN address and any router
+   *  forward belong to the old one), and if so asks the new network's router and republishes. */
+  private watch(port: number, wish: ServeWish): void {
+    const wildcard = wish.hostname === '0.0.0.0' || wish.hostname === '::'
+    if (!wildcard || wish.publicUrl || this.opts.localNetwork) return
+    const interfaces = this.opts.interfaces ?? networkInterfaces
+    const timer = setInterval(() => {
+      const address = reachableAddress(interfaces())
+      if (!this.network || address === this.network.address) return
+      this.network.address = address
+      this.log.log('info', 'xrpc.network-changed', { address: address ?? null })
+      this.changing = this.changing
+        .then(async () => {
+          if (this.network?.timer !== timer) return // stopped or restarted meanwhile
+          await this.unmap()
+          this.map(port, wish)
+          this.opts.onEndpointChange?.()
+        })
+        .catch((err: unknown) =>
+          this.log.log('warn', 'xrpc.network-change.failed', { error: (err as Error).message }),
+        )
+    }, this.opts.networkCheckMs ?? NETWORK_CHECK_MS)
+    timer.unref()
+    this.network = { address: reachableAddress(interfaces()), timer }
+  }
+
+  private unwatch(): void {
+    clearInterval(this.network?.timer)
+    this.network = undefined
+  }
+
   /** Removes the router's forward, if any (bounded by core/portmap's timeout). */
   private async unmap(): Promise<void> {
     const mapping = this.mapping
@@ -140,6 +186,7 @@ export class ApiService {
   }
 
   async close(): Promise<void> {
+    this.unwatch()
     await this.apply(undefined)
   }
 }
