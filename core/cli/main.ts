@@ -112,7 +112,9 @@ ${LENDER_HELP}          --no-docker               follow and explain only; never
           --xrpc-host <host>        address to serve it on (default 127.0.0.1; 0.0.0.0 for
                                     the LAN). Off loopback, the meshlet publishes where it
                                     serves in its meshletOwner record, where callers look:
-                                    for a wildcard bind its public, VPN or LAN address
+                                    for a wildcard bind its public, VPN or LAN address, or
+                                    the port its home router forwards when asked (UPnP,
+                                    NAT-PMP)
           --xrpc-url <url>          publish this URL instead (a forwarded port)
           --no-xrpc                 serve no API (kept in the settings): peers then judge
                                     this meshlet by its presence record, rewritten every
