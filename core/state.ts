@@ -57,6 +57,8 @@ export class RecordStore {
   readonly challenges = new Map<string, ChallengeView>()
   /** Where each meshlet says it serves farm.meshlet.* (its meshletOwner record's endpoint). */
   readonly endpoints = new Map<string, string>()
+  /** Other origins a meshlet answers at (its meshletOwner record's `alternateEndpoints`). */
+  readonly alternateEndpoints = new Map<string, readonly string[]>()
   // The same records by the workload they name, so a workload's bids and statuses are a lookup,
   // not a scan of every record seen (the scan made planning quadratic in the number of bids).
   private readonly bidsByWorkload = new Index<BidView>()
@@ -110,6 +112,10 @@ export class RecordStore {
           const endpoint = put ? (evt.record as MeshletOwnerRecord).endpoint : undefined
           if (endpoint !== undefined) this.endpoints.set(did, endpoint)
           else this.endpoints.delete(did)
+          const alternates = put ? (evt.record as MeshletOwnerRecord).alternateEndpoints : undefined
+          if (endpoint !== undefined && alternates?.length) {
+            this.alternateEndpoints.set(did, alternates)
+          } else this.alternateEndpoints.delete(did)
         }
         return { change: 'linkage' }
       case NSID.membership:

@@ -51,8 +51,8 @@ async function readUpTo(res: Response, max: number): Promise<string | undefined>
 }
 
 export interface ProberOptions {
-  /** Host DID → endpoint, read before each round of probes. */
-  targets: () => ReadonlyMap<string, string>
+  /** Host DID → its origins (endpoint first, then alternates), read before each round. */
+  targets: () => ReadonlyMap<string, readonly string[]>
   /** After each round of probes (the watch decides on challenges then). */
   onRound: () => void
   everyMs: number
@@ -64,6 +64,8 @@ export interface ProberOptions {
 export class Prober {
   /** Host → when it last answered as itself (first seen counts as an answer). */
   private readonly lastOk = new Map<string, number>()
+  /** Host → the origin that answered last: asked alone while it keeps answering. */
+  private readonly via = new Map<string, string>()
   private readonly inFlight = new Set<string>()
   private timer?: NodeJS.Timeout
   private running = false
@@ -123,9 +125,10 @@ export class Prober {
   private async probeAll(): Promise<void> {
     const targets = this.opts.targets()
     for (const host of this.lastOk.keys()) if (!targets.has(host)) this.lastOk.delete(host)
+    for (const host of this.via.keys()) if (!targets.has(host)) this.via.delete(host)
     const now = this.now()
     await Promise.all(
-      [...targets].map(async ([host, endpoint]) => {
+      [...targets].map(async ([host, origins]) => {
         if (!this.lastOk.has(host)) this.lastOk.set(host, now)
         // A probe still waiting counts as silence; a second one would only pile up.
         if (this.inFlight.has(host)) return
@@ -136,8 +139,25 @@ export class Prober {
             this.abort.signal,
             AbortSignal.timeout(this.opts.timeoutMs),
           ])
-          const who = await (this.opts.ping ?? ping)(endpoint, signal).catch(() => undefined)
-          if (who === host && this.lastOk.has(host)) this.lastOk.set(host, this.now())
+          // The origin that answered last, alone; after a miss (or at first) all of them at once,
+          // within the same deadline: a peer in the host's home may reach only its LAN address.
+          const last = this.via.get(host)
+          const asked = last !== undefined && origins.includes(last) ? [last] : origins
+          const send = this.opts.ping ?? ping
+          const answered = await Promise.all(
+            asked.map((o) =>
+              send(o, signal).then(
+                (who) => (who === host ? o : undefined),
+                () => undefined,
+              ),
+            ),
+          )
+          const origin = answered.find((o) => o !== undefined)
+          if (origin === undefined) this.via.delete(host)
+          else {
+            this.via.set(host, origin)
+            if (this.lastOk.has(host)) this.lastOk.set(host, this.now())
+          }
         } finally {
           this.inFlight.delete(host)
         }

@@ -15,31 +15,40 @@ export interface LivenessRecords {
   challenges: readonly ChallengeView[]
   /** Where each meshlet serves farm.meshlet.* (its meshletOwner record). */
   endpoints: ReadonlyMap<string, string>
+  /** Other origins each answers at, tried when its endpoint does not answer. */
+  alternateEndpoints?: ReadonlyMap<string, readonly string[]>
   cluster: ClusterView
 }
 
 /**
- * The hosts this meshlet probes, with their endpoints: every other verified meshlet of a mutual
- * member whose presence asks for challenges and lists replicas (any of them may fall to us to
- * take over), and that publishes an http(s) endpoint.
+ * The hosts this meshlet probes, with their origins (the endpoint first, then its alternates,
+ * http(s) only, without repeats): every other verified meshlet of a mutual member whose
+ * presence asks for challenges and lists replicas (any of them may fall to us to take over), and
+ * that publishes an http(s) endpoint.
  */
 export function probeTargets(
   records: LivenessRecords,
   self: { meshlet: string; owner: string },
-): Map<string, string> {
-  const out = new Map<string, string>()
+): Map<string, string[]> {
+  const out = new Map<string, string[]>()
   for (const [host, view] of records.presence) {
     if (host === self.meshlet || livenessOf(view) !== 'challenge') continue
     if (view.record.replicas.length === 0) continue
     const owner = records.cluster.ownerOf(host)
     if (owner === undefined || !records.cluster.isMutual(self.owner, owner)) continue
-    const endpoint = records.endpoints.get(host)
-    if (endpoint === undefined || !URL.canParse(endpoint)) continue
-    const url = new URL(endpoint)
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') continue
-    out.set(host, url.origin)
+    const endpoint = httpOrigin(records.endpoints.get(host))
+    if (endpoint === undefined) continue
+    const alternates = (records.alternateEndpoints?.get(host) ?? []).map(httpOrigin)
+    const origins = [endpoint, ...alternates].filter((o): o is string => o !== undefined)
+    out.set(host, [...new Set(origins)])
   }
   return out
+}
+
+function httpOrigin(raw: string | undefined): string | undefined {
+  if (raw === undefined || !URL.canParse(raw)) return undefined
+  const url = new URL(raw)
+  return url.protocol === 'http:' || url.protocol === 'https:' ? url.origin : undefined
 }
 
 /** The createdAt of the challenge this meshlet must answer now (the earliest counting one),

@@ -189,6 +189,7 @@ export function wireMeshlet(
       presence: store.presence,
       challenges: [...store.challenges.values()],
       endpoints: store.endpoints,
+      alternateEndpoints: store.alternateEndpoints,
       cluster: view,
     }),
     // Our challenge of a silent host: a put, keyed by the host. Time-critical like a bid: the

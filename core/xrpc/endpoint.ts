@@ -60,16 +60,44 @@ const VPN = /^(wg|tailscale|zt)/
  * firewall inbound IPv6 by default, so a global IPv6 address says little about reachability.
  */
 export function reachableAddress(interfaces: Interfaces): string | undefined {
-  let best: { address: string; rank: number } | undefined
+  return reachableAddresses(interfaces)[0]
+}
+
+/** Every address `reachableAddress` would consider, best first (ties in interface order). */
+export function reachableAddresses(interfaces: Interfaces): string[] {
+  const ranked: { address: string; rank: number }[] = []
   for (const [name, addresses] of Object.entries(interfaces)) {
     if (HOST_ONLY.test(name)) continue
     for (const a of addresses ?? []) {
       if (a.family !== 'IPv4' || a.internal) continue
       const rank = addressRank(name, a.address)
-      if (rank !== undefined && (!best || rank < best.rank)) best = { address: a.address, rank }
+      if (rank !== undefined) ranked.push({ address: a.address, rank })
     }
   }
-  return best?.address
+  // A stable sort: equal ranks keep the interfaces' order.
+  return [...new Set(ranked.sort((x, y) => x.rank - y.rank).map((r) => r.address))]
+}
+
+/** At most this many alternates (the lexicon's bound). */
+export const MAX_ALTERNATES = 3
+
+/**
+ * Other origins where a server bound at `bound` answers, beside its published `primary`: for a
+ * wildcard bind off a local network, this machine's other reachable addresses (with a router's
+ * forward or a forwarded URL as primary, its best address too: peers in the same home may not
+ * get through the router's public address). Best first, at most MAX_ALTERNATES.
+ */
+export function alternatesFor(
+  bound: Bound,
+  primary: string | undefined,
+  opts: { localNetwork?: boolean; interfaces?: typeof networkInterfaces } = {},
+): string[] {
+  const wildcard = bound.hostname === '0.0.0.0' || bound.hostname === '::'
+  if (!wildcard || opts.localNetwork || primary === undefined) return []
+  return reachableAddresses((opts.interfaces ?? networkInterfaces)())
+    .map((a) => `http://${a}:${bound.port}`)
+    .filter((url) => url !== primary)
+    .slice(0, MAX_ALTERNATES)
 }
 
 function addressRank(name: string, address: string): number | undefined {
@@ -82,20 +110,34 @@ function addressRank(name: string, address: string): number | undefined {
 }
 
 /**
- * Puts `endpoint` on the meshlet's own meshletOwner record (or takes it off when undefined),
- * keeping every other field. Nothing is written when the record already says so, or when the
- * meshlet is not linked yet (no record to add it to). Returns whether it wrote.
+ * Puts `endpoint` and its `alternates` on the meshlet's own meshletOwner record (or takes them
+ * off when undefined / empty), keeping every other field. Nothing is written when the record
+ * already says so, or when the meshlet is not linked yet (no record to add it to). Returns
+ * whether it wrote.
  */
 export async function publishEndpoint(
   reader: RepoReader,
   writer: RepoWriter,
   endpoint: string | undefined,
+  alternates: readonly string[] = [],
 ): Promise<boolean> {
   const rec = await reader.get(writer.did, NSID.meshletOwner, 'self')
   if (!rec) return false
-  const { $type: _type, endpoint: current, ...rest } = rec.value as Record<string, unknown>
-  if (current === endpoint) return false
-  await writer.put(NSID.meshletOwner, 'self', { ...rest, ...(endpoint ? { endpoint } : {}) })
+  const {
+    $type: _type,
+    endpoint: current,
+    alternateEndpoints: currentAlternates,
+    ...rest
+  } = rec.value as Record<string, unknown>
+  const alts = endpoint ? alternates.slice(0, MAX_ALTERNATES) : []
+  const same =
+    current === endpoint && JSON.stringify(currentAlternates ?? []) === JSON.stringify(alts)
+  if (same) return false
+  await writer.put(NSID.meshletOwner, 'self', {
+    ...rest,
+    ...(endpoint ? { endpoint } : {}),
+    ...(alts.length > 0 ? { alternateEndpoints: alts } : {}),
+  })
   return true
 }
 

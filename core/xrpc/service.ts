@@ -8,7 +8,7 @@ import { silentLogger, type Logger } from '../log.js'
 import type { PortMapping, PortMappingOptions } from '../portmap/index.js'
 import type { RepoReader } from '../repo/reader.js'
 import type { RepoWriter } from '../repo/writer.js'
-import { endpointFor, publishEndpoint, reachableAddress } from './endpoint.js'
+import { alternatesFor, endpointFor, publishEndpoint, reachableAddress } from './endpoint.js'
 import type { XrpcHost } from './host.js'
 import type { XrpcServer } from './server.js'
 
@@ -68,6 +68,15 @@ export class ApiService {
     return endpointFor(this.server, {
       ...(this.opts.localNetwork ? { localNetwork: true } : {}),
       ...(publicUrl ? { publicUrl } : {}),
+      ...(this.opts.interfaces ? { interfaces: this.opts.interfaces } : {}),
+    })
+  }
+
+  /** Other origins where it answers, for peers that cannot reach `endpoint` (`alternatesFor`). */
+  get alternates(): string[] {
+    if (!this.server) return []
+    return alternatesFor(this.server, this.endpoint, {
+      ...(this.opts.localNetwork ? { localNetwork: true } : {}),
       ...(this.opts.interfaces ? { interfaces: this.opts.interfaces } : {}),
     })
   }
@@ -176,9 +185,10 @@ export class ApiService {
   async publish(reader: RepoReader, writer: RepoWriter): Promise<void> {
     await this.changing
     const endpoint = this.endpoint
+    const alternates = this.alternates
     try {
-      if (await publishEndpoint(reader, writer, endpoint)) {
-        this.log.log('info', 'xrpc.endpoint', { endpoint: endpoint ?? null })
+      if (await publishEndpoint(reader, writer, endpoint, alternates)) {
+        this.log.log('info', 'xrpc.endpoint', { endpoint: endpoint ?? null, alternates })
       }
     } catch (err) {
       this.log.log('warn', 'xrpc.endpoint.failed', { error: (err as Error).message })

@@ -130,7 +130,7 @@ describe('the record store', () => {
 
   it('keeps where each meshlet says it serves, and forgets it when the record drops it', () => {
     const store = new RecordStore()
-    const owner = (endpoint?: string) =>
+    const owner = (endpoint?: string, alternateEndpoints?: string[]) =>
       store.apply({
         event: 'put',
         source: 'firehose',
@@ -144,10 +144,17 @@ describe('the record store', () => {
           owner: ALICE,
           createdAt: new Date(T0).toISOString(),
           ...(endpoint ? { endpoint } : {}),
+          ...(alternateEndpoints ? { alternateEndpoints } : {}),
         },
       })
     owner('http://127.0.0.1:4000')
     expect(store.endpoints.get(BOB_M)).toBe('http://127.0.0.1:4000')
+    expect(store.alternateEndpoints.has(BOB_M)).toBe(false)
+    owner('http://203.0.113.5:4000', ['http://192.168.1.20:4000'])
+    expect(store.alternateEndpoints.get(BOB_M)).toEqual(['http://192.168.1.20:4000'])
+    // Alternates without an endpoint say nothing: callers try the endpoint first.
+    owner(undefined, ['http://192.168.1.20:4000'])
+    expect(store.alternateEndpoints.has(BOB_M)).toBe(false)
     owner()
     expect(store.endpoints.has(BOB_M)).toBe(false)
   })

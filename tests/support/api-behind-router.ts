@@ -16,11 +16,17 @@ const api: ApiService = new ApiService({
   host: { self: () => ({ meshlet: 'did:plc:behindrouter', owner: 'did:plc:owner' }) } as never,
   identity: { resolveDid: async () => undefined } as never,
   openPortMapping: (o) => openPortMapping({ ...o, gateway }),
-  onEndpointChange: () => print({ event: 'endpoint', endpoint: api.endpoint ?? null }),
+  onEndpointChange: () =>
+    print({ event: 'endpoint', endpoint: api.endpoint ?? null, alternates: api.alternates }),
   log: jsonLogger((line) => process.stdout.write(line + '\n'), { level: 'debug' }),
 })
 await api.apply({ port: 0, hostname: '0.0.0.0' })
-print({ event: 'endpoint', endpoint: api.endpoint ?? null, bound: api.url })
+print({
+  event: 'endpoint',
+  endpoint: api.endpoint ?? null,
+  alternates: api.alternates,
+  bound: api.url,
+})
 
 let queue = Promise.resolve()
 createInterface({ input: process.stdin }).on('line', (line) => {

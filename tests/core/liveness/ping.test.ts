@@ -4,7 +4,7 @@
 import { createServer, type RequestListener, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { ping } from '../../../core/liveness/prober.js'
+import { ping, Prober } from '../../../core/liveness/prober.js'
 
 const servers: Server[] = []
 afterEach(async () => {
@@ -77,5 +77,60 @@ describe('ping (the prober’s side of farm.meshlet.ping)', () => {
     const server = servers.pop()!
     await new Promise((r) => server.close(r))
     await expect(ping(`http://127.0.0.1:${port}`, soon())).rejects.toThrow()
+  })
+})
+
+describe('Prober with alternates', () => {
+  it('counts an answer at an alternate when the endpoint is silent, then asks that one alone', async () => {
+    const host = 'did:plc:host'
+    let asked = { dead: 0, alive: 0 }
+    const dead = await serve((_req, res) => {
+      asked.dead++
+      res.writeHead(503)
+      res.end()
+    })
+    const alive = await serve((req, res) => {
+      asked.alive++
+      json(200, JSON.stringify({ meshlet: host }))(req, res)
+    })
+    let t = 1_000
+    let rounds = 0
+    const prober = new Prober({
+      targets: () => new Map([[host, [dead, alive]]]),
+      onRound: () => rounds++,
+      everyMs: 20,
+      timeoutMs: 2_000,
+      now: () => t,
+    })
+    prober.start()
+    await expect.poll(() => rounds, { timeout: 5_000 }).toBeGreaterThanOrEqual(1)
+    t = 5_000
+    const before = { ...asked }
+    await expect.poll(() => rounds, { timeout: 5_000 }).toBeGreaterThanOrEqual(4)
+    await prober.stop()
+    expect(prober.silentSince(host)).toBe(5_000) // answered, at the alternate
+    // Once the alternate answered it is asked alone: the silent endpoint no more.
+    expect(asked.dead - before.dead).toBeLessThanOrEqual(1)
+    expect(asked.alive - before.alive).toBeGreaterThanOrEqual(2)
+    asked = { dead: 0, alive: 0 }
+  })
+
+  it('is silence when no origin answers as the host', async () => {
+    const other = await serve(json(200, JSON.stringify({ meshlet: 'did:plc:someoneelse' })))
+    let rounds = 0
+    let t = 1_000
+    const prober = new Prober({
+      targets: () => new Map([['did:plc:host', [other]]]),
+      onRound: () => rounds++,
+      everyMs: 20,
+      timeoutMs: 2_000,
+      now: () => t,
+    })
+    prober.start()
+    await expect.poll(() => rounds, { timeout: 5_000 }).toBeGreaterThanOrEqual(1)
+    t = 9_000
+    await expect.poll(() => rounds, { timeout: 5_000 }).toBeGreaterThanOrEqual(3)
+    await prober.stop()
+    expect(prober.silentSince('did:plc:host')).toBe(1_000)
   })
 })

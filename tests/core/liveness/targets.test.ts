@@ -85,7 +85,24 @@ describe('probeTargets', () => {
         'did:plc:davemesh': 'not a url',
       },
     )
-    expect(probeTargets(r, SELF)).toEqual(new Map([[BOB_M, 'http://127.0.0.1:4000']]))
+    expect(probeTargets(r, SELF)).toEqual(new Map([[BOB_M, ['http://127.0.0.1:4000']]]))
+  })
+
+  it('adds a host’s alternates after its endpoint, as origins, without repeats or other schemes', () => {
+    const r = {
+      ...records([presence(BOB_M, T0, { liveness: 'challenge' })], {
+        [BOB_M]: 'http://203.0.113.5:4000',
+      }),
+      alternateEndpoints: new Map([
+        [
+          BOB_M,
+          ['http://192.168.1.20:4000/x', 'ftp://192.168.1.20', 'http://203.0.113.5:4000', 'nope'],
+        ],
+      ]),
+    }
+    expect(probeTargets(r, SELF)).toEqual(
+      new Map([[BOB_M, ['http://203.0.113.5:4000', 'http://192.168.1.20:4000']]]),
+    )
   })
 
   it('leaves out itself, interval hosts, hosts without replicas or endpoint, and strangers', () => {

@@ -39,6 +39,9 @@ describe('the meshlet API behind a home router', () => {
     const port = new URL(String(first.bound)).port
     expect(first.endpoint).toBe(`http://${CLIENT_IP}:${port}`)
     expect(mapped.endpoint).toBe(`http://${WAN_ROUTER_IP}:${port}`)
+    // Peers in the same home may not get through the router's address: the LAN's is published too.
+    expect(first.alternates).toEqual([])
+    expect(mapped.alternates).toEqual([`http://${CLIENT_IP}:${port}`])
 
     const ping = `${String(mapped.endpoint)}/xrpc/farm.meshlet.ping`
     const pinged = await lab.fetchFromOutside(ping)

@@ -1,7 +1,7 @@
 // The pure parts of the API: the replay cache, who may call what, which endpoint to publish.
 import { describe, expect, it } from 'vitest'
 import { authorize, workloadOwner } from '../../../core/xrpc/authorize.js'
-import { endpointFor, reachableAddress } from '../../../core/xrpc/endpoint.js'
+import { alternatesFor, endpointFor, reachableAddress } from '../../../core/xrpc/endpoint.js'
 import { ReplayCache } from '../../../core/xrpc/replay-cache.js'
 
 describe('ReplayCache', () => {
@@ -129,5 +129,38 @@ describe('reachableAddress', () => {
       eth0: v4('169.254.10.10'),
     }
     expect(reachableAddress(only as never)).toBeUndefined()
+  })
+})
+
+describe('alternatesFor', () => {
+  const v4 = (address: string) => [{ address, family: 'IPv4', internal: false }]
+  const home = () => ({ eth0: v4('192.168.1.20'), tailscale0: v4('100.101.1.2') })
+  const bound = { hostname: '0.0.0.0', port: 7000 }
+  it('with a router’s forward as the endpoint: every address of this machine, best first', () => {
+    expect(alternatesFor(bound, 'http://203.0.113.5:7000', { interfaces: home as never })).toEqual([
+      'http://100.101.1.2:7000',
+      'http://192.168.1.20:7000',
+    ])
+  })
+  it('with its best address as the endpoint: the others', () => {
+    expect(alternatesFor(bound, 'http://100.101.1.2:7000', { interfaces: home as never })).toEqual([
+      'http://192.168.1.20:7000',
+    ])
+  })
+  it('none for a bind to one address, a local network or no endpoint; at most three', () => {
+    const many = () => ({
+      a: v4('10.0.0.1'),
+      b: v4('10.0.0.2'),
+      c: v4('10.0.0.3'),
+      d: v4('10.0.0.4'),
+      e: v4('10.0.0.5'),
+    })
+    const interfaces = many as never
+    expect(alternatesFor({ hostname: '10.0.0.1', port: 1 }, 'http://x:1', { interfaces })).toEqual(
+      [],
+    )
+    expect(alternatesFor(bound, 'http://x:1', { interfaces, localNetwork: true })).toEqual([])
+    expect(alternatesFor(bound, undefined, { interfaces })).toEqual([])
+    expect(alternatesFor(bound, 'http://10.0.0.1:7000', { interfaces })).toHaveLength(3)
   })
 })

@@ -23,6 +23,11 @@ type Main = {
   endpoint?: l.UriString
 
   /**
+   * Other origins where the same server answers, for callers that cannot reach `endpoint` (peers in the same home as a meshlet that publishes its router's public address, where the router does not send such traffic back inside). Callers try `endpoint` first.
+   */
+  alternateEndpoints?: l.UriString[]
+
+  /**
    * Owners seal workload secrets to this key.
    */
   sealingKey?: SchedulerDefs.SealingKey
@@ -39,6 +44,12 @@ const main = /*#__PURE__*/ l.record<'literal:self', Main>(
     createdAt: /*#__PURE__*/ l.string({ format: 'datetime' }),
     endpoint: /*#__PURE__*/ l.optional(
       /*#__PURE__*/ l.string({ format: 'uri', maxLength: 512 }),
+    ),
+    alternateEndpoints: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.array(
+        /*#__PURE__*/ l.string({ format: 'uri', maxLength: 512 }),
+        { maxLength: 3 },
+      ),
     ),
     sealingKey: /*#__PURE__*/ l.optional(
       /*#__PURE__*/ l.ref<SchedulerDefs.SealingKey>(
