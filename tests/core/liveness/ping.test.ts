@@ -80,10 +80,27 @@ describe('ping (the prober’s side of farm.meshlet.ping)', () => {
   })
 })
 
+/** A prober of `targets` on a clock the test sets, counting its rounds. */
+function probing(targets: Map<string, string[]>) {
+  const clock = { t: 1_000 }
+  let rounds = 0
+  const prober = new Prober({
+    targets: () => targets,
+    onRound: () => rounds++,
+    everyMs: 20,
+    timeoutMs: 2_000,
+    now: () => clock.t,
+  })
+  prober.start()
+  const roundsAtLeast = (n: number) =>
+    expect.poll(() => rounds, { timeout: 5_000 }).toBeGreaterThanOrEqual(n)
+  return { prober, clock, roundsAtLeast }
+}
+
 describe('Prober with alternates', () => {
   it('counts an answer at an alternate when the endpoint is silent, then asks that one alone', async () => {
     const host = 'did:plc:host'
-    let asked = { dead: 0, alive: 0 }
+    const asked = { dead: 0, alive: 0 }
     const dead = await serve((_req, res) => {
       asked.dead++
       res.writeHead(503)
@@ -93,43 +110,24 @@ describe('Prober with alternates', () => {
       asked.alive++
       json(200, JSON.stringify({ meshlet: host }))(req, res)
     })
-    let t = 1_000
-    let rounds = 0
-    const prober = new Prober({
-      targets: () => new Map([[host, [dead, alive]]]),
-      onRound: () => rounds++,
-      everyMs: 20,
-      timeoutMs: 2_000,
-      now: () => t,
-    })
-    prober.start()
-    await expect.poll(() => rounds, { timeout: 5_000 }).toBeGreaterThanOrEqual(1)
-    t = 5_000
+    const { prober, clock, roundsAtLeast } = probing(new Map([[host, [dead, alive]]]))
+    await roundsAtLeast(1)
+    clock.t = 5_000
     const before = { ...asked }
-    await expect.poll(() => rounds, { timeout: 5_000 }).toBeGreaterThanOrEqual(4)
+    await roundsAtLeast(4)
     await prober.stop()
     expect(prober.silentSince(host)).toBe(5_000) // answered, at the alternate
     // Once the alternate answered it is asked alone: the silent endpoint no more.
     expect(asked.dead - before.dead).toBeLessThanOrEqual(1)
     expect(asked.alive - before.alive).toBeGreaterThanOrEqual(2)
-    asked = { dead: 0, alive: 0 }
   })
 
   it('is silence when no origin answers as the host', async () => {
     const other = await serve(json(200, JSON.stringify({ meshlet: 'did:plc:someoneelse' })))
-    let rounds = 0
-    let t = 1_000
-    const prober = new Prober({
-      targets: () => new Map([['did:plc:host', [other]]]),
-      onRound: () => rounds++,
-      everyMs: 20,
-      timeoutMs: 2_000,
-      now: () => t,
-    })
-    prober.start()
-    await expect.poll(() => rounds, { timeout: 5_000 }).toBeGreaterThanOrEqual(1)
-    t = 9_000
-    await expect.poll(() => rounds, { timeout: 5_000 }).toBeGreaterThanOrEqual(3)
+    const { prober, clock, roundsAtLeast } = probing(new Map([['did:plc:host', [other]]]))
+    await roundsAtLeast(1)
+    clock.t = 9_000
+    await roundsAtLeast(3)
     await prober.stop()
     expect(prober.silentSince('did:plc:host')).toBe(1_000)
   })
