@@ -91,8 +91,8 @@ export class ApiService {
       this.server = undefined
       this.wish = wish
       if (!wish) return
-      // Loaded when first served: @atproto/xrpc-server brings express, pino and a rate limiter,
-      // some 10 MB a daemon without --xrpc-port never needs.
+      // Loaded when first served; the server itself loads @atproto/xrpc-server (express, pino,
+      // some 10 MB) only on the first call of a method other than ping.
       const { serveXrpc } = await import('./server.js')
       this.server = await serveXrpc({
         host: this.opts.host,
